@@ -1,0 +1,90 @@
+use clap::Subcommand;
+use toml_edit::DocumentMut;
+
+use crate::cli::Ctx;
+use crate::config::{edit, Config};
+use crate::error::{config_error, not_found as _nf, usage_error, CliError, CliResult, Kind};
+use crate::store::atomic::write_atomic;
+
+/// Read and change `.wg/config.toml` (comments and order are kept).
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print one setting, e.g. `wg config get coordinator.max_agents`.
+    Get { key: String },
+    /// Change one setting; numbers and booleans are stored as such.
+    Set { key: String, value: String },
+    /// Print every setting in the file.
+    List,
+}
+
+pub fn cmd_config(ctx: &Ctx, cmd: &ConfigCommand) -> CliResult {
+    let _ = _nf;
+    let path = ctx.layout.config();
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| config_error(format!("cannot read {}: {e}", path.display())))?;
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e| config_error(format!("{} is not valid TOML: {e}", path.display())))?;
+    match cmd {
+        ConfigCommand::Get { key } => {
+            let item = edit::get(&doc, key).ok_or_else(|| {
+                CliError::new(
+                    Kind::NotFound,
+                    anyhow::anyhow!("`{key}` is not set in {}", path.display()),
+                )
+                .hinted("`wg config list` shows what is set")
+            })?;
+            let value = toml_item_to_json(item);
+            ctx.out.either(&value, || match item.as_str() {
+                Some(s) => s.to_string(),
+                None => item.to_string().trim().to_string(),
+            })?;
+        }
+        ConfigCommand::Set { key, value } => {
+            if key.to_ascii_lowercase().ends_with("api_key")
+                || key.to_ascii_lowercase().ends_with(".key")
+            {
+                return Err(usage_error(format!("`{key}` looks like a secret; wg never stores keys"))
+                    .hinted("set `endpoint.api_key_env` to the NAME of the environment variable that holds the key"));
+            }
+            edit::set(&mut doc, key, edit::parse_value(value)).map_err(usage_error)?;
+            let new_text = doc.to_string();
+            // Refuse a change that would make the config invalid, before writing anything.
+            Config::parse(&new_text).map_err(|e| {
+                usage_error(format!("{key} = {value}: {e}"))
+                    .hinted("the config file was not changed")
+            })?;
+            write_atomic(&path, new_text.as_bytes(), true)?;
+            ctx.out.either(&serde_json::json!({"key": key, "value": toml_item_to_json(edit::get(&doc, key).expect("just set"))}), || {
+                format!("{key} = {}", edit::get(&doc, key).expect("just set").to_string().trim())
+            })?;
+        }
+        ConfigCommand::List => {
+            let rows = edit::list(&doc);
+            let map: serde_json::Map<String, serde_json::Value> = rows
+                .iter()
+                .map(|(k, _)| {
+                    (
+                        k.clone(),
+                        toml_item_to_json(edit::get(&doc, k).expect("listed")),
+                    )
+                })
+                .collect();
+            ctx.out.either(&map, || {
+                rows.iter()
+                    .map(|(k, v)| format!("{k} = {v}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn toml_item_to_json(item: &toml_edit::Item) -> serde_json::Value {
+    let text = format!("v = {}", item.to_string().trim());
+    match toml::from_str::<toml::Table>(&text) {
+        Ok(t) => serde_json::to_value(&t["v"]).unwrap_or(serde_json::Value::Null),
+        Err(_) => serde_json::Value::String(item.to_string().trim().to_string()),
+    }
+}

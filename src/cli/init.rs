@@ -1,0 +1,163 @@
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::cli::{display_path, Cli};
+use crate::config::validate_endpoint_url;
+use crate::error::{config_error, usage_error, user_error, CliResult};
+use crate::output::Printer;
+use crate::store::{self, Layout};
+
+/// Create a wg project (`.wg/`) in the current directory (or `--dir`).
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Default executor: codex, claude, shell, mock, or one from `[executors.NAME]`.
+    #[arg(short = 'x', long, default_value = "codex")]
+    pub executor: String,
+    /// Default model, e.g. qwen3-coder.
+    #[arg(short, long)]
+    pub model: Option<String>,
+    /// OpenAI-compatible endpoint, including /v1 (e.g. https://gpu-box:30000/v1).
+    #[arg(short, long)]
+    pub endpoint: Option<String>,
+    /// Name of the environment variable holding the API key (the key itself is never stored).
+    #[arg(long, value_name = "NAME")]
+    pub api_key_env: Option<String>,
+}
+
+fn quoted(s: &str) -> String {
+    toml_edit::Value::from(s).to_string().trim().to_string()
+}
+
+/// The commented config a new project starts with.
+pub fn render_config(args: &InitArgs) -> String {
+    let model = match &args.model {
+        Some(m) => format!("model = {}", quoted(m)),
+        None => "# model = \"qwen3-coder\"".to_string(),
+    };
+    let url = match &args.endpoint {
+        Some(u) => format!("url = {}", quoted(u)),
+        None => "# url = \"https://gpu-box:30000/v1\"".to_string(),
+    };
+    let key_env = args
+        .api_key_env
+        .as_deref()
+        .unwrap_or(crate::env::DEFAULT_API_KEY_ENV);
+    format!(
+        r#"# wg project settings. Edit by hand or with `wg config set KEY VALUE` (comments are kept).
+# Every setting is listed in .wg.example/config.toml of the wg repository.
+
+# Executor for tasks that do not name one: codex, claude, shell, mock, or [executors.NAME].
+executor = {executor}
+# Model passed to the executor (a task's --model overrides it).
+{model}
+# "os": a write is done once the OS has it (survives a killed process).
+# "fsync": also fsync every write (survives power loss; slower).
+durability = "os"
+
+[endpoint]
+# OpenAI-compatible API base URL, including /v1. Leave unset to use the agent CLI's own login.
+{url}
+# Name of the environment variable that holds the API key. wg never writes the key anywhere.
+api_key_env = {key_env}
+# "responses" (vLLM, OpenAI) or "chat" (servers that only offer /v1/chat/completions).
+wire_api = "responses"
+
+[coordinator]
+# Agents running at once.
+max_agents = 4
+# Automatic retries of a failed task (a task's --max-retries overrides it).
+max_retries = 2
+# First retry delay; doubles with each retry.
+retry_backoff = "2s"
+# Fallback poll when file-system events are not available.
+poll_interval = "5s"
+# Time between SIGTERM and SIGKILL when an agent is stopped.
+grace_period = "5s"
+# Reminders sent to a conversational agent that ended its turn without wg done/fail.
+max_nudges = 1
+# hard_timeout = "2h"
+# idle_timeout = "20m"
+# first_output_timeout = "5m"
+
+[codex]
+# The codex binary (PATH lookup unless a path is given).
+binary = "codex"
+# read-only, workspace-write or danger-full-access
+sandbox = "workspace-write"
+# Upper bound on the conversation replayed into each turn's prompt.
+history_budget_chars = 200000
+"#,
+        executor = quoted(&args.executor),
+        key_env = quoted(key_env),
+    )
+}
+
+const GITIGNORE: &str =
+    "# Runtime files of wg; the task graph and conversations are worth committing.\n\
+graph.lock\ngraph.idx\n.tmp-*\nservice/\ncodex-home/\ntasks/*/agent.log\ntasks/*/turn.lock\n";
+
+pub fn cmd_init(cli: &Cli, args: &InitArgs) -> CliResult {
+    let root = match &cli.dir {
+        Some(d) if d.file_name().is_some_and(|n| n == ".wg") => d
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(".")),
+        Some(d) => d.clone(),
+        None => std::env::current_dir()?,
+    };
+    if let Some(url) = &args.endpoint {
+        validate_endpoint_url(url)
+            .map_err(|e| usage_error(e).hinted("example: -e https://gpu-box:30000/v1"))?;
+    }
+    if let Some(name) = &args.api_key_env {
+        let ok = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if !ok {
+            return Err(usage_error(format!(
+                "--api-key-env `{name}` is not an environment variable name"
+            ))
+            .hinted("give the variable's NAME (e.g. WG_API_KEY), never the key itself"));
+        }
+    }
+    let dir = root.join(".wg");
+    if dir.exists() {
+        return Err(user_error(format!("{} already exists", display_path(&dir)))
+            .hinted("this is already a wg project; `wg config set` changes its settings"));
+    }
+    std::fs::create_dir_all(&root)
+        .map_err(|e| config_error(format!("cannot create {}: {e}", root.display())))?;
+    // Build in a temporary folder and rename it into place, so an interrupted init leaves
+    // either nothing or a complete project.
+    let tmp = tempfile::Builder::new()
+        .prefix(".wg-init-")
+        .tempdir_in(&root)?;
+    let layout = Layout::new(tmp.path());
+    std::fs::create_dir_all(layout.tasks_dir())?;
+    std::fs::create_dir_all(layout.service_dir())?;
+    store::atomic::write_atomic(&layout.config(), render_config(args).as_bytes(), true)?;
+    store::atomic::write_atomic(&layout.dir().join(".gitignore"), GITIGNORE.as_bytes(), true)?;
+    store::atomic::write_atomic(&layout.graph(), b"", true)?;
+    store::write_format(&layout)?;
+    let tmp_path = tmp.keep();
+    if let Err(e) = std::fs::rename(&tmp_path, &dir) {
+        let _ = std::fs::remove_dir_all(&tmp_path);
+        return Err(user_error(format!("cannot create {}: {e}", dir.display())));
+    }
+    let out = Printer::new(cli.json);
+    out.either(
+        &serde_json::json!({"dir": dir, "executor": args.executor, "model": args.model, "endpoint": args.endpoint}),
+        || {
+            let mut s = format!("created {} (executor {})", display_path(&dir), args.executor);
+            if args.endpoint.is_some() {
+                s.push_str(&format!(
+                    "\nthe API key is read from ${} at run time",
+                    args.api_key_env.as_deref().unwrap_or(crate::env::DEFAULT_API_KEY_ENV)
+                ));
+            }
+            s
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,60 @@
+use clap::Args;
+
+use crate::cli::{check_id, Ctx};
+use crate::error::{not_found, CliResult};
+use crate::store::tasklog::{self, LogRecord};
+use crate::time::now_rfc3339;
+
+/// Add a progress note to a task's log (`.wg/tasks/<id>/log.jsonl`), or show the log.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    pub id: String,
+    /// The note. Without it, the log is printed.
+    pub text: Option<String>,
+}
+
+pub fn cmd_log(ctx: &Ctx, args: &LogArgs) -> CliResult {
+    check_id(&args.id)?;
+    // An index lookup under the writer lock: no full parse of a large graph for one note.
+    if !ctx.store.writer()?.exists(&args.id) {
+        return Err(not_found(&args.id));
+    }
+    match &args.text {
+        Some(text) => {
+            let rec = LogRecord::note(&now_rfc3339(), &ctx.actor, text);
+            tasklog::append(&ctx.layout, &args.id, &rec, ctx.store.fsync)?;
+            ctx.out.either(&rec, String::new)?;
+        }
+        None => {
+            let records = tasklog::read(&ctx.layout.task_log(&args.id))
+                .map_err(crate::store::StoreError::from)?;
+            ctx.out.either(&records, || {
+                records
+                    .iter()
+                    .map(|r| match r.event.as_str() {
+                        "note" => format!(
+                            "{} {} note: {}",
+                            r.ts,
+                            r.actor,
+                            r.text.as_deref().unwrap_or("")
+                        ),
+                        "status" => format!(
+                            "{} {} {} -> {}{}",
+                            r.ts,
+                            r.actor,
+                            r.from.as_deref().unwrap_or("?"),
+                            r.to.as_deref().unwrap_or("?"),
+                            r.reason
+                                .as_deref()
+                                .map(|x| format!(" ({x})"))
+                                .unwrap_or_default()
+                        ),
+                        other => format!("{} {} {other}", r.ts, r.actor),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
+    }
+    Ok(())
+}

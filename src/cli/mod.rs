@@ -1,0 +1,177 @@
+//! The command line: global flags, the command enum, and the one dispatch `match`.
+
+mod abandon;
+mod add;
+mod archive;
+mod config;
+mod done;
+mod edit;
+mod fail;
+mod import;
+mod init;
+mod list;
+mod log;
+mod ready;
+mod retry;
+mod rm;
+mod show;
+mod status;
+mod viz;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::env;
+use crate::error::{config_error, CliError, CliResult, Kind};
+use crate::output::Printer;
+use crate::store::{self, Layout, Store};
+
+/// wg: a file-based task coordinator for AI coding agents.
+///
+/// Tasks live in `.wg/` as plain files. Build a graph with `wg add`, run agents on it with
+/// `wg service start`, talk to a task with `wg msg`.
+#[derive(Debug, Parser)]
+#[command(name = "wg", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Project to use (the folder holding `.wg/`, or `.wg/` itself). Default: search from the
+    /// current directory upwards.
+    #[arg(long, global = true, env = env::WG_DIR, value_name = "PATH")]
+    pub dir: Option<PathBuf>,
+
+    /// Machine-readable JSON output (read commands).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// More diagnostics on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Init(init::InitArgs),
+    Add(add::AddArgs),
+    Import(import::ImportArgs),
+    #[command(alias = "ls")]
+    List(list::ListArgs),
+    Show(show::ShowArgs),
+    Ready(ready::ReadyArgs),
+    Status(status::StatusArgs),
+    Edit(edit::EditArgs),
+    Done(done::DoneArgs),
+    Fail(fail::FailArgs),
+    Retry(retry::RetryArgs),
+    Abandon(abandon::AbandonArgs),
+    Log(log::LogArgs),
+    Rm(rm::RmArgs),
+    Archive(archive::ArchiveArgs),
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    Viz(viz::VizArgs),
+}
+
+/// Everything a command needs, resolved once: the project, its config, the store, output.
+pub struct Ctx {
+    pub layout: Layout,
+    pub config: Config,
+    pub store: Store,
+    pub out: Printer,
+    /// Who is acting: the agent id inside an agent, else `user`.
+    pub actor: String,
+}
+
+impl Ctx {
+    fn open(cli: &Cli) -> CliResult<Ctx> {
+        let cwd = std::env::current_dir()?;
+        let dir = store::discover(cli.dir.as_deref(), &cwd).ok_or_else(|| {
+            config_error(format!(
+                "no wg project in {} or any parent directory",
+                cwd.display()
+            ))
+            .hinted("run `wg init` to create one here, or pass --dir PATH")
+        })?;
+        if !dir.is_dir() {
+            return Err(config_error(format!("no wg project at {}", dir.display()))
+                .hinted("run `wg init` there first, or check --dir / WG_DIR"));
+        }
+        let layout = Layout::new(dir);
+        let config = Config::load(&layout.config()).map_err(|e| {
+            CliError::new(Kind::Config, e).hinted(
+                "fix the file by hand (`.wg.example/config.toml` shows every setting), then try again",
+            )
+        })?;
+        let mut store = Store::new(layout.clone());
+        store.fsync = config.fsync();
+        if let Some(secs) = std::env::var(env::WG_LOCK_TIMEOUT)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+        {
+            store.lock_timeout = Duration::from_secs_f64(secs);
+        }
+        store.check_format()?;
+        Ok(Ctx {
+            layout,
+            config,
+            store,
+            out: Printer::new(cli.json),
+            actor: actor_from_env(),
+        })
+    }
+}
+
+fn actor_from_env() -> String {
+    std::env::var(env::WG_AGENT_ID)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "user".to_string())
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> CliResult {
+    match &cli.command {
+        Command::Init(args) => init::cmd_init(&cli, args),
+        command => {
+            let ctx = Ctx::open(&cli)?;
+            match command {
+                Command::Init(_) => unreachable!("handled above"),
+                Command::Add(a) => add::cmd_add(&ctx, a),
+                Command::Import(a) => import::cmd_import(&ctx, a),
+                Command::List(a) => list::cmd_list(&ctx, a),
+                Command::Show(a) => show::cmd_show(&ctx, a),
+                Command::Ready(a) => ready::cmd_ready(&ctx, a),
+                Command::Status(a) => status::cmd_status(&ctx, a),
+                Command::Edit(a) => edit::cmd_edit(&ctx, a),
+                Command::Done(a) => done::cmd_done(&ctx, a),
+                Command::Fail(a) => fail::cmd_fail(&ctx, a),
+                Command::Retry(a) => retry::cmd_retry(&ctx, a),
+                Command::Abandon(a) => abandon::cmd_abandon(&ctx, a),
+                Command::Log(a) => log::cmd_log(&ctx, a),
+                Command::Rm(a) => rm::cmd_rm(&ctx, a),
+                Command::Archive(a) => archive::cmd_archive(&ctx, a),
+                Command::Config(a) => config::cmd_config(&ctx, a),
+                Command::Viz(a) => viz::cmd_viz(&ctx, a),
+            }
+        }
+    }
+}
+
+/// Checks a task id given on the command line (keeps `../` and `/` out of paths).
+pub fn check_id(id: &str) -> CliResult<()> {
+    crate::model::validate_id(id).map_err(|e| {
+        CliError::new(Kind::Usage, e).hinted("ids are lowercase letters, digits and `-`")
+    })
+}
+
+/// A path shown to the user, relative to the current directory when it is under it.
+pub fn display_path(p: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| p.strip_prefix(cwd).ok().map(|r| r.display().to_string()))
+        .unwrap_or_else(|| p.display().to_string())
+}

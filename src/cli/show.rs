@@ -1,0 +1,114 @@
+use clap::Args;
+
+use crate::cli::{check_id, Ctx};
+use crate::error::{not_found, CliResult};
+
+/// Show one task: every field, whether it is ready, and its recent log.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub id: String,
+}
+
+pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
+    check_id(&args.id)?;
+    let graph = ctx.store.load()?;
+    let (task, archived) = ctx
+        .store
+        .find(&graph, &args.id)?
+        .ok_or_else(|| not_found(&args.id))?;
+    let ready = !archived && ctx.store.ready(&graph)?.iter().any(|t| t.id == task.id);
+    let log = crate::store::tasklog::read(&ctx.layout.task_log(&task.id)).unwrap_or_default();
+    let evaluation: Option<serde_json::Value> =
+        std::fs::read(ctx.layout.task_file(&task.id, "evaluation.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+    let mut value = serde_json::to_value(&task).map_err(crate::error::internal)?;
+    value["ready"] = serde_json::Value::Bool(ready);
+    value["archived"] = serde_json::Value::Bool(archived);
+    if let Some(e) = &evaluation {
+        value["evaluation"] = e.clone();
+    }
+    ctx.out.either(&value, || {
+        let mut s = format!("{}: {}\n", task.id, task.title);
+        s.push_str(&format!(
+            "  status:   {}{}{}\n",
+            task.status,
+            if ready { " (ready)" } else { "" },
+            if archived { " (archived)" } else { "" }
+        ));
+        if !task.after.is_empty() {
+            s.push_str(&format!("  after:    {}\n", task.after.join(", ")));
+        }
+        for (k, v) in [
+            ("executor", task.executor.as_deref()),
+            ("model", task.model.as_deref()),
+            ("timeout", task.timeout.as_deref()),
+            ("assigned", task.assigned.as_deref()),
+            ("failed:  ", task.failure_reason.as_deref()),
+        ] {
+            if let Some(v) = v {
+                s.push_str(&format!("  {k:<9} {v}\n"));
+            }
+        }
+        if !task.tags.is_empty() {
+            s.push_str(&format!("  tags:     {}\n", task.tags.join(", ")));
+        }
+        if task.priority != 0 {
+            s.push_str(&format!("  priority: {}\n", task.priority));
+        }
+        if task.retries > 0 || task.max_retries.is_some() {
+            s.push_str(&format!(
+                "  retries:  {}{}\n",
+                task.retries,
+                task.max_retries
+                    .map(|m| format!(" of {m}"))
+                    .unwrap_or_default()
+            ));
+        }
+        if !task.command.is_empty() {
+            s.push_str(&format!("  command:  {:?}\n", task.command));
+        }
+        s.push_str(&format!(
+            "  created:  {}\n  updated:  {}\n",
+            task.created, task.updated
+        ));
+        if !task.description.is_empty() {
+            s.push_str(&format!("\n{}\n", task.description));
+        }
+        if let Some(e) = &evaluation {
+            s.push_str(&format!(
+                "\nevaluation: {}\n",
+                e.get("total")
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "?".into())
+            ));
+        }
+        if !log.is_empty() {
+            s.push_str("\nlog:\n");
+            for r in log.iter().rev().take(10).rev() {
+                match r.event.as_str() {
+                    "note" => s.push_str(&format!(
+                        "  {} {}: {}\n",
+                        r.ts,
+                        r.actor,
+                        r.text.as_deref().unwrap_or("")
+                    )),
+                    "status" => s.push_str(&format!(
+                        "  {} {}: {} -> {}{}\n",
+                        r.ts,
+                        r.actor,
+                        r.from.as_deref().unwrap_or("?"),
+                        r.to.as_deref().unwrap_or("?"),
+                        r.reason
+                            .as_deref()
+                            .map(|x| format!(" ({x})"))
+                            .unwrap_or_default()
+                    )),
+                    other => s.push_str(&format!("  {} {}: {other}\n", r.ts, r.actor)),
+                }
+            }
+        }
+        s
+    })?;
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! `.wg/config.toml`, typed. Every field has a default so a short file is a valid one.
+//! `edit.rs` changes the file through toml_edit so comments and order survive.
+
+pub mod edit;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Default executor for tasks that do not name one.
+    pub executor: String,
+    /// Default model.
+    pub model: Option<String>,
+    /// `os` (an append is done once the OS has it) or `fsync` (also survives power loss).
+    pub durability: String,
+    pub endpoint: EndpointConfig,
+    pub coordinator: CoordinatorConfig,
+    pub codex: CodexConfig,
+    pub executors: BTreeMap<String, toml::Table>,
+    pub notify: NotifyConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EndpointConfig {
+    /// Base URL of an OpenAI-compatible API, including `/v1`.
+    pub url: Option<String>,
+    /// Name of the environment variable holding the API key (never the key itself).
+    pub api_key_env: Option<String>,
+    /// `responses` (default) or `chat`.
+    pub wire_api: Option<String>,
+    /// Passed to codex for models it does not know.
+    pub model_context_window: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CoordinatorConfig {
+    pub max_agents: usize,
+    pub max_retries: u32,
+    /// Fallback poll for file systems without change events.
+    pub poll_interval: String,
+    /// Time between SIGTERM and SIGKILL when an agent is stopped.
+    pub grace_period: String,
+    /// Hard limit on one agent run (per task `timeout` overrides).
+    pub hard_timeout: Option<String>,
+    /// No output for this long ends the agent.
+    pub idle_timeout: Option<String>,
+    /// No first output for this long ends the agent.
+    pub first_output_timeout: Option<String>,
+    /// First retry delay; doubles per retry.
+    pub retry_backoff: String,
+    pub max_nudges: u32,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            max_agents: 4,
+            max_retries: 2,
+            poll_interval: "5s".into(),
+            grace_period: "5s".into(),
+            hard_timeout: None,
+            idle_timeout: None,
+            first_output_timeout: None,
+            retry_backoff: "2s".into(),
+            max_nudges: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CodexConfig {
+    /// The codex binary; `codex` on PATH by default.
+    pub binary: String,
+    /// `read-only`, `workspace-write` or `danger-full-access`.
+    pub sandbox: String,
+    /// Upper bound on the replayed conversation in the prompt.
+    pub history_budget_chars: usize,
+}
+
+impl Default for CodexConfig {
+    fn default() -> Self {
+        CodexConfig {
+            binary: "codex".into(),
+            sandbox: "workspace-write".into(),
+            history_budget_chars: 200_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotifyConfig {
+    pub url: Option<String>,
+    pub token_env: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            executor: "codex".into(),
+            model: None,
+            durability: "os".into(),
+            endpoint: EndpointConfig::default(),
+            coordinator: CoordinatorConfig::default(),
+            codex: CodexConfig::default(),
+            executors: BTreeMap::new(),
+            notify: NotifyConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {reason}")]
+    Invalid { path: String, reason: String },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|reason| ConfigError::Invalid {
+            path: path.display().to_string(),
+            reason,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !matches!(self.durability.as_str(), "os" | "fsync") {
+            return Err(format!(
+                "durability = \"{}\": expected \"os\" or \"fsync\"",
+                self.durability
+            ));
+        }
+        if let Some(url) = &self.endpoint.url {
+            validate_endpoint_url(url)?;
+        }
+        for (key, value) in [
+            (
+                "coordinator.poll_interval",
+                Some(&self.coordinator.poll_interval),
+            ),
+            (
+                "coordinator.grace_period",
+                Some(&self.coordinator.grace_period),
+            ),
+            (
+                "coordinator.retry_backoff",
+                Some(&self.coordinator.retry_backoff),
+            ),
+            (
+                "coordinator.hard_timeout",
+                self.coordinator.hard_timeout.as_ref(),
+            ),
+            (
+                "coordinator.idle_timeout",
+                self.coordinator.idle_timeout.as_ref(),
+            ),
+            (
+                "coordinator.first_output_timeout",
+                self.coordinator.first_output_timeout.as_ref(),
+            ),
+        ] {
+            if let Some(v) = value {
+                crate::time::parse_duration(v).map_err(|e| format!("{key}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The name of the env var holding the API key.
+    pub fn api_key_env(&self) -> &str {
+        self.endpoint
+            .api_key_env
+            .as_deref()
+            .unwrap_or(crate::env::DEFAULT_API_KEY_ENV)
+    }
+
+    pub fn fsync(&self) -> bool {
+        self.durability == "fsync"
+    }
+
+    /// A setting of `[executors.NAME]`, if present.
+    pub fn executor_setting(&self, executor: &str, key: &str) -> Option<&toml::Value> {
+        self.executors.get(executor).and_then(|t| t.get(key))
+    }
+}
+
+/// An endpoint must be an absolute http(s) URL; codex appends `/responses` to it.
+pub fn validate_endpoint_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("endpoint `{url}` must start with http:// or https://"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.contains(char::is_whitespace) || url.contains(char::is_whitespace) {
+        return Err(format!("endpoint `{url}` has no valid host"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.executor, "codex");
+        assert_eq!(c.coordinator.max_agents, 4);
+        assert_eq!(c.coordinator.max_retries, 2);
+        assert_eq!(c.api_key_env(), "WG_API_KEY");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = Config::parse("durability = \"maybe\"").unwrap_err();
+        assert!(e.contains("durability"), "{e}");
+        let e = Config::parse("[endpoint]\nurl = \"ftp://x\"").unwrap_err();
+        assert!(e.contains("http"), "{e}");
+        let e = Config::parse("[coordinator]\nidle_timeout = \"soon\"").unwrap_err();
+        assert!(e.contains("idle_timeout"), "{e}");
+        assert!(Config::parse("executor = [").is_err());
+    }
+
+    #[test]
+    fn endpoint_urls() {
+        assert!(validate_endpoint_url("https://gpu-box:30000/v1").is_ok());
+        assert!(validate_endpoint_url("http://127.0.0.1:8000/v1?x=1").is_ok());
+        for bad in ["gpu-box:30000", "http://", "https:// x/v1", ""] {
+            assert!(validate_endpoint_url(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! wg: a file-based task coordinator for AI coding agents.
+//!
+//! `main.rs` only parses the command line and calls [`cli::run`]; everything else is here so
+//! tests and the coordinator can call it.
+
+pub mod cli;
+pub mod config;
+pub mod env;
+pub mod error;
+pub mod exit;
+pub mod lifecycle;
+pub mod logging;
+pub mod model;
+pub mod output;
+pub mod store;
+pub mod time;

@@ -1,0 +1,68 @@
+//! Status changes: the one place that checks the lifecycle, writes the new record and records
+//! the change in the task's `log.jsonl`. Used by the CLI, the coordinator and the handler.
+
+use crate::error::{not_found, user_error, CliResult};
+use crate::model::{Task, TaskStatus};
+use crate::store::tasklog::{self, LogRecord};
+use crate::store::Writer;
+use crate::time::now_rfc3339;
+
+/// A status change to apply.
+pub struct Change<'a> {
+    pub to: TaskStatus,
+    pub reason: Option<&'a str>,
+    pub actor: &'a str,
+}
+
+/// Applies `change` to task `id` under the caller's writer; `edit` may adjust the record
+/// further (assigned agent, retries…) before it is written. Returns the new record.
+pub fn transition(
+    w: &mut Writer<'_>,
+    id: &str,
+    change: Change<'_>,
+    edit: impl FnOnce(&mut Task),
+) -> CliResult<Task> {
+    let mut task = w.get(id)?.ok_or_else(|| not_found(id))?;
+    if w.is_archived(id) {
+        return Err(user_error(format!(
+            "task `{id}` is archived and can no longer change"
+        )));
+    }
+    let from = task.status;
+    if !from.can_become(change.to) {
+        let hint = match (from, change.to) {
+            (TaskStatus::Abandoned, _) => "abandoned is final; add a new task instead",
+            (TaskStatus::Done | TaskStatus::Failed, _) => "use `wg retry` to open it again first",
+            _ => "see the lifecycle in docs/cli.md",
+        };
+        return Err(user_error(format!(
+            "task `{id}` is {from}; it cannot become {}",
+            change.to
+        ))
+        .hinted(hint));
+    }
+    let now = now_rfc3339();
+    task.status = change.to;
+    task.updated = now.clone();
+    match change.to {
+        TaskStatus::Failed => task.failure_reason = change.reason.map(str::to_string),
+        TaskStatus::Open | TaskStatus::Done => {
+            task.assigned = None;
+        }
+        _ => {}
+    }
+    if change.to.is_terminal() {
+        task.assigned = None;
+    }
+    edit(&mut task);
+    w.put(std::slice::from_ref(&task))?;
+    let record = LogRecord::status(
+        &now,
+        change.actor,
+        from.as_str(),
+        change.to.as_str(),
+        change.reason,
+    );
+    tasklog::append(&w.layout().clone(), id, &record, false)?;
+    Ok(task)
+}

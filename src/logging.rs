@@ -1,0 +1,19 @@
+//! wg's own diagnostics: tracing to stderr, filtered by `WG_LOG` (default `warn`).
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "wg=info,warn",
+        _ => "wg=debug,info",
+    };
+    let filter =
+        EnvFilter::try_from_env(crate::env::WG_LOG).unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}

@@ -1,0 +1,6 @@
+//! Pure data types shared by the store, the CLI and the coordinator.
+
+pub mod graph;
+pub mod task;
+
+pub use task::{slugify, validate_id, Task, TaskStatus};

@@ -1,0 +1,89 @@
+//! Append-only JSON Lines files: one `write_all` per record, readers skip a torn last line.
+
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Appends one record as one line. A single `write_all` on an `O_APPEND` file, so concurrent
+/// appenders never interleave inside a line (records are far below the pipe/page limits).
+pub fn append<T: Serialize>(path: &Path, record: &T, fsync: bool) -> io::Result<()> {
+    let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
+    line.push(b'\n');
+    append_bytes(path, &line, fsync)
+}
+
+pub fn append_bytes(path: &Path, bytes: &[u8], fsync: bool) -> io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(bytes)?;
+    if fsync {
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
+/// A line that could not be parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}:{line}: {reason}")]
+pub struct BadLine {
+    pub path: String,
+    pub line: usize,
+    pub reason: String,
+}
+
+/// Reads every complete line of `path` as `T`. A missing file is empty; a final line without
+/// its newline is an append in flight and is skipped; any other bad line is an error.
+pub fn read_all<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, ReadError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(ReadError::Io {
+                path: path.display().to_string(),
+                source: e,
+            })
+        }
+    };
+    parse_lines(path, &bytes)
+}
+
+pub fn parse_lines<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<Vec<T>, ReadError> {
+    let complete = match bytes.iter().rposition(|b| *b == b'\n') {
+        Some(i) => &bytes[..=i],
+        None => &[][..],
+    };
+    let mut out = Vec::new();
+    for (n, line) in complete.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice(line) {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                return Err(ReadError::Bad(BadLine {
+                    path: path.display().to_string(),
+                    line: n + 1,
+                    reason: e.to_string(),
+                }))
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Bad(BadLine),
+}
