@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod conversation;
 pub mod env;
 pub mod error;
 pub mod exit;
@@ -12,5 +13,6 @@ pub mod lifecycle;
 pub mod logging;
 pub mod model;
 pub mod output;
+pub mod process;
 pub mod store;
 pub mod time;

@@ -45,14 +45,19 @@ pub fn slugify(title: &str) -> String {
     for c in title.chars() {
         let c = c.to_ascii_lowercase();
         if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            if pending_dash && !slug.is_empty() {
+            let needed = if pending_dash && !slug.is_empty() {
+                2
+            } else {
+                1
+            };
+            if slug.len() + needed > 40 {
+                break;
+            }
+            if needed == 2 {
                 slug.push('-');
             }
             pending_dash = false;
             slug.push(c);
-            if slug.len() >= 40 {
-                break;
-            }
         } else {
             pending_dash = true;
         }

@@ -1,0 +1,293 @@
+//! A task's conversation: `inbox.jsonl` (messages to the agent) and `outbox.jsonl` (one reply
+//! per turn). Shared by `wg msg`, the handler and the coordinator. Formats: docs/conversation.md.
+//!
+//! Message 1 is always the task brief; whoever touches the conversation first writes it.
+//! A message is unanswered until an outbox record's `in_reply_to` reaches its seq.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Task;
+use crate::store::jsonl;
+use crate::store::layout::Layout;
+use crate::store::lock::{FileLock, LockError};
+use crate::time::now_rfc3339;
+
+/// One message to the agent.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InboxMessage {
+    pub seq: u64,
+    pub ts: String,
+    /// `wg` for the brief and reminders, `user`, an agent id, or `coordinator`.
+    pub sender: String,
+    /// `brief`, `message`, `nudge` or `rejection`.
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    pub text: String,
+}
+
+fn default_kind() -> String {
+    "message".into()
+}
+
+/// Token counts of one turn, as codex reports them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Usage {
+    #[serde(default)]
+    pub input_tokens: u64,
+    #[serde(default)]
+    pub cached_input_tokens: u64,
+    #[serde(default)]
+    pub output_tokens: u64,
+    #[serde(default)]
+    pub reasoning_output_tokens: u64,
+}
+
+/// One reply: the outcome of one turn.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutboxRecord {
+    pub seq: u64,
+    pub ts: String,
+    /// The highest inbox seq this turn answered.
+    pub in_reply_to: u64,
+    /// `assistant` or `error`.
+    pub role: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(default)]
+    pub duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codex_version: Option<String>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+pub fn inbox_path(layout: &Layout, id: &str) -> PathBuf {
+    layout.task_file(id, "inbox.jsonl")
+}
+pub fn outbox_path(layout: &Layout, id: &str) -> PathBuf {
+    layout.task_file(id, "outbox.jsonl")
+}
+
+pub fn read_inbox(layout: &Layout, id: &str) -> Result<Vec<InboxMessage>, jsonl::ReadError> {
+    jsonl::read_all(&inbox_path(layout, id))
+}
+pub fn read_outbox(layout: &Layout, id: &str) -> Result<Vec<OutboxRecord>, jsonl::ReadError> {
+    jsonl::read_all(&outbox_path(layout, id))
+}
+
+/// Inbox messages not yet answered by any outbox record.
+pub fn unanswered(layout: &Layout, id: &str) -> Result<Vec<InboxMessage>, jsonl::ReadError> {
+    let answered = read_outbox(layout, id)?
+        .iter()
+        .map(|r| r.in_reply_to)
+        .max()
+        .unwrap_or(0);
+    Ok(read_inbox(layout, id)?
+        .into_iter()
+        .filter(|m| m.seq > answered)
+        .collect())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConversationError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Read(#[from] jsonl::ReadError),
+    #[error("cannot write {path}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Serialises seq assignment among concurrent writers of one inbox.
+fn inbox_lock(layout: &Layout, id: &str) -> Result<FileLock, ConversationError> {
+    let dir = layout.task_dir(id);
+    std::fs::create_dir_all(&dir).map_err(|source| ConversationError::Write {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    Ok(FileLock::acquire(
+        &dir.join("inbox.lock"),
+        Duration::from_secs(30),
+    )?)
+}
+
+fn append_locked(
+    layout: &Layout,
+    id: &str,
+    sender: &str,
+    kind: &str,
+    text: &str,
+) -> Result<InboxMessage, ConversationError> {
+    let seq = read_inbox(layout, id)?.last().map_or(0, |m| m.seq) + 1;
+    let msg = InboxMessage {
+        seq,
+        ts: now_rfc3339(),
+        sender: sender.to_string(),
+        kind: kind.to_string(),
+        text: text.to_string(),
+    };
+    let path = inbox_path(layout, id);
+    jsonl::append(&path, &msg, false).map_err(|source| ConversationError::Write {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(msg)
+}
+
+/// Writes the brief as message 1 if the inbox is empty. Returns whether it wrote it.
+pub fn ensure_brief(layout: &Layout, task: &Task, brief: &str) -> Result<bool, ConversationError> {
+    let _lock = inbox_lock(layout, &task.id)?;
+    if !read_inbox(layout, &task.id)?.is_empty() {
+        return Ok(false);
+    }
+    append_locked(layout, &task.id, "wg", "brief", brief)?;
+    Ok(true)
+}
+
+/// Appends a message (after the brief, which `brief` provides if the inbox is still empty).
+pub fn append_message(
+    layout: &Layout,
+    task: &Task,
+    brief: impl FnOnce() -> String,
+    sender: &str,
+    kind: &str,
+    text: &str,
+) -> Result<InboxMessage, ConversationError> {
+    let _lock = inbox_lock(layout, &task.id)?;
+    if read_inbox(layout, &task.id)?.is_empty() {
+        append_locked(layout, &task.id, "wg", "brief", &brief())?;
+    }
+    append_locked(layout, &task.id, sender, kind, text)
+}
+
+/// Appends one outbox record; its seq is one more than the last.
+pub fn append_outbox(
+    layout: &Layout,
+    id: &str,
+    mut record: OutboxRecord,
+) -> Result<OutboxRecord, ConversationError> {
+    let _lock = inbox_lock(layout, id)?;
+    record.seq = read_outbox(layout, id)?.last().map_or(0, |r| r.seq) + 1;
+    let path = outbox_path(layout, id);
+    jsonl::append(&path, &record, false).map_err(|source| ConversationError::Write {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(record)
+}
+
+/// What a dependency produced, for the brief.
+pub struct DependencyOutput<'a> {
+    pub task: &'a Task,
+    /// The dependency's last assistant reply, if it had a conversation.
+    pub last_reply: Option<String>,
+}
+
+/// The task brief: title, description, and what its dependencies produced. Pure.
+pub fn build_brief(task: &Task, deps: &[DependencyOutput<'_>]) -> String {
+    let mut s = format!("# Task {}: {}\n", task.id, task.title);
+    if !task.description.trim().is_empty() {
+        s.push_str(&format!("\n{}\n", task.description.trim()));
+    }
+    if !deps.is_empty() {
+        s.push_str("\n## What the tasks before this one produced\n");
+        for d in deps {
+            s.push_str(&format!(
+                "\n### {} ({}): {}\n",
+                d.task.id, d.task.status, d.task.title
+            ));
+            if !d.task.artifacts.is_empty() {
+                s.push_str(&format!("Artifacts: {}\n", d.task.artifacts.join(", ")));
+            }
+            if let Some(r) = &d.last_reply {
+                let r = r.trim();
+                let cut: String = r.chars().take(2000).collect();
+                s.push_str(&cut);
+                if cut.len() < r.len() {
+                    s.push_str(" […]");
+                }
+                s.push('\n');
+            }
+        }
+    }
+    s
+}
+
+/// Builds the brief of `task` from the store: its dependencies' records and last replies.
+pub fn brief_for(layout: &Layout, task: &Task, lookup: impl Fn(&str) -> Option<Task>) -> String {
+    let dep_tasks: Vec<Task> = task.after.iter().filter_map(|d| lookup(d)).collect();
+    let deps: Vec<DependencyOutput<'_>> = dep_tasks
+        .iter()
+        .map(|t| DependencyOutput {
+            task: t,
+            last_reply: read_outbox(layout, &t.id).ok().and_then(|o| {
+                o.into_iter()
+                    .rev()
+                    .find(|r| r.role == "assistant")
+                    .map(|r| r.text)
+            }),
+        })
+        .collect();
+    build_brief(task, &deps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (tempfile::TempDir, Layout, Task) {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().join(".wg"));
+        std::fs::create_dir_all(layout.tasks_dir()).unwrap();
+        let mut task = Task::new("t".into(), "Do it".into(), "now");
+        task.description = "carefully".into();
+        (dir, layout, task)
+    }
+
+    #[test]
+    fn brief_comes_first_and_unanswered_tracks_replies() {
+        let (_d, layout, task) = setup();
+        assert!(ensure_brief(&layout, &task, "brief").unwrap());
+        assert!(!ensure_brief(&layout, &task, "again").unwrap());
+        let m = append_message(&layout, &task, || unreachable!(), "user", "message", "hi").unwrap();
+        assert_eq!(m.seq, 2);
+        assert_eq!(unanswered(&layout, "t").unwrap().len(), 2);
+        let rec = OutboxRecord {
+            seq: 0,
+            ts: "x".into(),
+            in_reply_to: 2,
+            role: "assistant".into(),
+            text: "ok".into(),
+            usage: None,
+            duration_ms: 1,
+            codex_version: None,
+            extra: Default::default(),
+        };
+        assert_eq!(append_outbox(&layout, "t", rec).unwrap().seq, 1);
+        assert!(unanswered(&layout, "t").unwrap().is_empty());
+    }
+
+    #[test]
+    fn brief_names_dependencies_and_their_output() {
+        let (_d, _layout, task) = setup();
+        let mut dep = Task::new("parser".into(), "Write parser".into(), "now");
+        dep.status = crate::model::TaskStatus::Done;
+        let b = build_brief(
+            &task,
+            &[DependencyOutput {
+                task: &dep,
+                last_reply: Some("parser in src/p.rs".into()),
+            }],
+        );
+        assert!(b.contains("Task t: Do it") && b.contains("carefully"));
+        assert!(b.contains("parser (done)") && b.contains("src/p.rs"));
+    }
+}
