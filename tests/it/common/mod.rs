@@ -1,0 +1,200 @@
+//! Test environment: a temp project with its own HOME, PATH and WG_DIR, and a runner for the
+//! real `wg` binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn wg_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_wg"))
+}
+
+pub struct TestEnv {
+    pub tmp: tempfile::TempDir,
+    /// The project root (holds `.wg/`).
+    pub root: PathBuf,
+    pub home: PathBuf,
+    pub bin: PathBuf,
+    pub extra_env: Vec<(String, String)>,
+}
+
+/// The result of one `wg` run.
+#[must_use]
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success:\n{self}");
+        self
+    }
+    pub fn code(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "expected exit {code}:\n{self}");
+        self
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{self}"))
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}----- stderr -----\n{}[exit status: {}]",
+            self.stdout, self.stderr, self.code
+        )
+    }
+}
+
+impl TestEnv {
+    /// A temp dir with `home/`, `work/` (the project root) and `bin/`; no project yet.
+    pub fn bare() -> TestEnv {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let root = tmp.path().join("work");
+        let home = tmp.path().join("home");
+        let bin = tmp.path().join("bin");
+        for d in [&root, &home, &bin] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        TestEnv {
+            tmp,
+            root,
+            home,
+            bin,
+            extra_env: Vec::new(),
+        }
+    }
+
+    /// A project created with `wg init -x mock`.
+    pub fn new() -> TestEnv {
+        let env = TestEnv::bare();
+        env.wg(&["init", "-x", "mock"]).ok();
+        env
+    }
+
+    pub fn wg_dir(&self) -> PathBuf {
+        self.root.join(".wg")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    pub fn set_env(&mut self, k: &str, v: &str) {
+        self.extra_env.push((k.to_string(), v.to_string()));
+    }
+
+    /// A `wg` command with a clean environment, run in the project root.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(wg_bin());
+        cmd.args(args)
+            .current_dir(&self.root)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env(
+                "PATH",
+                format!("{}:/usr/local/bin:/usr/bin:/bin", self.bin.display()),
+            )
+            .env("WG_LOG", "warn")
+            .stdin(Stdio::null());
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn wg(&self, args: &[&str]) -> Run {
+        to_run(self.command(args).output().expect("run wg"))
+    }
+
+    pub fn wg_stdin(&self, args: &[&str], input: &str) -> Run {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn wg");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        to_run(child.wait_with_output().unwrap())
+    }
+
+    /// Every file under `.wg/` with its bytes, for "nothing changed" checks.
+    pub fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        walk(&self.wg_dir(), &mut out);
+        out.sort();
+        out
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else if let Ok(b) = std::fs::read(&p) {
+            out.push((p, b));
+        }
+    }
+}
+
+pub fn to_run(o: Output) -> Run {
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// Polls `cond` every 50 ms until it holds or `timeout` passes; never a bare sleep.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The pinned real codex binary (scripts/install-codex.sh sets WG_TEST_CODEX). Under CI a
+/// missing binary fails the test; elsewhere the test is skipped with a loud message.
+pub fn real_codex() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("WG_TEST_CODEX") {
+        let p = PathBuf::from(p);
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    let default = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".tools/codex-0.169.0/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex");
+    if default.is_file() {
+        return Some(default);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("the real codex CLI is required under CI=true; run scripts/install-codex.sh (WG_TEST_CODEX)");
+    }
+    eprintln!("\n!!! SKIPPED: real codex not found; run scripts/install-codex.sh !!!\n");
+    None
+}

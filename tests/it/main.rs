@@ -1,0 +1,4 @@
+//! One integration test binary (faster to link than one per file). A module per area.
+
+mod common;
+mod smoke;
