@@ -6,6 +6,7 @@ mod archive;
 mod config;
 mod done;
 mod edit;
+mod evaluate;
 mod fail;
 mod import;
 mod init;
@@ -15,6 +16,7 @@ mod ready;
 mod retry;
 mod rm;
 mod show;
+mod stats;
 mod status;
 mod viz;
 
@@ -74,6 +76,8 @@ pub enum Command {
     #[command(subcommand)]
     Config(config::ConfigCommand),
     Viz(viz::VizArgs),
+    Evaluate(evaluate::EvaluateArgs),
+    Stats(stats::StatsArgs),
 }
 
 /// Everything a command needs, resolved once: the project, its config, the store, output.
@@ -156,6 +160,8 @@ pub fn run(cli: Cli) -> CliResult {
                 Command::Archive(a) => archive::cmd_archive(&ctx, a),
                 Command::Config(a) => config::cmd_config(&ctx, a),
                 Command::Viz(a) => viz::cmd_viz(&ctx, a),
+                Command::Evaluate(a) => evaluate::cmd_evaluate(&ctx, a),
+                Command::Stats(a) => stats::cmd_stats(&ctx, a),
             }
         }
     }

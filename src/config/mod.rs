@@ -22,6 +22,7 @@ pub struct Config {
     pub codex: CodexConfig,
     pub executors: BTreeMap<String, toml::Table>,
     pub notify: NotifyConfig,
+    pub evaluate: crate::evaluate::EvaluateConfig,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -112,6 +113,7 @@ impl Default for Config {
             codex: CodexConfig::default(),
             executors: BTreeMap::new(),
             notify: NotifyConfig::default(),
+            evaluate: Default::default(),
         }
     }
 }

@@ -1,0 +1,340 @@
+//! `wg evaluate`: score finished work from what the handler recorded, with a direct call to
+//! an OpenAI-compatible endpoint, and the gate that sends weak work back.
+//!
+//! evidence.rs gathers (I/O), prompt.rs and verdict.rs are pure, this file calls the model
+//! and records the result.
+
+pub mod evidence;
+pub mod prompt;
+pub mod verdict;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::http;
+use crate::model::Task;
+use crate::store::layout::Layout;
+use crate::time::now_rfc3339;
+
+/// `[evaluate]` in config.toml.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvaluateConfig {
+    /// The coordinator evaluates every task that ends done.
+    pub auto: bool,
+    /// Weighted total at or above which work passes.
+    pub pass: f64,
+    /// The rejection that fails the task.
+    pub max_rejections: u32,
+    /// Evaluator model and endpoint; default to the project's.
+    pub model: Option<String>,
+    pub endpoint: Option<String>,
+    pub api_key_env: Option<String>,
+    /// `chat` (Chat Completions) or `responses`.
+    pub wire_api: Option<String>,
+    pub weights: BTreeMap<String, f64>,
+    /// Characters of evidence in the prompt.
+    pub budget_chars: usize,
+    pub timeout: String,
+}
+
+impl Default for EvaluateConfig {
+    fn default() -> Self {
+        EvaluateConfig {
+            auto: false,
+            pass: 0.7,
+            max_rejections: 3,
+            model: None,
+            endpoint: None,
+            api_key_env: None,
+            wire_api: None,
+            weights: verdict::default_weights(),
+            budget_chars: 60_000,
+            timeout: "120s".into(),
+        }
+    }
+}
+
+/// Where and how to ask, resolved from `[evaluate]` and the project's endpoint.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: String,
+    pub model: String,
+    pub wire_api: String,
+    pub key_env: String,
+    pub timeout: Duration,
+}
+
+pub fn target(config: &Config) -> Result<Target, String> {
+    let ev = &config.evaluate;
+    let url = ev
+        .endpoint
+        .clone()
+        .or_else(|| config.endpoint.url.clone())
+        .ok_or("no endpoint to evaluate with: set `endpoint.url` or `evaluate.endpoint`")?;
+    let model = ev
+        .model
+        .clone()
+        .or_else(|| config.model.clone())
+        .ok_or("no model to evaluate with: set `model` or `evaluate.model`")?;
+    let wire_api = ev
+        .wire_api
+        .clone()
+        .or_else(|| config.endpoint.wire_api.clone())
+        .unwrap_or_else(|| "responses".into());
+    if !matches!(wire_api.as_str(), "chat" | "responses") {
+        return Err(format!(
+            "evaluate.wire_api = \"{wire_api}\": expected \"chat\" or \"responses\""
+        ));
+    }
+    let key_env = ev
+        .api_key_env
+        .clone()
+        .unwrap_or_else(|| config.api_key_env().to_string());
+    let timeout =
+        crate::time::parse_duration(&ev.timeout).map_err(|e| format!("evaluate.timeout: {e}"))?;
+    Ok(Target {
+        url: url.trim_end_matches('/').to_string(),
+        model,
+        wire_api,
+        key_env,
+        timeout,
+    })
+}
+
+/// What one model call returned.
+struct Answer {
+    text: String,
+    input_tokens: u64,
+    output_tokens: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Http(#[from] http::HttpError),
+    #[error("the evaluator endpoint {url} answered {status}: {message}")]
+    Status {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error("the evaluator endpoint {url} sent an answer wg cannot read: {reason}")]
+    Shape { url: String, reason: String },
+}
+
+/// One request: Chat Completions or Responses, non-streaming.
+fn ask(t: &Target, key: Option<&str>, messages: &[(String, String)]) -> Result<Answer, EvalError> {
+    let agent = http::agent(t.timeout);
+    let (url, body) = if t.wire_api == "chat" {
+        let msgs: Vec<_> = messages
+            .iter()
+            .map(|(role, content)| serde_json::json!({"role": role, "content": content}))
+            .collect();
+        (
+            format!("{}/chat/completions", t.url),
+            serde_json::json!({"model": t.model, "messages": msgs, "temperature": 0, "stream": false}),
+        )
+    } else {
+        let input: Vec<_> = messages
+            .iter()
+            .map(|(role, content)| serde_json::json!({"role": role, "content": content}))
+            .collect();
+        (
+            format!("{}/responses", t.url),
+            serde_json::json!({"model": t.model, "input": input, "temperature": 0, "stream": false, "store": false}),
+        )
+    };
+    let (status, text) = http::post_json(&agent, &url, key, &body, t.timeout)?;
+    if !(200..300).contains(&status) {
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/error/message")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| text.chars().take(300).collect());
+        return Err(EvalError::Status {
+            url,
+            status,
+            message,
+        });
+    }
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| EvalError::Shape {
+        url: url.clone(),
+        reason: e.to_string(),
+    })?;
+    let shape = |reason: &str| EvalError::Shape {
+        url: url.clone(),
+        reason: reason.to_string(),
+    };
+    if t.wire_api == "chat" {
+        let text = v
+            .pointer("/choices/0/message/content")
+            .and_then(|c| c.as_str())
+            .ok_or_else(|| shape("no choices[0].message.content"))?;
+        Ok(Answer {
+            text: text.to_string(),
+            input_tokens: v
+                .pointer("/usage/prompt_tokens")
+                .and_then(|x| x.as_u64())
+                .unwrap_or(0),
+            output_tokens: v
+                .pointer("/usage/completion_tokens")
+                .and_then(|x| x.as_u64())
+                .unwrap_or(0),
+        })
+    } else {
+        let text: String = v
+            .get("output")
+            .and_then(|o| o.as_array())
+            .ok_or_else(|| shape("no output array"))?
+            .iter()
+            .filter(|item| item.get("type").and_then(|t| t.as_str()) == Some("message"))
+            .flat_map(|item| {
+                item.get("content")
+                    .and_then(|c| c.as_array())
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|c| c.get("text").and_then(|t| t.as_str()).map(str::to_string))
+            .collect();
+        Ok(Answer {
+            text,
+            input_tokens: v
+                .pointer("/usage/input_tokens")
+                .and_then(|x| x.as_u64())
+                .unwrap_or(0),
+            output_tokens: v
+                .pointer("/usage/output_tokens")
+                .and_then(|x| x.as_u64())
+                .unwrap_or(0),
+        })
+    }
+}
+
+/// `.wg/tasks/<id>/evaluation.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub version: u32,
+    pub task: String,
+    /// `ok`, or `error` when the model never gave a usable verdict.
+    pub status: String,
+    pub ts: String,
+    pub model: String,
+    pub endpoint: String,
+    pub wire_api: String,
+    #[serde(default)]
+    pub scores: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub reasons: BTreeMap<String, String>,
+    #[serde(default)]
+    pub notes: String,
+    pub weights: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<f64>,
+    pub pass: f64,
+    pub findings: Vec<String>,
+    pub trimmed: Vec<String>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Gathers the evidence, asks the model (once more if the verdict is unusable), and returns
+/// the evaluation. Transport errors return `Err` and leave no file behind.
+pub fn evaluate(
+    layout: &Layout,
+    config: &Config,
+    task: &Task,
+    workdir: &Path,
+) -> Result<Evaluation, EvalError> {
+    let t = target(config).map_err(|reason| EvalError::Shape {
+        url: String::new(),
+        reason,
+    })?;
+    let key = std::env::var(&t.key_env).ok().filter(|k| !k.is_empty());
+    let ev = evidence::gather(layout, task, workdir);
+    let findings = evidence::findings(&ev);
+    let p = prompt::build(&ev, &findings, config.evaluate.budget_chars);
+    let mut messages = vec![
+        ("system".to_string(), p.system),
+        ("user".to_string(), p.user),
+    ];
+    let mut result = Evaluation {
+        version: 1,
+        task: task.id.clone(),
+        status: "error".into(),
+        ts: now_rfc3339(),
+        model: t.model.clone(),
+        endpoint: t.url.clone(),
+        wire_api: t.wire_api.clone(),
+        scores: BTreeMap::new(),
+        reasons: BTreeMap::new(),
+        notes: String::new(),
+        weights: config.evaluate.weights.clone(),
+        total: None,
+        pass: config.evaluate.pass,
+        findings,
+        trimmed: p.trimmed,
+        input_tokens: 0,
+        output_tokens: 0,
+        attempts: 0,
+        error: None,
+    };
+    for _ in 0..2 {
+        let answer = ask(&t, key.as_deref(), &messages)?;
+        result.attempts += 1;
+        result.input_tokens += answer.input_tokens;
+        result.output_tokens += answer.output_tokens;
+        match verdict::parse(&answer.text) {
+            Ok(v) => {
+                result.total = Some(verdict::weighted_total(&v.scores, &result.weights));
+                result.scores = v.scores;
+                result.reasons = v.reasons;
+                result.notes = v.notes;
+                result.status = "ok".into();
+                result.error = None;
+                return Ok(result);
+            }
+            Err(why) => {
+                result.error = Some(format!("unusable verdict: {why}"));
+                messages.push(("assistant".into(), answer.text));
+                messages.push((
+                    "user".into(),
+                    format!("That reply cannot be used ({why}). Reply again with only the JSON object, every score present."),
+                ));
+            }
+        }
+    }
+    Ok(result)
+}
+
+/// Writes evaluation.json atomically.
+pub fn save(layout: &Layout, e: &Evaluation) -> std::io::Result<()> {
+    let path = layout.task_file(&e.task, "evaluation.json");
+    std::fs::create_dir_all(layout.task_dir(&e.task))?;
+    let mut bytes = serde_json::to_vec_pretty(e).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    crate::store::atomic::write_atomic(&path, &bytes, true)
+}
+
+pub fn load(layout: &Layout, id: &str) -> Option<Evaluation> {
+    let bytes = std::fs::read(layout.task_file(id, "evaluation.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// How many times the evaluator has sent this task back.
+pub fn rejections(task: &Task) -> u32 {
+    task.extra
+        .get("rejections")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0) as u32
+}
