@@ -173,6 +173,10 @@ impl Index {
             .filter_map(Entry::parse)
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.body >= self.buf.len()
+    }
+
     pub fn len(&self) -> usize {
         self.buf[self.body..]
             .iter()

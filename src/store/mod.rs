@@ -101,11 +101,12 @@ pub struct Store {
 /// still checked to be valid JSON) keeps `wg add` fast on a long tail.
 #[derive(Deserialize)]
 struct LightRecord {
+    #[serde(deserialize_with = "crate::model::task::de_id")]
     id: String,
     #[allow(dead_code)]
     title: IgnoredAny,
     status: TaskStatus,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::task::de_ids")]
     after: Vec<String>,
     #[allow(dead_code)]
     created: IgnoredAny,
