@@ -98,6 +98,13 @@ fn valid_json_that_is_not_a_task_is_corrupt() {
         l.replace("\"status\":\"open\"", "\"status\":\"dozing\"")
     });
     assert_every_command_stops(&env, 2, "unknown variant");
+    // A wrongly typed field that `ready` and `status` do not otherwise read is still caught
+    // by them (they parse a borrowed view that checks every known field's type).
+    let env = three_tasks();
+    replace_line(&env, 2, |l| {
+        l.replace("\"status\"", "\"tags\":\"x\",\"status\"")
+    });
+    assert_every_command_stops(&env, 2, "invalid type");
 }
 
 #[test]
