@@ -14,11 +14,7 @@ pub fn cmd_ready(ctx: &Ctx, _args: &ReadyArgs) -> CliResult {
         if ready.is_empty() {
             return "no ready tasks".to_string();
         }
-        ready
-            .iter()
-            .map(task_line)
-            .collect::<Vec<_>>()
-            .join("\n")
+        ready.iter().map(task_line).collect::<Vec<_>>().join("\n")
     })?;
     Ok(())
 }

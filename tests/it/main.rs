@@ -3,5 +3,6 @@
 mod bad_input;
 mod cli;
 mod common;
+mod docs;
 mod smoke;
 mod store;
