@@ -53,7 +53,9 @@ pub fn cmd_import(ctx: &Ctx, args: &ImportArgs) -> CliResult {
             .map_err(|e| user_error(format!("{}: {e}", where_())).hinted("nothing was imported"))?;
         let id = match rec.id {
             Some(id) => {
-                validate_id(&id).map_err(|e| user_error(format!("{}: {e}", where_())))?;
+                validate_id(&id).map_err(|e| {
+                    user_error(format!("{}: {e}", where_())).hinted("nothing was imported")
+                })?;
                 if w.exists(&id) || batch.contains_key(&id) {
                     return Err(
                         user_error(format!("{}: task `{id}` already exists", where_()))
@@ -90,7 +92,9 @@ pub fn cmd_import(ctx: &Ctx, args: &ImportArgs) -> CliResult {
     let mut seen_deps = HashSet::new();
     for t in batch.values() {
         for dep in &t.after {
-            validate_id(dep).map_err(|e| user_error(format!("task `{}`: {e}", t.id)))?;
+            validate_id(dep).map_err(|e| {
+                user_error(format!("task `{}`: {e}", t.id)).hinted("nothing was imported")
+            })?;
             if !batch.contains_key(dep) && !w.exists(dep) && seen_deps.insert(dep.clone()) {
                 return Err(user_error(format!(
                     "task `{}` cannot depend on `{dep}`: no such task",

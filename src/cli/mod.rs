@@ -40,7 +40,7 @@ use crate::store::{self, Layout, Store};
 pub struct Cli {
     /// Project to use (the folder holding `.wg/`, or `.wg/` itself). Default: search from the
     /// current directory upwards.
-    #[arg(long, global = true, env = env::WG_DIR, value_name = "PATH")]
+    #[arg(long, global = true, env = env::WG_DIR, hide_env_values = true, value_name = "PATH")]
     pub dir: Option<PathBuf>,
 
     /// Machine-readable JSON output (read commands).

@@ -9,17 +9,12 @@ use crate::error::CliResult;
 pub struct ReadyArgs {}
 
 pub fn cmd_ready(ctx: &Ctx, _args: &ReadyArgs) -> CliResult {
-    let graph = ctx.store.load()?;
-    let ready = ctx.store.ready(&graph)?;
+    let ready = ctx.store.ready_tasks()?;
     ctx.out.either(&ready, || {
         if ready.is_empty() {
             return "no ready tasks".to_string();
         }
-        ready
-            .iter()
-            .map(|t| task_line(t))
-            .collect::<Vec<_>>()
-            .join("\n")
+        ready.iter().map(task_line).collect::<Vec<_>>().join("\n")
     })?;
     Ok(())
 }

@@ -23,6 +23,8 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
     let mut value = serde_json::to_value(&task).map_err(crate::error::internal)?;
+    // The record on disk leaves out an empty `after`; the JSON contract of `show` always has it.
+    value["after"] = serde_json::json!(task.after);
     value["ready"] = serde_json::Value::Bool(ready);
     value["archived"] = serde_json::Value::Bool(archived);
     if let Some(e) = &evaluation {

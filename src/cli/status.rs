@@ -11,14 +11,12 @@ use crate::model::TaskStatus;
 pub struct StatusArgs {}
 
 pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
-    let graph = ctx.store.load()?;
-    let mut counts: BTreeMap<&str, usize> =
-        TaskStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
-    for t in graph.tasks.values() {
-        *counts.entry(t.status.as_str()).or_default() += 1;
-    }
-    let ready = ctx.store.ready(&graph)?.len();
-    let total = graph.tasks.len();
+    let (by_status, ready) = ctx.store.summary()?;
+    let counts: BTreeMap<&str, usize> = TaskStatus::ALL
+        .iter()
+        .map(|s| (s.as_str(), by_status.get(s).copied().unwrap_or(0)))
+        .collect();
+    let total: usize = counts.values().sum();
     let value = serde_json::json!({"total": total, "ready": ready, "counts": counts});
     ctx.out.either(&value, || {
         let mut s = format!("{total} tasks, {ready} ready\n");

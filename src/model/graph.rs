@@ -63,13 +63,16 @@ where
         .values()
         .filter(|t| is_ready(t, tasks, status_of))
         .collect();
-    ready.sort_by(|a, b| {
-        b.priority
-            .cmp(&a.priority)
-            .then_with(|| a.created.cmp(&b.created))
-            .then_with(|| a.id.cmp(&b.id))
-    });
+    ready.sort_by(|a, b| dispatch_order(a, b));
     ready
+}
+
+/// The order ready tasks are dispatched in: higher priority first, then older, then id.
+pub fn dispatch_order(a: &Task, b: &Task) -> std::cmp::Ordering {
+    b.priority
+        .cmp(&a.priority)
+        .then_with(|| a.created.cmp(&b.created))
+        .then_with(|| a.id.cmp(&b.id))
 }
 
 /// Tasks in an order where every task comes after its dependencies (Kahn's algorithm,

@@ -37,6 +37,23 @@ pub fn validate_id(id: &str) -> Result<(), IdError> {
     Ok(())
 }
 
+/// Deserializes an id and refuses one that is not a valid slug: a record whose id (or a
+/// dependency) reads `../x` is a corrupt record, never a path waiting to be built.
+pub fn de_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let id = String::deserialize(d)?;
+    validate_id(&id).map_err(serde::de::Error::custom)?;
+    Ok(id)
+}
+
+/// [`de_id`] for a list of ids (`after`).
+pub fn de_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let ids = Vec::<String>::deserialize(d)?;
+    for id in &ids {
+        validate_id(id).map_err(serde::de::Error::custom)?;
+    }
+    Ok(ids)
+}
+
 /// Derives an id from a title: lowercase, runs of other characters become one `-`,
 /// at most 40 characters, never empty.
 pub fn slugify(title: &str) -> String {
@@ -164,12 +181,17 @@ fn is_zero_i64(n: &i64) -> bool {
 /// Fields this version does not know are kept in `extra` and written back unchanged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {
+    #[serde(deserialize_with = "de_id")]
     pub id: String,
     pub title: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     pub status: TaskStatus,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_ids",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub after: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor: Option<String>,
@@ -265,6 +287,20 @@ mod tests {
         assert!(!Done.can_become(Failed));
         for to in TaskStatus::ALL {
             assert!(!Abandoned.can_become(to));
+        }
+    }
+
+    #[test]
+    fn records_with_path_ids_do_not_parse() {
+        let ok =
+            r#"{"id":"a","title":"A","status":"open","created":"t","updated":"t","after":["b"]}"#;
+        assert!(serde_json::from_str::<Task>(ok).is_ok());
+        for bad in [
+            ok.replace("\"a\"", "\"../a\""),
+            ok.replace("\"b\"", "\"x/y\""),
+        ] {
+            let e = serde_json::from_str::<Task>(&bad).unwrap_err().to_string();
+            assert!(e.contains("task id"), "{bad}: {e}");
         }
     }
 

@@ -114,10 +114,15 @@ impl Entry {
     }
 }
 
-/// An index file read into memory; lookups are binary searches over its sorted lines.
+/// An index file mapped into memory; lookups are binary searches over its sorted lines.
+///
+/// Mapped rather than read: a `wg add` on 100,000 tasks touches a few pages of a 3 MB index
+/// instead of copying all of it (the copy was most of the command's time). The file is only
+/// ever replaced by rename (a mapping keeps the old inode) or re-sealed in place under the
+/// writer lock, never truncated, so the mapping stays valid for the writer's lifetime.
 #[derive(Debug)]
 pub struct Index {
-    buf: Vec<u8>,
+    buf: memmap2::Mmap,
     body: usize,
     pub header: Header,
 }
@@ -125,7 +130,10 @@ pub struct Index {
 impl Index {
     /// Reads the index; `None` when it is missing or unreadable (then it is rebuilt).
     pub fn load(path: &Path) -> Option<Index> {
-        let buf = std::fs::read(path).ok()?;
+        let file = std::fs::File::open(path).ok()?;
+        // SAFETY: see the type's comment: wg never truncates or rewrites an index in place
+        // (only the fixed-width header, which is parsed below, before any later reseal).
+        let buf = unsafe { memmap2::Mmap::map(&file) }.ok()?;
         let nl = buf.iter().position(|b| *b == b'\n')?;
         let header = Header::parse(std::str::from_utf8(&buf[..nl]).ok()?)?;
         if buf.last() != Some(&b'\n') {
@@ -173,7 +181,10 @@ impl Index {
             .filter_map(Entry::parse)
     }
 
-    #[allow(clippy::len_without_is_empty)]
+    pub fn is_empty(&self) -> bool {
+        self.body >= self.buf.len()
+    }
+
     pub fn len(&self) -> usize {
         self.buf[self.body..]
             .iter()

@@ -1,5 +1,9 @@
 //! One integration test binary (faster to link than one per file). A module per area.
 
+mod bad_input;
+mod cli;
 mod common;
+mod docs;
 mod evaluate;
 mod smoke;
+mod store;

@@ -20,7 +20,8 @@ pub struct TestEnv {
     pub extra_env: Vec<(String, String)>,
 }
 
-/// The result of one `wg` run. `wg()` is must-use; `.ok()` and `.code(n)` assert and may be dropped.
+/// The result of one `wg` run. `wg()` is `#[must_use]`; the checkers (`ok`, `code`) are not,
+/// so `env.wg(..).ok();` reads naturally.
 #[derive(Debug)]
 pub struct Run {
     pub code: i32,
