@@ -195,6 +195,25 @@ fn error_reply(status: StatusCode, message: &str) -> Response<RespBody> {
     resp
 }
 
+/// A Responses stream that only says the response failed with `message`.
+fn failed_stream(model: &str, message: &str) -> Response<RespBody> {
+    let mut tr = StreamTranslator::new(
+        &format!("resp_{}", super::random_hex(12)),
+        model,
+        0,
+        translate::ToolInfo::default(),
+    );
+    let mut events = tr.start();
+    events.extend(tr.fail(message));
+    let frames: String = events.iter().map(translate::sse_frame).collect();
+    let mut resp = Response::new(full(frames));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/event-stream"),
+    );
+    resp
+}
+
 fn full(s: String) -> RespBody {
     Full::new(Bytes::from(s)).boxed_unsync()
 }
@@ -282,6 +301,15 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Response<RespBod
                 status: Some(status),
                 message: message.clone(),
             });
+            if status >= 500 || status == 429 {
+                // codex replaces a 5xx body with a generic "high demand" text and a 429 with
+                // "exceeded retry limit", so the server's own words would never reach the
+                // user. A failed response inside a 200 stream is shown as it is.
+                return failed_stream(
+                    &chat.model,
+                    &format!("the chat endpoint answered {status}: {message}"),
+                );
+            }
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
             return error_reply(status, &message);
         }
@@ -291,7 +319,8 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Response<RespBod
                 status: None,
                 message: message.clone(),
             });
-            return error_reply(StatusCode::BAD_GATEWAY, &message);
+            // As for 5xx: codex would show a generic text for a 502.
+            return failed_stream(&chat.model, &message);
         }
         Some(_) | None => {
             return error_reply(

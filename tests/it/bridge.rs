@@ -370,6 +370,18 @@ async fn upstream_500_reaches_codex_and_the_record() {
     assert_eq!(err.message, "model exploded (stub)");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_429_reaches_codex_and_the_record() {
+    if real_codex().is_none() {
+        return;
+    }
+    let (turn, err) = failing_turn(429, "slow down (stub)").await;
+    assert_eq!(turn.code, 1, "{}", turn.dump());
+    let failure = turn.failure().expect("turn.failed");
+    assert!(failure.contains("slow down (stub)"), "{failure}");
+    assert_eq!(err.expect("recorded").status, Some(429));
+}
+
 fn raw_post(url: &str, bearer: Option<&str>) -> u16 {
     let agent = wg::http::agent(Duration::from_secs(5));
     wg::http::post_json(
@@ -460,6 +472,11 @@ async fn a_silent_upstream_fails_the_codex_turn_by_the_read_timeout() {
     let turn = codex_turn(&codex, &bridge, &d, "say hi").await;
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(turn.code, 1, "{}", turn.dump());
+    let failure = turn.failure().expect("turn.failed");
+    assert!(
+        failure.contains("cannot reach the chat endpoint"),
+        "{failure}"
+    );
     let err = bridge.last_error().expect("recorded");
     assert_eq!(err.status, None);
     assert!(
