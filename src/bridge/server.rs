@@ -49,15 +49,31 @@ pub(super) struct Shared {
     next_request: AtomicU64,
 }
 
+/// Warnings kept for `take_warnings` when nobody takes them; the log callback sees them all.
+const MAX_KEPT_WARNINGS: usize = 1000;
+
+/// Some servers quote the key they were given in their error text; it must not reach
+/// handler.log or the outbox.
+fn redact(message: &str, key: Option<&str>) -> String {
+    match key {
+        Some(k) if k.len() >= 4 && message.contains(k) => message.replace(k, "<redacted key>"),
+        _ => message.to_string(),
+    }
+}
+
 impl Shared {
     fn warn(&self, message: String) {
+        let message = redact(&message, self.api_key.as_deref());
         (self.log)(&BridgeEvent::Warning(message.clone()));
         if let Ok(mut w) = self.warnings.lock() {
-            w.push(message);
+            if w.len() < MAX_KEPT_WARNINGS {
+                w.push(message);
+            }
         }
     }
 
-    fn record_error(&self, err: UpstreamError) {
+    fn record_error(&self, mut err: UpstreamError) {
+        err.message = redact(&err.message, self.api_key.as_deref());
         (self.log)(&BridgeEvent::UpstreamError(err.clone()));
         if let Ok(mut e) = self.last_error.lock() {
             *e = Some(err);
@@ -296,7 +312,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Response<RespBod
     match up_rx.recv().await {
         Some(Upstream::Head) => {}
         Some(Upstream::Status { status, body }) => {
-            let message = translate::error_message(&body);
+            let message = redact(&translate::error_message(&body), shared.api_key.as_deref());
             shared.record_error(UpstreamError {
                 status: Some(status),
                 message: message.clone(),
@@ -564,6 +580,16 @@ impl Body for ChannelBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_is_redacted_from_messages() {
+        assert_eq!(
+            redact("Incorrect API key provided: sk-abc123", Some("sk-abc123")),
+            "Incorrect API key provided: <redacted key>"
+        );
+        assert_eq!(redact("no key here", Some("sk-abc123")), "no key here");
+        assert_eq!(redact("a", None), "a");
+    }
 
     #[test]
     fn secrets_compare_whole() {

@@ -382,6 +382,23 @@ async fn upstream_429_reaches_codex_and_the_record() {
     assert_eq!(err.expect("recorded").status, Some(429));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_quoting_the_key_does_not_leak_it() {
+    if real_codex().is_none() {
+        return;
+    }
+    let (turn, err) =
+        failing_turn(401, &format!("Incorrect API key provided: {UPSTREAM_KEY}")).await;
+    assert_eq!(turn.code, 1, "{}", turn.dump());
+    assert!(
+        turn.failure().unwrap().contains("<redacted key>"),
+        "{}",
+        turn.dump()
+    );
+    assert!(!turn.dump().contains(UPSTREAM_KEY));
+    assert!(!err.unwrap().message.contains(UPSTREAM_KEY));
+}
+
 fn raw_post(url: &str, bearer: Option<&str>) -> u16 {
     let agent = wg::http::agent(Duration::from_secs(5));
     wg::http::post_json(
