@@ -12,6 +12,18 @@ pub fn agent(timeout: Duration) -> ureq::Agent {
         .into()
 }
 
+/// An agent for long streamed answers (the chat bridge): no total limit, because a model may
+/// stream for many minutes, but connecting and every single read are bounded so a server that
+/// goes silent cannot hold a thread forever. `Agent::shutdown` ends it sooner.
+pub fn streaming_agent(connect: Duration, per_read: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(connect))
+        .timeout_per_read(Some(per_read))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error("no answer from {url} within {timeout:?}")]

@@ -1,6 +1,7 @@
 //! One integration test binary (faster to link than one per file). A module per area.
 
 mod bad_input;
+mod bridge;
 mod cli;
 mod common;
 mod docs;

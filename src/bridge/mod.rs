@@ -1,0 +1,206 @@
+//! The Responses→Chat Completions bridge (issue 7). Current codex speaks only the Responses
+//! API; when an endpoint is configured with `wire_api = "chat"`, the handler starts this bridge
+//! on 127.0.0.1 and points codex at it. See docs/bridge.md.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), wg::bridge::BridgeError> {
+//! let bridge = wg::bridge::start(wg::bridge::BridgeConfig::new(
+//!     "https://llm.example/v1",
+//!     Some("the real key".into()),
+//! ))?;
+//! // codex: base_url = bridge.base_url(), env_key var = bridge.token()
+//! # Ok(()) }
+//! ```
+//!
+//! translate.rs is pure; server.rs does the I/O; probe.rs asks an endpoint which APIs it has.
+
+pub mod probe;
+mod server;
+pub mod translate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use probe::{probe, WireSupport};
+
+/// Receives every bridge event as it happens (the handler writes them to handler.log).
+pub type LogFn = Arc<dyn Fn(&BridgeEvent) + Send + Sync>;
+
+/// How to reach the real Chat Completions endpoint.
+#[derive(Clone)]
+pub struct BridgeConfig {
+    /// Base URL including `/v1`; the bridge POSTs to `{upstream_base_url}/chat/completions`.
+    pub upstream_base_url: String,
+    /// The real key, sent upstream only. `None` for keyless local servers.
+    pub api_key: Option<String>,
+    pub log: LogFn,
+    /// Connecting to the upstream (including TLS).
+    pub connect_timeout: Duration,
+    /// Longest silence between two reads of the upstream answer, including the wait for its
+    /// headers. A server that stalls longer is cut off and codex gets a failed response.
+    pub read_timeout: Duration,
+}
+
+impl BridgeConfig {
+    /// Defaults: 30 s to connect, 10 min of silence (a large prompt on a slow local GPU can take
+    /// minutes before the first token; the handler's own timeouts are the real limit).
+    pub fn new(upstream_base_url: &str, api_key: Option<String>) -> Self {
+        BridgeConfig {
+            upstream_base_url: upstream_base_url.to_string(),
+            api_key,
+            log: Arc::new(|_| {}),
+            connect_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(600),
+        }
+    }
+
+    pub fn with_log(mut self, log: impl Fn(&BridgeEvent) + Send + Sync + 'static) -> Self {
+        self.log = Arc::new(log);
+        self
+    }
+}
+
+/// The key never shows up in logs, even through `{:?}`.
+impl std::fmt::Debug for BridgeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BridgeConfig")
+            .field("upstream_base_url", &self.upstream_base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BridgeEvent {
+    /// A request was translated and is going upstream.
+    Request {
+        model: String,
+        messages: usize,
+        tools: usize,
+    },
+    /// Something was dropped or converted: tool kinds, OpenAI-only fields, `<tool_call>` text.
+    Warning(String),
+    /// The upstream failed; codex gets the same status (or a failed response), but may show
+    /// only a generic text (it does for 500s), so this is the message to quote.
+    UpstreamError(UpstreamError),
+}
+
+/// What the chat endpoint said when it failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamError {
+    /// The HTTP status; `None` when there was no answer or the stream broke off.
+    pub status: Option<u16>,
+    /// The server's own message (`error.message` of its body), or why there was no answer.
+    pub message: String,
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.status {
+            Some(s) => write!(f, "the chat endpoint answered {s}: {}", self.message),
+            None => write!(f, "{}", self.message),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error("cannot listen on 127.0.0.1")]
+    Bind(#[source] std::io::Error),
+    #[error("cannot start the bridge's runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot make a random token")]
+    Random,
+}
+
+/// A running bridge. Dropping it stops the server and interrupts upstream calls in flight.
+pub struct BridgeHandle {
+    base_url: String,
+    shared: Arc<server::Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts the bridge on 127.0.0.1 and a free port. Needs no async caller.
+pub fn start(config: BridgeConfig) -> Result<BridgeHandle, BridgeError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|_| BridgeError::Random)?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let running = server::spawn(config, token)?;
+    Ok(BridgeHandle {
+        base_url: format!("http://{}/v1", running.addr),
+        shared: running.shared,
+        stop: Some(running.stop),
+        thread: Some(running.thread),
+    })
+}
+
+impl BridgeHandle {
+    /// `http://127.0.0.1:PORT/v1`: codex's `model_providers.<id>.base_url`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The per-run token. Give it to codex as the value of its `env_key` variable instead of the
+    /// real key; requests without it get 401.
+    pub fn token(&self) -> &str {
+        &self.shared.token
+    }
+
+    /// The last upstream failure (status and the server's own message), for handler.log and the
+    /// error reply.
+    pub fn last_error(&self) -> Option<UpstreamError> {
+        self.shared.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Warnings since the last call (dropped tools and fields, converted `<tool_call>` text).
+    pub fn take_warnings(&self) -> Vec<String> {
+        self.shared
+            .warnings
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default()
+    }
+
+    /// Upstream calls still running (0 once codex is gone and the calls were cut off).
+    pub fn in_flight(&self) -> usize {
+        self.shared.agents.lock().map_or(0, |m| m.len())
+    }
+
+    /// Stops the server now (same as dropping the handle).
+    pub fn shutdown(self) {}
+}
+
+impl Drop for BridgeHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.shared.shutdown_agents();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for BridgeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BridgeHandle")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Only ids depend on this; uniqueness within one run is enough.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        return format!("{t:x}");
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
