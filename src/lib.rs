@@ -6,8 +6,10 @@
 pub mod cli;
 pub mod config;
 pub mod conversation;
+pub mod coordinator;
 pub mod env;
 pub mod error;
+pub mod executor;
 pub mod exit;
 pub mod lifecycle;
 pub mod logging;

@@ -173,6 +173,7 @@ impl Index {
             .filter_map(Entry::parse)
     }
 
+    #[allow(clippy::len_without_is_empty)] // never empty when asked: it always holds the header
     pub fn len(&self) -> usize {
         self.buf[self.body..]
             .iter()
