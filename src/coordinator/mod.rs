@@ -334,6 +334,10 @@ impl Coordinator {
         for t in graph.tasks.values() {
             *counts.entry(t.status.to_string()).or_insert(0) += 1;
         }
+        if let Some(n) = self.notifier.take() {
+            // Blocking is fine here: dispatch is over.
+            n.finish(Duration::from_secs(10));
+        }
         self.log.line(&format!("stopped; {counts:?}"));
         Ok(Summary {
             counts,

@@ -41,6 +41,7 @@ type LogFn = Box<dyn Fn(String) + Send>;
 
 pub struct Notifier {
     tx: SyncSender<Event>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 fn http_agent() -> ureq::Agent {
@@ -61,11 +62,20 @@ impl Notifier {
         log: LogFn,
     ) -> Notifier {
         let (tx, rx) = sync_channel(QUEUE);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("wg-webhooks".into())
             .spawn(move || deliver(rx, &url, token.as_deref(), retry_delay, &log))
             .expect("spawning a thread only fails when the system is out of resources");
-        Notifier { tx }
+        Notifier { tx, thread }
+    }
+
+    /// Lets queued events go out, for at most `limit`, when the coordinator exits.
+    pub fn finish(self, limit: Duration) {
+        drop(self.tx);
+        let deadline = std::time::Instant::now() + limit;
+        while !self.thread.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Queues an event; never blocks.

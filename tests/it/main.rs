@@ -1,4 +1,5 @@
 //! One integration test binary (faster to link than one per file). A module per area.
 
 mod common;
+mod coordinator;
 mod smoke;
