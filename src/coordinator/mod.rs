@@ -848,6 +848,10 @@ impl Coordinator {
         };
         let child = spawn(&spec).with_context(|| format!("cannot run {:?}", spec.argv[0]))?;
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
+        let inbox_seq = conversation::read_inbox(&self.layout, &task.id)
+            .ok()
+            .and_then(|m| m.last().map(|m| m.seq))
+            .unwrap_or(0);
         let turn = if x.conversational {
             conversation::read_outbox(&self.layout, &task.id)
                 .map(|o| o.len() as u32 + 1)
@@ -867,6 +871,7 @@ impl Coordinator {
             conversational: x.conversational,
             exit_code_decides: x.exit_code_decides,
             log_offset,
+            inbox_seq,
         };
         self.started_agents += 1;
         self.log.line(&format!(
@@ -946,8 +951,10 @@ impl Coordinator {
         let mut endpoint_error = output_tail.contains("endpoint_error");
         let (mut unanswered, mut nudges_sent) = (false, 0);
         if rec.conversational {
+            // Only messages that arrived during the turn call for another one: a turn that
+            // left its own messages unanswered made no progress, and repeating it would loop.
             unanswered = conversation::unanswered(&self.layout, &id)
-                .map(|m| !m.is_empty())
+                .map(|m| m.iter().any(|m| m.seq > rec.inbox_seq))
                 .unwrap_or(false);
             let inbox = conversation::read_inbox(&self.layout, &id).unwrap_or_default();
             nudges_sent = inbox.iter().rev().take_while(|m| m.kind == "nudge").count() as u32;
@@ -1011,6 +1018,13 @@ impl Coordinator {
             .map_err(cli_err)?;
             Ok(())
         };
+        if !matches!(decision, Decision::EndpointTrouble(_)) && e.stopped.is_none() {
+            if let Some(x) = &x {
+                if let Some(state) = self.endpoints.get_mut(&self.endpoint_key(x)) {
+                    state.succeeded();
+                }
+            }
+        }
         let mut announce: Option<(TaskStatus, Option<String>)> = None;
         match &decision {
             Decision::Nothing => {}
@@ -1131,6 +1145,7 @@ impl Coordinator {
                     conversational: x.as_ref().is_some_and(|x| x.conversational),
                     exit_code_decides: x.as_ref().is_some_and(|x| x.exit_code_decides),
                     log_offset: 0,
+                    inbox_seq: 0,
                 };
                 self.log.line(&format!(
                     "adopt agent={agent} task={} pid={pid}: found by its environment",

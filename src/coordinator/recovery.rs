@@ -31,6 +31,9 @@ pub struct AgentRecord {
     pub exit_code_decides: bool,
     /// Size of agent.log when the agent started: output after it is this run's.
     pub log_offset: u64,
+    /// The last inbox seq when the turn started: only messages after it arrived mid-turn.
+    #[serde(default)]
+    pub inbox_seq: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -146,6 +149,7 @@ mod tests {
             conversational: false,
             exit_code_decides: false,
             log_offset: 0,
+            inbox_seq: 0,
         }
     }
 

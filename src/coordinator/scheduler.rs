@@ -31,7 +31,9 @@ pub fn retry_at(
 /// Dispatch state of one endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Endpoint {
-    /// Endpoint failures in a row; reset by a successful probe.
+    /// Endpoint failures in a row; reset when an agent ends without endpoint trouble (a
+    /// probe that answers only reopens the gate: a server that is up but rate-limits keeps
+    /// its growing backoff).
     pub failures: u32,
     /// No dispatch before this.
     pub paused_until: Option<Instant>,
@@ -70,8 +72,14 @@ impl Endpoint {
         self.failures = self.failures.saturating_add(1);
     }
 
-    /// A probe answered: dispatch again.
+    /// A probe answered: dispatch again, keeping the failure count.
     pub fn recovered(&mut self) {
+        self.paused_until = None;
+        self.probing = false;
+    }
+
+    /// An agent of this endpoint ended without endpoint trouble.
+    pub fn succeeded(&mut self) {
         *self = Endpoint::default();
     }
 }
@@ -391,6 +399,13 @@ mod tests {
         assert_eq!(e.gate(now), Gate::Paused(now + 2 * base));
         e.recovered();
         assert_eq!(e.gate(now), Gate::Open);
+        // The count survives a probe, so the next pause is longer still...
+        e.failed(now, base);
+        assert_eq!(e.gate(now), Gate::Paused(now + 4 * base));
+        // ...until an agent gets through.
+        e.succeeded();
+        e.failed(now, base);
+        assert_eq!(e.gate(now), Gate::Paused(now + base));
     }
 
     #[test]

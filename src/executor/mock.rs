@@ -9,6 +9,7 @@
 //! | `behavior`   | `done`  | `done`, `fail`, `hang`, `silent-hang`, `ignore-term`,           |
 //! |              |         | `grandchild`, `exit-silently`, `endpoint-error`                 |
 //! | `fail_times` | 0       | fail the first N runs of the task, then behave as configured    |
+//! | `endpoint_error_times` | 0 | the first N runs (after `fail_times`) report endpoint trouble |
 //!
 //! Every run leaves `.wg/tasks/<id>/mock-runs/<agent-id>.json` (one marker per run), so tests
 //! can prove that nothing ran twice.
@@ -61,6 +62,7 @@ pub struct Settings {
     pub turn: Duration,
     pub behavior: Behavior,
     pub fail_times: u64,
+    pub endpoint_error_times: u64,
 }
 
 impl Settings {
@@ -71,6 +73,7 @@ impl Settings {
             turn: Duration::from_millis(100),
             behavior: Behavior::Done,
             fail_times: 0,
+            endpoint_error_times: 0,
         };
         let from_config: Option<serde_json::Value> = config
             .executors
@@ -90,6 +93,9 @@ impl Settings {
             if let Some(n) = layer.get("fail_times").and_then(|v| v.as_u64()) {
                 s.fail_times = n;
             }
+            if let Some(n) = layer.get("endpoint_error_times").and_then(|v| v.as_u64()) {
+                s.endpoint_error_times = n;
+            }
         }
         Ok(s)
     }
@@ -98,6 +104,8 @@ impl Settings {
     pub fn behavior_for_run(&self, run: u64) -> Behavior {
         if run <= self.fail_times {
             Behavior::Fail
+        } else if run <= self.fail_times + self.endpoint_error_times {
+            Behavior::EndpointError
         } else {
             self.behavior
         }

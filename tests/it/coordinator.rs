@@ -57,6 +57,17 @@ impl Drop for Coordinator {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // A background coordinator is not our child: find it by the pid in its lock file.
+        if let Some(pid) = std::fs::read_to_string(self.wg_dir.join("service/coordinator.lock"))
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains("service") {
+                // SAFETY: signalling the coordinator this test started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
         kill_agents_of(&self.wg_dir);
     }
 }
@@ -69,6 +80,19 @@ fn kill_agents_of(wg_dir: &Path) {
         unsafe { libc::kill(-pid, libc::SIGKILL) };
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
+}
+
+/// Live processes of this project's task `task`.
+fn task_procs(env: &TestEnv, task: &str) -> Vec<i32> {
+    let dir = format!("WG_DIR={}", env.wg_dir().display());
+    procs_with_env("WG_TASK_ID", task)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/environ"))
+                .map(|e| e.split(|b| *b == 0).any(|kv| kv == dir.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
 }
 
 fn procs_with_env(key: &str, value: &str) -> Vec<i32> {
@@ -319,7 +343,7 @@ fn each_timeout_ends_its_agent_and_term_ignorers_and_grandchildren_die() {
             return false;
         };
         let pgid = a["pgid"].as_i64().unwrap() as i32;
-        family = procs_with_env("WG_TASK_ID", "family")
+        family = task_procs(&env, "family")
             .into_iter()
             .filter(|p| pgid_of(*p) == Some(pgid))
             .collect();
@@ -484,8 +508,12 @@ fn service_is_single_abandon_stops_the_agent_and_stop_cleans_up() {
         .unwrap()["pid"]
         .as_i64()
         .unwrap() as i32;
-    let group: Vec<i32> = procs_with_env("WG_TASK_ID", "forever");
-    assert!(group.len() >= 2, "{group:?}");
+    // The agent, its `sh`, and the two sleeps.
+    let mut group: Vec<i32> = Vec::new();
+    assert!(wait_until(Duration::from_secs(5), || {
+        group = task_procs(&env, "forever");
+        group.len() >= 4
+    }));
     ok(&env, &["abandon", "forever"]);
     assert!(
         wait_until(Duration::from_secs(10), || group.iter().all(|p| !alive(*p))),
@@ -652,4 +680,59 @@ mod webhooks {
             assert!(t0.elapsed() < Duration::from_secs(30));
         }
     }
+}
+
+#[test]
+fn endpoint_trouble_pauses_dispatch_without_spending_retries() {
+    let env = project("[executors.mock]\nturn_ms = 0\n");
+    set(&env, "coordinator.retry_backoff", "100ms");
+    import(
+        &env,
+        &[
+            serde_json::json!({"id": "remote", "title": "remote", "max_retries": 0,
+            "mock": {"endpoint_error_times": 2}}),
+        ],
+    );
+    let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{out}");
+    let all = tasks(&env);
+    // With no retries allowed it still ends done: endpoint trouble is not the task's fault.
+    assert_eq!(all["remote"]["status"], "done", "{}", coordinator_log(&env));
+    assert_eq!(all["remote"]["retries"].as_u64().unwrap_or(0), 0);
+    assert_eq!(markers(&env, "remote").len(), 3);
+    // The pause grows: 100 ms after the first failure, 200 ms after the second.
+    let requeued = status_times(&env, "remote", "open");
+    let started = status_times(&env, "remote", "in-progress");
+    assert_eq!(requeued.len(), 2);
+    assert!(started[1] - requeued[0] >= 100, "{requeued:?} {started:?}");
+    assert!(started[2] - requeued[1] >= 200, "{requeued:?} {started:?}");
+    assert_eq!(
+        coordinator_log(&env)
+            .matches("paused after endpoint trouble")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn conversational_agent_is_nudged_once_then_failed() {
+    // A conversational executor whose turns never report nor answer.
+    let env = project(
+        "[executors.mock]\nturn_ms = 0\n\
+         [executors.talker]\ncommand = [\"sh\", \"-c\", \"echo turn of $WG_TASK_ID\"]\n\
+         conversational = true\n",
+    );
+    ok(&env, &["add", "chat", "-x", "talker", "--max-retries", "0"]);
+    let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{out}");
+    let all = tasks(&env);
+    assert_eq!(all["chat"]["status"], "failed");
+    assert_eq!(
+        all["chat"]["failure_reason"],
+        "agent ended its turn without reporting"
+    );
+    let inbox = std::fs::read_to_string(env.wg_dir().join("tasks/chat/inbox.jsonl")).unwrap();
+    assert_eq!(inbox.matches("\"kind\":\"nudge\"").count(), 1, "{inbox}");
+    let agent_log = std::fs::read_to_string(env.wg_dir().join("tasks/chat/agent.log")).unwrap();
+    assert_eq!(agent_log.matches("turn of chat").count(), 2, "{agent_log}");
 }
