@@ -975,6 +975,7 @@ impl Coordinator {
             conversational: rec.conversational,
             exit_code_decides: rec.exit_code_decides,
             exit_code: e.exit_code,
+            signal: e.signal,
             stopped: e.stopped,
             endpoint_error,
             unanswered,

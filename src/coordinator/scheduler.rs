@@ -228,6 +228,8 @@ pub struct ExitFacts {
     pub exit_code_decides: bool,
     /// `None` when unknown (an adopted agent is not our child) or ended by a signal.
     pub exit_code: Option<i32>,
+    /// The signal that ended it, when known.
+    pub signal: Option<i32>,
     pub stopped: Option<StopReason>,
     /// The agent's output or error reply names endpoint trouble.
     pub endpoint_error: bool,
@@ -260,10 +262,11 @@ pub enum Decision {
     Nudge,
 }
 
-fn code_text(code: Option<i32>) -> String {
-    match code {
-        Some(c) => format!("exit code {c}"),
-        None => "exit code unknown".to_string(),
+fn code_text(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        (None, None) => "exit code unknown".to_string(),
     }
 }
 
@@ -299,14 +302,14 @@ pub fn decide_exit(f: &ExitFacts) -> Decision {
     }
     if f.endpoint_error && f.exit_code != Some(0) {
         return Decision::EndpointTrouble(with_tail(
-            format!("endpoint trouble ({})", code_text(f.exit_code)),
+            format!("endpoint trouble ({})", code_text(f.exit_code, f.signal)),
             &f.output_tail,
         ));
     }
     if f.exit_code_decides {
         return match f.exit_code {
             Some(0) => Decision::Done,
-            code => Decision::Fail(with_tail(code_text(code), &f.output_tail)),
+            code => Decision::Fail(with_tail(code_text(code, f.signal), &f.output_tail)),
         };
     }
     if f.conversational {
@@ -314,7 +317,7 @@ pub fn decide_exit(f: &ExitFacts) -> Decision {
             return Decision::Fail(with_tail(
                 format!(
                     "agent exited without reporting ({})",
-                    code_text(f.exit_code)
+                    code_text(f.exit_code, f.signal)
                 ),
                 &f.output_tail,
             ));
@@ -330,7 +333,7 @@ pub fn decide_exit(f: &ExitFacts) -> Decision {
     Decision::Fail(with_tail(
         format!(
             "agent exited without reporting ({})",
-            code_text(f.exit_code)
+            code_text(f.exit_code, f.signal)
         ),
         &f.output_tail,
     ))
@@ -451,6 +454,7 @@ mod tests {
             conversational: false,
             exit_code_decides: false,
             exit_code: Some(0),
+            signal: None,
             stopped: None,
             endpoint_error: false,
             unanswered: false,
@@ -490,6 +494,15 @@ mod tests {
             ..shell.clone()
         };
         assert_eq!(decide_exit(&f), Decision::Fail("exit code 2: boom".into()));
+        let f = ExitFacts {
+            exit_code: None,
+            signal: Some(9),
+            ..facts()
+        };
+        assert_eq!(
+            decide_exit(&f),
+            Decision::Fail("agent exited without reporting (killed by signal 9)".into())
+        );
         // Timeouts name themselves.
         let f = ExitFacts {
             stopped: Some(StopReason::Timeout(

@@ -2,6 +2,7 @@
 //! timeouts by watching `agent.log` (size and mtime; the output never passes through us),
 //! stops its whole process group on request, and reports the end to the coordinator.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -31,6 +32,8 @@ pub struct Ended {
     pub task: String,
     pub agent_id: String,
     pub exit_code: Option<i32>,
+    /// The signal that ended our child, when it was one.
+    pub signal: Option<i32>,
     pub stopped: Option<StopReason>,
     /// SIGKILL was needed.
     pub killed: bool,
@@ -70,10 +73,12 @@ pub async fn supervise(
     let mut stopped = None;
     let mut killed = false;
     let mut exit_code = None;
+    let mut signal = None;
     loop {
         tokio::select! {
             status = async { child.as_mut().expect("guarded by is_some").wait().await }, if child.is_some() => {
-                exit_code = status.ok().and_then(|s| s.code());
+                exit_code = status.as_ref().ok().and_then(|s| s.code());
+                signal = status.ok().and_then(|s| s.signal());
                 break;
             }
             _ = tick.tick(), if needs_tick => {
@@ -102,8 +107,10 @@ pub async fn supervise(
         }
     }
     if let Some(c) = child.as_mut() {
-        if exit_code.is_none() {
-            exit_code = c.wait().await.ok().and_then(|s| s.code());
+        if exit_code.is_none() && signal.is_none() {
+            let status = c.wait().await.ok();
+            exit_code = status.and_then(|s| s.code());
+            signal = status.and_then(|s| s.signal());
         }
     }
     // The leader is gone; whatever it left running in its group goes too.
@@ -114,6 +121,7 @@ pub async fn supervise(
         task: w.record.task.clone(),
         agent_id: w.record.agent_id.clone(),
         exit_code,
+        signal,
         stopped,
         killed,
     }
