@@ -4,6 +4,7 @@ mod abandon;
 mod add;
 mod archive;
 mod config;
+mod demo;
 mod done;
 mod edit;
 mod evaluate;
@@ -12,9 +13,11 @@ mod import;
 mod init;
 mod list;
 mod log;
+mod mock_agent;
 mod ready;
 mod retry;
 mod rm;
+mod service;
 mod show;
 mod stats;
 mod status;
@@ -78,6 +81,11 @@ pub enum Command {
     Viz(viz::VizArgs),
     Evaluate(evaluate::EvaluateArgs),
     Stats(stats::StatsArgs),
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
+    Demo(demo::DemoArgs),
+    #[command(hide = true)]
+    MockAgent(mock_agent::MockAgentArgs),
 }
 
 /// Everything a command needs, resolved once: the project, its config, the store, output.
@@ -140,10 +148,12 @@ fn actor_from_env() -> String {
 pub fn run(cli: Cli) -> CliResult {
     match &cli.command {
         Command::Init(args) => init::cmd_init(&cli, args),
+        Command::Demo(args) => demo::cmd_demo(&cli, args),
         command => {
             let ctx = Ctx::open(&cli)?;
             match command {
                 Command::Init(_) => unreachable!("handled above"),
+                Command::Demo(_) => unreachable!("handled above"),
                 Command::Add(a) => add::cmd_add(&ctx, a),
                 Command::Import(a) => import::cmd_import(&ctx, a),
                 Command::List(a) => list::cmd_list(&ctx, a),
@@ -162,6 +172,10 @@ pub fn run(cli: Cli) -> CliResult {
                 Command::Viz(a) => viz::cmd_viz(&ctx, a),
                 Command::Evaluate(a) => evaluate::cmd_evaluate(&ctx, a),
                 Command::Stats(a) => stats::cmd_stats(&ctx, a),
+                Command::Service(a) => service::cmd_service(&ctx, a),
+                Command::MockAgent(a) => {
+                    mock_agent::cmd_mock_agent(&ctx, a, std::env::var(env::WG_TASK_ID).ok())
+                }
             }
         }
     }

@@ -4,6 +4,7 @@ mod bad_input;
 mod bridge;
 mod cli;
 mod common;
+mod coordinator;
 mod docs;
 mod evaluate;
 mod smoke;

@@ -10,10 +10,10 @@ fn init_add_ready_done() {
         .trim()
         .to_string();
     assert_eq!(id, "write-the-parser");
-    env.wg(&["add", "Test it", "--after", &id]).ok();
+    let _ = env.wg(&["add", "Test it", "--after", &id]).ok();
     let ready = env.wg(&["ready", "--json"]).ok().json();
     assert_eq!(ready.as_array().unwrap().len(), 1);
-    env.wg(&["done", &id]).ok();
+    let _ = env.wg(&["done", &id]).ok();
     let ready = env.wg(&["ready", "--json"]).ok().json();
     assert_eq!(ready[0]["id"], "test-it");
 }

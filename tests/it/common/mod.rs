@@ -76,7 +76,7 @@ impl TestEnv {
     /// A project created with `wg init -x mock`.
     pub fn new() -> TestEnv {
         let env = TestEnv::bare();
-        env.wg(&["init", "-x", "mock"]).ok();
+        let _ = env.wg(&["init", "-x", "mock"]).ok();
         env
     }
 

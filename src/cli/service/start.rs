@@ -1,0 +1,133 @@
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use crate::cli::Ctx;
+use crate::coordinator::{self, AlreadyRunning, Options};
+use crate::error::{internal, user_error, CliError, CliResult, Kind};
+
+/// Start the coordinator for this project (one per project).
+///
+/// Without --foreground it runs in the background and this command returns once it is up;
+/// its log is .wg/service/coordinator.log.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Stay attached: decisions are printed on stderr; Ctrl-C stops gracefully.
+    #[arg(long)]
+    pub foreground: bool,
+    /// Agents running at once (default: coordinator.max_agents).
+    #[arg(long, value_name = "N")]
+    pub max_agents: Option<usize>,
+    /// Exit once no task can make progress (for scripts and CI).
+    #[arg(long)]
+    pub until_done: bool,
+    /// Set by the background start for the detached process (its stderr is the log already).
+    #[arg(long, hide = true)]
+    pub daemon: bool,
+}
+
+/// How long a background start waits for the coordinator to come up.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn already_running(pid: Option<u32>) -> CliError {
+    CliError::new(Kind::User, AlreadyRunning { pid })
+        .hinted("`wg service status` shows it; `wg service stop` ends it")
+}
+
+pub fn cmd_start(ctx: &Ctx, args: &StartArgs) -> CliResult {
+    let wg_exe = std::env::current_exe().map_err(internal)?;
+    if args.foreground {
+        let opts = Options {
+            layout: ctx.layout.clone(),
+            max_agents: args.max_agents,
+            until_done: args.until_done,
+            echo: !args.daemon,
+            signals: true,
+            wg_exe,
+            progress: None,
+        };
+        return match coordinator::run(opts) {
+            Ok(summary) => {
+                ctx.out.either(&summary.counts, || {
+                    let counts: Vec<String> = summary
+                        .counts
+                        .iter()
+                        .map(|(k, v)| format!("{v} {k}"))
+                        .collect();
+                    format!("coordinator stopped; tasks: {}", counts.join(", "))
+                })?;
+                Ok(())
+            }
+            Err(e) => match e.downcast::<AlreadyRunning>() {
+                Ok(a) => Err(already_running(a.pid)),
+                Err(e) => Err(CliError::new(Kind::Internal, e)),
+            },
+        };
+    }
+    if let Some(pid) = coordinator::running(&ctx.layout)? {
+        return Err(already_running(pid));
+    }
+    std::fs::create_dir_all(ctx.layout.service_dir())?;
+    let log_path = ctx.layout.coordinator_log();
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)?;
+    let mut cmd = Command::new(&wg_exe);
+    cmd.arg("--dir")
+        .arg(ctx.layout.dir())
+        .args(["service", "start", "--foreground", "--daemon"]);
+    if let Some(n) = args.max_agents {
+        cmd.args(["--max-agents", &n.to_string()]);
+    }
+    if args.until_done {
+        cmd.arg("--until-done");
+    }
+    cmd.current_dir(ctx.layout.project_root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log));
+    // SAFETY: setsid is async-signal-safe; it detaches the coordinator from our terminal and
+    // process group so closing the terminal or Ctrl-C here does not reach it.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn()?;
+    let pid = child.id();
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            let tail = crate::executor::process::tail(&log_path, 0, 600);
+            return Err(
+                user_error(format!("the coordinator exited at start ({status})"))
+                    .hinted(format!("last lines of {}:\n{tail}", log_path.display())),
+            );
+        }
+        if coordinator::running(&ctx.layout)?.flatten() == Some(pid) {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(user_error(format!(
+                "the coordinator (pid {pid}) did not come up within {START_TIMEOUT:?}"
+            ))
+            .hinted(format!("see {}", log_path.display())));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    ctx.out
+        .either(&serde_json::json!({"running": true, "pid": pid}), || {
+            format!(
+                "coordinator started (pid {pid}); log: {}",
+                log_path.display()
+            )
+        })?;
+    Ok(())
+}

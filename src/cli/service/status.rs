@@ -1,0 +1,115 @@
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::cli::Ctx;
+use crate::coordinator::{self, recovery};
+use crate::error::CliResult;
+use crate::model::TaskStatus;
+use crate::time::parse_rfc3339;
+
+/// Show the coordinator, its running agents, and task counts by status.
+///
+/// Exits with 6 when no coordinator is running (after printing the status).
+#[derive(Debug, Args)]
+pub struct StatusArgs {}
+
+#[derive(Serialize)]
+struct AgentView {
+    task: String,
+    agent_id: String,
+    pid: i32,
+    executor: String,
+    elapsed_secs: f64,
+    turn: u32,
+    started_at: String,
+}
+
+#[derive(Serialize)]
+struct StatusView {
+    running: bool,
+    pid: Option<u32>,
+    agents: Vec<AgentView>,
+    counts: BTreeMap<String, usize>,
+}
+
+pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
+    let state = coordinator::running(&ctx.layout)?;
+    let running = state.is_some();
+    let agents = if running {
+        recovery::read(&ctx.layout.agents_file())
+            .map_err(|e| crate::error::CliError::new(crate::error::Kind::User, e))?
+    } else {
+        Vec::new()
+    };
+    let graph = ctx.store.load()?;
+    let mut counts: BTreeMap<String, usize> =
+        TaskStatus::ALL.iter().map(|s| (s.to_string(), 0)).collect();
+    for t in graph.tasks.values() {
+        *counts.entry(t.status.to_string()).or_insert(0) += 1;
+    }
+    let now = SystemTime::now();
+    let view = StatusView {
+        running,
+        pid: state.flatten(),
+        agents: agents
+            .into_iter()
+            .map(|a| AgentView {
+                elapsed_secs: parse_rfc3339(&a.started_at)
+                    .and_then(|s| now.duration_since(s).ok())
+                    .unwrap_or_default()
+                    .as_secs_f64(),
+                task: a.task,
+                agent_id: a.agent_id,
+                pid: a.pid,
+                executor: a.executor,
+                turn: a.turn,
+                started_at: a.started_at,
+            })
+            .collect(),
+        counts,
+    };
+    ctx.out.either(&view, || {
+        let mut s = match (view.running, view.pid) {
+            (true, Some(pid)) => format!("coordinator: running (pid {pid})\n"),
+            (true, None) => "coordinator: starting\n".to_string(),
+            (false, _) => "coordinator: not running\n".to_string(),
+        };
+        if !view.agents.is_empty() {
+            s.push_str(&format!("agents ({}):\n", view.agents.len()));
+            for a in &view.agents {
+                let elapsed = Duration::from_secs(a.elapsed_secs as u64);
+                s.push_str(&format!(
+                    "  {:<24} {:<22} pid {:<7} {:<7} {:>8}  turn {}\n",
+                    a.task,
+                    a.agent_id,
+                    a.pid,
+                    a.executor,
+                    humantime::format_duration(elapsed).to_string(),
+                    a.turn
+                ));
+            }
+        }
+        let counts: Vec<String> = view
+            .counts
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        s.push_str(&format!(
+            "tasks: {}",
+            if counts.is_empty() {
+                "none".to_string()
+            } else {
+                counts.join(", ")
+            }
+        ));
+        s
+    })?;
+    if !running {
+        return Err(super::stop::not_running());
+    }
+    Ok(())
+}

@@ -1,0 +1,66 @@
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use crate::cli::Ctx;
+use crate::coordinator;
+use crate::error::{user_error, CliError, CliResult, Kind};
+use crate::time::parse_duration;
+
+/// Stop the coordinator: running agents get the grace period to finish their turn, then are
+/// stopped; their tasks go back to open. Returns when everything is stopped and cleaned up.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Kill every agent now instead of waiting for them.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn not_running() -> CliError {
+    CliError::new(
+        Kind::Unavailable,
+        anyhow::anyhow!("no coordinator is running for this project"),
+    )
+    .hinted("`wg service start` starts one")
+}
+
+pub fn cmd_stop(ctx: &Ctx, args: &StopArgs) -> CliResult {
+    let Some(pid) = coordinator::running(&ctx.layout)? else {
+        return Err(not_running());
+    };
+    let Some(pid) = pid else {
+        return Err(user_error(
+            "the coordinator is still starting; try again in a moment",
+        ));
+    };
+    // SIGTERM asks for a graceful stop, SIGQUIT for an immediate one (see docs/coordinator.md).
+    let signal = if args.force {
+        libc::SIGQUIT
+    } else {
+        libc::SIGTERM
+    };
+    // SAFETY: kill(2) on a pid read from the lock file that its holder wrote.
+    if unsafe { libc::kill(pid as i32, signal) } != 0 {
+        return Err(user_error(format!(
+            "cannot signal the coordinator (pid {pid}): {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    let grace =
+        parse_duration(&ctx.config.coordinator.grace_period).unwrap_or(Duration::from_secs(5));
+    let deadline = Instant::now() + grace * 3 + Duration::from_secs(10);
+    while coordinator::running(&ctx.layout)?.is_some() {
+        if Instant::now() > deadline {
+            return Err(
+                user_error(format!("the coordinator (pid {pid}) has not stopped yet"))
+                    .hinted("`wg service stop --force` kills its agents now"),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    ctx.out
+        .either(&serde_json::json!({"running": false, "pid": pid}), || {
+            format!("coordinator (pid {pid}) stopped")
+        })?;
+    Ok(())
+}

@@ -1,0 +1,554 @@
+//! The coordinator's decisions, as pure functions: which tasks to start, when a failed task is
+//! retried, when an endpoint is paused or probed, which timeout fired, and what an agent's exit
+//! means for its task. No I/O here, so every rule has a unit test.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::model::TaskStatus;
+
+/// Longest delay between retries or endpoint probes.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// `base * 2^attempt`, capped at [`MAX_BACKOFF`].
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    let factor = 1u32.checked_shl(attempt.min(30)).unwrap_or(u32::MAX);
+    base.checked_mul(factor)
+        .unwrap_or(MAX_BACKOFF)
+        .min(MAX_BACKOFF)
+}
+
+/// When a failed task should be opened again, or `None` when its retries are spent.
+/// `failed_at` is the task's `updated` time; the first retry waits `base`, then it doubles.
+pub fn retry_at(
+    failed_at: SystemTime,
+    retries: u32,
+    max_retries: u32,
+    base: Duration,
+) -> Option<SystemTime> {
+    (retries < max_retries).then(|| failed_at + backoff(base, retries))
+}
+
+/// Dispatch state of one endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Endpoint failures in a row; reset when an agent ends without endpoint trouble (a
+    /// probe that answers only reopens the gate: a server that is up but rate-limits keeps
+    /// its growing backoff).
+    pub failures: u32,
+    /// No dispatch before this.
+    pub paused_until: Option<Instant>,
+    /// A probe is in flight.
+    pub probing: bool,
+}
+
+/// Whether tasks for an endpoint may start now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Open,
+    /// Paused until then.
+    Paused(Instant),
+    /// The pause is over: probe before dispatching again.
+    Probe,
+    /// A probe is running; wait for it.
+    Probing,
+}
+
+impl Endpoint {
+    pub fn gate(&self, now: Instant) -> Gate {
+        if self.probing {
+            return Gate::Probing;
+        }
+        match self.paused_until {
+            None => Gate::Open,
+            Some(t) if now < t => Gate::Paused(t),
+            Some(_) => Gate::Probe,
+        }
+    }
+
+    /// An agent hit endpoint trouble (or a probe failed): pause with a growing backoff.
+    pub fn failed(&mut self, now: Instant, base: Duration) {
+        self.probing = false;
+        self.paused_until = Some(now + backoff(base, self.failures));
+        self.failures = self.failures.saturating_add(1);
+    }
+
+    /// A probe answered: dispatch again, keeping the failure count.
+    pub fn recovered(&mut self) {
+        self.paused_until = None;
+        self.probing = false;
+    }
+
+    /// An agent of this endpoint ended without endpoint trouble.
+    pub fn succeeded(&mut self) {
+        *self = Endpoint::default();
+    }
+}
+
+/// Text that says the model endpoint, not the task, is at fault. Agents report it in their
+/// error reply or their log; `endpoint_error` is wg's own marker for agents that know.
+pub fn is_endpoint_error(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    const MARKERS: [&str; 12] = [
+        "endpoint_error",
+        "connection refused",
+        "connection reset",
+        "429",
+        "too many requests",
+        "rate limit",
+        "500 internal server error",
+        "502",
+        "503",
+        "504",
+        "bad gateway",
+        "service unavailable",
+    ];
+    MARKERS.iter().any(|m| t.contains(m))
+}
+
+/// A task the scheduler may start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub id: String,
+    /// The endpoint key it depends on, if its executor talks to one.
+    pub endpoint: Option<String>,
+}
+
+/// What one dispatch pass should do.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pick {
+    /// Indices into the candidates, in order.
+    pub start: Vec<usize>,
+    /// Endpoints to probe before their tasks may start.
+    pub probe: Vec<String>,
+    /// The earliest pause that ends, to wake up for it.
+    pub wake_at: Option<Instant>,
+}
+
+/// Chooses which candidates (already in dispatch order) to start with `free` slots, skipping
+/// those whose endpoint is paused.
+pub fn pick(candidates: &[Candidate], free: usize, gate: impl Fn(&str) -> Gate) -> Pick {
+    let mut out = Pick::default();
+    for (i, c) in candidates.iter().enumerate() {
+        if out.start.len() >= free {
+            break;
+        }
+        match c.endpoint.as_deref().map(&gate).unwrap_or(Gate::Open) {
+            Gate::Open => out.start.push(i),
+            Gate::Paused(t) => {
+                out.wake_at = Some(out.wake_at.map_or(t, |w| w.min(t)));
+            }
+            Gate::Probe => {
+                let e = c.endpoint.clone().expect("a gate came from an endpoint");
+                if !out.probe.contains(&e) {
+                    out.probe.push(e);
+                }
+            }
+            Gate::Probing => {}
+        }
+    }
+    out
+}
+
+/// The limits on one agent run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub hard: Option<Duration>,
+    pub idle: Option<Duration>,
+    pub first_output: Option<Duration>,
+}
+
+impl Limits {
+    pub fn any(&self) -> bool {
+        self.hard.is_some() || self.idle.is_some() || self.first_output.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutKind {
+    Hard,
+    Idle,
+    FirstOutput,
+}
+
+impl TimeoutKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeoutKind::Hard => "hard",
+            TimeoutKind::Idle => "idle",
+            TimeoutKind::FirstOutput => "first-output",
+        }
+    }
+}
+
+/// Which timeout has fired, if any. `since_output` is the time since the agent's last output,
+/// `None` when it has printed nothing yet.
+pub fn timed_out(
+    limits: &Limits,
+    elapsed: Duration,
+    since_output: Option<Duration>,
+) -> Option<(TimeoutKind, Duration)> {
+    if let Some(h) = limits.hard.filter(|h| elapsed >= *h) {
+        return Some((TimeoutKind::Hard, h));
+    }
+    match since_output {
+        None => {
+            if let Some(f) = limits.first_output.filter(|f| elapsed >= *f) {
+                return Some((TimeoutKind::FirstOutput, f));
+            }
+            // No output at all is also idleness.
+            limits
+                .idle
+                .filter(|i| elapsed >= *i)
+                .map(|i| (TimeoutKind::Idle, i))
+        }
+        Some(quiet) => limits
+            .idle
+            .filter(|i| quiet >= *i)
+            .map(|i| (TimeoutKind::Idle, i)),
+    }
+}
+
+/// Why the coordinator stopped an agent itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Timeout(TimeoutKind, Duration),
+    /// Its task was abandoned (or removed).
+    Abandoned,
+    /// The coordinator is shutting down.
+    Shutdown,
+}
+
+/// What the coordinator knows when an agent has ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitFacts {
+    /// The task's status now, and whether this agent still holds it.
+    pub status: TaskStatus,
+    pub still_ours: bool,
+    pub conversational: bool,
+    pub exit_code_decides: bool,
+    /// `None` when unknown (an adopted agent is not our child) or ended by a signal.
+    pub exit_code: Option<i32>,
+    /// The signal that ended it, when known.
+    pub signal: Option<i32>,
+    pub stopped: Option<StopReason>,
+    /// The agent's output or error reply names endpoint trouble.
+    pub endpoint_error: bool,
+    /// Unanswered inbox messages exist (conversational).
+    pub unanswered: bool,
+    /// Reminders already sent since the last real message.
+    pub nudges_sent: u32,
+    pub max_nudges: u32,
+    /// The end of the agent's output, for failure reasons.
+    pub output_tail: String,
+}
+
+/// What to do with the task after its agent ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The agent (or a person) already decided the task.
+    Nothing,
+    Done,
+    Fail(String),
+    /// Back to `open`; `count_retry` says whether it costs one of the task's retries.
+    Requeue {
+        count_retry: bool,
+        reason: String,
+    },
+    /// Back to `open` without spending a retry, and pause the endpoint.
+    EndpointTrouble(String),
+    /// Leave it `waiting`: its unanswered messages start the next turn.
+    NextTurn,
+    /// Send a reminder; its answer is the next turn.
+    Nudge,
+}
+
+fn code_text(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        (None, None) => "exit code unknown".to_string(),
+    }
+}
+
+fn with_tail(mut reason: String, tail: &str) -> String {
+    if !tail.is_empty() {
+        reason.push_str(": ");
+        reason.push_str(tail);
+    }
+    reason
+}
+
+/// The outcome rules of design.md ("Outcomes", "Endpoint trouble").
+pub fn decide_exit(f: &ExitFacts) -> Decision {
+    if !f.still_ours || f.status.is_terminal() || f.status == TaskStatus::Open {
+        return Decision::Nothing;
+    }
+    match f.stopped {
+        Some(StopReason::Timeout(kind, limit)) => {
+            return Decision::Fail(format!(
+                "{} timeout: agent stopped after {}",
+                kind.as_str(),
+                humantime::format_duration(limit)
+            ))
+        }
+        Some(StopReason::Shutdown) => {
+            return Decision::Requeue {
+                count_retry: false,
+                reason: "coordinator stopped; agent interrupted".into(),
+            }
+        }
+        Some(StopReason::Abandoned) => return Decision::Nothing,
+        None => {}
+    }
+    if f.endpoint_error && f.exit_code != Some(0) {
+        return Decision::EndpointTrouble(with_tail(
+            format!("endpoint trouble ({})", code_text(f.exit_code, f.signal)),
+            &f.output_tail,
+        ));
+    }
+    if f.exit_code_decides {
+        return match f.exit_code {
+            Some(0) => Decision::Done,
+            code => Decision::Fail(with_tail(code_text(code, f.signal), &f.output_tail)),
+        };
+    }
+    if f.conversational {
+        if f.status == TaskStatus::InProgress && f.exit_code.is_some_and(|c| c != 0) {
+            return Decision::Fail(with_tail(
+                format!(
+                    "agent exited without reporting ({})",
+                    code_text(f.exit_code, f.signal)
+                ),
+                &f.output_tail,
+            ));
+        }
+        if f.unanswered {
+            return Decision::NextTurn;
+        }
+        if f.nudges_sent < f.max_nudges {
+            return Decision::Nudge;
+        }
+        return Decision::Fail("agent ended its turn without reporting".into());
+    }
+    Decision::Fail(with_tail(
+        format!(
+            "agent exited without reporting ({})",
+            code_text(f.exit_code, f.signal)
+        ),
+        &f.output_tail,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let b = Duration::from_secs(2);
+        assert_eq!(backoff(b, 0), Duration::from_secs(2));
+        assert_eq!(backoff(b, 3), Duration::from_secs(16));
+        assert_eq!(backoff(b, 40), MAX_BACKOFF);
+        let t0 = SystemTime::UNIX_EPOCH;
+        assert_eq!(retry_at(t0, 1, 2, b), Some(t0 + Duration::from_secs(4)));
+        assert_eq!(retry_at(t0, 2, 2, b), None);
+    }
+
+    fn cands(spec: &[(&str, Option<&str>)]) -> Vec<Candidate> {
+        spec.iter()
+            .map(|(id, e)| Candidate {
+                id: id.to_string(),
+                endpoint: e.map(str::to_string),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pick_respects_capacity_and_paused_endpoints() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(5);
+        let c = cands(&[
+            ("a", None),
+            ("b", Some("gpu")),
+            ("c", None),
+            ("d", Some("probe-me")),
+            ("e", None),
+        ]);
+        let gate = |e: &str| match e {
+            "gpu" => Gate::Paused(later),
+            "probe-me" => Gate::Probe,
+            _ => Gate::Open,
+        };
+        let p = pick(&c, 3, gate);
+        assert_eq!(p.start, vec![0, 2, 4]);
+        assert_eq!(p.probe, vec!["probe-me".to_string()]);
+        assert_eq!(p.wake_at, Some(later));
+        assert_eq!(pick(&c, 1, gate).start, vec![0]);
+        assert!(pick(&c, 0, gate).start.is_empty());
+    }
+
+    #[test]
+    fn endpoint_pauses_grow_until_a_probe_succeeds() {
+        let now = Instant::now();
+        let base = Duration::from_millis(100);
+        let mut e = Endpoint::default();
+        assert_eq!(e.gate(now), Gate::Open);
+        e.failed(now, base);
+        assert_eq!(e.gate(now), Gate::Paused(now + base));
+        assert_eq!(e.gate(now + base), Gate::Probe);
+        e.probing = true;
+        assert_eq!(e.gate(now + base), Gate::Probing);
+        e.failed(now, base);
+        assert_eq!(e.gate(now), Gate::Paused(now + 2 * base));
+        e.recovered();
+        assert_eq!(e.gate(now), Gate::Open);
+        // The count survives a probe, so the next pause is longer still...
+        e.failed(now, base);
+        assert_eq!(e.gate(now), Gate::Paused(now + 4 * base));
+        // ...until an agent gets through.
+        e.succeeded();
+        e.failed(now, base);
+        assert_eq!(e.gate(now), Gate::Paused(now + base));
+    }
+
+    #[test]
+    fn endpoint_errors_are_recognised() {
+        assert!(is_endpoint_error(
+            "error: Connection refused (os error 111)"
+        ));
+        assert!(is_endpoint_error("HTTP 429 Too Many Requests"));
+        assert!(is_endpoint_error("503 Service Unavailable"));
+        assert!(is_endpoint_error("endpoint_error: timeout"));
+        assert!(!is_endpoint_error("test failed: expected 4, got 5"));
+    }
+
+    #[test]
+    fn timeouts() {
+        let s = Duration::from_secs;
+        let l = Limits {
+            hard: Some(s(100)),
+            idle: Some(s(10)),
+            first_output: Some(s(5)),
+        };
+        assert_eq!(timed_out(&l, s(4), None), None);
+        assert_eq!(
+            timed_out(&l, s(6), None),
+            Some((TimeoutKind::FirstOutput, s(5)))
+        );
+        assert_eq!(timed_out(&l, s(50), Some(s(3))), None);
+        assert_eq!(
+            timed_out(&l, s(50), Some(s(11))),
+            Some((TimeoutKind::Idle, s(10)))
+        );
+        assert_eq!(
+            timed_out(&l, s(101), Some(s(1))),
+            Some((TimeoutKind::Hard, s(100)))
+        );
+        assert_eq!(timed_out(&Limits::default(), s(1000), None), None);
+    }
+
+    fn facts() -> ExitFacts {
+        ExitFacts {
+            status: TaskStatus::InProgress,
+            still_ours: true,
+            conversational: false,
+            exit_code_decides: false,
+            exit_code: Some(0),
+            signal: None,
+            stopped: None,
+            endpoint_error: false,
+            unanswered: false,
+            nudges_sent: 0,
+            max_nudges: 1,
+            output_tail: String::new(),
+        }
+    }
+
+    #[test]
+    fn exits_are_judged() {
+        // The agent reported: nothing to do.
+        let f = ExitFacts {
+            status: TaskStatus::Done,
+            still_ours: false,
+            ..facts()
+        };
+        assert_eq!(decide_exit(&f), Decision::Nothing);
+        // Silent exit of a plain agent.
+        let f = ExitFacts {
+            exit_code: Some(3),
+            ..facts()
+        };
+        assert_eq!(
+            decide_exit(&f),
+            Decision::Fail("agent exited without reporting (exit code 3)".into())
+        );
+        // Shell: the exit code decides.
+        let shell = ExitFacts {
+            exit_code_decides: true,
+            ..facts()
+        };
+        assert_eq!(decide_exit(&shell), Decision::Done);
+        let f = ExitFacts {
+            exit_code: Some(2),
+            output_tail: "boom".into(),
+            ..shell.clone()
+        };
+        assert_eq!(decide_exit(&f), Decision::Fail("exit code 2: boom".into()));
+        let f = ExitFacts {
+            exit_code: None,
+            signal: Some(9),
+            ..facts()
+        };
+        assert_eq!(
+            decide_exit(&f),
+            Decision::Fail("agent exited without reporting (killed by signal 9)".into())
+        );
+        // Timeouts name themselves.
+        let f = ExitFacts {
+            stopped: Some(StopReason::Timeout(
+                TimeoutKind::Idle,
+                Duration::from_secs(1),
+            )),
+            exit_code: None,
+            ..facts()
+        };
+        assert!(matches!(decide_exit(&f), Decision::Fail(r) if r.starts_with("idle timeout")));
+        // Endpoint trouble costs no retry.
+        let f = ExitFacts {
+            endpoint_error: true,
+            exit_code: Some(1),
+            ..facts()
+        };
+        assert!(matches!(decide_exit(&f), Decision::EndpointTrouble(_)));
+    }
+
+    #[test]
+    fn conversational_turns_are_nudged_then_failed() {
+        let conv = ExitFacts {
+            conversational: true,
+            status: TaskStatus::Waiting,
+            ..facts()
+        };
+        assert_eq!(decide_exit(&conv), Decision::Nudge);
+        let f = ExitFacts {
+            unanswered: true,
+            ..conv.clone()
+        };
+        assert_eq!(decide_exit(&f), Decision::NextTurn);
+        let f = ExitFacts {
+            nudges_sent: 1,
+            ..conv.clone()
+        };
+        assert_eq!(
+            decide_exit(&f),
+            Decision::Fail("agent ended its turn without reporting".into())
+        );
+        // A handler that crashed mid-turn is a failure, not a turn.
+        let f = ExitFacts {
+            status: TaskStatus::InProgress,
+            exit_code: Some(2),
+            ..conv
+        };
+        assert!(matches!(decide_exit(&f), Decision::Fail(r) if r.contains("exit code 2")));
+    }
+}

@@ -1,0 +1,195 @@
+//! Starting and stopping agent processes: the only place that spawns them.
+//!
+//! An agent gets its own process group (so a stop reaches everything it started), a rebuilt
+//! environment (nothing of the coordinator's leaks in except an allowlist), stdin from
+//! /dev/null, and stdout+stderr appended straight to the task's `agent.log` through file
+//! handles: no pipe to the coordinator, so an agent outlives a coordinator crash.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::env;
+use crate::process::{group_alive, signal_group};
+
+/// Variables copied from the coordinator's environment when set. Everything else is dropped.
+pub const ENV_ALLOWLIST: [&str; 11] = [
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TERM",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TMPDIR",
+    "TZ",
+    "CODEX_HOME",
+];
+
+/// Everything needed to start one agent.
+#[derive(Debug, Clone)]
+pub struct AgentSpec {
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    pub log_path: PathBuf,
+    /// Fully resolved environment; the child starts from an empty one.
+    pub env: Vec<(String, String)>,
+}
+
+/// The agent's environment: allowlist, PATH with `wg_dir` first, then `extra` (WG_* and the
+/// API key). `lookup` reads the coordinator's environment (injectable for tests).
+pub fn build_env(
+    wg_bin_dir: &Path,
+    pass_env: &[String],
+    extra: Vec<(String, String)>,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for name in ENV_ALLOWLIST
+        .iter()
+        .copied()
+        .chain(pass_env.iter().map(String::as_str))
+    {
+        if let Some(v) = lookup(name) {
+            out.push((name.to_string(), v));
+        }
+    }
+    let path = match lookup("PATH") {
+        Some(p) if !p.is_empty() => format!("{}:{p}", wg_bin_dir.display()),
+        _ => format!("{}:/usr/local/bin:/usr/bin:/bin", wg_bin_dir.display()),
+    };
+    out.push(("PATH".into(), path));
+    out.extend(extra);
+    out
+}
+
+/// Starts the agent. The caller records it in agents.json before awaiting it.
+pub fn spawn(spec: &AgentSpec) -> std::io::Result<tokio::process::Child> {
+    let (program, args) = spec
+        .argv
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("empty command"))?;
+    if let Some(parent) = spec.log_path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&spec.log_path)?;
+    let log2 = log.try_clone()?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .current_dir(&spec.cwd)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log2))
+        .process_group(0)
+        // Only a backstop: it kills the leader, not the group; `terminate` does the real work.
+        .kill_on_drop(false);
+    cmd.spawn()
+}
+
+/// Why an agent is being stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopHow {
+    /// SIGTERM, up to `grace`, then SIGKILL.
+    Graceful(Duration),
+    /// SIGKILL now.
+    Now,
+}
+
+/// Stops the whole group of `pgid`. With `child` (our own child) it is reaped on the way, so
+/// a zombie leader does not keep the group "alive". Returns true when SIGKILL was needed.
+pub async fn terminate(
+    pgid: i32,
+    mut child: Option<&mut tokio::process::Child>,
+    how: StopHow,
+) -> bool {
+    let grace = match how {
+        StopHow::Graceful(g) => g,
+        StopHow::Now => Duration::ZERO,
+    };
+    let mut killed = false;
+    if grace > Duration::ZERO {
+        let _ = signal_group(pgid, libc::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Some(c) = child.as_deref_mut() {
+                let _ = c.try_wait();
+            }
+            if !group_alive(pgid) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    if group_alive(pgid) {
+        killed = matches!(signal_group(pgid, libc::SIGKILL), Ok(true));
+    }
+    if let Some(c) = child {
+        let _ = c.wait().await;
+    }
+    killed
+}
+
+/// The last `max` bytes of a file as text (for failure reasons).
+pub fn tail(path: &Path, since: u64, max: usize) -> String {
+    let Ok(bytes) = std::fs::read(path) else {
+        return String::new();
+    };
+    let from = (since as usize).min(bytes.len());
+    let part = &bytes[from..];
+    let start = part.len().saturating_sub(max);
+    String::from_utf8_lossy(&part[start..]).trim().to_string()
+}
+
+/// The env var names wg sets for every agent.
+pub fn agent_env(
+    dir: &Path,
+    task: &str,
+    agent: &str,
+    executor: &str,
+    model: Option<&str>,
+    endpoint: Option<&str>,
+) -> Vec<(String, String)> {
+    vec![
+        (env::WG_DIR.into(), dir.display().to_string()),
+        (env::WG_TASK_ID.into(), task.into()),
+        (env::WG_AGENT_ID.into(), agent.into()),
+        (env::WG_EXECUTOR.into(), executor.into()),
+        (env::WG_MODEL.into(), model.unwrap_or_default().into()),
+        (env::WG_ENDPOINT.into(), endpoint.unwrap_or_default().into()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_is_rebuilt_from_an_allowlist() {
+        let lookup = |k: &str| match k {
+            "HOME" => Some("/h".to_string()),
+            "PATH" => Some("/usr/bin".to_string()),
+            "SECRET_TOKEN" => Some("s3cret".to_string()),
+            "MY_VAR" => Some("x".to_string()),
+            _ => None,
+        };
+        let env = build_env(
+            Path::new("/opt/wg"),
+            &["MY_VAR".to_string()],
+            vec![("WG_TASK_ID".into(), "t".into())],
+            lookup,
+        );
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("PATH"), Some("/opt/wg:/usr/bin"));
+        assert_eq!(get("HOME"), Some("/h"));
+        assert_eq!(get("MY_VAR"), Some("x"));
+        assert_eq!(get("WG_TASK_ID"), Some("t"));
+        assert_eq!(get("SECRET_TOKEN"), None);
+    }
+}

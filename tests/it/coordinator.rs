@@ -1,0 +1,738 @@
+//! The coordinator end to end: real `wg service start` processes running real mock agents.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{to_run, wait_until, Run, TestEnv};
+
+/// A coordinator process; killed on drop together with every agent of the test project.
+struct Coordinator {
+    child: Option<Child>,
+    wg_dir: PathBuf,
+}
+
+impl Coordinator {
+    /// `wg service start --foreground` with extra args.
+    fn start(env: &TestEnv, args: &[&str]) -> Coordinator {
+        let mut all = vec!["service", "start", "--foreground"];
+        all.extend_from_slice(args);
+        let child = env
+            .command(&all)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start coordinator");
+        Coordinator {
+            child: Some(child),
+            wg_dir: env.wg_dir(),
+        }
+    }
+
+    /// Waits for an `--until-done` run to end.
+    fn wait(mut self, timeout: Duration) -> Run {
+        let mut child = self.child.take().expect("running");
+        let ok = wait_until(timeout, || child.try_wait().unwrap().is_some());
+        if !ok {
+            let _ = child.kill();
+            let out = to_run(child.wait_with_output().unwrap());
+            panic!("coordinator did not finish within {timeout:?}:\n{out}");
+        }
+        to_run(child.wait_with_output().unwrap())
+    }
+
+    fn kill9(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // A background coordinator is not our child: find it by the pid in its lock file.
+        if let Some(pid) = std::fs::read_to_string(self.wg_dir.join("service/coordinator.lock"))
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains("service") {
+                // SAFETY: signalling the coordinator this test started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        kill_agents_of(&self.wg_dir);
+    }
+}
+
+/// Kills every process whose environment points at this project (agents a killed coordinator
+/// left behind), so no test leaks processes.
+fn kill_agents_of(wg_dir: &Path) {
+    for pid in procs_with_env("WG_DIR", &wg_dir.display().to_string()) {
+        // SAFETY: signalling processes this test started.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+/// Live processes of this project's task `task`.
+fn task_procs(env: &TestEnv, task: &str) -> Vec<i32> {
+    let dir = format!("WG_DIR={}", env.wg_dir().display());
+    procs_with_env("WG_TASK_ID", task)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/environ"))
+                .map(|e| e.split(|b| *b == 0).any(|kv| kv == dir.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+fn procs_with_env(key: &str, value: &str) -> Vec<i32> {
+    let needle = format!("{key}={value}");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
+            if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) && alive(pid) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// A live (non-zombie) process.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s[s.rfind(')')? + 1..]
+                .split_whitespace()
+                .next()
+                .map(str::to_string)
+        })
+        .is_some_and(|st| st != "Z" && st != "X")
+}
+
+fn pgid_of(pid: i32) -> Option<i32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s[s.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
+}
+
+/// Runs `wg ARGS` and insists on success.
+fn ok(env: &TestEnv, args: &[&str]) {
+    let _ = env.wg(args).ok();
+}
+
+fn set(env: &TestEnv, key: &str, value: &str) {
+    ok(env, &["config", "set", key, value]);
+}
+
+fn project(config: &str) -> TestEnv {
+    let env = TestEnv::new();
+    let path = env.wg_dir().join("config.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push('\n');
+    text.push_str(config);
+    std::fs::write(&path, text).unwrap();
+    env
+}
+
+/// Imports tasks as JSON lines (for per-task mock settings).
+fn import(env: &TestEnv, records: &[Value]) {
+    let lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+    let _ = env
+        .wg_stdin(&["import", "-"], &(lines.join("\n") + "\n"))
+        .ok();
+}
+
+fn tasks(env: &TestEnv) -> BTreeMap<String, Value> {
+    let list = env.wg(&["list", "--json"]).ok().json();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["id"].as_str().unwrap().to_string(), t.clone()))
+        .collect()
+}
+
+fn markers(env: &TestEnv, id: &str) -> Vec<Value> {
+    let dir = env.wg_dir().join("tasks").join(id).join("mock-runs");
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap())
+        .collect()
+}
+
+fn task_log(env: &TestEnv, id: &str) -> Vec<Value> {
+    let text =
+        std::fs::read_to_string(env.wg_dir().join("tasks").join(id).join("log.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn ts_ms(v: &Value) -> u128 {
+    let t = humantime::parse_rfc3339(v["ts"].as_str().unwrap()).unwrap();
+    t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+}
+
+/// Times of a task's status changes to `to`.
+fn status_times(env: &TestEnv, id: &str, to: &str) -> Vec<u128> {
+    task_log(env, id)
+        .iter()
+        .filter(|r| r["event"] == "status" && r["to"] == to)
+        .map(ts_ms)
+        .collect()
+}
+
+fn agents_json(env: &TestEnv) -> Vec<Value> {
+    std::fs::read(env.wg_dir().join("service/agents.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .map(|v| v["agents"].as_array().cloned().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+fn coordinator_log(env: &TestEnv) -> String {
+    std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap_or_default()
+}
+
+#[test]
+fn twenty_task_graph_respects_every_edge_and_max_agents() {
+    let env = project("[executors.mock]\nturn_ms = 60\n");
+    // Five layers of four; each task waits for one or two tasks of the layer before.
+    let mut records = Vec::new();
+    let mut edges = Vec::new();
+    for layer in 0..5 {
+        for i in 0..4 {
+            let id = format!("t{layer}-{i}");
+            let mut after = Vec::new();
+            if layer > 0 {
+                after.push(format!("t{}-{i}", layer - 1));
+                after.push(format!("t{}-{}", layer - 1, (i + 1) % 4));
+            }
+            for a in &after {
+                edges.push((a.clone(), id.clone()));
+            }
+            records.push(serde_json::json!({"id": id, "title": id, "after": after}));
+        }
+    }
+    import(&env, &records);
+    let out = Coordinator::start(&env, &["--until-done", "--max-agents", "3"])
+        .wait(Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out}");
+    let all = tasks(&env);
+    assert_eq!(all.len(), 20);
+    for (id, t) in &all {
+        assert_eq!(t["status"], "done", "{id}");
+        assert_eq!(markers(&env, id).len(), 1, "{id} ran more than once");
+    }
+    // Every edge: the dependent was claimed only after its dependency was done.
+    for (dep, task) in &edges {
+        let done = status_times(&env, dep, "done")[0];
+        let started = status_times(&env, task, "in-progress")[0];
+        assert!(started >= done, "{task} started before {dep} was done");
+    }
+    // Concurrency from the logs: claim..done intervals never overlap more than 3 deep.
+    let mut events = Vec::new();
+    for id in all.keys() {
+        events.push((status_times(&env, id, "in-progress")[0], 1i32));
+        events.push((status_times(&env, id, "done")[0], -1i32));
+    }
+    events.sort(); // at equal times the end (-1) sorts first
+    let (mut now, mut peak) = (0, 0);
+    for (_, d) in events {
+        now += d;
+        peak = peak.max(now);
+    }
+    assert!(peak <= 3, "{peak} agents ran at once with max_agents = 3");
+    assert_eq!(
+        peak, 3,
+        "the graph has room for 3 at once; the coordinator used {peak}"
+    );
+}
+
+#[test]
+fn kill_9_then_restart_adopts_live_agents_and_runs_nothing_twice() {
+    let env = project("[executors.mock]\nturn_ms = 1500\n");
+    let records: Vec<Value> = (0..20)
+        .map(|i| serde_json::json!({"id": format!("job-{i:02}"), "title": format!("job {i}")}))
+        .collect();
+    import(&env, &records);
+    let mut first = Coordinator::start(&env, &["--max-agents", "8"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || agents_json(&env).len() == 8),
+        "8 agents never ran: {}",
+        coordinator_log(&env)
+    );
+    let running: BTreeSet<String> = agents_json(&env)
+        .iter()
+        .map(|a| a["task"].as_str().unwrap().to_string())
+        .collect();
+    first.kill9();
+    let counts = tasks(&env);
+    assert_eq!(
+        counts.values().filter(|t| t["status"] == "open").count(),
+        12,
+        "12 tasks should still wait"
+    );
+    let out = Coordinator::start(&env, &["--until-done", "--max-agents", "8"])
+        .wait(Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out}");
+    for (id, t) in tasks(&env) {
+        assert_eq!(t["status"], "done", "{id}: {t}");
+        let m = markers(&env, &id);
+        assert_eq!(m.len(), 1, "{id} ran {} times", m.len());
+        if running.contains(&id) {
+            // Adopted, not restarted: its only run is the one started before the kill.
+            assert_eq!(t["retries"].as_u64().unwrap_or(0), 0);
+        }
+    }
+    let log = coordinator_log(&env);
+    assert_eq!(log.matches("adopt agent=").count(), 8, "{log}");
+}
+
+#[test]
+fn each_timeout_ends_its_agent_and_term_ignorers_and_grandchildren_die() {
+    let env = project("[executors.mock]\nturn_ms = 0\n");
+    set(&env, "coordinator.idle_timeout", "1500ms");
+    set(&env, "coordinator.first_output_timeout", "700ms");
+    set(&env, "coordinator.grace_period", "300ms");
+    let t = |id: &str, behavior: &str, timeout: Option<&str>| {
+        let mut v = serde_json::json!({"id": id, "title": id, "max_retries": 0,
+            "mock": {"behavior": behavior}});
+        if let Some(to) = timeout {
+            v["timeout"] = to.into();
+        }
+        v
+    };
+    import(
+        &env,
+        &[
+            t("idle", "hang", None),
+            t("silent", "silent-hang", None),
+            t("hard", "hang", Some("400ms")),
+            t("stubborn", "ignore-term", Some("400ms")),
+            t("family", "grandchild", Some("1s")),
+        ],
+    );
+    let coord = Coordinator::start(&env, &["--until-done", "--max-agents", "8"]);
+    // Catch the family's whole process group while it runs.
+    let mut family = Vec::new();
+    assert!(wait_until(Duration::from_secs(5), || {
+        let Some(a) = agents_json(&env)
+            .into_iter()
+            .find(|a| a["task"] == "family")
+        else {
+            return false;
+        };
+        let pgid = a["pgid"].as_i64().unwrap() as i32;
+        family = task_procs(&env, "family")
+            .into_iter()
+            .filter(|p| pgid_of(*p) == Some(pgid))
+            .collect();
+        family.len() >= 3 // wg mock-agent, sh, and the sleeps
+    }));
+    let out = coord.wait(Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{out}");
+    let all = tasks(&env);
+    let reason = |id: &str| {
+        assert_eq!(all[id]["status"], "failed", "{id}");
+        all[id]["failure_reason"].as_str().unwrap().to_string()
+    };
+    assert!(
+        reason("idle").starts_with("idle timeout"),
+        "{}",
+        reason("idle")
+    );
+    assert!(
+        reason("silent").starts_with("first-output timeout"),
+        "{}",
+        reason("silent")
+    );
+    assert!(
+        reason("hard").starts_with("hard timeout"),
+        "{}",
+        reason("hard")
+    );
+    assert!(reason("stubborn").starts_with("hard timeout"));
+    assert!(reason("family").starts_with("hard timeout"));
+    let log = coordinator_log(&env);
+    let stubborn = log
+        .lines()
+        .find(|l| l.contains("ended agent=") && l.contains("task=stubborn"))
+        .unwrap();
+    assert!(stubborn.contains("(SIGKILL)"), "{stubborn}");
+    assert!(!family.is_empty());
+    assert!(
+        wait_until(Duration::from_secs(3), || family.iter().all(|p| !alive(*p))),
+        "a process of the family survived: {family:?}"
+    );
+    assert!(procs_with_env("WG_DIR", &env.wg_dir().display().to_string()).is_empty());
+}
+
+#[test]
+fn failures_are_retried_with_backoff_then_stay_failed() {
+    let env = project("[executors.mock]\nturn_ms = 0\n");
+    set(&env, "coordinator.retry_backoff", "150ms");
+    import(
+        &env,
+        &[
+            serde_json::json!({"id": "flaky", "title": "flaky", "max_retries": 2,
+                "mock": {"fail_times": 1}}),
+            serde_json::json!({"id": "broken", "title": "broken", "max_retries": 2,
+                "mock": {"behavior": "fail"}}),
+        ],
+    );
+    let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{out}");
+    let all = tasks(&env);
+    assert_eq!(all["flaky"]["status"], "done");
+    assert_eq!(all["flaky"]["retries"], 1);
+    assert_eq!(markers(&env, "flaky").len(), 2);
+    assert_eq!(all["broken"]["status"], "failed");
+    assert_eq!(all["broken"]["retries"], 2);
+    assert_eq!(markers(&env, "broken").len(), 3, "one run plus two retries");
+    // Backoff: 150 ms before the first retry, 300 ms before the second.
+    let failed = status_times(&env, "broken", "failed");
+    let reopened: Vec<u128> = task_log(&env, "broken")
+        .iter()
+        .filter(|r| r["event"] == "status" && r["from"] == "failed" && r["to"] == "open")
+        .map(ts_ms)
+        .collect();
+    assert_eq!(failed.len(), 3);
+    assert_eq!(reopened.len(), 2);
+    assert!(reopened[0] - failed[0] >= 150, "{failed:?} {reopened:?}");
+    assert!(reopened[1] - failed[1] >= 300, "{failed:?} {reopened:?}");
+}
+
+#[test]
+fn shell_executor_exit_code_decides_and_silent_agents_fail() {
+    let env = project("[executors.mock]\nturn_ms = 0\n");
+    ok(&env, &["add", "ok", "-x", "shell", "--command", "true"]);
+    ok(
+        &env,
+        &[
+            "add",
+            "bad",
+            "-x",
+            "shell",
+            "--max-retries",
+            "0",
+            "--command",
+            "sh",
+            "--command",
+            "-c",
+            "--command",
+            "echo broken-output; exit 3",
+        ],
+    );
+    import(
+        &env,
+        &[
+            serde_json::json!({"id": "quiet", "title": "quiet", "max_retries": 0,
+            "mock": {"behavior": "exit-silently"}}),
+        ],
+    );
+    let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{out}");
+    let all = tasks(&env);
+    assert_eq!(all["ok"]["status"], "done");
+    assert_eq!(all["bad"]["status"], "failed");
+    let r = all["bad"]["failure_reason"].as_str().unwrap();
+    assert!(
+        r.starts_with("exit code 3") && r.contains("broken-output"),
+        "{r}"
+    );
+    let r = all["quiet"]["failure_reason"].as_str().unwrap();
+    assert!(
+        r.starts_with("agent exited without reporting (exit code 1)"),
+        "{r}"
+    );
+}
+
+#[test]
+fn service_is_single_abandon_stops_the_agent_and_stop_cleans_up() {
+    let env = project("[executors.mock]\nturn_ms = 0\n");
+    import(
+        &env,
+        &[
+            serde_json::json!({"id": "forever", "title": "forever", "mock": {"behavior": "grandchild"}}),
+            serde_json::json!({"id": "slow", "title": "slow", "mock": {"behavior": "hang"}}),
+        ],
+    );
+    let started = env.wg(&["service", "start"]).ok();
+    let _guard = Coordinator {
+        child: None,
+        wg_dir: env.wg_dir(),
+    };
+    let pid: i32 = started
+        .stdout
+        .split("pid ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .and_then(|s| s.parse().ok())
+        .expect("pid in the start message");
+    let second = env.wg(&["service", "start"]);
+    assert_eq!(second.code, 1, "{second}");
+    assert!(second.stderr.contains(&format!("pid {pid}")), "{second}");
+    assert!(wait_until(Duration::from_secs(5), || agents_json(&env)
+        .len()
+        == 2));
+    let status = env.wg(&["service", "status", "--json"]).ok().json();
+    assert_eq!(status["running"], true);
+    assert_eq!(status["pid"], pid);
+    assert_eq!(status["agents"].as_array().unwrap().len(), 2);
+    assert_eq!(status["counts"]["in-progress"], 2);
+    let forever_pgid = status["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["task"] == "forever")
+        .unwrap()["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    // The agent, its `sh`, and the two sleeps.
+    let mut group: Vec<i32> = Vec::new();
+    assert!(wait_until(Duration::from_secs(5), || {
+        group = task_procs(&env, "forever");
+        group.len() >= 4
+    }));
+    ok(&env, &["abandon", "forever"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || group.iter().all(|p| !alive(*p))),
+        "the abandoned task's processes survived"
+    );
+    assert!(!alive(forever_pgid));
+    ok(&env, &["service", "stop"]);
+    assert!(!alive(pid));
+    let down = env.wg(&["service", "status", "--json"]);
+    assert_eq!(down.code, 6, "{down}");
+    assert_eq!(down.json()["running"], false);
+    let all = tasks(&env);
+    assert_eq!(all["forever"]["status"], "abandoned");
+    // The interrupted task goes back to open without spending a retry.
+    assert_eq!(all["slow"]["status"], "open");
+    assert_eq!(all["slow"]["retries"].as_u64().unwrap_or(0), 0);
+    assert!(agents_json(&env).is_empty());
+    assert!(procs_with_env("WG_DIR", &env.wg_dir().display().to_string()).is_empty());
+}
+
+#[test]
+fn no_api_key_in_argv_logs_or_files() {
+    const SECRET: &str = "sk-wgtest-9f3c1e77-DO-NOT-LEAK";
+    let mut env = project("[executors.mock]\nturn_ms = 700\n");
+    env.set_env("WG_API_KEY", SECRET);
+    for i in 0..3 {
+        ok(&env, &["add", &format!("job {i}")]);
+    }
+    let coord = Coordinator::start(&env, &["--until-done"]);
+    assert!(wait_until(Duration::from_secs(5), || agents_json(&env)
+        .len()
+        == 3));
+    let mut seen_in_env = 0;
+    for a in agents_json(&env) {
+        let pid = a["pid"].as_i64().unwrap();
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if String::from_utf8_lossy(&environ).contains(SECRET) {
+            seen_in_env += 1;
+        }
+    }
+    // The agents do get the key, in their environment only.
+    assert_eq!(seen_in_env, 3);
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) {
+            assert!(
+                !String::from_utf8_lossy(&cmdline).contains(SECRET),
+                "the key is on a command line: {:?}",
+                e.path()
+            );
+        }
+    }
+    let out = coord.wait(Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{out}");
+    assert!(!out.stdout.contains(SECRET) && !out.stderr.contains(SECRET));
+    let files = env.snapshot();
+    assert!(files.iter().any(|(p, _)| p.ends_with("agent.log")));
+    assert!(files.iter().any(|(p, _)| p.ends_with("agents.json")));
+    for (path, bytes) in files {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(SECRET),
+            "the key is in {}",
+            path.display()
+        );
+    }
+}
+
+mod webhooks {
+    use super::*;
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn chain(env: &TestEnv) {
+        ok(env, &["add", "a"]);
+        ok(env, &["add", "b", "--after", "a"]);
+        ok(env, &["add", "c", "--after", "b"]);
+    }
+
+    /// From the first claim to the last done, from the task logs.
+    fn dispatch_span(env: &TestEnv) -> u128 {
+        let start = status_times(env, "a", "in-progress")[0];
+        let end = status_times(env, "c", "done")[0];
+        end - start
+    }
+
+    #[test]
+    fn one_post_per_transition_with_the_token() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let server = rt.block_on(MockServer::start());
+        rt.block_on(
+            Mock::given(method("POST"))
+                .and(path("/hook"))
+                .and(header("X-WG-Token", "tok-123"))
+                .respond_with(ResponseTemplate::new(200))
+                .expect(6)
+                .mount(&server),
+        );
+        let mut env = project(&format!(
+            "[executors.mock]\nturn_ms = 0\n[notify]\nurl = \"{}/hook\"\ntoken_env = \"HOOK_TOKEN\"\n",
+            server.uri()
+        ));
+        env.set_env("HOOK_TOKEN", "tok-123");
+        chain(&env);
+        let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(30));
+        assert_eq!(out.code, 0, "{out}");
+        let requests = rt.block_on(server.received_requests()).unwrap();
+        let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for r in &requests {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            assert!(
+                body["time"].is_string() && body["agent"].is_string(),
+                "{body}"
+            );
+            *seen
+                .entry((
+                    body["task"].as_str().unwrap().into(),
+                    body["status"].as_str().unwrap().into(),
+                ))
+                .or_default() += 1;
+        }
+        for t in ["a", "b", "c"] {
+            for s in ["running", "done"] {
+                assert_eq!(
+                    seen.get(&(t.into(), s.into())),
+                    Some(&1),
+                    "{t} {s}: {seen:?}"
+                );
+            }
+        }
+        assert_eq!(requests.len(), 6);
+        rt.block_on(server.verify());
+    }
+
+    #[test]
+    fn slow_or_dead_receivers_do_not_slow_dispatch() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let slow = rt.block_on(MockServer::start());
+        rt.block_on(
+            Mock::given(method("POST"))
+                .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
+                .mount(&slow),
+        );
+        // A port nobody listens on: bind, note it, close.
+        let dead = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        for url in [
+            format!("{}/hook", slow.uri()),
+            format!("http://127.0.0.1:{dead}/hook"),
+        ] {
+            let env = project(&format!(
+                "[executors.mock]\nturn_ms = 50\n[notify]\nurl = \"{url}\"\n"
+            ));
+            chain(&env);
+            let t0 = Instant::now();
+            let coord = Coordinator::start(&env, &["--until-done"]);
+            // The graph finishes long before the receiver would have answered once.
+            assert!(wait_until(Duration::from_secs(10), || {
+                tasks(&env).values().all(|t| t["status"] == "done")
+            }));
+            let _ = coord.wait(Duration::from_secs(30));
+            let span = dispatch_span(&env);
+            assert!(span < 1500, "{url}: dispatch took {span} ms");
+            assert!(t0.elapsed() < Duration::from_secs(30));
+        }
+    }
+}
+
+#[test]
+fn endpoint_trouble_pauses_dispatch_without_spending_retries() {
+    let env = project("[executors.mock]\nturn_ms = 0\n");
+    set(&env, "coordinator.retry_backoff", "100ms");
+    import(
+        &env,
+        &[
+            serde_json::json!({"id": "remote", "title": "remote", "max_retries": 0,
+            "mock": {"endpoint_error_times": 2}}),
+        ],
+    );
+    let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{out}");
+    let all = tasks(&env);
+    // With no retries allowed it still ends done: endpoint trouble is not the task's fault.
+    assert_eq!(all["remote"]["status"], "done", "{}", coordinator_log(&env));
+    assert_eq!(all["remote"]["retries"].as_u64().unwrap_or(0), 0);
+    assert_eq!(markers(&env, "remote").len(), 3);
+    // The pause grows: 100 ms after the first failure, 200 ms after the second.
+    let requeued = status_times(&env, "remote", "open");
+    let started = status_times(&env, "remote", "in-progress");
+    assert_eq!(requeued.len(), 2);
+    assert!(started[1] - requeued[0] >= 100, "{requeued:?} {started:?}");
+    assert!(started[2] - requeued[1] >= 200, "{requeued:?} {started:?}");
+    assert_eq!(
+        coordinator_log(&env)
+            .matches("paused after endpoint trouble")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn conversational_agent_is_nudged_once_then_failed() {
+    // A conversational executor whose turns never report nor answer.
+    let env = project(
+        "[executors.mock]\nturn_ms = 0\n\
+         [executors.talker]\ncommand = [\"sh\", \"-c\", \"echo turn of $WG_TASK_ID\"]\n\
+         conversational = true\n",
+    );
+    ok(&env, &["add", "chat", "-x", "talker", "--max-retries", "0"]);
+    let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{out}");
+    let all = tasks(&env);
+    assert_eq!(all["chat"]["status"], "failed");
+    assert_eq!(
+        all["chat"]["failure_reason"],
+        "agent ended its turn without reporting"
+    );
+    let inbox = std::fs::read_to_string(env.wg_dir().join("tasks/chat/inbox.jsonl")).unwrap();
+    assert_eq!(inbox.matches("\"kind\":\"nudge\"").count(), 1, "{inbox}");
+    let agent_log = std::fs::read_to_string(env.wg_dir().join("tasks/chat/agent.log")).unwrap();
+    assert_eq!(agent_log.matches("turn of chat").count(), 2, "{agent_log}");
+}
