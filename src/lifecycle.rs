@@ -7,6 +7,19 @@ use crate::store::tasklog::{self, LogRecord};
 use crate::store::Writer;
 use crate::time::now_rfc3339;
 
+/// Record field naming the actor that failed a task.
+pub const FAILED_BY: &str = "failed_by";
+
+/// Whether the coordinator may retry this failed task: failures decided by a person
+/// (`wg fail` outside an agent) or by the evaluator's last rejection are final;
+/// `wg retry` opens them again.
+pub fn retryable_failure(task: &Task) -> bool {
+    !matches!(
+        task.extra.get(FAILED_BY).and_then(|v| v.as_str()),
+        Some("user" | "evaluator")
+    )
+}
+
 /// A status change to apply.
 pub struct Change<'a> {
     pub to: TaskStatus,
@@ -53,6 +66,13 @@ pub fn transition(
     }
     if change.to.is_terminal() {
         task.assigned = None;
+    }
+    // Who failed it decides whether the coordinator may retry it: an agent's failure is
+    // retried, a person's or the evaluator's final verdict is not (see `retryable_failure`).
+    if change.to == TaskStatus::Failed {
+        task.extra.insert(FAILED_BY.into(), change.actor.into());
+    } else {
+        task.extra.remove(FAILED_BY);
     }
     edit(&mut task);
     w.put(std::slice::from_ref(&task))?;

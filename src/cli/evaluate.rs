@@ -1,11 +1,9 @@
 use clap::Args;
 
 use crate::cli::{check_id, Ctx};
-use crate::conversation;
 use crate::error::{not_found, user_error, CliError, CliResult, Kind};
-use crate::evaluate::verdict::{gate, GateDecision, DIMENSIONS};
+use crate::evaluate::verdict::{GateDecision, DIMENSIONS};
 use crate::evaluate::{self, Evaluation};
-use crate::lifecycle::{transition, Change};
 use crate::model::TaskStatus;
 use crate::store::tasklog::{self, LogRecord};
 use crate::time::now_rfc3339;
@@ -52,18 +50,14 @@ pub fn cmd_evaluate(ctx: &Ctx, args: &EvaluateArgs) -> CliResult {
         user_error(format!("evaluation of `{}` failed: {e}", task.id))
             .hinted("nothing was changed; check the endpoint with `wg doctor`, then run `wg evaluate` again")
     })?;
-    evaluate::save(&ctx.layout, &result)?;
-    let mut rec = LogRecord::note(&now_rfc3339(), &ctx.actor, "");
-    rec.event = "evaluation".into();
-    rec.text = None;
-    rec.extra
-        .insert("status".into(), result.status.clone().into());
-    if let Some(total) = result.total {
-        rec.extra.insert("total".into(), total.into());
-    }
-    tasklog::append(&ctx.layout, &task.id, &rec, false)?;
+    evaluate::record(&ctx.layout, &ctx.actor, &result)?;
     let decision = if args.apply && result.status == "ok" && task.status == TaskStatus::Done {
-        Some(apply_gate(ctx, &task.id, &result)?)
+        Some(evaluate::apply_gate(
+            &ctx.store,
+            &ctx.config,
+            &task.id,
+            &result,
+        )?)
     } else {
         None
     };
@@ -127,74 +121,4 @@ fn render(e: &Evaluation, decision: Option<&GateDecision>) -> String {
         None => {}
     }
     s
-}
-
-/// The gate: below the pass mark a done task goes back to open with the notes as a new
-/// inbox message; the `max_rejections`-th rejection fails it.
-pub fn apply_gate(ctx: &Ctx, id: &str, e: &Evaluation) -> CliResult<GateDecision> {
-    let cfg = &ctx.config.evaluate;
-    let mut w = ctx.store.writer()?;
-    let task = w.get(id)?.ok_or_else(|| not_found(id))?;
-    let decision = gate(
-        e.total.unwrap_or(0.0),
-        cfg.pass,
-        evaluate::rejections(&task),
-        cfg.max_rejections,
-    );
-    let (n, last) = match decision {
-        GateDecision::Accept => return Ok(decision),
-        GateDecision::Reject { n } => (n, false),
-        GateDecision::Fail { n } => (n, true),
-    };
-    let reason = format!(
-        "rejected by evaluator ({n}/{}): score {:.2} below {:.2}",
-        cfg.max_rejections,
-        e.total.unwrap_or(0.0),
-        cfg.pass
-    );
-    let reopened = transition(
-        &mut w,
-        id,
-        Change {
-            to: TaskStatus::Open,
-            reason: Some(&reason),
-            actor: "evaluator",
-        },
-        |t| {
-            t.extra.insert("rejections".into(), n.into());
-        },
-    )?;
-    if last {
-        transition(
-            &mut w,
-            id,
-            Change {
-                to: TaskStatus::Failed,
-                reason: Some(&reason),
-                actor: "evaluator",
-            },
-            |_| {},
-        )?;
-    }
-    w.commit()?;
-    let text = format!(
-        "Rejected ({n}/{}): {}",
-        cfg.max_rejections,
-        if e.notes.is_empty() {
-            &reason
-        } else {
-            &e.notes
-        }
-    );
-    let brief_task = reopened.clone();
-    conversation::append_message(
-        &ctx.layout,
-        &reopened,
-        || conversation::build_brief(&brief_task, &[]),
-        "evaluator",
-        "rejection",
-        &text,
-    )
-    .map_err(|e| user_error(e.to_string()))?;
-    Ok(decision)
 }

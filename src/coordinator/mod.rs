@@ -165,6 +165,11 @@ enum Event {
     Stop {
         force: bool,
     },
+    /// An evaluation (`[evaluate] auto`) finished; `outcome` is for the log.
+    Evaluated {
+        task: String,
+        outcome: Result<String, String>,
+    },
 }
 
 struct Running {
@@ -198,6 +203,8 @@ struct Coordinator {
     /// `Some(force)` once a stop was asked for.
     stopping: Option<bool>,
     stop_deadline: Option<Instant>,
+    /// Tasks whose evaluation is running (`[evaluate] auto`).
+    evaluating: std::collections::HashSet<String>,
     /// `(name, value)` of the API key, read once; only ever put into agents' environments.
     api_key: Option<(String, String)>,
     id_prefix: String,
@@ -267,6 +274,7 @@ impl Coordinator {
             id_prefix: format!("{started_ms:x}"),
             seq: 0,
             started_agents: 0,
+            evaluating: Default::default(),
             config,
             opts,
         })
@@ -305,6 +313,7 @@ impl Coordinator {
             if self.opts.until_done
                 && self.stopping.is_none()
                 && self.agents.is_empty()
+                && self.evaluating.is_empty()
                 && !can_progress
             {
                 self.log.line("until-done: no task can make progress");
@@ -446,6 +455,15 @@ impl Coordinator {
                 }
             }
             Event::Stop { force } => self.begin_stop(force),
+            Event::Evaluated { task, outcome } => {
+                self.evaluating.remove(&task);
+                match outcome {
+                    Ok(o) => self.log.line(&format!("evaluated task={task}: {o}")),
+                    Err(e) => self
+                        .log
+                        .line(&format!("evaluation of task={task} failed: {e}")),
+                }
+            }
         }
     }
 
@@ -582,7 +600,7 @@ impl Coordinator {
         for t in graph
             .tasks
             .values()
-            .filter(|t| t.status == TaskStatus::Failed)
+            .filter(|t| t.status == TaskStatus::Failed && crate::lifecycle::retryable_failure(t))
         {
             let max = t.max_retries.unwrap_or(self.config.coordinator.max_retries);
             let failed_at = parse_rfc3339(&t.updated).unwrap_or(now_sys);
@@ -1085,7 +1103,45 @@ impl Coordinator {
         if let Some((to, reason)) = announce {
             self.announce(&id, Some(from), to, reason.as_deref());
         }
+        let done_now = decision == Decision::Done || task.status == TaskStatus::Done;
+        if done_now && self.config.evaluate.auto && self.stopping.is_none() {
+            self.start_evaluation(id);
+        }
         Ok(())
+    }
+
+    /// The evaluation gate: scores the finished task off the event loop (it waits on the
+    /// evaluator endpoint), then sends weak work back to open or fails it.
+    fn start_evaluation(&mut self, id: String) {
+        if !self.evaluating.insert(id.clone()) {
+            return;
+        }
+        self.log.line(&format!("evaluating task={id}"));
+        let (store, config, tx) = (self.store.clone(), self.config.clone(), self.tx.clone());
+        tokio::task::spawn_blocking(move || {
+            let outcome = (|| -> Result<String, String> {
+                let layout = store.layout.clone();
+                let graph = store.load().map_err(|e| e.to_string())?;
+                let task = graph.tasks.get(&id).ok_or("the task is gone")?;
+                let root = layout.project_root();
+                let result = crate::evaluate::evaluate(&layout, &config, task, &root)
+                    .map_err(|e| e.to_string())?;
+                crate::evaluate::record(&layout, ACTOR, &result).map_err(|e| e.to_string())?;
+                if result.status != "ok" {
+                    return Err(format!(
+                        "no usable verdict: {}",
+                        result.error.unwrap_or_default()
+                    ));
+                }
+                let decision = crate::evaluate::apply_gate(&store, &config, &id, &result)
+                    .map_err(|e| format!("{e}"))?;
+                Ok(format!(
+                    "total={:.2} -> {decision:?}",
+                    result.total.unwrap_or(0.0)
+                ))
+            })();
+            let _ = tx.send(Event::Evaluated { task: id, outcome });
+        });
     }
 
     /// After a crash: adopt live agents from agents.json, requeue the tasks of dead ones.

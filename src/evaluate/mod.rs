@@ -15,10 +15,17 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::conversation;
+use crate::error::{not_found, user_error, CliResult};
 use crate::http;
+use crate::lifecycle::{transition, Change};
 use crate::model::Task;
+use crate::model::TaskStatus;
 use crate::store::layout::Layout;
+use crate::store::tasklog::{self, LogRecord};
+use crate::store::Store;
 use crate::time::now_rfc3339;
+use verdict::{gate, GateDecision};
 
 /// `[evaluate]` in config.toml.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -337,4 +344,92 @@ pub fn rejections(task: &Task) -> u32 {
         .get("rejections")
         .and_then(|v| v.as_u64())
         .unwrap_or(0) as u32
+}
+
+/// Writes evaluation.json and the `evaluation` line of the task's log.jsonl.
+pub fn record(layout: &Layout, actor: &str, e: &Evaluation) -> std::io::Result<()> {
+    save(layout, e)?;
+    let mut rec = LogRecord::note(&now_rfc3339(), actor, "");
+    rec.event = "evaluation".into();
+    rec.text = None;
+    rec.extra.insert("status".into(), e.status.clone().into());
+    if let Some(total) = e.total {
+        rec.extra.insert("total".into(), total.into());
+    }
+    tasklog::append(layout, &e.task, &rec, false)
+}
+
+/// The gate: below the pass mark a done task goes back to open with the notes as a new
+/// inbox message; the `max_rejections`-th rejection fails it.
+pub fn apply_gate(
+    store: &Store,
+    config: &Config,
+    id: &str,
+    e: &Evaluation,
+) -> CliResult<GateDecision> {
+    let cfg = &config.evaluate;
+    let mut w = store.writer()?;
+    let task = w.get(id)?.ok_or_else(|| not_found(id))?;
+    let decision = gate(
+        e.total.unwrap_or(0.0),
+        cfg.pass,
+        rejections(&task),
+        cfg.max_rejections,
+    );
+    let (n, last) = match decision {
+        GateDecision::Accept => return Ok(decision),
+        GateDecision::Reject { n } => (n, false),
+        GateDecision::Fail { n } => (n, true),
+    };
+    let reason = format!(
+        "rejected by evaluator ({n}/{}): score {:.2} below {:.2}",
+        cfg.max_rejections,
+        e.total.unwrap_or(0.0),
+        cfg.pass
+    );
+    let reopened = transition(
+        &mut w,
+        id,
+        Change {
+            to: TaskStatus::Open,
+            reason: Some(&reason),
+            actor: "evaluator",
+        },
+        |t| {
+            t.extra.insert("rejections".into(), n.into());
+        },
+    )?;
+    if last {
+        transition(
+            &mut w,
+            id,
+            Change {
+                to: TaskStatus::Failed,
+                reason: Some(&reason),
+                actor: "evaluator",
+            },
+            |_| {},
+        )?;
+    }
+    w.commit()?;
+    let text = format!(
+        "Rejected ({n}/{}): {}",
+        cfg.max_rejections,
+        if e.notes.is_empty() {
+            &reason
+        } else {
+            &e.notes
+        }
+    );
+    let brief_task = reopened.clone();
+    conversation::append_message(
+        &store.layout,
+        &reopened,
+        || conversation::build_brief(&brief_task, &[]),
+        "evaluator",
+        "rejection",
+        &text,
+    )
+    .map_err(|e| user_error(e.to_string()))?;
+    Ok(decision)
 }

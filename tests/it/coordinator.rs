@@ -736,3 +736,48 @@ fn conversational_agent_is_nudged_once_then_failed() {
     let agent_log = std::fs::read_to_string(env.wg_dir().join("tasks/chat/agent.log")).unwrap();
     assert_eq!(agent_log.matches("turn of chat").count(), 2, "{agent_log}");
 }
+
+/// `[evaluate] auto`: every task that ends done is scored; weak work goes back to open with the
+/// notes in its inbox and runs again, and the third rejection fails it.
+#[tokio::test(flavor = "multi_thread")]
+async fn evaluation_gate_reruns_weak_work_then_fails_it() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let dims = [
+        "correctness",
+        "completeness",
+        "constraint_fidelity",
+        "intent_fidelity",
+        "style",
+        "downstream_usability",
+        "efficiency",
+    ];
+    let scores: serde_json::Map<String, Value> = dims
+        .iter()
+        .map(|d| (d.to_string(), serde_json::json!(0.2)))
+        .collect();
+    let verdict = serde_json::json!({"scores": scores, "notes": "write the tests"}).to_string();
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": verdict}}]
+        })))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let env = project(&format!(
+        "[evaluate]\nauto = true\nendpoint = \"{}/v1\"\nmodel = \"judge\"\nwire_api = \"chat\"\n\n[executors.mock]\nturn_ms = 0\n",
+        server.uri()
+    ));
+    ok(&env, &["add", "Weak work", "--id", "weak"]);
+    let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(60));
+    let t = &tasks(&env)["weak"];
+    assert_eq!(t["status"], "failed", "{out}");
+    assert!(t["failure_reason"].as_str().unwrap().contains("3/3"), "{t}");
+    assert_eq!(markers(&env, "weak").len(), 3, "one run per rejection");
+    let inbox = std::fs::read_to_string(env.wg_dir().join("tasks/weak/inbox.jsonl")).unwrap();
+    assert!(inbox.contains("Rejected (1/3): write the tests"), "{inbox}");
+    assert!(inbox.contains("Rejected (2/3): write the tests"), "{inbox}");
+    assert!(coordinator_log(&env).contains("evaluated task=weak"));
+}
