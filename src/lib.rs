@@ -9,6 +9,7 @@ pub mod conversation;
 pub mod env;
 pub mod error;
 pub mod exit;
+pub mod handler;
 pub mod lifecycle;
 pub mod logging;
 pub mod model;

@@ -7,6 +7,7 @@ mod config;
 mod done;
 mod edit;
 mod fail;
+mod handler;
 mod import;
 mod init;
 mod list;
@@ -74,6 +75,7 @@ pub enum Command {
     #[command(subcommand)]
     Config(config::ConfigCommand),
     Viz(viz::VizArgs),
+    Handler(handler::HandlerArgs),
 }
 
 /// Everything a command needs, resolved once: the project, its config, the store, output.
@@ -156,6 +158,7 @@ pub fn run(cli: Cli) -> CliResult {
                 Command::Archive(a) => archive::cmd_archive(&ctx, a),
                 Command::Config(a) => config::cmd_config(&ctx, a),
                 Command::Viz(a) => viz::cmd_viz(&ctx, a),
+                Command::Handler(a) => handler::cmd_handler(&ctx, a),
             }
         }
     }

@@ -179,6 +179,10 @@ impl Index {
             .filter(|b| **b == b'\n')
             .count()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Writes a complete index. Entries must come sorted by id. No fsync: the index is derived,

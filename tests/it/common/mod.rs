@@ -20,8 +20,8 @@ pub struct TestEnv {
     pub extra_env: Vec<(String, String)>,
 }
 
-/// The result of one `wg` run.
-#[must_use]
+/// The result of one `wg` run. `wg()` is must-use (a run nobody checks is a bug), while the
+/// checks `ok()`/`code()` may end a statement.
 #[derive(Debug)]
 pub struct Run {
     pub code: i32,
@@ -111,10 +111,12 @@ impl TestEnv {
         cmd
     }
 
+    #[must_use]
     pub fn wg(&self, args: &[&str]) -> Run {
         to_run(self.command(args).output().expect("run wg"))
     }
 
+    #[must_use]
     pub fn wg_stdin(&self, args: &[&str], input: &str) -> Run {
         use std::io::Write;
         let mut child = self
