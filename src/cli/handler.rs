@@ -163,7 +163,7 @@ fn resolve(ctx: &Ctx, args: &HandlerArgs, task: &Task) -> CliResult<Resolved> {
 }
 
 /// The codex binary: a path as given (relative to the project root), or a PATH lookup.
-fn find_binary(binary: &str, path_env: &str, root: &Path) -> Result<PathBuf, String> {
+pub(crate) fn find_binary(binary: &str, path_env: &str, root: &Path) -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt;
     let runnable = |p: &Path| {
         std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)

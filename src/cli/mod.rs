@@ -3,7 +3,9 @@
 mod abandon;
 mod add;
 mod archive;
+mod chat;
 mod config;
+mod doctor;
 mod done;
 mod edit;
 mod fail;
@@ -12,11 +14,14 @@ mod import;
 mod init;
 mod list;
 mod log;
+mod msg;
 mod ready;
 mod retry;
 mod rm;
 mod show;
 mod status;
+mod tail;
+mod transcript;
 mod viz;
 
 use std::path::{Path, PathBuf};
@@ -76,6 +81,11 @@ pub enum Command {
     Config(config::ConfigCommand),
     Viz(viz::VizArgs),
     Handler(handler::HandlerArgs),
+    Msg(msg::MsgArgs),
+    Chat(chat::ChatArgs),
+    Transcript(transcript::TranscriptArgs),
+    Tail(tail::TailArgs),
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Everything a command needs, resolved once: the project, its config, the store, output.
@@ -159,6 +169,11 @@ pub fn run(cli: Cli) -> CliResult {
                 Command::Config(a) => config::cmd_config(&ctx, a),
                 Command::Viz(a) => viz::cmd_viz(&ctx, a),
                 Command::Handler(a) => handler::cmd_handler(&ctx, a),
+                Command::Msg(a) => msg::cmd_msg(&ctx, a),
+                Command::Chat(a) => chat::cmd_chat(&ctx, a),
+                Command::Transcript(a) => transcript::cmd_transcript(&ctx, a),
+                Command::Tail(a) => tail::cmd_tail(&ctx, a),
+                Command::Doctor(a) => doctor::cmd_doctor(&ctx, a),
             }
         }
     }
