@@ -438,6 +438,7 @@ fn turns(
                     detail,
                 };
                 record_error(ctx, log, id, turn, last, &f, &reply_ctx, None, 0, None)?;
+                end_unspawned(log, turn, &f);
                 settle(ctx, id, &r.agent, TaskStatus::Waiting, None)?;
                 outcome.any_error = Some(error_reply(&f, &reply_ctx));
                 return Ok(false);
@@ -446,6 +447,7 @@ fn turns(
         };
         if let (Some(f), None) = (&failure, &binary) {
             record_error(ctx, log, id, turn, last, f, &reply_ctx, None, 0, None)?;
+            end_unspawned(log, turn, f);
             settle(ctx, id, &r.agent, TaskStatus::Waiting, None)?;
             outcome.any_error = Some(error_reply(f, &reply_ctx));
             return Ok(false);
@@ -654,6 +656,21 @@ fn turns(
             return Ok(false);
         }
     }
+}
+
+/// `turn.end` of a turn that failed before codex started.
+fn end_unspawned(log: &mut HandlerLog, turn: u64, f: &Failure) {
+    log.write(
+        Level::Info,
+        turn,
+        "turn.end",
+        &[
+            ("status", "error".into()),
+            ("exit_code", "none".into()),
+            ("duration_ms", "0".into()),
+            ("error_kind", f.kind().into()),
+        ],
+    );
 }
 
 /// Writes the `error` reply and its ERROR line.
