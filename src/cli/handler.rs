@@ -41,6 +41,9 @@ pub struct HandlerArgs {
     pub endpoint: Option<String>,
 }
 
+/// codex's own log database in the shared CODEX_HOME is dropped past this size.
+const CODEX_HOME_LOG_CAP: u64 = 64 * 1024 * 1024;
+
 /// Everything a turn needs, resolved once.
 struct Resolved {
     model: Option<String>,
@@ -483,6 +486,15 @@ fn turns(
         if let Some(home) = &r.codex_home {
             // codex fails with "Error finding codex home" unless it exists.
             std::fs::create_dir_all(home)?;
+            let freed = files::prune_codex_home(home, CODEX_HOME_LOG_CAP);
+            if freed > 0 {
+                log.write(
+                    Level::Info,
+                    turn,
+                    "codex_home.pruned",
+                    &[("bytes", freed.to_string())],
+                );
+            }
             envs.push(("CODEX_HOME".to_string(), home.display().to_string()));
         }
         let mut shown = vec![binary.display().to_string()];

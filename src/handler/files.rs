@@ -160,6 +160,29 @@ pub fn codex_version(binary: &Path, cache: &Path) -> Option<String> {
     Some(v)
 }
 
+/// Keeps the shared CODEX_HOME from growing without bound. Turns are `--ephemeral`, so no
+/// session files pile up; what still grows is codex's own log database (`logs_*.sqlite*`).
+/// Past `cap` bytes it is removed (codex recreates it; a codex that has it open keeps
+/// writing to the unlinked file). Returns the bytes freed.
+pub fn prune_codex_home(home: &Path, cap: u64) -> u64 {
+    let Ok(rd) = std::fs::read_dir(home) else {
+        return 0;
+    };
+    let logs: Vec<(PathBuf, u64)> = rd
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("logs_"))
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?.len())))
+        .collect();
+    let total: u64 = logs.iter().map(|(_, n)| n).sum();
+    if total <= cap {
+        return 0;
+    }
+    logs.iter()
+        .filter(|(p, _)| std::fs::remove_file(p).is_ok())
+        .map(|(_, n)| n)
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +201,18 @@ mod tests {
         assert!(cur.len() <= 1024 && old.len() <= 1024);
         assert!(cur.ends_with(&format!("line 0099 {}\n", "x".repeat(40))));
         assert!(!old.contains("line 0000"));
+    }
+
+    #[test]
+    fn codex_home_logs_are_pruned_past_the_cap() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("logs_2.sqlite"), vec![0u8; 2000]).unwrap();
+        std::fs::write(d.path().join("state_5.sqlite"), vec![0u8; 5000]).unwrap();
+        assert_eq!(prune_codex_home(d.path(), 4000), 0);
+        assert_eq!(prune_codex_home(d.path(), 1000), 2000);
+        assert!(
+            !d.path().join("logs_2.sqlite").exists() && d.path().join("state_5.sqlite").exists()
+        );
     }
 
     #[test]
