@@ -115,9 +115,14 @@ impl EventsLog {
         }
     }
 
-    pub fn write(&mut self, turn: u64, event: &serde_json::Value) -> io::Result<()> {
-        let record = serde_json::json!({ "turn": turn, "ts": now_rfc3339(), "event": event });
-        let mut line = record.to_string();
+    /// Appends one event. `raw` is codex's line as printed (already checked to be a JSON
+    /// object); it is embedded byte for byte, so nothing codex said is reordered or lost.
+    pub fn write(&mut self, turn: u64, raw: &str) -> io::Result<()> {
+        let mut line = format!(
+            "{{\"turn\":{turn},\"ts\":\"{}\",\"event\":{}}}",
+            now_rfc3339(),
+            raw.trim()
+        );
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
         if secrets.iter().any(|s| line.contains(s)) {
             line = redact(&line, &secrets);
@@ -235,11 +240,8 @@ mod tests {
             1 << 20,
             vec!["sk-very-secret".into()],
         );
-        e.write(
-            1,
-            &serde_json::json!({"type":"error","message":"sk-very-secret"}),
-        )
-        .unwrap();
+        e.write(1, r#"{"type":"error","message":"sk-very-secret"}"#)
+            .unwrap();
         for f in ["h.log", "e.jsonl"] {
             let s = std::fs::read_to_string(d.path().join(f)).unwrap();
             assert!(

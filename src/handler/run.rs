@@ -264,7 +264,7 @@ fn handle_stdout(
             );
         }
         Line::Event(v) => {
-            if events_log.write(turn, &v).is_err() {
+            if events_log.write(turn, line).is_err() {
                 log.write(Level::Warn, turn, "events.write_failed", &[]);
             }
             match ev.feed(&v) {
