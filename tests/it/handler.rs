@@ -303,15 +303,21 @@ impl Respond for Tool {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_real_tool_turn_runs_wg_done_in_the_sandbox() {
     let server = MockServer::start().await;
-    let cmd = "echo \"seen-task=$WG_TASK_ID\"; echo \"seen-key=${WG_API_KEY:-unset}\"; env > env-seen.txt; wg done \"$WG_TASK_ID\"";
+    let cmd = "echo \"seen-task=$WG_TASK_ID\"; echo \"seen-key=${LLM_CRED:-unset}\"; env > env-seen.txt; wg done \"$WG_TASK_ID\"";
     Mock::given(method("POST"))
         .and(path("/v1/responses"))
         .respond_with(Tool(cmd.into()))
         .mount(&server)
         .await;
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let Some(mut env) = codex_env(&format!("{}/v1", server.uri())) else {
         return;
     };
+    // A key variable without KEY/SECRET/TOKEN in its name: codex's default shell-environment
+    // filter hides WG_API_KEY by name alone, so only wg's explicit exclude is tested here.
+    env.wg(&["config", "set", "endpoint.api_key_env", "LLM_CRED"])
+        .ok();
+    env.extra_env.retain(|(k, _)| k != "WG_API_KEY");
+    env.set_env("LLM_CRED", KEY);
     env.wg(&["add", "Finish me"]).ok();
     let run = env.wg(&["handler", "finish-me"]).ok();
     assert_eq!(status(&env, "finish-me"), "done");
