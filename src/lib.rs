@@ -13,6 +13,7 @@ pub mod error;
 pub mod evaluate;
 pub mod executor;
 pub mod exit;
+pub mod handler;
 pub mod http;
 pub mod lifecycle;
 pub mod logging;

@@ -3,17 +3,21 @@
 mod abandon;
 mod add;
 mod archive;
+mod chat;
 mod config;
 mod demo;
+mod doctor;
 mod done;
 mod edit;
 mod evaluate;
 mod fail;
+mod handler;
 mod import;
 mod init;
 mod list;
 mod log;
 mod mock_agent;
+mod msg;
 mod ready;
 mod retry;
 mod rm;
@@ -21,6 +25,8 @@ mod service;
 mod show;
 mod stats;
 mod status;
+mod tail;
+mod transcript;
 mod viz;
 
 use std::path::{Path, PathBuf};
@@ -86,6 +92,12 @@ pub enum Command {
     Demo(demo::DemoArgs),
     #[command(hide = true)]
     MockAgent(mock_agent::MockAgentArgs),
+    Handler(handler::HandlerArgs),
+    Msg(msg::MsgArgs),
+    Chat(chat::ChatArgs),
+    Transcript(transcript::TranscriptArgs),
+    Tail(tail::TailArgs),
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Everything a command needs, resolved once: the project, its config, the store, output.
@@ -176,6 +188,12 @@ pub fn run(cli: Cli) -> CliResult {
                 Command::MockAgent(a) => {
                     mock_agent::cmd_mock_agent(&ctx, a, std::env::var(env::WG_TASK_ID).ok())
                 }
+                Command::Handler(a) => handler::cmd_handler(&ctx, a),
+                Command::Msg(a) => msg::cmd_msg(&ctx, a),
+                Command::Chat(a) => chat::cmd_chat(&ctx, a),
+                Command::Transcript(a) => transcript::cmd_transcript(&ctx, a),
+                Command::Tail(a) => tail::cmd_tail(&ctx, a),
+                Command::Doctor(a) => doctor::cmd_doctor(&ctx, a),
             }
         }
     }

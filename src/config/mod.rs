@@ -20,6 +20,7 @@ pub struct Config {
     pub endpoint: EndpointConfig,
     pub coordinator: CoordinatorConfig,
     pub codex: CodexConfig,
+    pub handler: HandlerConfig,
     pub executors: BTreeMap<String, toml::Table>,
     pub notify: NotifyConfig,
     pub evaluate: crate::evaluate::EvaluateConfig,
@@ -95,6 +96,48 @@ impl Default for CodexConfig {
     }
 }
 
+/// `[handler]`: limits of the codex per-turn handler (`wg handler`). Durations are humantime
+/// strings; an unset budget means no limit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HandlerConfig {
+    /// No stdout line from codex for this long after it starts ends the turn.
+    pub first_output_timeout: String,
+    /// No output at all from codex for this long ends the turn. A server that accepts the
+    /// connection and never answers is caught here (codex itself waits forever).
+    pub idle_timeout: String,
+    /// Hard limit on one turn.
+    pub turn_timeout: String,
+    /// codex's own wait for the next SSE chunk once the stream has started.
+    pub stream_idle_timeout: String,
+    /// Retries codex makes per request and per stream (0 = fail fast, the handler reports).
+    pub request_max_retries: u32,
+    pub stream_max_retries: u32,
+    /// Per-task budgets, counted over the whole conversation (across retries).
+    pub max_turns: Option<u64>,
+    pub max_tokens: Option<u64>,
+    pub max_wall: Option<String>,
+    /// `events.jsonl` and `handler.log` are rotated to `.1` past this size.
+    pub log_max_bytes: u64,
+}
+
+impl Default for HandlerConfig {
+    fn default() -> Self {
+        HandlerConfig {
+            first_output_timeout: "60s".into(),
+            idle_timeout: "15m".into(),
+            turn_timeout: "2h".into(),
+            stream_idle_timeout: "5m".into(),
+            request_max_retries: 1,
+            stream_max_retries: 1,
+            max_turns: None,
+            max_tokens: None,
+            max_wall: None,
+            log_max_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NotifyConfig {
@@ -111,6 +154,7 @@ impl Default for Config {
             endpoint: EndpointConfig::default(),
             coordinator: CoordinatorConfig::default(),
             codex: CodexConfig::default(),
+            handler: HandlerConfig::default(),
             executors: BTreeMap::new(),
             notify: NotifyConfig::default(),
             evaluate: Default::default(),
@@ -183,6 +227,17 @@ impl Config {
                 "coordinator.first_output_timeout",
                 self.coordinator.first_output_timeout.as_ref(),
             ),
+            (
+                "handler.first_output_timeout",
+                Some(&self.handler.first_output_timeout),
+            ),
+            ("handler.idle_timeout", Some(&self.handler.idle_timeout)),
+            ("handler.turn_timeout", Some(&self.handler.turn_timeout)),
+            (
+                "handler.stream_idle_timeout",
+                Some(&self.handler.stream_idle_timeout),
+            ),
+            ("handler.max_wall", self.handler.max_wall.as_ref()),
         ] {
             if let Some(v) = value {
                 crate::time::parse_duration(v).map_err(|e| format!("{key}: {e}"))?;

@@ -7,5 +7,7 @@ mod common;
 mod coordinator;
 mod docs;
 mod evaluate;
+mod handler;
+mod handler_failures;
 mod smoke;
 mod store;

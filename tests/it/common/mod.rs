@@ -73,6 +73,27 @@ impl TestEnv {
         }
     }
 
+    /// Like `bare`, but under cargo's target tmp dir: codex refuses to set up its helpers
+    /// under the system temp dir, so tests that run the real codex live here.
+    pub fn bare_outside_tmp() -> TestEnv {
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        std::fs::create_dir_all(base).unwrap();
+        let tmp = tempfile::tempdir_in(base).expect("temp dir");
+        let root = tmp.path().join("work");
+        let home = tmp.path().join("home");
+        let bin = tmp.path().join("bin");
+        for d in [&root, &home, &bin] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        TestEnv {
+            tmp,
+            root,
+            home,
+            bin,
+            extra_env: Vec::new(),
+        }
+    }
+
     /// A project created with `wg init -x mock`.
     pub fn new() -> TestEnv {
         let env = TestEnv::bare();

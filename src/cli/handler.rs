@@ -1,0 +1,731 @@
+//! `wg handler ID`: the codex agent of one task. Answers every unanswered inbox message, one
+//! codex turn each, then exits (0 when every turn got an assistant reply, 1 when one ended in
+//! an error reply). What the coordinator runs; works by hand too.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::cli::{check_id, Ctx};
+use crate::conversation::{self, OutboxRecord};
+use crate::env;
+use crate::error::{internal, not_found, user_error, CliError, CliResult, Kind};
+use crate::handler::command::{self, CodexParams, Endpoint};
+use crate::handler::events::classify;
+use crate::handler::files::{self, EventsLog, HandlerLog};
+use crate::handler::log::Level;
+use crate::handler::prompt::{self, PromptInput};
+use crate::handler::run::{self, Spawn, Timeouts};
+use crate::handler::{error_reply, Budget, Failure, ReplyContext, Used};
+use crate::lifecycle::{transition, Change};
+use crate::model::{Task, TaskStatus};
+use crate::store::lock::FileLock;
+use crate::time::{now_rfc3339, parse_duration};
+
+/// Run codex turns for a task until every message to it is answered (the codex agent).
+///
+/// Claims an `open` task (as agent `manual` when run by hand), writes the brief when the inbox
+/// is empty, and leaves the task `waiting` after a turn that did not finish it.
+#[derive(Debug, Args)]
+pub struct HandlerArgs {
+    pub id: String,
+    /// Run one turn only.
+    #[arg(long)]
+    pub once: bool,
+    /// Model for this run (default: the task's, then the config's).
+    #[arg(long, env = env::WG_MODEL, hide_env_values = true)]
+    pub model: Option<String>,
+    /// Endpoint base URL for this run, including /v1 (default: `[endpoint] url`).
+    #[arg(long, env = env::WG_ENDPOINT, hide_env_values = true)]
+    pub endpoint: Option<String>,
+}
+
+/// codex's own log database in the shared CODEX_HOME is dropped past this size.
+const CODEX_HOME_LOG_CAP: u64 = 64 * 1024 * 1024;
+
+/// Everything a turn needs, resolved once.
+struct Resolved {
+    model: Option<String>,
+    endpoint: Option<String>,
+    key_env: String,
+    key: Option<String>,
+    binary: String,
+    sandbox: String,
+    workdir: PathBuf,
+    codex_home: Option<PathBuf>,
+    timeouts: Timeouts,
+    stream_idle_ms: u64,
+    budget: Budget,
+    agent: String,
+    path_env: String,
+    wg_dir: PathBuf,
+}
+
+fn dur(key: &str, v: &str) -> CliResult<Duration> {
+    parse_duration(v).map_err(|e| crate::error::config_error(format!("handler.{key}: {e}")))
+}
+
+fn nonempty(s: Option<&String>) -> Option<String> {
+    s.filter(|s| !s.trim().is_empty()).cloned()
+}
+
+/// Whether `p` lies in the system temp dir, where codex refuses to set up its helpers.
+fn under_temp(p: &Path) -> bool {
+    let tmp = std::env::temp_dir();
+    let tmp = tmp.canonicalize().unwrap_or(tmp);
+    p.starts_with(&tmp) || p.starts_with("/tmp") || p.starts_with("/var/tmp")
+}
+
+/// The project-local CODEX_HOME: `.wg/codex-home`, shared by the project's agents (codex is
+/// safe with parallel turns on one home once it is set up). codex refuses to install its
+/// helper binaries under the temp dir, so a project there gets one under `$HOME/.cache/wg`.
+fn codex_home(wg_dir: &Path) -> PathBuf {
+    let local = wg_dir.join("codex-home");
+    if !under_temp(wg_dir) {
+        return local;
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    match home {
+        Some(h) if !under_temp(&h) => {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            wg_dir.hash(&mut hasher);
+            h.join(".cache/wg")
+                .join(format!("codex-home-{:016x}", hasher.finish()))
+        }
+        _ => local,
+    }
+}
+
+fn resolve(ctx: &Ctx, args: &HandlerArgs, task: &Task) -> CliResult<Resolved> {
+    let cfg = &ctx.config;
+    let h = &cfg.handler;
+    let wg_dir = std::path::absolute(ctx.layout.dir()).map_err(internal)?;
+    let root = wg_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| wg_dir.clone());
+    let endpoint = nonempty(args.endpoint.as_ref()).or_else(|| cfg.endpoint.url.clone());
+    if let Some(u) = &endpoint {
+        crate::config::validate_endpoint_url(u).map_err(crate::error::config_error)?;
+    }
+    let key_env = cfg.api_key_env().to_string();
+    // The key is read here and only handed to codex's environment under its own name.
+    let key = std::env::var(&key_env).ok().filter(|k| !k.is_empty());
+    let workdir = match &task.workspace {
+        Some(w) if Path::new(w).is_absolute() => PathBuf::from(w),
+        Some(w) => root.join(w),
+        None => root.clone(),
+    };
+    let own_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let old_path = std::env::var("PATH").unwrap_or_default();
+    let path_env = match own_dir {
+        Some(d) if !old_path.is_empty() => format!("{}:{old_path}", d.display()),
+        Some(d) => d.display().to_string(),
+        None => old_path,
+    };
+    let agent = if ctx.actor == "user" {
+        "manual".to_string()
+    } else {
+        ctx.actor.clone()
+    };
+    Ok(Resolved {
+        model: nonempty(args.model.as_ref())
+            .or_else(|| task.model.clone())
+            .or_else(|| cfg.model.clone()),
+        codex_home: endpoint.as_ref().map(|_| codex_home(&wg_dir)),
+        endpoint,
+        key_env,
+        key,
+        binary: cfg.codex.binary.clone(),
+        sandbox: cfg.codex.sandbox.clone(),
+        workdir,
+        timeouts: Timeouts {
+            first_output: dur("first_output_timeout", &h.first_output_timeout)?,
+            idle: dur("idle_timeout", &h.idle_timeout)?,
+            hard: dur("turn_timeout", &h.turn_timeout)?,
+            grace: parse_duration(&cfg.coordinator.grace_period).unwrap_or(Duration::from_secs(5)),
+        },
+        stream_idle_ms: dur("stream_idle_timeout", &h.stream_idle_timeout)?.as_millis() as u64,
+        budget: Budget {
+            max_turns: h.max_turns,
+            max_tokens: h.max_tokens,
+            max_wall: h
+                .max_wall
+                .as_deref()
+                .map(|w| dur("max_wall", w))
+                .transpose()?,
+        },
+        agent,
+        path_env,
+        wg_dir,
+    })
+}
+
+/// The codex binary: a path as given (relative to the project root), or a PATH lookup.
+pub(crate) fn find_binary(binary: &str, path_env: &str, root: &Path) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if binary.contains('/') {
+        let p = if Path::new(binary).is_absolute() {
+            PathBuf::from(binary)
+        } else {
+            root.join(binary)
+        };
+        return if runnable(&p) {
+            Ok(p)
+        } else {
+            Err(format!(
+                "{} does not exist or is not executable",
+                p.display()
+            ))
+        };
+    }
+    std::env::split_paths(path_env)
+        .map(|d| d.join(binary))
+        .find(|p| runnable(p))
+        .ok_or_else(|| "not found on PATH".to_string())
+}
+
+fn not_finished(task: &Task) -> CliResult<()> {
+    if task.status.is_terminal() {
+        return Err(user_error(format!(
+            "task `{}` is {}; there is nothing to answer",
+            task.id, task.status
+        ))
+        .hinted(format!(
+            "`wg msg {} TEXT --reopen` opens it again with a new message",
+            task.id
+        )));
+    }
+    Ok(())
+}
+
+/// open → in-progress (claimed), waiting → in-progress when a message waits for an answer.
+fn claim(ctx: &Ctx, id: &str, agent: &str, has_work: bool) -> CliResult<Task> {
+    let mut w = ctx.store.writer()?;
+    let task = w.get(id)?.ok_or_else(|| not_found(id))?;
+    not_finished(&task)?;
+    let task = match task.status {
+        TaskStatus::Open => {
+            let t = transition(
+                &mut w,
+                id,
+                Change {
+                    to: TaskStatus::InProgress,
+                    reason: Some("wg handler started"),
+                    actor: agent,
+                },
+                |t| t.assigned = Some(agent.to_string()),
+            )?;
+            w.commit()?;
+            t
+        }
+        TaskStatus::Waiting if has_work => {
+            let t = transition(
+                &mut w,
+                id,
+                Change {
+                    to: TaskStatus::InProgress,
+                    reason: None,
+                    actor: agent,
+                },
+                |_| {},
+            )?;
+            w.commit()?;
+            t
+        }
+        _ => task,
+    };
+    Ok(task)
+}
+
+/// in-progress → `to` after a turn; leaves a task the agent closed alone.
+fn settle(
+    ctx: &Ctx,
+    id: &str,
+    agent: &str,
+    to: TaskStatus,
+    reason: Option<&str>,
+) -> CliResult<TaskStatus> {
+    let mut w = ctx.store.writer()?;
+    let task = w.get(id)?.ok_or_else(|| not_found(id))?;
+    if task.status.is_terminal() || task.status == to || !task.status.can_become(to) {
+        return Ok(task.status);
+    }
+    transition(
+        &mut w,
+        id,
+        Change {
+            to,
+            reason,
+            actor: agent,
+        },
+        |_| {},
+    )?;
+    w.commit()?;
+    Ok(to)
+}
+
+struct Outcome {
+    any_error: Option<String>,
+}
+
+pub fn cmd_handler(ctx: &Ctx, args: &HandlerArgs) -> CliResult {
+    check_id(&args.id)?;
+    let id = args.id.as_str();
+    let graph = ctx.store.load()?;
+    let task = graph.tasks.get(id).cloned().ok_or_else(|| not_found(id))?;
+    if let Some(x) = task.executor.as_deref().filter(|x| *x != "codex") {
+        return Err(user_error(format!(
+            "task `{id}` runs with executor `{x}`; `wg handler` runs codex tasks"
+        ))
+        .hinted("the coordinator (`wg service start`) runs other executors"));
+    }
+    not_finished(&task)?;
+    let r = resolve(ctx, args, &task)?;
+    let task_dir = ctx.layout.task_dir(id);
+    std::fs::create_dir_all(&task_dir)?;
+    let brief = conversation::brief_for(&ctx.layout, &task, |d| graph.tasks.get(d).cloned());
+    conversation::ensure_brief(&ctx.layout, &task, &brief).map_err(internal)?;
+
+    let secrets: Vec<String> = r.key.iter().cloned().collect();
+    let max = ctx.config.handler.log_max_bytes;
+    let mut log = HandlerLog::new(task_dir.join("handler.log"), id, max, secrets.clone());
+    let mut events_log = EventsLog::new(task_dir.join("events.jsonl"), max, secrets);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(internal)?;
+
+    let mut outcome = Outcome { any_error: None };
+    loop {
+        // One turn at a time per task, whoever runs it. A second handler leaves: the holder
+        // checks the inbox again after it lets go, so no message is left unanswered.
+        let lock_path = task_dir.join("turn.lock");
+        let Some(lock) =
+            FileLock::try_acquire(&lock_path).map_err(|e| CliError::new(Kind::Locked, e))?
+        else {
+            eprintln!(
+                "another `wg handler` is running turns for task `{id}`; it will answer the inbox"
+            );
+            return Ok(());
+        };
+        let ran = turns(
+            ctx,
+            args,
+            &r,
+            id,
+            &mut log,
+            &mut events_log,
+            &rt,
+            &mut outcome,
+        )?;
+        drop(lock);
+        let again = !args.once
+            && ran
+            && outcome.any_error.is_none()
+            && !conversation::unanswered(&ctx.layout, id)
+                .map_err(internal)?
+                .is_empty();
+        if !again {
+            break;
+        }
+    }
+    match outcome.any_error {
+        Some(text) => Err(
+            user_error(format!("a turn of task `{id}` ended in an error: {text}")).hinted(format!(
+                "details: {}",
+                crate::cli::display_path(&task_dir.join("handler.log"))
+            )),
+        ),
+        None => Ok(()),
+    }
+}
+
+/// Runs turns while messages wait; returns whether the task can still take turns.
+#[allow(clippy::too_many_arguments)]
+fn turns(
+    ctx: &Ctx,
+    args: &HandlerArgs,
+    r: &Resolved,
+    id: &str,
+    log: &mut HandlerLog,
+    events_log: &mut EventsLog,
+    rt: &tokio::runtime::Runtime,
+    outcome: &mut Outcome,
+) -> CliResult<bool> {
+    loop {
+        let inbox = conversation::read_inbox(&ctx.layout, id).map_err(internal)?;
+        let outbox = conversation::read_outbox(&ctx.layout, id).map_err(internal)?;
+        let answered = outbox.iter().map(|o| o.in_reply_to).max().unwrap_or(0);
+        let pending = inbox.iter().any(|m| m.seq > answered);
+        let task = claim(ctx, id, &r.agent, pending)?;
+        if !pending {
+            return Ok(true);
+        }
+        let turn = outbox.len() as u64 + 1;
+        let last_seq = inbox.last().map_or(0, |m| m.seq);
+        let reply_ctx = ReplyContext {
+            task_id: id,
+            endpoint: r.endpoint.as_deref(),
+            key_env: &r.key_env,
+        };
+
+        if let Some(what) = r.budget.exceeded(&Used::of(&outbox), true) {
+            let f = Failure::Budget { what: what.clone() };
+            record_error(ctx, log, id, turn, last_seq, &f, &reply_ctx, None, 0, None)?;
+            settle(
+                ctx,
+                id,
+                &r.agent,
+                TaskStatus::Failed,
+                Some(&format!("over budget: {what}")),
+            )?;
+            outcome.any_error = Some(error_reply(&f, &reply_ctx));
+            return Ok(false);
+        }
+
+        let p = prompt::build(&PromptInput {
+            task_id: id,
+            inbox: &inbox,
+            outbox: &outbox,
+            history_budget_chars: ctx.config.codex.history_budget_chars,
+        });
+        let (first, last) = p.answers.unwrap_or((last_seq, last_seq));
+        log.write(
+            Level::Info,
+            turn,
+            "turn.start",
+            &[
+                (
+                    "messages",
+                    if first == last {
+                        first.to_string()
+                    } else {
+                        format!("{first}-{last}")
+                    },
+                ),
+                ("prompt_chars", p.text.chars().count().to_string()),
+                ("dropped_turns", p.dropped_turns.to_string()),
+                ("model", r.model.clone().unwrap_or_else(|| "default".into())),
+                (
+                    "endpoint",
+                    r.endpoint.clone().unwrap_or_else(|| "codex-default".into()),
+                ),
+            ],
+        );
+
+        let failure = if r.endpoint.is_some() && r.key.is_none() {
+            Some(Failure::KeyMissing {
+                var: r.key_env.clone(),
+            })
+        } else {
+            None
+        };
+        let root = r
+            .wg_dir
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| r.wg_dir.clone());
+        let binary = match (&failure, find_binary(&r.binary, &r.path_env, &root)) {
+            (None, Ok(b)) => Some(b),
+            (None, Err(detail)) => {
+                let f = Failure::NotInstalled {
+                    binary: r.binary.clone(),
+                    detail,
+                };
+                record_error(ctx, log, id, turn, last, &f, &reply_ctx, None, 0, None)?;
+                end_unspawned(log, turn, &f);
+                settle(ctx, id, &r.agent, TaskStatus::Waiting, None)?;
+                outcome.any_error = Some(error_reply(&f, &reply_ctx));
+                return Ok(false);
+            }
+            (Some(_), _) => None,
+        };
+        if let (Some(f), None) = (&failure, &binary) {
+            record_error(ctx, log, id, turn, last, f, &reply_ctx, None, 0, None)?;
+            end_unspawned(log, turn, f);
+            settle(ctx, id, &r.agent, TaskStatus::Waiting, None)?;
+            outcome.any_error = Some(error_reply(f, &reply_ctx));
+            return Ok(false);
+        }
+        let binary = binary.expect("checked above");
+        let version =
+            files::codex_version(&binary, &ctx.layout.service_dir().join("codex-version"));
+
+        let params = CodexParams {
+            binary: binary.display().to_string(),
+            workdir: r.workdir.clone(),
+            model: r.model.clone(),
+            endpoint: r.endpoint.as_ref().map(|url| Endpoint {
+                url: url.clone(),
+                key_env: r.key_env.clone(),
+                model_context_window: ctx.config.endpoint.model_context_window,
+            }),
+            sandbox: r.sandbox.clone(),
+            request_max_retries: ctx.config.handler.request_max_retries,
+            stream_max_retries: ctx.config.handler.stream_max_retries,
+            stream_idle_timeout_ms: r.stream_idle_ms,
+        };
+        let argv = command::codex_args(&params);
+        let mut envs = vec![
+            (env::WG_DIR.to_string(), r.wg_dir.display().to_string()),
+            (env::WG_TASK_ID.to_string(), id.to_string()),
+            (env::WG_AGENT_ID.to_string(), r.agent.clone()),
+            ("PATH".to_string(), r.path_env.clone()),
+        ];
+        if std::env::var_os(env::WG_EXECUTOR).is_none() {
+            envs.push((env::WG_EXECUTOR.to_string(), "codex".into()));
+        }
+        if let Some(home) = &r.codex_home {
+            // codex fails with "Error finding codex home" unless it exists.
+            std::fs::create_dir_all(home)?;
+            let freed = files::prune_codex_home(home, CODEX_HOME_LOG_CAP);
+            if freed > 0 {
+                log.write(
+                    Level::Info,
+                    turn,
+                    "codex_home.pruned",
+                    &[("bytes", freed.to_string())],
+                );
+            }
+            envs.push(("CODEX_HOME".to_string(), home.display().to_string()));
+        }
+        let mut shown = vec![binary.display().to_string()];
+        shown.extend(argv.iter().cloned());
+        log.write(
+            Level::Info,
+            turn,
+            "spawn",
+            &[
+                ("argv", command::shell_join(&shown)),
+                ("cwd", r.workdir.display().to_string()),
+                (
+                    "codex_home",
+                    r.codex_home
+                        .as_ref()
+                        .map_or("user".into(), |h| h.display().to_string()),
+                ),
+                (
+                    "codex_version",
+                    version.clone().unwrap_or_else(|| "unknown".into()),
+                ),
+            ],
+        );
+        let spawn = Spawn {
+            program: binary.clone(),
+            args: argv,
+            env: envs,
+            cwd: r.workdir.clone(),
+            prompt: p.text,
+            timeouts: r.timeouts,
+        };
+        let rep = rt.block_on(run::run_codex(spawn, turn, log, events_log));
+        let usage = rep.events.usage.clone();
+        let ok = rep.spawn_error.is_none()
+            && rep.timeout.is_none()
+            && rep.events.succeeded(rep.exit_code);
+        let duration_ms = rep.duration.as_millis() as u64;
+        let tokens = [
+            ("input_tokens", usage.input_tokens.to_string()),
+            ("cached_input_tokens", usage.cached_input_tokens.to_string()),
+            ("output_tokens", usage.output_tokens.to_string()),
+            (
+                "reasoning_tokens",
+                usage.reasoning_output_tokens.to_string(),
+            ),
+        ];
+        let exit = rep.exit_code.map_or("none".to_string(), |c| c.to_string());
+        if ok {
+            let text = rep.events.reply.clone().unwrap_or_default();
+            let text = log.redact(&text);
+            if rep.events.reply.is_none() {
+                log.write(
+                    Level::Warn,
+                    turn,
+                    "no_reply",
+                    &[(
+                        "reason",
+                        "codex completed the turn without an agent_message".into(),
+                    )],
+                );
+            }
+            let mut extra = serde_json::Map::new();
+            extra.insert("turn".into(), turn.into());
+            let rec = OutboxRecord {
+                seq: 0,
+                ts: now_rfc3339(),
+                in_reply_to: last,
+                role: "assistant".into(),
+                text,
+                usage: Some(usage.clone()),
+                duration_ms,
+                codex_version: version.clone(),
+                extra,
+            };
+            let rec = conversation::append_outbox(&ctx.layout, id, rec).map_err(internal)?;
+            let mut kv = vec![
+                ("status", "ok".to_string()),
+                ("exit_code", exit),
+                ("duration_ms", duration_ms.to_string()),
+            ];
+            kv.extend(tokens.iter().cloned());
+            kv.push(("commands", rep.events.commands.len().to_string()));
+            kv.push(("reply_chars", rec.text.chars().count().to_string()));
+            log.write(Level::Info, turn, "turn.end", &kv);
+            ctx.out.either(&rec, || rec.text.clone())?;
+        } else {
+            let f = if let Some(e) = &rep.spawn_error {
+                Failure::NotInstalled {
+                    binary: binary.display().to_string(),
+                    detail: e.to_string(),
+                }
+            } else if let Some((which, after)) = rep.timeout {
+                Failure::Timeout { which, after }
+            } else {
+                let detail = rep
+                    .events
+                    .failed
+                    .clone()
+                    .or_else(|| {
+                        rep.stderr_tail
+                            .iter()
+                            .rev()
+                            .find(|l| !l.trim().is_empty())
+                            .cloned()
+                    })
+                    .unwrap_or_else(|| {
+                        format!("codex exited with code {exit} without finishing the turn")
+                    });
+                let detail = log.redact(&detail);
+                Failure::Codex {
+                    kind: classify(&detail),
+                    detail,
+                }
+            };
+            record_error(
+                ctx,
+                log,
+                id,
+                turn,
+                last,
+                &f,
+                &reply_ctx,
+                Some(&usage),
+                duration_ms,
+                rep.exit_code,
+            )?;
+            let mut kv = vec![
+                ("status", "error".to_string()),
+                ("exit_code", exit),
+                ("duration_ms", duration_ms.to_string()),
+            ];
+            kv.extend(tokens.iter().cloned());
+            kv.push(("error_kind", f.kind().to_string()));
+            log.write(Level::Info, turn, "turn.end", &kv);
+            outcome.any_error = Some(error_reply(&f, &reply_ctx));
+        }
+
+        // The turn is over. A task the agent did not close waits for the next message.
+        let after = settle(ctx, id, &r.agent, TaskStatus::Waiting, None)?;
+        if after != task.status {
+            log.write(
+                Level::Info,
+                turn,
+                "status",
+                &[("from", task.status.to_string()), ("to", after.to_string())],
+            );
+        }
+        if after.is_terminal() {
+            log.write(
+                Level::Info,
+                turn,
+                "task.closed",
+                &[("status", after.to_string())],
+            );
+            return Ok(false);
+        }
+        let outbox = conversation::read_outbox(&ctx.layout, id).map_err(internal)?;
+        if let Some(what) = r.budget.exceeded(&Used::of(&outbox), false) {
+            log.write(Level::Error, turn, "budget", &[("exceeded", what.clone())]);
+            settle(
+                ctx,
+                id,
+                &r.agent,
+                TaskStatus::Failed,
+                Some(&format!("over budget: {what}")),
+            )?;
+            outcome.any_error = Some(error_reply(&Failure::Budget { what }, &reply_ctx));
+            return Ok(false);
+        }
+        if outcome.any_error.is_some() || args.once {
+            return Ok(false);
+        }
+    }
+}
+
+/// `turn.end` of a turn that failed before codex started.
+fn end_unspawned(log: &mut HandlerLog, turn: u64, f: &Failure) {
+    log.write(
+        Level::Info,
+        turn,
+        "turn.end",
+        &[
+            ("status", "error".into()),
+            ("exit_code", "none".into()),
+            ("duration_ms", "0".into()),
+            ("error_kind", f.kind().into()),
+        ],
+    );
+}
+
+/// Writes the `error` reply and its ERROR line.
+#[allow(clippy::too_many_arguments)]
+fn record_error(
+    ctx: &Ctx,
+    log: &mut HandlerLog,
+    id: &str,
+    turn: u64,
+    in_reply_to: u64,
+    f: &Failure,
+    reply_ctx: &ReplyContext<'_>,
+    usage: Option<&crate::conversation::Usage>,
+    duration_ms: u64,
+    exit_code: Option<i32>,
+) -> CliResult<()> {
+    let text = log.redact(&error_reply(f, reply_ctx));
+    log.write(
+        Level::Error,
+        turn,
+        "error",
+        &[("kind", f.kind().to_string()), ("message", text.clone())],
+    );
+    let mut extra = serde_json::Map::new();
+    extra.insert("turn".into(), turn.into());
+    extra.insert("error_kind".into(), f.kind().into());
+    if let Some(c) = exit_code {
+        extra.insert("exit_code".into(), c.into());
+    }
+    let rec = OutboxRecord {
+        seq: 0,
+        ts: now_rfc3339(),
+        in_reply_to,
+        role: "error".into(),
+        text,
+        usage: usage.cloned(),
+        duration_ms,
+        codex_version: None,
+        extra,
+    };
+    let rec = conversation::append_outbox(&ctx.layout, id, rec).map_err(internal)?;
+    if ctx.out.json {
+        ctx.out.json(&rec)?;
+    }
+    Ok(())
+}

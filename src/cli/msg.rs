@@ -1,0 +1,95 @@
+use clap::Args;
+
+use crate::cli::{check_id, Ctx};
+use crate::conversation::{self, InboxMessage};
+use crate::error::{internal, not_found, user_error, CliResult};
+use crate::lifecycle::{transition, Change};
+use crate::model::TaskStatus;
+use crate::store::layout::Layout;
+use crate::store::lock::FileLock;
+
+/// Send a message to a task's agent (appended to `.wg/tasks/<id>/inbox.jsonl`).
+///
+/// A `waiting` task goes back to `in-progress` and the coordinator runs its next turn; a
+/// message sent mid-turn is answered by the next turn.
+#[derive(Debug, Args)]
+pub struct MsgArgs {
+    pub id: String,
+    /// The message.
+    pub text: String,
+    /// Open a done or failed task again with this message.
+    #[arg(long)]
+    pub reopen: bool,
+}
+
+/// Whether a coordinator holds `.wg/service/coordinator.lock`. If we can take the lock, no
+/// coordinator runs; the lock is let go at once.
+pub(crate) fn coordinator_running(layout: &Layout) -> bool {
+    let path = layout.coordinator_lock();
+    if !path.exists() {
+        return false;
+    }
+    matches!(FileLock::try_acquire(&path), Ok(None))
+}
+
+/// Appends `text` for task `id` and wakes a waiting task. Shared by `wg msg` and `wg chat`.
+pub(crate) fn send(ctx: &Ctx, id: &str, text: &str, reopen: bool) -> CliResult<InboxMessage> {
+    check_id(id)?;
+    if text.trim().is_empty() {
+        return Err(user_error("the message is empty"));
+    }
+    let graph = ctx.store.load()?;
+    let mut task = graph.tasks.get(id).cloned().ok_or_else(|| not_found(id))?;
+    if task.status == TaskStatus::Abandoned {
+        return Err(
+            user_error(format!("task `{id}` is abandoned; nobody will answer"))
+                .hinted("add a new task instead"),
+        );
+    }
+    if task.status.is_terminal() {
+        if !reopen {
+            return Err(user_error(format!(
+                "task `{id}` is {}; a message to it would never be answered",
+                task.status
+            ))
+            .hinted(format!(
+                "`wg msg {id} TEXT --reopen` opens it again with this message"
+            )));
+        }
+        let mut w = ctx.store.writer()?;
+        let change = Change {
+            to: TaskStatus::Open,
+            reason: Some("reopened by a message"),
+            actor: &ctx.actor,
+        };
+        task = transition(&mut w, id, change, |t| t.failure_reason = None)?;
+        w.commit()?;
+    }
+    let brief = || conversation::brief_for(&ctx.layout, &task, |d| graph.tasks.get(d).cloned());
+    let msg = conversation::append_message(&ctx.layout, &task, brief, &ctx.actor, "message", text)
+        .map_err(internal)?;
+    let mut w = ctx.store.writer()?;
+    if w.get(id)?.is_some_and(|t| t.status == TaskStatus::Waiting) {
+        let change = Change {
+            to: TaskStatus::InProgress,
+            reason: Some("new message"),
+            actor: &ctx.actor,
+        };
+        transition(&mut w, id, change, |_| {})?;
+        w.commit()?;
+    }
+    Ok(msg)
+}
+
+pub fn cmd_msg(ctx: &Ctx, args: &MsgArgs) -> CliResult {
+    let msg = send(ctx, &args.id, &args.text, args.reopen)?;
+    ctx.out
+        .either(&msg, || format!("sent message {} to {}", msg.seq, args.id))?;
+    if !coordinator_running(&ctx.layout) {
+        eprintln!(
+            "note: no coordinator is running, so nothing will answer yet; run `wg handler {}` to answer now, or `wg service start`",
+            args.id
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,252 @@
+//! The codex per-turn handler (`wg handler ID`): every turn replays the task's conversation
+//! into a fresh `codex exec` and records what came back. See design.md, "The codex per-turn
+//! handler", and docs/conversation.md, docs/handler-log.md.
+//!
+//! `prompt`, `command`, `events`, `log` and this file are pure; `run` and `files` do the I/O
+//! (the codex child, `events.jsonl`, `handler.log`); `cli/handler.rs` wires them to the store.
+
+pub mod command;
+pub mod events;
+pub mod files;
+pub mod log;
+pub mod prompt;
+pub mod run;
+
+use std::time::Duration;
+
+use crate::conversation::OutboxRecord;
+use events::FailureKind;
+
+/// Per-task limits, counted over the whole conversation (retries included: the outbox keeps
+/// every turn).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Budget {
+    pub max_turns: Option<u64>,
+    pub max_tokens: Option<u64>,
+    pub max_wall: Option<Duration>,
+}
+
+/// What the conversation has used so far.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Used {
+    pub turns: u64,
+    pub tokens: u64,
+    pub wall: Duration,
+}
+
+impl Used {
+    pub fn of(outbox: &[OutboxRecord]) -> Used {
+        Used {
+            turns: outbox.len() as u64,
+            tokens: outbox
+                .iter()
+                .filter_map(|r| r.usage.as_ref())
+                .map(|u| u.input_tokens + u.output_tokens)
+                .sum(),
+            wall: Duration::from_millis(outbox.iter().map(|r| r.duration_ms).sum()),
+        }
+    }
+}
+
+impl Budget {
+    /// The budget that is spent, named, if any. `next_turn`: whether one more turn is about to
+    /// start (then reaching `max_turns` already counts as over).
+    pub fn exceeded(&self, used: &Used, next_turn: bool) -> Option<String> {
+        if let Some(max) = self.max_turns {
+            if used.turns > max || (next_turn && used.turns >= max) {
+                return Some(format!("max_turns = {max} ({} turns used)", used.turns));
+            }
+        }
+        if let Some(max) = self.max_tokens {
+            if used.tokens >= max {
+                return Some(format!("max_tokens = {max} ({} tokens used)", used.tokens));
+            }
+        }
+        if let Some(max) = self.max_wall {
+            if used.wall >= max {
+                return Some(format!(
+                    "max_wall = {} ({} used)",
+                    humantime::format_duration(max),
+                    humantime::format_duration(Duration::from_secs(used.wall.as_secs()))
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// Why a turn ended without an assistant reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// codex reported `turn.failed` (or exited non-zero); the message is codex's.
+    Codex { kind: FailureKind, detail: String },
+    /// The handler's own timeout ended the process group.
+    Timeout {
+        which: &'static str,
+        after: Duration,
+    },
+    /// The codex binary could not be started.
+    NotInstalled { binary: String, detail: String },
+    /// The key's env var is unset or empty.
+    KeyMissing { var: String },
+    /// A per-task budget is spent.
+    Budget { what: String },
+}
+
+impl Failure {
+    /// Short kind, for `handler.log` and the outbox record's `error_kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Failure::Codex { kind, .. } => kind.as_str(),
+            Failure::Timeout { which, .. } => match *which {
+                "first-output" => "timeout-first-output",
+                "idle" => "timeout-idle",
+                _ => "timeout-hard",
+            },
+            Failure::NotInstalled { .. } => "codex-missing",
+            Failure::KeyMissing { .. } => "key-missing",
+            Failure::Budget { .. } => "budget",
+        }
+    }
+}
+
+/// Where the turn was going, for error texts.
+pub struct ReplyContext<'a> {
+    pub task_id: &'a str,
+    pub endpoint: Option<&'a str>,
+    pub key_env: &'a str,
+}
+
+/// The `error` reply: what failed and what to do about it.
+pub fn error_reply(f: &Failure, c: &ReplyContext<'_>) -> String {
+    let url = c.endpoint.unwrap_or("codex's own provider");
+    let id = c.task_id;
+    let again =
+        format!("then send the message again (`wg msg {id} TEXT`) or rerun `wg handler {id}`");
+    match f {
+        Failure::Codex { kind, detail } => match kind {
+            FailureKind::Unauthorized => format!(
+                "The endpoint {url} rejected the API key ({detail}). Check that ${} holds a valid key for it (`wg doctor` checks this), {again}.",
+                c.key_env
+            ),
+            FailureKind::RateLimited => format!(
+                "The endpoint {url} is rate-limiting requests ({detail}). Wait a little, {again}; lower coordinator.max_agents if it keeps happening."
+            ),
+            FailureKind::ServerError => format!(
+                "The endpoint {url} answered with a server error ({detail}). Look at the model server's own log (`wg doctor` checks that it answers), {again}."
+            ),
+            FailureKind::Unreachable => format!(
+                "Could not connect to the endpoint {url} ({detail}). Is the model server running, and is the URL right (`wg config get endpoint.url`)? `wg doctor` checks it; {again}."
+            ),
+            FailureKind::StreamBroken => format!(
+                "The endpoint {url} stopped streaming the answer ({detail}). The server may be overloaded or may have crashed; check its log, {again}."
+            ),
+            FailureKind::KeyMissing => format!(
+                "codex found no API key ({detail}). Export ${} where the coordinator or `wg handler` runs, {again}.",
+                c.key_env
+            ),
+            FailureKind::BadConfig => format!(
+                "codex refused its configuration ({detail}). Check [endpoint] and [codex] in .wg/config.toml, {again}."
+            ),
+            FailureKind::Other => format!(
+                "codex failed: {detail}. The details are in .wg/tasks/{id}/handler.log and events.jsonl; {again}."
+            ),
+        },
+        Failure::Timeout { which, after } => {
+            let d = humantime::format_duration(*after);
+            match *which {
+                "first-output" => format!(
+                    "codex printed nothing for {d} after it started (first-output timeout), so wg stopped it. Check that the codex binary runs (`wg doctor`); raise handler.first_output_timeout if it is just slow to start; {again}."
+                ),
+                "idle" => format!(
+                    "codex produced no output for {d} (idle timeout), so wg stopped it. The endpoint {url} may have accepted the connection without ever answering: check the model server; raise handler.idle_timeout if turns legitimately stay quiet that long; {again}."
+                ),
+                _ => format!(
+                    "The turn ran longer than {d} (handler.turn_timeout), so wg stopped it. Split the task or raise handler.turn_timeout, {again}."
+                ),
+            }
+        }
+        Failure::NotInstalled { binary, detail } => format!(
+            "codex is not installed or cannot be started (`{binary}`: {detail}). Install the Codex CLI (`npm install -g @openai/codex`), or point wg at it with `wg config set codex.binary /path/to/codex`; {again}."
+        ),
+        Failure::KeyMissing { var } => format!(
+            "The API key variable ${var} is not set (or empty), so codex cannot authenticate to {url}. Export it where the coordinator or `wg handler` runs (wg never stores the key), {again}."
+        ),
+        Failure::Budget { what } => format!(
+            "Task {id} is over its budget: {what}. wg failed the task; raise the limit in [handler] of .wg/config.toml and `wg retry {id}` to continue."
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_are_named() {
+        let b = Budget {
+            max_turns: Some(3),
+            max_tokens: Some(1000),
+            max_wall: Some(Duration::from_secs(60)),
+        };
+        let mut u = Used {
+            turns: 2,
+            tokens: 10,
+            wall: Duration::from_secs(1),
+        };
+        assert_eq!(b.exceeded(&u, true), None);
+        u.turns = 3;
+        assert!(b.exceeded(&u, false).is_none());
+        assert!(b.exceeded(&u, true).unwrap().starts_with("max_turns = 3"));
+        u.turns = 1;
+        u.tokens = 1000;
+        assert!(b
+            .exceeded(&u, false)
+            .unwrap()
+            .starts_with("max_tokens = 1000"));
+        u.tokens = 0;
+        u.wall = Duration::from_secs(61);
+        assert!(b.exceeded(&u, false).unwrap().starts_with("max_wall = 1m"));
+        assert_eq!(Budget::default().exceeded(&u, true), None);
+    }
+
+    #[test]
+    fn error_replies_say_what_to_do() {
+        let c = ReplyContext {
+            task_id: "t",
+            endpoint: Some("http://h/v1"),
+            key_env: "MY_KEY",
+        };
+        let r = error_reply(
+            &Failure::KeyMissing {
+                var: "MY_KEY".into(),
+            },
+            &c,
+        );
+        assert!(r.contains("$MY_KEY") && r.contains("wg msg t"));
+        let r = error_reply(
+            &Failure::NotInstalled {
+                binary: "codex".into(),
+                detail: "not found".into(),
+            },
+            &c,
+        );
+        assert!(r.contains("codex.binary"));
+        let r = error_reply(
+            &Failure::Codex {
+                kind: FailureKind::Unreachable,
+                detail: "Connection failed".into(),
+            },
+            &c,
+        );
+        assert!(r.contains("http://h/v1") && r.contains("wg doctor"));
+        let r = error_reply(
+            &Failure::Timeout {
+                which: "idle",
+                after: Duration::from_secs(2),
+            },
+            &c,
+        );
+        assert!(r.contains("idle timeout") && r.contains("2s"));
+    }
+}

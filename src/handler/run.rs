@@ -1,0 +1,312 @@
+//! Runs one codex turn: spawn in its own process group, prompt on stdin (then closed), stdout
+//! and stderr read concurrently, every event into `events.jsonl`, the handler's own
+//! first-output / idle / hard timeouts ending the whole group.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+use super::events::{self, Line, Notice, TurnEvents};
+use super::files::{EventsLog, HandlerLog};
+use super::log::Level;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub first_output: Duration,
+    pub idle: Duration,
+    pub hard: Duration,
+    /// SIGTERM → SIGKILL.
+    pub grace: Duration,
+}
+
+/// One codex process to run.
+pub struct Spawn {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub prompt: String,
+    pub timeouts: Timeouts,
+}
+
+/// How the process ended.
+#[derive(Debug)]
+pub struct Report {
+    pub events: TurnEvents,
+    pub exit_code: Option<i32>,
+    /// `first-output`, `idle` or `hard` when the handler ended it.
+    pub timeout: Option<(&'static str, Duration)>,
+    pub spawn_error: Option<std::io::Error>,
+    pub stderr_tail: Vec<String>,
+    pub duration: Duration,
+    pub pid: Option<u32>,
+}
+
+enum Out {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    StdoutEof,
+    StderrEof,
+}
+
+fn pump<R: AsyncRead + Unpin + Send + 'static>(
+    r: R,
+    tx: mpsc::UnboundedSender<Out>,
+    wrap: fn(Vec<u8>) -> Out,
+    eof: Out,
+) {
+    tokio::spawn(async move {
+        let mut r = BufReader::with_capacity(64 * 1024, r);
+        loop {
+            let mut buf = Vec::new();
+            match r.read_until(b'\n', &mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if tx.send(wrap(buf)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = tx.send(eof);
+    });
+}
+
+const STDERR_TAIL: usize = 20;
+
+/// Runs codex for turn `turn`. Never fails: every outcome is in the report.
+pub async fn run_codex(
+    spec: Spawn,
+    turn: u64,
+    log: &mut HandlerLog,
+    events_log: &mut EventsLog,
+) -> Report {
+    let start = Instant::now();
+    let mut report = Report {
+        events: TurnEvents::default(),
+        exit_code: None,
+        timeout: None,
+        spawn_error: None,
+        stderr_tail: Vec::new(),
+        duration: Duration::ZERO,
+        pid: None,
+    };
+    let mut cmd = tokio::process::Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .current_dir(&spec.cwd)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own group, so a timeout stops codex and every command it started.
+        .process_group(0)
+        // Backstop only: kills the leader if the handler unwinds; the group is ended below.
+        .kill_on_drop(true);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            report.spawn_error = Some(e);
+            report.duration = start.elapsed();
+            return report;
+        }
+    };
+    let pid = child.id();
+    report.pid = pid;
+    let pgid = pid.map(|p| p as i32).unwrap_or(0);
+    log.write(
+        Level::Debug,
+        turn,
+        "spawned",
+        &[("pid", pid.unwrap_or(0).to_string())],
+    );
+
+    // The prompt goes in from its own task: a large prompt must not block reading output.
+    if let Some(mut stdin) = child.stdin.take() {
+        let prompt = spec.prompt.into_bytes();
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&prompt).await;
+            let _ = stdin.shutdown().await;
+            drop(stdin);
+        });
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    if let Some(out) = child.stdout.take() {
+        pump(out, tx.clone(), Out::Stdout, Out::StdoutEof);
+    }
+    if let Some(err) = child.stderr.take() {
+        pump(err, tx.clone(), Out::Stderr, Out::StderrEof);
+    }
+    drop(tx);
+
+    let t = spec.timeouts;
+    let hard_deadline = start + t.hard;
+    let mut last_output = Instant::now();
+    let mut first_stdout: Option<Instant> = None;
+    let mut open_streams = 2;
+    let mut exited_at: Option<Instant> = None;
+    // After codex exits, stragglers holding its pipes get this long before they are cut off.
+    let drain = Duration::from_millis(500);
+
+    loop {
+        let deadline = if let Some(e) = exited_at {
+            e + drain
+        } else {
+            let mut d = hard_deadline.min(last_output + t.idle);
+            if first_stdout.is_none() {
+                d = d.min(start + t.first_output);
+            }
+            d
+        };
+        if exited_at.is_some() && open_streams == 0 {
+            break;
+        }
+        tokio::select! {
+            msg = rx.recv(), if open_streams > 0 => {
+                match msg {
+                    Some(Out::Stdout(bytes)) => {
+                        last_output = Instant::now();
+                        if first_stdout.is_none() {
+                            first_stdout = Some(last_output);
+                            log.write(Level::Debug, turn, "first_output", &[("after_ms", start.elapsed().as_millis().to_string())]);
+                        }
+                        handle_stdout(&bytes, turn, &mut report.events, log, events_log);
+                    }
+                    Some(Out::Stderr(bytes)) => {
+                        last_output = Instant::now();
+                        let line = String::from_utf8_lossy(&bytes).trim_end().to_string();
+                        // codex always prints this when stdin is a pipe; it says nothing.
+                        if !line.is_empty() && !line.starts_with("Reading additional input from stdin") {
+                            log.write(Level::Debug, turn, "codex.stderr", &[("line", log.redact(&line))]);
+                            report.stderr_tail.push(line);
+                            if report.stderr_tail.len() > STDERR_TAIL {
+                                report.stderr_tail.remove(0);
+                            }
+                        }
+                    }
+                    Some(Out::StdoutEof) | Some(Out::StderrEof) => open_streams -= 1,
+                    None => open_streams = 0,
+                }
+            }
+            status = child.wait(), if exited_at.is_none() => {
+                exited_at = Some(Instant::now());
+                report.exit_code = status.ok().and_then(|s| {
+                    use std::os::unix::process::ExitStatusExt;
+                    s.code().or_else(|| s.signal().map(|sig| 128 + sig))
+                });
+            }
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                if exited_at.is_some() {
+                    break;
+                }
+                let now = Instant::now();
+                let which = if now >= hard_deadline {
+                    ("hard", t.hard)
+                } else if first_stdout.is_none() && now >= start + t.first_output {
+                    ("first-output", t.first_output)
+                } else {
+                    ("idle", t.idle)
+                };
+                report.timeout = Some(which);
+                log.write(Level::Warn, turn, "timeout", &[("which", which.0.to_string()), ("after_ms", which.1.as_millis().to_string()), ("pid", pgid.to_string())]);
+                let grace = t.grace;
+                let killed = tokio::task::spawn_blocking(move || crate::process::terminate_group(pgid, grace))
+                    .await
+                    .unwrap_or(false);
+                log.write(Level::Warn, turn, "killed", &[("pgid", pgid.to_string()), ("sigkill", killed.to_string())]);
+                let status = child.wait().await;
+                report.exit_code = status.ok().and_then(|s| {
+                    use std::os::unix::process::ExitStatusExt;
+                    s.code().or_else(|| s.signal().map(|sig| 128 + sig))
+                });
+                exited_at = Some(Instant::now());
+            }
+        }
+    }
+    // The turn is over: nothing codex started may outlive it.
+    if pgid > 1 && crate::process::group_alive(pgid) {
+        let grace = t.grace;
+        let _ =
+            tokio::task::spawn_blocking(move || crate::process::terminate_group(pgid, grace)).await;
+        log.write(
+            Level::Debug,
+            turn,
+            "reaped_group",
+            &[("pgid", pgid.to_string())],
+        );
+    }
+    report.duration = start.elapsed();
+    report
+}
+
+fn handle_stdout(
+    bytes: &[u8],
+    turn: u64,
+    ev: &mut TurnEvents,
+    log: &mut HandlerLog,
+    events_log: &mut EventsLog,
+) {
+    let text = String::from_utf8_lossy(bytes);
+    let line = text.trim_end();
+    if line.is_empty() {
+        return;
+    }
+    match events::parse_line(line) {
+        Line::NotJson => {
+            let cut: String = line.chars().take(500).collect();
+            log.write(
+                Level::Warn,
+                turn,
+                "codex.nonjson",
+                &[("line", log.redact(&cut))],
+            );
+        }
+        Line::Event(v) => {
+            if events_log.write(turn, line).is_err() {
+                log.write(Level::Warn, turn, "events.write_failed", &[]);
+            }
+            match ev.feed(&v) {
+                Some(Notice::Warning(m)) => log.write(
+                    Level::Warn,
+                    turn,
+                    "codex.warning",
+                    &[("message", log.redact(&m))],
+                ),
+                Some(Notice::Command(c)) => log.write(
+                    Level::Info,
+                    turn,
+                    "command",
+                    &[
+                        (
+                            "exit_code",
+                            c.exit_code.map_or("none".into(), |c| c.to_string()),
+                        ),
+                        ("status", c.status),
+                        ("cmd", log.redact(&c.command)),
+                    ],
+                ),
+                Some(Notice::FileChange { path, kind }) => log.write(
+                    Level::Info,
+                    turn,
+                    "file_change",
+                    &[("kind", kind), ("path", path)],
+                ),
+                Some(Notice::Message(m)) => log.write(
+                    Level::Info,
+                    turn,
+                    "agent_message",
+                    &[("chars", m.chars().count().to_string())],
+                ),
+                Some(Notice::Failed(m)) => log.write(
+                    Level::Warn,
+                    turn,
+                    "codex.turn_failed",
+                    &[("message", log.redact(&m))],
+                ),
+                None => {}
+            }
+        }
+    }
+}
