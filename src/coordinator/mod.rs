@@ -864,6 +864,9 @@ impl Coordinator {
             log_path: log_path.clone(),
             env,
         };
+        if x.conversational {
+            self.ask_to_continue(task)?;
+        }
         let child = spawn(&spec).with_context(|| format!("cannot run {:?}", spec.argv[0]))?;
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
         let inbox_seq = conversation::read_inbox(&self.layout, &task.id)
@@ -897,6 +900,32 @@ impl Coordinator {
             task.id, x.name
         ));
         self.supervise(Some(child), record, Instant::now(), self.limits(task))
+    }
+
+    /// A conversational task started again (a retry, or after endpoint trouble) has a
+    /// conversation with nothing left to answer, so its handler would have no turn to run:
+    /// tell the agent why it is back and ask it to continue.
+    fn ask_to_continue(&self, task: &Task) -> anyhow::Result<()> {
+        let inbox = conversation::read_inbox(&self.layout, &task.id).unwrap_or_default();
+        let pending = conversation::unanswered(&self.layout, &task.id).unwrap_or_default();
+        if inbox.is_empty() || !pending.is_empty() {
+            return Ok(());
+        }
+        let why = task
+            .failure_reason
+            .as_deref()
+            .unwrap_or("it was interrupted before it reported a result");
+        let text = format!(
+            "This task was started again (attempt {}). The previous attempt ended: {why}. \
+             Continue the work; finish with `wg done $WG_TASK_ID`, or `wg fail $WG_TASK_ID --reason \"...\"` if it cannot be done.",
+            task.retries + 1
+        );
+        conversation::append_message(&self.layout, task, String::new, ACTOR, "retry", &text)?;
+        self.log.line(&format!(
+            "continue task={}: asked the agent to resume",
+            task.id
+        ));
+        Ok(())
     }
 
     /// Records the agent in agents.json, then hands it to its supervisor task.
@@ -968,6 +997,7 @@ impl Coordinator {
         let uses_endpoint = x.as_ref().is_some_and(|x| x.uses_endpoint);
         let mut endpoint_error = output_tail.contains("endpoint_error");
         let (mut unanswered, mut nudges_sent) = (false, 0);
+        let mut error_reply = None;
         if rec.conversational {
             // Only messages that arrived during the turn call for another one: a turn that
             // left its own messages unanswered made no progress, and repeating it would loop.
@@ -976,12 +1006,29 @@ impl Coordinator {
                 .unwrap_or(false);
             let inbox = conversation::read_inbox(&self.layout, &id).unwrap_or_default();
             nudges_sent = inbox.iter().rev().take_while(|m| m.kind == "nudge").count() as u32;
-            if uses_endpoint {
+            // The handler exits 1 when a turn of this run ended in an error reply; its
+            // `error_kind` says whether the endpoint is to blame (pause, no retry spent) or
+            // the task cannot go on as it is (fail, with the reply's advice as the reason).
+            if e.exit_code.is_some_and(|c| c != 0) {
                 let last_error = conversation::read_outbox(&self.layout, &id)
                     .ok()
                     .and_then(|o| o.last().cloned())
                     .filter(|r| r.role == "error");
-                endpoint_error |= last_error.is_some_and(|r| scheduler::is_endpoint_error(&r.text));
+                if let Some(r) = last_error {
+                    let kind = r
+                        .extra
+                        .get("error_kind")
+                        .and_then(|k| k.as_str())
+                        .unwrap_or("");
+                    if uses_endpoint
+                        && (scheduler::is_endpoint_error_kind(kind)
+                            || scheduler::is_endpoint_error(&r.text))
+                    {
+                        endpoint_error = true;
+                    } else {
+                        error_reply = Some(r.text.clone());
+                    }
+                }
             }
         }
         if uses_endpoint {
@@ -1000,6 +1047,7 @@ impl Coordinator {
             nudges_sent,
             max_nudges: self.config.coordinator.max_nudges,
             output_tail,
+            error_reply,
         };
         let decision = scheduler::decide_exit(&facts);
         let code = e

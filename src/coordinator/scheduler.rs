@@ -105,6 +105,19 @@ pub fn is_endpoint_error(text: &str) -> bool {
     MARKERS.iter().any(|m| t.contains(m))
 }
 
+/// The handler's `error_kind`s that mean the endpoint, not the task, is in trouble.
+pub fn is_endpoint_error_kind(kind: &str) -> bool {
+    matches!(
+        kind,
+        "unreachable"
+            | "rate-limited"
+            | "server-error"
+            | "stream-broken"
+            | "timeout-first-output"
+            | "timeout-idle"
+    )
+}
+
 /// A task the scheduler may start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -240,6 +253,9 @@ pub struct ExitFacts {
     pub max_nudges: u32,
     /// The end of the agent's output, for failure reasons.
     pub output_tail: String,
+    /// A conversational agent's last turn ended in an `error` reply that is not endpoint
+    /// trouble (a rejected key, a missing binary, a spent budget): its text.
+    pub error_reply: Option<String>,
 }
 
 /// What to do with the task after its agent ended.
@@ -321,6 +337,10 @@ pub fn decide_exit(f: &ExitFacts) -> Decision {
                 ),
                 &f.output_tail,
             ));
+        }
+        // A turn that failed is not the agent ignoring its task: never nudge it.
+        if let Some(text) = &f.error_reply {
+            return Decision::Fail(text.clone());
         }
         if f.unanswered {
             return Decision::NextTurn;
@@ -461,6 +481,7 @@ mod tests {
             nudges_sent: 0,
             max_nudges: 1,
             output_tail: String::new(),
+            error_reply: None,
         }
     }
 
@@ -543,6 +564,23 @@ mod tests {
             decide_exit(&f),
             Decision::Fail("agent ended its turn without reporting".into())
         );
+        // A turn that ended in an error reply fails with the reply's advice, never a nudge.
+        let f = ExitFacts {
+            exit_code: Some(1),
+            error_reply: Some("The endpoint rejected the API key".into()),
+            ..conv.clone()
+        };
+        assert_eq!(
+            decide_exit(&f),
+            Decision::Fail("The endpoint rejected the API key".into())
+        );
+        // Endpoint trouble pauses instead.
+        let f = ExitFacts {
+            exit_code: Some(1),
+            endpoint_error: true,
+            ..conv.clone()
+        };
+        assert!(matches!(decide_exit(&f), Decision::EndpointTrouble(_)));
         // A handler that crashed mid-turn is a failure, not a turn.
         let f = ExitFacts {
             status: TaskStatus::InProgress,
@@ -550,5 +588,6 @@ mod tests {
             ..conv
         };
         assert!(matches!(decide_exit(&f), Decision::Fail(r) if r.contains("exit code 2")));
+        assert!(is_endpoint_error_kind("unreachable") && !is_endpoint_error_kind("unauthorized"));
     }
 }

@@ -5,6 +5,7 @@ mod bridge;
 mod cli;
 mod common;
 mod coordinator;
+mod coordinator_codex;
 mod docs;
 mod evaluate;
 mod handler;

@@ -1,0 +1,216 @@
+//! The coordinator running real `wg handler` agents that drive the real codex CLI against a
+//! wiremock Responses stub: the whole product path, end to end.
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::common::{to_run, wait_until, Run, TestEnv};
+use crate::handler::{assert_no_key, codex_env, message, outbox, read, sse_response};
+
+/// `wg service start --foreground --until-done`, killed with its agents if the test fails.
+struct Service(Option<Child>);
+
+impl Service {
+    fn start(env: &TestEnv) -> Service {
+        let child = env
+            .command(&["service", "start", "--foreground", "--until-done"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start coordinator");
+        Service(Some(child))
+    }
+
+    fn wait(mut self, timeout: Duration) -> Run {
+        let mut child = self.0.take().expect("running");
+        let finished = wait_until(timeout, || child.try_wait().unwrap().is_some());
+        if !finished {
+            let _ = child.kill();
+        }
+        let run = to_run(child.wait_with_output().unwrap());
+        assert!(
+            finished,
+            "coordinator did not finish within {timeout:?}:\n{run}"
+        );
+        run
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Asks codex to run `wg done $WG_TASK_ID`, then answers the follow-up with a message.
+struct Finisher;
+impl Respond for Finisher {
+    fn respond(&self, r: &Request) -> ResponseTemplate {
+        if String::from_utf8_lossy(&r.body).contains("function_call_output") {
+            return sse_response(&[message("reported done")]);
+        }
+        let args =
+            json!({"cmd": "wg log \"$WG_TASK_ID\" 'working on it' && wg done \"$WG_TASK_ID\""})
+                .to_string();
+        sse_response(&[
+            json!({"type": "function_call", "status": "completed", "id": "fc_1",
+            "name": "exec_command", "arguments": args, "call_id": "call_1"}),
+        ])
+    }
+}
+
+fn task(env: &TestEnv, id: &str) -> Value {
+    env.wg(&["show", id, "--json"]).ok().json()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_codex_graph_runs_to_done_through_the_coordinator() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(Finisher)
+        .mount(&server)
+        .await;
+    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
+    env.wg(&["add", "Design", "--id", "design"]).ok();
+    env.wg(&["add", "Build", "--id", "build", "--after", "design"])
+        .ok();
+    env.wg(&["add", "Test", "--id", "test", "--after", "design"])
+        .ok();
+    let run = Service::start(&env).wait(Duration::from_secs(90));
+    for id in ["design", "build", "test"] {
+        let t = task(&env, id);
+        assert_eq!(t["status"], "done", "{id}: {t}\n{run}");
+        let replies = outbox(&env, id);
+        assert_eq!(replies.len(), 1, "{id}: one turn");
+        assert_eq!(replies[0]["role"], "assistant");
+        assert!(read(&env, id, "log.jsonl").contains("working on it"));
+        assert!(read(&env, id, "handler.log").contains("turn.end"));
+    }
+    // Dependents started only after their dependency was done.
+    let done_at = |id: &str| task(&env, id)["updated"].as_str().unwrap().to_string();
+    let design_done = done_at("design");
+    for id in ["build", "test"] {
+        let brief = read(&env, id, "inbox.jsonl");
+        assert!(
+            brief.contains("design (done)"),
+            "the brief names what design produced: {brief}"
+        );
+        assert!(done_at(id) > design_done);
+    }
+    assert_no_key(&env, &[&run.stdout, &run.stderr]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_that_never_reports_is_nudged_once_then_failed() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(sse_response(&[message("I looked at it.")]))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
+    env.wg(&["add", "Quiet", "--id", "quiet", "--max-retries", "0"])
+        .ok();
+    let run = Service::start(&env).wait(Duration::from_secs(60));
+    let t = task(&env, "quiet");
+    assert_eq!(t["status"], "failed", "{t}\n{run}");
+    assert!(
+        t["failure_reason"]
+            .as_str()
+            .unwrap()
+            .contains("without reporting"),
+        "{t}"
+    );
+    let inbox = read(&env, "quiet", "inbox.jsonl");
+    assert_eq!(inbox.matches("\"kind\":\"nudge\"").count(), 1, "{inbox}");
+    let replies = outbox(&env, "quiet");
+    assert_eq!(replies.len(), 2, "the brief's turn and the nudge's turn");
+    assert!(replies.iter().all(|r| r["role"] == "assistant"));
+    // The second turn replayed the first exchange and carried the nudge.
+    let reqs = server.received_requests().await.unwrap();
+    let second = String::from_utf8_lossy(&reqs[1].body).to_string();
+    assert!(second.contains("I looked at it.") && second.contains("without reporting"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn endpoint_trouble_pauses_dispatch_then_the_task_resumes_without_spending_a_retry() {
+    let server = MockServer::start().await;
+    // The first model call fails with a 500; every later one works.
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("overloaded"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(Finisher)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"data": [{"id": "qwen3-coder"}]})),
+        )
+        .mount(&server)
+        .await;
+    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
+    env.wg(&["config", "set", "coordinator.retry_backoff", "200ms"])
+        .ok();
+    env.wg(&["add", "Flaky server", "--id", "flaky"]).ok();
+    let run = Service::start(&env).wait(Duration::from_secs(60));
+    let t = task(&env, "flaky");
+    assert_eq!(t["status"], "done", "{t}\n{run}");
+    assert!(
+        t.get("retries").is_none_or(|r| r == 0),
+        "endpoint trouble spent a retry: {t}"
+    );
+    let log = std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap();
+    assert!(log.contains("paused after endpoint trouble"), "{log}");
+    assert!(log.contains("answers again"), "{log}");
+    let replies = outbox(&env, "flaky");
+    assert_eq!(replies[0]["role"], "error");
+    assert_eq!(replies.last().unwrap()["role"], "assistant");
+    assert!(read(&env, "flaky", "inbox.jsonl").contains("started again"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_key_fails_the_task_with_advice_instead_of_a_nudge() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"error": {"message": "invalid api key"}})),
+        )
+        .mount(&server)
+        .await;
+    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
+    env.wg(&["add", "Locked out", "--id", "locked", "--max-retries", "0"])
+        .ok();
+    let run = Service::start(&env).wait(Duration::from_secs(60));
+    let t = task(&env, "locked");
+    assert_eq!(t["status"], "failed", "{t}\n{run}");
+    let reason = t["failure_reason"].as_str().unwrap();
+    assert!(reason.contains("rejected the API key"), "{reason}");
+    assert!(!read(&env, "locked", "inbox.jsonl").contains("nudge"));
+    assert_no_key(&env, &[&run.stdout, &run.stderr]);
+}
