@@ -155,6 +155,16 @@ impl BridgeHandle {
         self.shared.last_error.lock().ok().and_then(|e| e.clone())
     }
 
+    /// Like [`last_error`](Self::last_error), and clears it: a per-turn caller sees only the
+    /// failures of its own turn.
+    pub fn take_last_error(&self) -> Option<UpstreamError> {
+        self.shared
+            .last_error
+            .lock()
+            .ok()
+            .and_then(|mut e| e.take())
+    }
+
     /// Warnings since the last call (dropped tools and fields, converted `<tool_call>` text).
     pub fn take_warnings(&self) -> Vec<String> {
         self.shared

@@ -65,8 +65,17 @@ pub fn cmd_doctor(ctx: &Ctx, _args: &DoctorArgs) -> CliResult {
         }),
         Some(url) => {
             let (reach, listed) = probe(url, key.as_deref(), cfg.model.as_deref());
+            let reachable = reach.ok;
             checks.push(reach);
             checks.push(listed);
+            if let (true, Some(model)) = (reachable, cfg.model.as_deref()) {
+                checks.push(wire_check(
+                    url,
+                    key.as_deref(),
+                    model,
+                    cfg.endpoint.wire_api.as_deref(),
+                ));
+            }
             checks.push(match &key {
                 Some(_) => Check { name: "api key", ok: true, detail: format!("${key_env} is set") },
                 None => Check { name: "api key", ok: false, detail: format!("${key_env} is not set; export it where the coordinator and `wg handler` run") },
@@ -92,6 +101,35 @@ pub fn cmd_doctor(ctx: &Ctx, _args: &DoctorArgs) -> CliResult {
         return Err(user_error(format!("{failed} check(s) failed")));
     }
     Ok(())
+}
+
+/// Which API the endpoint answers (a one-token request to each), against `endpoint.wire_api`.
+fn wire_check(url: &str, key: Option<&str>, model: &str, configured: Option<&str>) -> Check {
+    let w = crate::bridge::probe(url, key, model, Duration::from_secs(20));
+    let configured = configured.unwrap_or("responses");
+    let answers = match (w.responses, w.chat) {
+        (true, true) => "answers /v1/responses and /v1/chat/completions".to_string(),
+        (true, false) => "answers /v1/responses only".to_string(),
+        (false, true) => format!(
+            "answers /v1/chat/completions only (/v1/responses: {})",
+            w.responses_detail
+        ),
+        (false, false) => format!(
+            "answers neither /v1/responses ({}) nor /v1/chat/completions ({})",
+            w.responses_detail, w.chat_detail
+        ),
+    };
+    let fits = (configured == "responses" && w.responses) || (configured == "chat" && w.chat);
+    let detail = match (fits, w.recommended()) {
+        (true, _) => format!("{answers}; wire_api = \"{configured}\" fits"),
+        (false, Some(rec)) => format!("{answers}; run `wg config set endpoint.wire_api {rec}`"),
+        (false, None) => format!("{answers}; check the URL and the model"),
+    };
+    Check {
+        name: "wire api",
+        ok: fits,
+        detail,
+    }
 }
 
 /// `GET {url}/models` with the key: is the endpoint there, and does it list the model?

@@ -60,7 +60,13 @@ struct Resolved {
     agent: String,
     path_env: String,
     wg_dir: PathBuf,
+    /// The local Responses→Chat bridge, for endpoints with `wire_api = "chat"`.
+    bridge: Option<crate::bridge::BridgeHandle>,
 }
+
+/// The env var that carries the bridge's per-run token to codex (in place of the real key,
+/// which codex never sees when the bridge is in front).
+const BRIDGE_TOKEN_ENV: &str = "WG_BRIDGE_TOKEN";
 
 fn dur(key: &str, v: &str) -> CliResult<Duration> {
     parse_duration(v).map_err(|e| crate::error::config_error(format!("handler.{key}: {e}")))
@@ -162,7 +168,33 @@ fn resolve(ctx: &Ctx, args: &HandlerArgs, task: &Task) -> CliResult<Resolved> {
         agent,
         path_env,
         wg_dir,
+        bridge: None,
     })
+}
+
+/// Starts the bridge when the endpoint only speaks Chat Completions (current codex speaks
+/// only the Responses API). It holds the real key; codex gets a random token for it.
+fn start_bridge(
+    ctx: &Ctx,
+    r: &Resolved,
+    log: &mut HandlerLog,
+) -> CliResult<Option<crate::bridge::BridgeHandle>> {
+    let chat = ctx.config.endpoint.wire_api.as_deref() == Some("chat");
+    let (true, Some(url)) = (chat, r.endpoint.as_deref()) else {
+        return Ok(None);
+    };
+    let handle = crate::bridge::start(crate::bridge::BridgeConfig::new(url, r.key.clone()))
+        .map_err(|e| user_error(format!("cannot start the Responses-to-Chat bridge: {e}")))?;
+    log.write(
+        Level::Info,
+        0,
+        "bridge.start",
+        &[
+            ("listen", handle.base_url().to_string()),
+            ("upstream", url.to_string()),
+        ],
+    );
+    Ok(Some(handle))
 }
 
 /// The codex binary: a path as given (relative to the project root), or a PATH lookup.
@@ -298,6 +330,8 @@ pub fn cmd_handler(ctx: &Ctx, args: &HandlerArgs) -> CliResult {
     let max = ctx.config.handler.log_max_bytes;
     let mut log = HandlerLog::new(task_dir.join("handler.log"), id, max, secrets.clone());
     let mut events_log = EventsLog::new(task_dir.join("events.jsonl"), max, secrets);
+    let mut r = r;
+    r.bridge = start_bridge(ctx, &r, &mut log)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -464,8 +498,15 @@ fn turns(
             workdir: r.workdir.clone(),
             model: r.model.clone(),
             endpoint: r.endpoint.as_ref().map(|url| Endpoint {
-                url: url.clone(),
-                key_env: r.key_env.clone(),
+                url: r
+                    .bridge
+                    .as_ref()
+                    .map_or(url.clone(), |b| b.base_url().to_string()),
+                key_env: if r.bridge.is_some() {
+                    BRIDGE_TOKEN_ENV.to_string()
+                } else {
+                    r.key_env.clone()
+                },
                 model_context_window: ctx.config.endpoint.model_context_window,
             }),
             sandbox: r.sandbox.clone(),
@@ -482,6 +523,11 @@ fn turns(
         ];
         if std::env::var_os(env::WG_EXECUTOR).is_none() {
             envs.push((env::WG_EXECUTOR.to_string(), "codex".into()));
+        }
+        let mut remove_env = Vec::new();
+        if let Some(b) = &r.bridge {
+            envs.push((BRIDGE_TOKEN_ENV.to_string(), b.token().to_string()));
+            remove_env.push(r.key_env.clone());
         }
         if let Some(home) = &r.codex_home {
             // codex fails with "Error finding codex home" unless it exists.
@@ -525,8 +571,26 @@ fn turns(
             cwd: r.workdir.clone(),
             prompt: p.text,
             timeouts: r.timeouts,
+            remove_env,
         };
         let rep = rt.block_on(run::run_codex(spawn, turn, log, events_log));
+        if let Some(b) = &r.bridge {
+            for w in b.take_warnings() {
+                log.write(Level::Warn, turn, "bridge.warning", &[("message", w)]);
+            }
+            if let Some(e) = b.take_last_error() {
+                // codex replaces a 500's body with a generic text: keep the server's own words.
+                log.write(
+                    Level::Error,
+                    turn,
+                    "bridge.upstream_error",
+                    &[
+                        ("status", e.status.map_or("none".into(), |s| s.to_string())),
+                        ("message", e.message.clone()),
+                    ],
+                );
+            }
+        }
         let usage = rep.events.usage.clone();
         let ok = rep.spawn_error.is_none()
             && rep.timeout.is_none()

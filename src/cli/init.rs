@@ -23,6 +23,10 @@ pub struct InitArgs {
     /// Name of the environment variable holding the API key (the key itself is never stored).
     #[arg(long, value_name = "NAME")]
     pub api_key_env: Option<String>,
+    /// The endpoint's API: `responses`, or `chat` for servers that only offer
+    /// /v1/chat/completions (wg then runs a local bridge for codex).
+    #[arg(long, value_parser = ["responses", "chat"], default_value = "responses")]
+    pub wire_api: String,
 }
 
 fn quoted(s: &str) -> String {
@@ -61,7 +65,7 @@ durability = "os"
 # Name of the environment variable that holds the API key. wg never writes the key anywhere.
 api_key_env = {key_env}
 # "responses" (vLLM, OpenAI) or "chat" (servers that only offer /v1/chat/completions).
-wire_api = "responses"
+wire_api = {wire_api}
 
 [coordinator]
 # Agents running at once.
@@ -87,9 +91,33 @@ binary = "codex"
 sandbox = "workspace-write"
 # Upper bound on the conversation replayed into each turn's prompt.
 history_budget_chars = 200000
+
+[handler]
+# The per-turn handler's own limits (codex alone would wait forever on a silent server).
+first_output_timeout = "60s"
+idle_timeout = "15m"
+turn_timeout = "2h"
+# codex's wait for the next chunk of a started stream, and its retries per request/stream.
+stream_idle_timeout = "5m"
+request_max_retries = 1
+stream_max_retries = 1
+# Per-task budgets over the whole conversation; a task over one fails naming it.
+# max_turns = 50
+# max_tokens = 2000000
+# max_wall = "4h"
+
+[evaluate]
+# Score every task that ends done; below `pass` it goes back with the evaluator's notes,
+# and the `max_rejections`-th rejection fails it. Endpoint and model default to the above.
+auto = false
+pass = 0.7
+max_rejections = 3
+# model = "qwen3-coder"
+# endpoint = "https://gpu-box:30000/v1"
 "#,
         executor = quoted(&args.executor),
         key_env = quoted(key_env),
+        wire_api = quoted(&args.wire_api),
     )
 }
 

@@ -202,6 +202,16 @@ impl Config {
         if let Some(url) = &self.endpoint.url {
             validate_endpoint_url(url)?;
         }
+        if let Some(w) = self
+            .endpoint
+            .wire_api
+            .as_deref()
+            .filter(|w| !matches!(*w, "responses" | "chat"))
+        {
+            return Err(format!(
+                "endpoint.wire_api = \"{w}\": expected \"responses\" or \"chat\""
+            ));
+        }
         for (key, value) in [
             (
                 "coordinator.poll_interval",

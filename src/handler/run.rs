@@ -30,6 +30,8 @@ pub struct Spawn {
     pub cwd: PathBuf,
     pub prompt: String,
     pub timeouts: Timeouts,
+    /// Inherited variables codex must not get (the real key when the bridge holds it).
+    pub remove_env: Vec<String>,
 }
 
 /// How the process ended.
@@ -95,6 +97,9 @@ pub async fn run_codex(
         pid: None,
     };
     let mut cmd = tokio::process::Command::new(&spec.program);
+    for k in &spec.remove_env {
+        cmd.env_remove(k);
+    }
     cmd.args(&spec.args)
         .current_dir(&spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))

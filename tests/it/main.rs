@@ -9,6 +9,7 @@ mod coordinator_codex;
 mod docs;
 mod evaluate;
 mod handler;
+mod handler_chat;
 mod handler_failures;
 mod smoke;
 mod store;
