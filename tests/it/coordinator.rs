@@ -766,10 +766,16 @@ async fn evaluation_gate_reruns_weak_work_then_fails_it() {
         .expect(3)
         .mount(&server)
         .await;
-    let env = project(&format!(
-        "[evaluate]\nauto = true\nendpoint = \"{}/v1\"\nmodel = \"judge\"\nwire_api = \"chat\"\n\n[executors.mock]\nturn_ms = 0\n",
-        server.uri()
-    ));
+    let env = project("[executors.mock]\nturn_ms = 0\n");
+    let url = format!("{}/v1", server.uri());
+    for (k, v) in [
+        ("evaluate.auto", "true"),
+        ("evaluate.endpoint", url.as_str()),
+        ("evaluate.model", "judge"),
+        ("evaluate.wire_api", "chat"),
+    ] {
+        set(&env, k, v);
+    }
     ok(&env, &["add", "Weak work", "--id", "weak"]);
     let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(60));
     let t = &tasks(&env)["weak"];

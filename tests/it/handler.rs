@@ -360,15 +360,21 @@ async fn doctor_checks_codex_endpoint_model_and_key() {
         )
         .mount(&server)
         .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"output": []})))
+        .mount(&server)
+        .await;
     let Some(mut env) = codex_env(&format!("{}/v1", server.uri())) else {
         return;
     };
     let out = env.wg(&["doctor"]).ok().stdout;
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(lines.len(), 5, "{out}");
     assert!(lines[0].starts_with("ok   codex") && lines[0].contains("codex-cli 0.169.0"));
     assert!(lines[1].starts_with("ok   endpoint") && lines[2].starts_with("ok   model"));
-    assert!(lines[3].starts_with("ok   api key"));
+    assert!(lines[3].starts_with("ok   wire api") && lines[3].contains("/v1/responses only"));
+    assert!(lines[4].starts_with("ok   api key"));
     env.wg(&["config", "set", "model", "other-model"]).ok();
     let bad = env.wg(&["doctor"]).code(1);
     assert!(
