@@ -8,6 +8,7 @@ mod coordinator;
 mod docs;
 mod evaluate;
 mod handler;
+mod handler_claude;
 mod handler_failures;
 mod smoke;
 mod store;
