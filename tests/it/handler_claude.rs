@@ -299,7 +299,7 @@ async fn five_claude_turns_replay_the_conversation_in_order() {
 }
 
 /// First request: a Bash tool call; the follow-up (carrying its result): a final message.
-struct Tool(String);
+pub struct Tool(pub String);
 impl Respond for Tool {
     fn respond(&self, r: &Request) -> ResponseTemplate {
         if String::from_utf8_lossy(&r.body).contains("\"tool_result\"") {
