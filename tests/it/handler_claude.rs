@@ -505,3 +505,33 @@ fn claude_missing_is_an_error_reply_saying_how_to_install() {
         "claude.binary",
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_checks_claude_and_its_endpoint() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .and(wiremock::matchers::header("x-api-key", KEY))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"data":[]}"#))
+        .mount(&server)
+        .await;
+    let Some(env) = claude_env(&server.uri()) else {
+        return;
+    };
+    // A claude-only project: no codex to find, and the endpoint is checked the Messages way.
+    let out = env.wg(&["doctor"]).ok().stdout;
+    assert!(out.contains("2.1.330 (Claude Code)"), "{out}");
+    assert!(
+        out.contains("claude endpoint") && out.contains("answered 200"),
+        "{out}"
+    );
+    assert!(!out.contains("codex"), "{out}");
+    env.wg(&["config", "set", "endpoint.url", "http://127.0.0.1:9"])
+        .ok();
+    let bad = env.wg(&["doctor"]).code(1);
+    assert!(bad.stdout.contains("unreachable"), "{bad}");
+    env.wg(&["config", "set", "claude.binary", "/nonexistent/claude"])
+        .ok();
+    let bad = env.wg(&["doctor"]).code(1);
+    assert!(bad.stdout.contains("claude.binary"), "{bad}");
+}
