@@ -71,6 +71,22 @@ pub fn terminate_group(pgid: i32, grace: Duration) -> bool {
     true
 }
 
+/// SIGTERM to the leader `pid` alone first, up to `grace` for it to exit, then
+/// `terminate_group`. Claude Code cleans up the Bash commands it started (which run in their
+/// own sessions, out of reach of a group signal) only when it gets SIGTERM itself and has the
+/// time to act on it. Returns true when SIGKILL was needed.
+pub fn terminate_leader_then_group(pid: i32, pgid: i32, grace: Duration) -> bool {
+    if pid > 1 {
+        // SAFETY: kill(2) on one pid; no memory is shared.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && pid_alive(pid) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    terminate_group(pgid, grace)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

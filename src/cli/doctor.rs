@@ -24,7 +24,45 @@ pub fn cmd_doctor(ctx: &Ctx, _args: &DoctorArgs) -> CliResult {
     let mut checks = Vec::new();
     let root = ctx.layout.project_root();
     let path = std::env::var("PATH").unwrap_or_default();
-    checks.push(match find_binary(&cfg.codex.binary, &path, &root) {
+    // A claude-only project has no codex to check, and its endpoint speaks the Messages API.
+    let uses_codex = cfg.executor != "claude"
+        || ctx.store.load().is_ok_and(|g| {
+            g.tasks
+                .values()
+                .any(|t| t.executor.as_deref() == Some("codex"))
+        });
+    if uses_codex {
+        codex_checks(ctx, &path, &root, &mut checks);
+    }
+    if uses_claude(ctx) {
+        checks.extend(claude_checks(ctx, &path, &root));
+    }
+    ctx.out.either(&checks, || {
+        checks
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {:<9} {}",
+                    if c.ok { "ok  " } else { "FAIL" },
+                    c.name,
+                    c.detail
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if failed > 0 {
+        return Err(user_error(format!("{failed} check(s) failed")));
+    }
+    Ok(())
+}
+
+/// codex found and answering `--version`, the `[endpoint]` answering and listing the model,
+/// the key set.
+fn codex_checks(ctx: &Ctx, path: &str, root: &std::path::Path, checks: &mut Vec<Check>) {
+    let cfg = &ctx.config;
+    checks.push(match find_binary(&cfg.codex.binary, path, root) {
         Ok(bin) => {
             let version = std::process::Command::new(&bin)
                 .arg("--version")
@@ -82,25 +120,127 @@ pub fn cmd_doctor(ctx: &Ctx, _args: &DoctorArgs) -> CliResult {
             });
         }
     }
-    ctx.out.either(&checks, || {
-        checks
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} {:<9} {}",
-                    if c.ok { "ok  " } else { "FAIL" },
-                    c.name,
-                    c.detail
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    })?;
-    let failed = checks.iter().filter(|c| !c.ok).count();
-    if failed > 0 {
-        return Err(user_error(format!("{failed} check(s) failed")));
+}
+
+/// Whether the project runs claude tasks: the default executor, a `[executors.claude]` table
+/// or a task naming it.
+fn uses_claude(ctx: &Ctx) -> bool {
+    ctx.config.executor == "claude"
+        || ctx.config.executors.contains_key("claude")
+        || ctx.store.load().is_ok_and(|g| {
+            g.tasks
+                .values()
+                .any(|t| t.executor.as_deref() == Some("claude"))
+        })
+}
+
+/// Claude Code found and answering `--version`, its endpoint answering, its key set.
+fn claude_checks(ctx: &Ctx, path: &str, root: &std::path::Path) -> Vec<Check> {
+    let cfg = &ctx.config;
+    let mut checks = Vec::new();
+    checks.push(match find_binary(&cfg.claude.binary, path, root) {
+        Ok(bin) => match std::process::Command::new(&bin)
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+        {
+            Some(o) => Check {
+                name: "claude",
+                ok: true,
+                detail: format!(
+                    "{} ({})",
+                    bin.display(),
+                    String::from_utf8_lossy(&o.stdout).trim()
+                ),
+            },
+            None => Check {
+                name: "claude",
+                ok: false,
+                detail: format!("{} does not answer `--version`", bin.display()),
+            },
+        },
+        Err(e) => Check {
+            name: "claude",
+            ok: false,
+            detail: format!(
+                "`{}` {e}; install Claude Code or `wg config set claude.binary PATH`",
+                cfg.claude.binary
+            ),
+        },
+    });
+    let ep = cfg.endpoint_for("claude");
+    let key = std::env::var(&ep.key_env).ok().filter(|k| !k.is_empty());
+    let Some(url) = ep.url else {
+        checks.push(Check {
+            name: "claude endpoint",
+            ok: true,
+            detail: "none configured; Claude Code uses its own login".into(),
+        });
+        return checks;
+    };
+    checks.push(probe_anthropic(&url, key.as_deref(), &cfg.claude.auth));
+    checks.push(match &key {
+        Some(_) => Check {
+            name: "claude key",
+            ok: true,
+            detail: format!("${} is set", ep.key_env),
+        },
+        None => Check {
+            name: "claude key",
+            ok: false,
+            detail: format!(
+                "${} is not set; export it where the coordinator and `wg handler` run",
+                ep.key_env
+            ),
+        },
+    });
+    checks
+}
+
+/// `GET {base}/v1/models` of an Anthropic-style endpoint, with the key as the CLI sends it.
+/// Servers that only offer `/v1/messages` answer 404, which still shows they are there; a
+/// 401 or 403 means the key is wrong.
+fn probe_anthropic(url: &str, key: Option<&str>, auth: &str) -> Check {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let base = crate::handler::claude::base_url(url);
+    let models = format!("{base}/v1/models");
+    let mut req = agent.get(&models).header("anthropic-version", "2023-06-01");
+    if let Some(k) = key {
+        req = if auth == "bearer" {
+            req.header("Authorization", &format!("Bearer {k}"))
+        } else {
+            req.header("x-api-key", k)
+        };
     }
-    Ok(())
+    match req.call() {
+        Err(e) => Check {
+            name: "claude endpoint",
+            ok: false,
+            detail: format!("{models} unreachable: {e}; is the model server running?"),
+        },
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let bad = matches!(status, 401 | 403 | 429) || status >= 500;
+            Check {
+                name: "claude endpoint",
+                ok: !bad,
+                detail: format!(
+                    "GET {models} answered {status}{}",
+                    if status == 401 || status == 403 {
+                        " (check the API key)"
+                    } else {
+                        ""
+                    }
+                ),
+            }
+        }
+    }
 }
 
 /// Which API the endpoint answers (a one-token request to each), against `endpoint.wire_api`.

@@ -1,5 +1,5 @@
-//! `wg handler ID`: the codex agent of one task. Answers every unanswered inbox message, one
-//! codex turn each, then exits (0 when every turn got an assistant reply, 1 when one ended in
+//! `wg handler ID`: the codex or claude agent of one task. Answers every unanswered inbox
+//! message, one agent turn each, then exits (0 when every turn got an assistant reply, 1 when one ended in
 //! an error reply). What the coordinator runs; works by hand too.
 
 use std::path::{Path, PathBuf};
@@ -11,8 +11,9 @@ use crate::cli::{check_id, Ctx};
 use crate::conversation::{self, OutboxRecord};
 use crate::env;
 use crate::error::{internal, not_found, user_error, CliError, CliResult, Kind};
+use crate::handler::claude::{self, ClaudeParams};
 use crate::handler::command::{self, CodexParams, Endpoint};
-use crate::handler::events::classify;
+use crate::handler::events::{classify, Dialect};
 use crate::handler::files::{self, EventsLog, HandlerLog};
 use crate::handler::log::Level;
 use crate::handler::prompt::{self, PromptInput};
@@ -23,7 +24,7 @@ use crate::model::{Task, TaskStatus};
 use crate::store::lock::FileLock;
 use crate::time::{now_rfc3339, parse_duration};
 
-/// Run codex turns for a task until every message to it is answered (the codex agent).
+/// Run agent turns (codex or claude) for a task until every message to it is answered.
 ///
 /// Claims an `open` task (as agent `manual` when run by hand), writes the brief when the inbox
 /// is empty, and leaves the task `waiting` after a turn that did not finish it.
@@ -46,6 +47,7 @@ const CODEX_HOME_LOG_CAP: u64 = 64 * 1024 * 1024;
 
 /// Everything a turn needs, resolved once.
 struct Resolved {
+    dialect: Dialect,
     model: Option<String>,
     endpoint: Option<String>,
     key_env: String,
@@ -54,6 +56,8 @@ struct Resolved {
     sandbox: String,
     workdir: PathBuf,
     codex_home: Option<PathBuf>,
+    /// claude's per-task CLAUDE_CONFIG_DIR.
+    claude_dir: PathBuf,
     timeouts: Timeouts,
     stream_idle_ms: u64,
     budget: Budget,
@@ -104,19 +108,21 @@ fn codex_home(wg_dir: &Path) -> PathBuf {
     }
 }
 
-fn resolve(ctx: &Ctx, args: &HandlerArgs, task: &Task) -> CliResult<Resolved> {
+fn resolve(ctx: &Ctx, args: &HandlerArgs, task: &Task, dialect: Dialect) -> CliResult<Resolved> {
     let cfg = &ctx.config;
+    // `[executors.NAME]` may point this executor at its own endpoint, model and key.
+    let ep = cfg.endpoint_for(dialect.name());
     let h = &cfg.handler;
     let wg_dir = std::path::absolute(ctx.layout.dir()).map_err(internal)?;
     let root = wg_dir
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| wg_dir.clone());
-    let endpoint = nonempty(args.endpoint.as_ref()).or_else(|| cfg.endpoint.url.clone());
+    let endpoint = nonempty(args.endpoint.as_ref()).or_else(|| ep.url.clone());
     if let Some(u) = &endpoint {
         crate::config::validate_endpoint_url(u).map_err(crate::error::config_error)?;
     }
-    let key_env = cfg.api_key_env().to_string();
+    let key_env = ep.key_env.clone();
     // The key is read here and only handed to codex's environment under its own name.
     let key = std::env::var(&key_env).ok().filter(|k| !k.is_empty());
     let workdir = match &task.workspace {
@@ -139,14 +145,22 @@ fn resolve(ctx: &Ctx, args: &HandlerArgs, task: &Task) -> CliResult<Resolved> {
         ctx.actor.clone()
     };
     Ok(Resolved {
+        dialect,
         model: nonempty(args.model.as_ref())
             .or_else(|| task.model.clone())
-            .or_else(|| cfg.model.clone()),
-        codex_home: endpoint.as_ref().map(|_| codex_home(&wg_dir)),
+            .or_else(|| ep.model.clone()),
+        codex_home: endpoint
+            .as_ref()
+            .filter(|_| dialect == Dialect::Codex)
+            .map(|_| codex_home(&wg_dir)),
+        claude_dir: wg_dir.join("tasks").join(&task.id).join("claude"),
         endpoint,
         key_env,
         key,
-        binary: cfg.codex.binary.clone(),
+        binary: match dialect {
+            Dialect::Codex => cfg.codex.binary.clone(),
+            Dialect::Claude => cfg.claude.binary.clone(),
+        },
         sandbox: cfg.codex.sandbox.clone(),
         workdir,
         timeouts: Timeouts {
@@ -179,7 +193,9 @@ fn start_bridge(
     r: &Resolved,
     log: &mut HandlerLog,
 ) -> CliResult<Option<crate::bridge::BridgeHandle>> {
-    let chat = ctx.config.endpoint.wire_api.as_deref() == Some("chat");
+    // Only codex needs it: claude speaks the Anthropic Messages API to its own endpoint.
+    let chat =
+        r.dialect == Dialect::Codex && ctx.config.endpoint.wire_api.as_deref() == Some("chat");
     let (true, Some(url)) = (chat, r.endpoint.as_deref()) else {
         return Ok(None);
     };
@@ -313,14 +329,28 @@ pub fn cmd_handler(ctx: &Ctx, args: &HandlerArgs) -> CliResult {
     let id = args.id.as_str();
     let graph = ctx.store.load()?;
     let task = graph.tasks.get(id).cloned().ok_or_else(|| not_found(id))?;
-    if let Some(x) = task.executor.as_deref().filter(|x| *x != "codex") {
-        return Err(user_error(format!(
-            "task `{id}` runs with executor `{x}`; `wg handler` runs codex tasks"
-        ))
-        .hinted("the coordinator (`wg service start`) runs other executors"));
-    }
+    let dialect = match task.executor.as_deref() {
+        Some("claude") => Dialect::Claude,
+        None if ctx.config.executor == "claude" => Dialect::Claude,
+        Some("codex") | None => Dialect::Codex,
+        Some(x) => {
+            return Err(user_error(format!(
+                "task `{id}` runs with executor `{x}`; `wg handler` runs codex and claude tasks"
+            ))
+            .hinted("the coordinator (`wg service start`) runs other executors"))
+        }
+    };
     not_finished(&task)?;
-    let r = resolve(ctx, args, &task)?;
+    let r = resolve(ctx, args, &task, dialect)?;
+    if dialect == Dialect::Claude && r.model.is_none() {
+        // Without --model the CLI picks a Claude model id the endpoint may not serve.
+        return Err(crate::error::config_error(
+            "the claude executor needs a model, and none is set",
+        )
+        .hinted(format!(
+            "`wg config set model NAME`, `wg edit {id} --model NAME` or [executors.claude] model"
+        )));
+    }
     let task_dir = ctx.layout.task_dir(id);
     std::fs::create_dir_all(&task_dir)?;
     let brief = conversation::brief_for(&ctx.layout, &task, |d| graph.tasks.get(d).cloned());
@@ -406,6 +436,7 @@ fn turns(
         let turn = outbox.len() as u64 + 1;
         let last_seq = inbox.last().map_or(0, |m| m.seq);
         let reply_ctx = ReplyContext {
+            agent: r.dialect.name(),
             task_id: id,
             endpoint: r.endpoint.as_deref(),
             key_env: &r.key_env,
@@ -450,7 +481,9 @@ fn turns(
                 ("model", r.model.clone().unwrap_or_else(|| "default".into())),
                 (
                     "endpoint",
-                    r.endpoint.clone().unwrap_or_else(|| "codex-default".into()),
+                    r.endpoint
+                        .clone()
+                        .unwrap_or_else(|| format!("{}-default", r.dialect.name())),
                 ),
             ],
         );
@@ -471,6 +504,7 @@ fn turns(
             (None, Ok(b)) => Some(b),
             (None, Err(detail)) => {
                 let f = Failure::NotInstalled {
+                    agent: r.dialect.name(),
                     binary: r.binary.clone(),
                     detail,
                 };
@@ -490,8 +524,12 @@ fn turns(
             return Ok(false);
         }
         let binary = binary.expect("checked above");
-        let version =
-            files::codex_version(&binary, &ctx.layout.service_dir().join("codex-version"));
+        let version = files::codex_version(
+            &binary,
+            &ctx.layout
+                .service_dir()
+                .join(format!("{}-version", r.dialect.name())),
+        );
 
         let params = CodexParams {
             binary: binary.display().to_string(),
@@ -514,7 +552,7 @@ fn turns(
             stream_max_retries: ctx.config.handler.stream_max_retries,
             stream_idle_timeout_ms: r.stream_idle_ms,
         };
-        let argv = command::codex_args(&params);
+        let mut argv = command::codex_args(&params);
         let mut envs = vec![
             (env::WG_DIR.to_string(), r.wg_dir.display().to_string()),
             (env::WG_TASK_ID.to_string(), id.to_string()),
@@ -522,12 +560,18 @@ fn turns(
             ("PATH".to_string(), r.path_env.clone()),
         ];
         if std::env::var_os(env::WG_EXECUTOR).is_none() {
-            envs.push((env::WG_EXECUTOR.to_string(), "codex".into()));
+            envs.push((env::WG_EXECUTOR.to_string(), r.dialect.name().into()));
         }
-        let mut remove_env = Vec::new();
+        let mut env_remove = Vec::new();
+        if r.dialect == Dialect::Claude {
+            let (a, e, remove) = claude_turn(ctx, r)?;
+            argv = a;
+            envs.extend(e);
+            env_remove = remove;
+        }
         if let Some(b) = &r.bridge {
             envs.push((BRIDGE_TOKEN_ENV.to_string(), b.token().to_string()));
-            remove_env.push(r.key_env.clone());
+            env_remove.push(r.key_env.clone());
         }
         if let Some(home) = &r.codex_home {
             // codex fails with "Error finding codex home" unless it exists.
@@ -552,14 +596,21 @@ fn turns(
             &[
                 ("argv", command::shell_join(&shown)),
                 ("cwd", r.workdir.display().to_string()),
+                match r.dialect {
+                    Dialect::Codex => (
+                        "codex_home",
+                        r.codex_home
+                            .as_ref()
+                            .map_or("user".into(), |h| h.display().to_string()),
+                    ),
+                    Dialect::Claude => ("claude_config_dir", r.claude_dir.display().to_string()),
+                },
                 (
-                    "codex_home",
-                    r.codex_home
-                        .as_ref()
-                        .map_or("user".into(), |h| h.display().to_string()),
-                ),
-                (
-                    "codex_version",
+                    if r.dialect == Dialect::Codex {
+                        "codex_version"
+                    } else {
+                        "claude_version"
+                    },
                     version.clone().unwrap_or_else(|| "unknown".into()),
                 ),
             ],
@@ -571,7 +622,8 @@ fn turns(
             cwd: r.workdir.clone(),
             prompt: p.text,
             timeouts: r.timeouts,
-            remove_env,
+            dialect: r.dialect,
+            env_remove,
         };
         let rep = rt.block_on(run::run_codex(spawn, turn, log, events_log));
         if let Some(b) = &r.bridge {
@@ -622,6 +674,19 @@ fn turns(
             }
             let mut extra = serde_json::Map::new();
             extra.insert("turn".into(), turn.into());
+            if r.dialect == Dialect::Claude {
+                extra.insert("executor".into(), "claude".into());
+                if let Some(v) = &version {
+                    extra.insert("claude_version".into(), v.clone().into());
+                }
+                let price = r
+                    .model
+                    .as_ref()
+                    .and_then(|m| ctx.config.claude.prices.get(m));
+                if let Some(c) = claude::cost_usd(price, &usage) {
+                    extra.insert("cost_usd".into(), c.into());
+                }
+            }
             let rec = OutboxRecord {
                 seq: 0,
                 ts: now_rfc3339(),
@@ -630,7 +695,7 @@ fn turns(
                 text,
                 usage: Some(usage.clone()),
                 duration_ms,
-                codex_version: version.clone(),
+                codex_version: version.clone().filter(|_| r.dialect == Dialect::Codex),
                 extra,
             };
             let rec = conversation::append_outbox(&ctx.layout, id, rec).map_err(internal)?;
@@ -647,6 +712,7 @@ fn turns(
         } else {
             let f = if let Some(e) = &rep.spawn_error {
                 Failure::NotInstalled {
+                    agent: r.dialect.name(),
                     binary: binary.display().to_string(),
                     detail: e.to_string(),
                 }
@@ -665,13 +731,17 @@ fn turns(
                             .cloned()
                     })
                     .unwrap_or_else(|| {
-                        format!("codex exited with code {exit} without finishing the turn")
+                        format!(
+                            "{} exited with code {exit} without finishing the turn",
+                            r.dialect.name()
+                        )
                     });
                 let detail = log.redact(&detail);
-                Failure::Codex {
-                    kind: classify(&detail),
-                    detail,
-                }
+                let kind = match r.dialect {
+                    Dialect::Codex => classify(&detail),
+                    Dialect::Claude => claude::classify_claude(rep.events.error_status, &detail),
+                };
+                Failure::Codex { kind, detail }
             };
             record_error(
                 ctx,
@@ -732,6 +802,57 @@ fn turns(
             return Ok(false);
         }
     }
+}
+
+/// The claude part of a turn: argv, environment (the key under the variable the CLI reads)
+/// and the variables to drop from the inherited environment. Prepares the per-task config
+/// dir and the env file that keeps the key from the agent's commands.
+#[allow(clippy::type_complexity)]
+fn claude_turn(
+    ctx: &Ctx,
+    r: &Resolved,
+) -> CliResult<(Vec<String>, Vec<(String, String)>, Vec<String>)> {
+    let c = &ctx.config.claude;
+    std::fs::create_dir_all(&r.claude_dir)?;
+    let env_file = r.claude_dir.join("env.sh");
+    crate::store::atomic::write_atomic(
+        &env_file,
+        claude::env_file_script(&r.key_env).as_bytes(),
+        false,
+    )
+    .map_err(internal)?;
+    let ms = |key: &str, v: &str| -> CliResult<u64> {
+        parse_duration(v)
+            .map(|d| d.as_millis() as u64)
+            .map_err(|e| crate::error::config_error(format!("claude.{key}: {e}")))
+    };
+    // SAFETY: geteuid has no preconditions and touches no memory.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let p = ClaudeParams {
+        model: r.model.clone().unwrap_or_default(),
+        endpoint: r.endpoint.clone(),
+        permissions: c.permissions.clone(),
+        allowed_tools: c.allowed_tools.clone(),
+        auth: c.auth.clone(),
+        config_dir: r.claude_dir.display().to_string(),
+        env_file: env_file.display().to_string(),
+        max_retries: c.max_retries,
+        api_timeout_ms: ms("api_timeout", &c.api_timeout)?,
+        stream_idle_ms: ms("stream_idle_timeout", &c.stream_idle_timeout)?,
+        is_root,
+    };
+    let mut envs = claude::claude_env(&p);
+    let key_var = claude::key_var(&c.auth);
+    // Both key variables may be inherited; the CLI sends every one it finds, so only the one
+    // wg sets survives, and the configured variable itself is not passed on under its name.
+    let mut remove: Vec<String> = claude::KEY_VARS.iter().map(|s| s.to_string()).collect();
+    if !remove.contains(&r.key_env) {
+        remove.push(r.key_env.clone());
+    }
+    if let Some(k) = &r.key {
+        envs.push((key_var.to_string(), k.clone()));
+    }
+    Ok((claude::claude_args(&p), envs, remove))
 }
 
 /// `turn.end` of a turn that failed before codex started.

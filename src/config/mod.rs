@@ -20,6 +20,7 @@ pub struct Config {
     pub endpoint: EndpointConfig,
     pub coordinator: CoordinatorConfig,
     pub codex: CodexConfig,
+    pub claude: ClaudeConfig,
     pub handler: HandlerConfig,
     pub executors: BTreeMap<String, toml::Table>,
     pub notify: NotifyConfig,
@@ -96,6 +97,71 @@ impl Default for CodexConfig {
     }
 }
 
+/// `[claude]`: how the `claude` executor runs Claude Code (`claude -p`) each turn. Measured
+/// facts behind the defaults: reference/claude-cli.md (Claude Code 2.1.330).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClaudeConfig {
+    /// The Claude Code binary; `claude` on PATH by default.
+    pub binary: String,
+    /// `bypass` (default: the agent may run any command and edit files without asking; as
+    /// root wg also sets IS_SANDBOX=1, without which the CLI refuses), `allowed-tools` (only
+    /// the tools in `allowed_tools` run without asking), or any `--permission-mode` value of
+    /// the CLI (`acceptEdits`, `auto`, `dontAsk`, `plan`, `default`).
+    pub permissions: String,
+    /// Tools allowed without asking when `permissions = "allowed-tools"`.
+    pub allowed_tools: Vec<String>,
+    /// How the key is sent: `api-key` (ANTHROPIC_API_KEY, the `x-api-key` header) or
+    /// `bearer` (ANTHROPIC_AUTH_TOKEN, `Authorization: Bearer`).
+    pub auth: String,
+    /// Retries the CLI makes per request (its default of 10 takes about 3 minutes to give
+    /// up, even on a 401).
+    pub max_retries: u32,
+    /// Per-request timeout of the CLI (API_TIMEOUT_MS; its default is 10 minutes).
+    pub api_timeout: String,
+    /// The CLI's wait for the next byte of a started stream before it retries without
+    /// streaming (CLAUDE_BYTE_STREAM_IDLE_TIMEOUT_MS; clamped by the CLI to at least 10s).
+    pub stream_idle_timeout: String,
+    /// Price per million tokens by model, for the outbox's `cost_usd`. The CLI's own cost
+    /// figure is invented for models it does not know, so wg only records a configured one.
+    pub prices: BTreeMap<String, ModelPrice>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ModelPrice {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+}
+
+impl Default for ClaudeConfig {
+    fn default() -> Self {
+        ClaudeConfig {
+            binary: "claude".into(),
+            permissions: "bypass".into(),
+            allowed_tools: ["Bash", "Edit", "Write", "Read", "Glob", "Grep"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            auth: "api-key".into(),
+            max_retries: 1,
+            api_timeout: "5m".into(),
+            stream_idle_timeout: "2m".into(),
+            prices: BTreeMap::new(),
+        }
+    }
+}
+
+/// The endpoint, default model and key variable an executor uses: `[executors.NAME]` may
+/// override `endpoint`, `model` and `api_key_env`, so one graph can mix codex and claude tasks
+/// that talk to different servers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutorEndpoint {
+    pub url: Option<String>,
+    pub model: Option<String>,
+    pub key_env: String,
+}
+
 /// `[handler]`: limits of the codex per-turn handler (`wg handler`). Durations are humantime
 /// strings; an unset budget means no limit.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -154,6 +220,7 @@ impl Default for Config {
             endpoint: EndpointConfig::default(),
             coordinator: CoordinatorConfig::default(),
             codex: CodexConfig::default(),
+            claude: ClaudeConfig::default(),
             handler: HandlerConfig::default(),
             executors: BTreeMap::new(),
             notify: NotifyConfig::default(),
@@ -248,12 +315,46 @@ impl Config {
                 Some(&self.handler.stream_idle_timeout),
             ),
             ("handler.max_wall", self.handler.max_wall.as_ref()),
+            ("claude.api_timeout", Some(&self.claude.api_timeout)),
+            (
+                "claude.stream_idle_timeout",
+                Some(&self.claude.stream_idle_timeout),
+            ),
         ] {
             if let Some(v) = value {
                 crate::time::parse_duration(v).map_err(|e| format!("{key}: {e}"))?;
             }
         }
+        if !matches!(self.claude.auth.as_str(), "api-key" | "bearer") {
+            return Err(format!(
+                "claude.auth = \"{}\": expected \"api-key\" or \"bearer\"",
+                self.claude.auth
+            ));
+        }
+        for (name, table) in &self.executors {
+            if let Some(url) = table.get("endpoint") {
+                let url = url
+                    .as_str()
+                    .ok_or_else(|| format!("executors.{name}.endpoint must be a string"))?;
+                validate_endpoint_url(url).map_err(|e| format!("executors.{name}: {e}"))?;
+            }
+        }
         Ok(())
+    }
+
+    /// The endpoint settings of executor `name`, its `[executors.NAME]` overrides applied.
+    pub fn endpoint_for(&self, name: &str) -> ExecutorEndpoint {
+        let s = |key: &str| {
+            self.executor_setting(name, key)
+                .and_then(|v| v.as_str())
+                .filter(|v| !v.trim().is_empty())
+                .map(str::to_string)
+        };
+        ExecutorEndpoint {
+            url: s("endpoint").or_else(|| self.endpoint.url.clone()),
+            model: s("model").or_else(|| self.model.clone()),
+            key_env: s("api_key_env").unwrap_or_else(|| self.api_key_env().to_string()),
+        }
     }
 
     /// The name of the env var holding the API key.
@@ -298,6 +399,25 @@ mod tests {
         assert_eq!(c.coordinator.max_agents, 4);
         assert_eq!(c.coordinator.max_retries, 2);
         assert_eq!(c.api_key_env(), "WG_API_KEY");
+    }
+
+    #[test]
+    fn executors_may_override_the_endpoint() {
+        let c = Config::parse(
+            "model = \"m\"\n[endpoint]\nurl = \"http://a/v1\"\n[executors.claude]\nendpoint = \"http://b\"\napi_key_env = \"CK\"\n",
+        )
+        .unwrap();
+        let codex = c.endpoint_for("codex");
+        assert_eq!(codex.url.as_deref(), Some("http://a/v1"));
+        assert_eq!(codex.key_env, "WG_API_KEY");
+        let claude = c.endpoint_for("claude");
+        assert_eq!(claude.url.as_deref(), Some("http://b"));
+        assert_eq!(
+            (claude.model.as_deref(), claude.key_env.as_str()),
+            (Some("m"), "CK")
+        );
+        assert!(Config::parse("[executors.claude]\nendpoint = \"ftp://x\"").is_err());
+        assert!(Config::parse("[claude]\nauth = \"basic\"").is_err());
     }
 
     #[test]

@@ -730,9 +730,8 @@ impl Coordinator {
     fn endpoint_key(&self, x: &Executor) -> String {
         if x.uses_endpoint {
             self.config
-                .endpoint
+                .endpoint_for(&x.name)
                 .url
-                .clone()
                 .unwrap_or_else(|| "default-endpoint".into())
         } else {
             format!("executor:{}", x.name)
@@ -834,17 +833,26 @@ impl Coordinator {
         let argv = x.argv(task, &self.opts.wg_exe).map_err(|e| anyhow!(e))?;
         let log_path = self.layout.task_file(&task.id, "agent.log");
         let log_offset = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
-        let model = task.model.clone().or_else(|| self.config.model.clone());
+        // `[executors.NAME]` may give this executor its own endpoint, model and key variable.
+        let ep = self.config.endpoint_for(&x.name);
+        let model = task.model.clone().or_else(|| ep.model.clone());
         let mut extra = agent_env(
             self.layout.dir(),
             &task.id,
             agent,
             &x.name,
             model.as_deref(),
-            self.config.endpoint.url.as_deref(),
+            ep.url.as_deref(),
         );
-        if let Some((k, v)) = &self.api_key {
-            extra.push((k.clone(), v.clone()));
+        match &self.api_key {
+            Some((k, v)) if *k == ep.key_env => extra.push((k.clone(), v.clone())),
+            _ => {
+                if let Ok(v) = std::env::var(&ep.key_env) {
+                    if !v.is_empty() {
+                        extra.push((ep.key_env.clone(), v));
+                    }
+                }
+            }
         }
         let wg_dir = self
             .opts

@@ -100,7 +100,13 @@ impl Executor {
                 true,
                 Some(config.codex.binary.clone()),
             ),
-            "claude" => (Command::Handler, true, false, true, Some("claude".into())),
+            "claude" => (
+                Command::Handler,
+                true,
+                false,
+                true,
+                Some(config.claude.binary.clone()),
+            ),
             other => {
                 return Err(format!(
                     "unknown executor `{other}` (built in: {}; add others under [executors.NAME])",

@@ -42,9 +42,28 @@ pub enum Notice {
     Failed(String),
 }
 
+/// Which agent CLI printed the events: the executor table picks the parser.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    #[default]
+    Codex,
+    Claude,
+}
+
+impl Dialect {
+    /// The agent's name, for log event names and texts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Codex => "codex",
+            Dialect::Claude => "claude",
+        }
+    }
+}
+
 /// The state of a turn as its events arrive.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct TurnEvents {
+    pub dialect: Dialect,
     pub thread_id: Option<String>,
     pub completed: bool,
     pub failed: Option<String>,
@@ -53,6 +72,10 @@ pub struct TurnEvents {
     pub commands: Vec<CommandRun>,
     pub warnings: Vec<String>,
     pub events: usize,
+    /// The HTTP status of the final API error, when the agent reports one (claude).
+    pub error_status: Option<u64>,
+    /// Tool calls started and not yet answered: (id, what it runs) (claude).
+    pub pending_tools: Vec<(String, String)>,
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
@@ -70,9 +93,19 @@ fn usage_of(v: &Value) -> Usage {
 }
 
 impl TurnEvents {
+    pub fn new(dialect: Dialect) -> TurnEvents {
+        TurnEvents {
+            dialect,
+            ..TurnEvents::default()
+        }
+    }
+
     /// Folds one event in; returns what is worth logging.
     pub fn feed(&mut self, ev: &Value) -> Option<Notice> {
         self.events += 1;
+        if self.dialect == Dialect::Claude {
+            return super::claude::feed(self, ev);
+        }
         match ev.get("type").and_then(Value::as_str).unwrap_or("") {
             "thread.started" => {
                 self.thread_id = text(ev, "thread_id");

@@ -5,6 +5,7 @@
 //! `prompt`, `command`, `events`, `log` and this file are pure; `run` and `files` do the I/O
 //! (the codex child, `events.jsonl`, `handler.log`); `cli/handler.rs` wires them to the store.
 
+pub mod claude;
 pub mod command;
 pub mod events;
 pub mod files;
@@ -85,8 +86,12 @@ pub enum Failure {
         which: &'static str,
         after: Duration,
     },
-    /// The codex binary could not be started.
-    NotInstalled { binary: String, detail: String },
+    /// The agent's binary could not be started.
+    NotInstalled {
+        agent: &'static str,
+        binary: String,
+        detail: String,
+    },
     /// The key's env var is unset or empty.
     KeyMissing { var: String },
     /// A per-task budget is spent.
@@ -103,6 +108,9 @@ impl Failure {
                 "idle" => "timeout-idle",
                 _ => "timeout-hard",
             },
+            Failure::NotInstalled {
+                agent: "claude", ..
+            } => "claude-missing",
             Failure::NotInstalled { .. } => "codex-missing",
             Failure::KeyMissing { .. } => "key-missing",
             Failure::Budget { .. } => "budget",
@@ -112,6 +120,8 @@ impl Failure {
 
 /// Where the turn was going, for error texts.
 pub struct ReplyContext<'a> {
+    /// `codex` or `claude`.
+    pub agent: &'a str,
     pub task_id: &'a str,
     pub endpoint: Option<&'a str>,
     pub key_env: &'a str,
@@ -119,7 +129,9 @@ pub struct ReplyContext<'a> {
 
 /// The `error` reply: what failed and what to do about it.
 pub fn error_reply(f: &Failure, c: &ReplyContext<'_>) -> String {
-    let url = c.endpoint.unwrap_or("codex's own provider");
+    let agent = c.agent;
+    let own = format!("{agent}'s own provider");
+    let url = c.endpoint.unwrap_or(&own);
     let id = c.task_id;
     let again =
         format!("then send the message again (`wg msg {id} TEXT`) or rerun `wg handler {id}`");
@@ -142,35 +154,42 @@ pub fn error_reply(f: &Failure, c: &ReplyContext<'_>) -> String {
                 "The endpoint {url} stopped streaming the answer ({detail}). The server may be overloaded or may have crashed; check its log, {again}."
             ),
             FailureKind::KeyMissing => format!(
-                "codex found no API key ({detail}). Export ${} where the coordinator or `wg handler` runs, {again}.",
+                "{agent} found no API key ({detail}). Export ${} where the coordinator or `wg handler` runs, {again}.",
                 c.key_env
             ),
             FailureKind::BadConfig => format!(
-                "codex refused its configuration ({detail}). Check [endpoint] and [codex] in .wg/config.toml, {again}."
+                "{agent} refused its configuration ({detail}). Check [endpoint] and [{agent}] in .wg/config.toml, {again}."
             ),
             FailureKind::Other => format!(
-                "codex failed: {detail}. The details are in .wg/tasks/{id}/handler.log and events.jsonl; {again}."
+                "{agent} failed: {detail}. The details are in .wg/tasks/{id}/handler.log and events.jsonl; {again}."
             ),
         },
         Failure::Timeout { which, after } => {
             let d = humantime::format_duration(*after);
             match *which {
                 "first-output" => format!(
-                    "codex printed nothing for {d} after it started (first-output timeout), so wg stopped it. Check that the codex binary runs (`wg doctor`); raise handler.first_output_timeout if it is just slow to start; {again}."
+                    "{agent} printed nothing for {d} after it started (first-output timeout), so wg stopped it. Check that the {agent} binary runs (`wg doctor`); raise handler.first_output_timeout if it is just slow to start; {again}."
                 ),
                 "idle" => format!(
-                    "codex produced no output for {d} (idle timeout), so wg stopped it. The endpoint {url} may have accepted the connection without ever answering: check the model server; raise handler.idle_timeout if turns legitimately stay quiet that long; {again}."
+                    "{agent} produced no output for {d} (idle timeout), so wg stopped it. The endpoint {url} may have accepted the connection without ever answering: check the model server; raise handler.idle_timeout if turns legitimately stay quiet that long; {again}."
                 ),
                 _ => format!(
                     "The turn ran longer than {d} (handler.turn_timeout), so wg stopped it. Split the task or raise handler.turn_timeout, {again}."
                 ),
             }
         }
-        Failure::NotInstalled { binary, detail } => format!(
+        Failure::NotInstalled {
+            agent: "claude",
+            binary,
+            detail,
+        } => format!(
+            "Claude Code is not installed or cannot be started (`{binary}`: {detail}). Install it (`npm install -g @anthropic-ai/claude-code`, or scripts/install-claude.sh in the wg repository), or point wg at it with `wg config set claude.binary /path/to/claude`; {again}."
+        ),
+        Failure::NotInstalled { binary, detail, .. } => format!(
             "codex is not installed or cannot be started (`{binary}`: {detail}). Install the Codex CLI (`npm install -g @openai/codex`), or point wg at it with `wg config set codex.binary /path/to/codex`; {again}."
         ),
         Failure::KeyMissing { var } => format!(
-            "The API key variable ${var} is not set (or empty), so codex cannot authenticate to {url}. Export it where the coordinator or `wg handler` runs (wg never stores the key), {again}."
+            "The API key variable ${var} is not set (or empty), so {agent} cannot authenticate to {url}. Export it where the coordinator or `wg handler` runs (wg never stores the key), {again}."
         ),
         Failure::Budget { what } => format!(
             "Task {id} is over its budget: {what}. wg failed the task; raise the limit in [handler] of .wg/config.toml and `wg retry {id}` to continue."
@@ -213,6 +232,7 @@ mod tests {
     #[test]
     fn error_replies_say_what_to_do() {
         let c = ReplyContext {
+            agent: "codex",
             task_id: "t",
             endpoint: Some("http://h/v1"),
             key_env: "MY_KEY",
@@ -226,6 +246,7 @@ mod tests {
         assert!(r.contains("$MY_KEY") && r.contains("wg msg t"));
         let r = error_reply(
             &Failure::NotInstalled {
+                agent: "codex",
                 binary: "codex".into(),
                 detail: "not found".into(),
             },

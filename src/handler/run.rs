@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-use super::events::{self, Line, Notice, TurnEvents};
+use super::events::{self, Dialect, Line, Notice, TurnEvents};
 use super::files::{EventsLog, HandlerLog};
 use super::log::Level;
 
@@ -30,8 +30,10 @@ pub struct Spawn {
     pub cwd: PathBuf,
     pub prompt: String,
     pub timeouts: Timeouts,
-    /// Inherited variables codex must not get (the real key when the bridge holds it).
-    pub remove_env: Vec<String>,
+    /// Which parser reads stdout, and how the process is stopped.
+    pub dialect: Dialect,
+    /// Variables of the handler's own environment the agent must not inherit.
+    pub env_remove: Vec<String>,
 }
 
 /// How the process ended.
@@ -88,7 +90,7 @@ pub async fn run_codex(
 ) -> Report {
     let start = Instant::now();
     let mut report = Report {
-        events: TurnEvents::default(),
+        events: TurnEvents::new(spec.dialect),
         exit_code: None,
         timeout: None,
         spawn_error: None,
@@ -97,7 +99,7 @@ pub async fn run_codex(
         pid: None,
     };
     let mut cmd = tokio::process::Command::new(&spec.program);
-    for k in &spec.remove_env {
+    for k in &spec.env_remove {
         cmd.env_remove(k);
     }
     cmd.args(&spec.args)
@@ -184,7 +186,7 @@ pub async fn run_codex(
                         let line = String::from_utf8_lossy(&bytes).trim_end().to_string();
                         // codex always prints this when stdin is a pipe; it says nothing.
                         if !line.is_empty() && !line.starts_with("Reading additional input from stdin") {
-                            log.write(Level::Debug, turn, "codex.stderr", &[("line", log.redact(&line))]);
+                            log.write(Level::Debug, turn, &format!("{}.stderr", spec.dialect.name()), &[("line", log.redact(&line))]);
                             report.stderr_tail.push(line);
                             if report.stderr_tail.len() > STDERR_TAIL {
                                 report.stderr_tail.remove(0);
@@ -217,7 +219,12 @@ pub async fn run_codex(
                 report.timeout = Some(which);
                 log.write(Level::Warn, turn, "timeout", &[("which", which.0.to_string()), ("after_ms", which.1.as_millis().to_string()), ("pid", pgid.to_string())]);
                 let grace = t.grace;
-                let killed = tokio::task::spawn_blocking(move || crate::process::terminate_group(pgid, grace))
+                let leader_first = spec.dialect == Dialect::Claude;
+                let killed = tokio::task::spawn_blocking(move || if leader_first {
+                        crate::process::terminate_leader_then_group(pgid, pgid, grace)
+                    } else {
+                        crate::process::terminate_group(pgid, grace)
+                    })
                     .await
                     .unwrap_or(false);
                 log.write(Level::Warn, turn, "killed", &[("pgid", pgid.to_string()), ("sigkill", killed.to_string())]);
@@ -264,7 +271,7 @@ fn handle_stdout(
             log.write(
                 Level::Warn,
                 turn,
-                "codex.nonjson",
+                &format!("{}.nonjson", ev.dialect.name()),
                 &[("line", log.redact(&cut))],
             );
         }
@@ -276,7 +283,7 @@ fn handle_stdout(
                 Some(Notice::Warning(m)) => log.write(
                     Level::Warn,
                     turn,
-                    "codex.warning",
+                    &format!("{}.warning", ev.dialect.name()),
                     &[("message", log.redact(&m))],
                 ),
                 Some(Notice::Command(c)) => log.write(
@@ -307,7 +314,7 @@ fn handle_stdout(
                 Some(Notice::Failed(m)) => log.write(
                     Level::Warn,
                     turn,
-                    "codex.turn_failed",
+                    &format!("{}.turn_failed", ev.dialect.name()),
                     &[("message", log.redact(&m))],
                 ),
                 None => {}

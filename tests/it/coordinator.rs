@@ -787,3 +787,81 @@ async fn evaluation_gate_reruns_weak_work_then_fails_it() {
     assert!(inbox.contains("Rejected (2/3): write the tests"), "{inbox}");
     assert!(coordinator_log(&env).contains("evaluated task=weak"));
 }
+
+/// One graph, two agent CLIs: codex tasks on one endpoint, claude tasks on another with its
+/// own model and key variable (`[executors.claude]`), all run by the coordinator to done.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_graph_mixing_codex_and_claude_tasks_runs_to_done() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer};
+    const CLAUDE_KEY: &str = "sk-claude-test-5e6f7a8b9c0d";
+    let codex_srv = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(crate::handler::Tool("wg done \"$WG_TASK_ID\"".into()))
+        .mount(&codex_srv)
+        .await;
+    let claude_srv = MockServer::start().await;
+    crate::handler_claude::messages()
+        .respond_with(crate::handler_claude::Tool(
+            "wg done \"$WG_TASK_ID\"".into(),
+        ))
+        .mount(&claude_srv)
+        .await;
+    let Some(claude) = crate::common::real_claude() else {
+        return;
+    };
+    let Some(mut env) = crate::handler::codex_env(&format!("{}/v1", codex_srv.uri())) else {
+        return;
+    };
+    set(&env, "executors.claude.endpoint", &claude_srv.uri());
+    set(&env, "executors.claude.model", "claude-test-model");
+    set(&env, "executors.claude.api_key_env", "CLAUDE_CRED");
+    set(&env, "claude.binary", claude.to_str().unwrap());
+    set(&env, "claude.max_retries", "0");
+    env.set_env("CLAUDE_CRED", CLAUDE_KEY);
+    ok(&env, &["add", "first", "--max-retries", "0"]);
+    ok(
+        &env,
+        &[
+            "add",
+            "second",
+            "-x",
+            "claude",
+            "--after",
+            "first",
+            "--max-retries",
+            "0",
+        ],
+    );
+    ok(&env, &["add", "side", "-x", "claude", "--max-retries", "0"]);
+    ok(
+        &env,
+        &["add", "last", "--after", "second", "--max-retries", "0"],
+    );
+    let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out}");
+    let all = tasks(&env);
+    for id in ["first", "second", "side", "last"] {
+        assert_eq!(all[id]["status"], "done", "{id}: {}", coordinator_log(&env));
+    }
+    let codex_reqs = codex_srv.received_requests().await.unwrap();
+    assert_eq!(codex_reqs.len(), 4, "two codex tasks, two requests each");
+    assert!(codex_reqs
+        .iter()
+        .all(|r| r.headers.get("authorization").unwrap()
+            == format!("Bearer {}", crate::handler::KEY).as_str()));
+    let claude_reqs = claude_srv.received_requests().await.unwrap();
+    assert_eq!(claude_reqs.len(), 4, "two claude tasks, two requests each");
+    for r in &claude_reqs {
+        assert_eq!(r.headers.get("x-api-key").unwrap(), CLAUDE_KEY);
+        let b: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(b["model"], "claude-test-model");
+    }
+    let done_second = status_times(&env, "second", "done")[0];
+    let started_last = status_times(&env, "last", "in-progress")[0];
+    assert!(started_last >= done_second, "the edge second → last held");
+    for (_, bytes) in env.snapshot() {
+        assert!(!String::from_utf8_lossy(&bytes).contains(CLAUDE_KEY));
+    }
+}

@@ -286,7 +286,7 @@ async fn five_turns_replay_the_conversation_in_order() {
 }
 
 /// First request: run a command; the follow-up (carrying its output): a final message.
-struct Tool(String);
+pub struct Tool(pub String);
 impl Respond for Tool {
     fn respond(&self, r: &Request) -> ResponseTemplate {
         if String::from_utf8_lossy(&r.body).contains("function_call_output") {

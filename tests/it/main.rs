@@ -10,6 +10,7 @@ mod docs;
 mod evaluate;
 mod handler;
 mod handler_chat;
+mod handler_claude;
 mod handler_failures;
 mod smoke;
 mod store;

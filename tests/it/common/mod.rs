@@ -221,3 +221,24 @@ pub fn real_codex() -> Option<PathBuf> {
     eprintln!("\n!!! SKIPPED: real codex not found; run scripts/install-codex.sh !!!\n");
     None
 }
+
+/// The pinned real Claude Code binary (scripts/install-claude.sh sets WG_TEST_CLAUDE). Same
+/// rule as `real_codex`: under CI a missing binary fails the test, elsewhere it is skipped.
+pub fn real_claude() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("WG_TEST_CLAUDE") {
+        let p = PathBuf::from(p);
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    let default = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".tools/claude-2.1.330/node_modules/@anthropic-ai/claude-code-linux-x64/claude");
+    if default.is_file() {
+        return Some(default);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("the real Claude Code CLI is required under CI=true; run scripts/install-claude.sh (WG_TEST_CLAUDE)");
+    }
+    eprintln!("\n!!! SKIPPED: real claude not found; run scripts/install-claude.sh !!!\n");
+    None
+}

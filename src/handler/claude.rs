@@ -1,0 +1,452 @@
+//! The `claude` executor's part of a turn: the `claude -p` command line and environment, and
+//! its stream-json events folded into the same [`TurnEvents`] the codex turns fill. Pure: the
+//! facts it encodes are measured in reference/claude-cli.md (Claude Code 2.1.330).
+
+use serde_json::Value;
+
+use super::events::{classify, CommandRun, FailureKind, Notice, TurnEvents};
+use crate::config::ModelPrice;
+use crate::conversation::Usage;
+
+/// The env vars the CLI reads the key from: `x-api-key` and `Authorization: Bearer`.
+pub const KEY_VARS: [&str; 2] = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"];
+
+/// Everything the claude command depends on (the key itself is added by the caller).
+#[derive(Debug, Clone)]
+pub struct ClaudeParams {
+    pub model: String,
+    /// The endpoint as configured; a trailing `/v1` is dropped (the CLI appends
+    /// `/v1/messages`).
+    pub endpoint: Option<String>,
+    /// `bypass`, `allowed-tools` or a `--permission-mode` value.
+    pub permissions: String,
+    pub allowed_tools: Vec<String>,
+    /// `api-key` or `bearer`.
+    pub auth: String,
+    pub config_dir: String,
+    /// The script the CLI sources before every Bash command (it unsets the key).
+    pub env_file: String,
+    pub max_retries: u32,
+    pub api_timeout_ms: u64,
+    pub stream_idle_ms: u64,
+    /// Running as uid 0: bypass mode then needs IS_SANDBOX=1 or the CLI refuses to start.
+    pub is_root: bool,
+}
+
+/// The argv after the binary. The prompt comes on stdin, which is then closed.
+pub fn claude_args(p: &ClaudeParams) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "-p",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        // Every turn replays the conversation, so no transcript is ever resumed.
+        "--no-session-persistence",
+        // Always explicit: without it (or with an alias) the CLI picks a Claude model id.
+        "--model",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.push(p.model.clone());
+    match p.permissions.as_str() {
+        "bypass" => a.push("--dangerously-skip-permissions".into()),
+        "allowed-tools" => {
+            a.push("--allowedTools".into());
+            a.push(p.allowed_tools.join(","));
+        }
+        mode => {
+            a.push("--permission-mode".into());
+            a.push(mode.to_string());
+        }
+    }
+    a
+}
+
+/// `http://h/v1` → `http://h`: the CLI appends `/v1/messages?beta=true` itself and keeps any
+/// other path prefix.
+pub fn base_url(url: &str) -> String {
+    let u = url.trim_end_matches('/');
+    u.strip_suffix("/v1").unwrap_or(u).to_string()
+}
+
+/// The env var the key goes in, for `auth`.
+pub fn key_var(auth: &str) -> &'static str {
+    if auth == "bearer" {
+        KEY_VARS[1]
+    } else {
+        KEY_VARS[0]
+    }
+}
+
+/// The environment of the CLI, without the key.
+pub fn claude_env(p: &ClaudeParams) -> Vec<(String, String)> {
+    let mut e: Vec<(String, String)> = Vec::new();
+    let mut set = |k: &str, v: String| e.push((k.to_string(), v));
+    if let Some(url) = &p.endpoint {
+        set("ANTHROPIC_BASE_URL", base_url(url));
+    }
+    // State (.claude.json, backups, shell snapshots) stays in the task's own dir, and a
+    // person's ~/.claude settings and login stay out of the run.
+    set("CLAUDE_CONFIG_DIR", p.config_dir.clone());
+    // Offline and fail-fast: without it the CLI calls home (telemetry, feature flags, MCP
+    // registry), which behind a black-holed network costs seconds per turn.
+    set("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into());
+    set("DISABLE_AUTOUPDATER", "1".into());
+    // The CLI's default is 10 retries (about 3 minutes, even for a 401).
+    set("CLAUDE_CODE_MAX_RETRIES", p.max_retries.to_string());
+    set("API_TIMEOUT_MS", p.api_timeout_ms.to_string());
+    // The stall watchdog; CLAUDE_STREAM_IDLE_TIMEOUT_MS cannot go below 300 s, this one can.
+    set(
+        "CLAUDE_BYTE_STREAM_IDLE_TIMEOUT_MS",
+        p.stream_idle_ms.max(10_000).to_string(),
+    );
+    // The Bash tool inherits the CLI's environment, key included (measured); this script,
+    // sourced before every command, removes it.
+    set("CLAUDE_ENV_FILE", p.env_file.clone());
+    if p.is_root && p.permissions == "bypass" {
+        set("IS_SANDBOX", "1".into());
+    }
+    e
+}
+
+/// The contents of the env file: unsets every variable that may hold the key.
+pub fn env_file_script(key_env: &str) -> String {
+    let mut names: Vec<&str> = KEY_VARS.to_vec();
+    if !names.contains(&key_env) && is_name(key_env) {
+        names.push(key_env);
+    }
+    format!(
+        "# Written by wg: commands the agent runs must not see the API key.\nunset {}\n",
+        names.join(" ")
+    )
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+/// `result.usage` in wg's terms. Anthropic counts cached input apart from `input_tokens`;
+/// wg's `input_tokens` is all input, as codex reports it.
+fn usage_of(u: &Value) -> Usage {
+    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    Usage {
+        input_tokens: n("input_tokens")
+            + n("cache_read_input_tokens")
+            + n("cache_creation_input_tokens"),
+        cached_input_tokens: n("cache_read_input_tokens"),
+        output_tokens: n("output_tokens"),
+        reasoning_output_tokens: u
+            .get("output_tokens_details")
+            .and_then(|d| d.get("thinking_tokens"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+    }
+}
+
+/// Folds one stream-json event in. Success is judged from the `result` line's `is_error`
+/// (and the exit code), never its `subtype`, which says `success` for API failures.
+pub fn feed(t: &mut TurnEvents, ev: &Value) -> Option<Notice> {
+    match ev.get("type").and_then(Value::as_str).unwrap_or("") {
+        "system" => match ev.get("subtype").and_then(Value::as_str).unwrap_or("") {
+            "init" => {
+                t.thread_id = text(ev, "session_id");
+                None
+            }
+            "api_retry" => {
+                let n = |k: &str| ev.get(k).map(|v| v.to_string()).unwrap_or_default();
+                let msg = format!(
+                    "retry {}/{} after {} ms: status {} ({})",
+                    n("attempt"),
+                    n("max_retries"),
+                    n("retry_delay_ms"),
+                    n("error_status"),
+                    text(ev, "error").unwrap_or_default()
+                );
+                t.warnings.push(msg.clone());
+                Some(Notice::Warning(msg))
+            }
+            _ => None,
+        },
+        "assistant" => {
+            let content = ev.pointer("/message/content")?.as_array()?;
+            let mut notice = None;
+            for block in content {
+                match block.get("type").and_then(Value::as_str).unwrap_or("") {
+                    "tool_use" => {
+                        let name = text(block, "name").unwrap_or_default();
+                        let input = block.get("input").cloned().unwrap_or(Value::Null);
+                        let shown = match input.get("command").and_then(Value::as_str) {
+                            Some(c) => c.to_string(),
+                            None => format!("{name} {input}"),
+                        };
+                        if let Some(id) = text(block, "id") {
+                            t.pending_tools.push((id, shown));
+                        }
+                    }
+                    "text" => {
+                        let s = text(block, "text").unwrap_or_default();
+                        if ev.get("error").is_none() {
+                            notice = Some(Notice::Message(s));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            notice
+        }
+        "user" => {
+            let content = ev.pointer("/message/content")?.as_array()?;
+            let block = content
+                .iter()
+                .find(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))?;
+            let id = text(block, "tool_use_id").unwrap_or_default();
+            let pos = t.pending_tools.iter().position(|(i, _)| *i == id);
+            let command = pos
+                .map(|p| t.pending_tools.remove(p).1)
+                .unwrap_or_else(|| format!("tool {id}"));
+            let is_error = block
+                .get("is_error")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let run = CommandRun {
+                command,
+                exit_code: None,
+                status: if is_error { "failed" } else { "completed" }.into(),
+            };
+            t.commands.push(run.clone());
+            Some(Notice::Command(run))
+        }
+        "result" => {
+            if let Some(u) = ev.get("usage") {
+                t.usage = usage_of(u);
+            }
+            t.error_status = ev.get("api_error_status").and_then(Value::as_u64);
+            let result = text(ev, "result");
+            let is_error = ev.get("is_error").and_then(Value::as_bool).unwrap_or(false);
+            if is_error {
+                let msg = result.unwrap_or_else(|| {
+                    format!(
+                        "claude ended the turn with an error ({})",
+                        text(ev, "terminal_reason").unwrap_or_else(|| "no reason given".into())
+                    )
+                });
+                t.failed = Some(msg.clone());
+                return Some(Notice::Failed(msg));
+            }
+            t.completed = true;
+            t.reply = result;
+            let denied = ev
+                .get("permission_denials")
+                .and_then(Value::as_array)
+                .filter(|d| !d.is_empty())?;
+            // A denied tool still ends the turn as a success; only this field tells.
+            let names: Vec<String> = denied.iter().filter_map(|d| text(d, "tool_name")).collect();
+            let msg = format!(
+                "permission denied for {} tool call(s): {} (see claude.permissions)",
+                denied.len(),
+                names.join(", ")
+            );
+            t.warnings.push(msg.clone());
+            Some(Notice::Warning(msg))
+        }
+        _ => None,
+    }
+}
+
+/// What kind of failure a claude turn ended in: the HTTP status when the CLI reports one,
+/// else its message (measured texts: reference §6).
+pub fn classify_claude(status: Option<u64>, message: &str) -> FailureKind {
+    let m = message.to_ascii_lowercase();
+    match status {
+        Some(401 | 403) => FailureKind::Unauthorized,
+        Some(429) => FailureKind::RateLimited,
+        Some(500..=599) => FailureKind::ServerError,
+        _ if m.contains("not logged in") => FailureKind::KeyMissing,
+        _ if m.contains("connection refused")
+            || m.contains("econnrefused")
+            || m.contains("unable to connect")
+            || m.contains("enotfound") =>
+        {
+            FailureKind::Unreachable
+        }
+        _ if m.contains("timed out") || m.contains("stream") && m.contains("idle") => {
+            FailureKind::StreamBroken
+        }
+        _ if m.contains("cannot be used with root") => FailureKind::BadConfig,
+        _ => classify(message),
+    }
+}
+
+/// The turn's cost in USD, only for a model with a configured price.
+pub fn cost_usd(price: Option<&ModelPrice>, usage: &Usage) -> Option<f64> {
+    let p = price?;
+    Some(
+        (usage.input_tokens as f64 * p.input_per_mtok
+            + usage.output_tokens as f64 * p.output_per_mtok)
+            / 1_000_000.0,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handler::events::{parse_line, Dialect, Line};
+
+    fn run(sample: &str) -> TurnEvents {
+        let mut t = TurnEvents::new(Dialect::Claude);
+        for line in sample.lines() {
+            if let Line::Event(v) = parse_line(line) {
+                t.feed(&v);
+            }
+        }
+        t
+    }
+
+    const OK: &str = include_str!("../../tests/fixtures/claude-events/events-ok.jsonl");
+    const TOOL: &str = include_str!("../../tests/fixtures/claude-events/events-tool.jsonl");
+    const E401: &str =
+        include_str!("../../tests/fixtures/claude-events/events-err-401-retries1.jsonl");
+    const E500: &str =
+        include_str!("../../tests/fixtures/claude-events/events-err-500-retries1.jsonl");
+    const E429: &str =
+        include_str!("../../tests/fixtures/claude-events/events-err-429-retries1.jsonl");
+    const REFUSED: &str =
+        include_str!("../../tests/fixtures/claude-events/events-err-refused.jsonl");
+    const NOAUTH: &str = include_str!("../../tests/fixtures/claude-events/events-auth-none.jsonl");
+    const STALL: &str =
+        include_str!("../../tests/fixtures/claude-events/events-err-stall-byteidle10s.jsonl");
+
+    fn params() -> ClaudeParams {
+        ClaudeParams {
+            model: "qwen3-coder".into(),
+            endpoint: Some("http://127.0.0.1:9/v1/".into()),
+            permissions: "bypass".into(),
+            allowed_tools: vec!["Bash".into(), "Edit".into()],
+            auth: "api-key".into(),
+            config_dir: "/p/.wg/tasks/t/claude".into(),
+            env_file: "/p/.wg/tasks/t/claude/env.sh".into(),
+            max_retries: 1,
+            api_timeout_ms: 300_000,
+            stream_idle_ms: 1_000,
+            is_root: true,
+        }
+    }
+
+    fn get<'a>(e: &'a [(String, String)], k: &str) -> Option<&'a str> {
+        e.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn command_is_print_mode_with_explicit_model_and_bypass() {
+        let p = params();
+        let a = claude_args(&p);
+        assert_eq!(
+            a,
+            [
+                "-p",
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "--no-session-persistence",
+                "--model",
+                "qwen3-coder",
+                "--dangerously-skip-permissions"
+            ]
+        );
+        let e = claude_env(&p);
+        assert_eq!(get(&e, "ANTHROPIC_BASE_URL"), Some("http://127.0.0.1:9"));
+        assert_eq!(get(&e, "IS_SANDBOX"), Some("1"));
+        assert_eq!(
+            get(&e, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"),
+            Some("1")
+        );
+        assert_eq!(get(&e, "CLAUDE_CODE_MAX_RETRIES"), Some("1"));
+        // Clamped to the CLI's own floor.
+        assert_eq!(get(&e, "CLAUDE_BYTE_STREAM_IDLE_TIMEOUT_MS"), Some("10000"));
+        assert!(e.iter().all(|(k, _)| !KEY_VARS.contains(&k.as_str())));
+
+        let mut p = params();
+        p.permissions = "allowed-tools".into();
+        p.is_root = true;
+        let a = claude_args(&p);
+        assert!(a.ends_with(&["--allowedTools".into(), "Bash,Edit".into()]));
+        assert_eq!(get(&claude_env(&p), "IS_SANDBOX"), None);
+        p.permissions = "acceptEdits".into();
+        assert!(claude_args(&p).ends_with(&["--permission-mode".into(), "acceptEdits".into()]));
+        assert_eq!(base_url("http://h/gw/anthropic"), "http://h/gw/anthropic");
+        assert_eq!(key_var("bearer"), "ANTHROPIC_AUTH_TOKEN");
+        assert_eq!(
+            env_file_script("MY_KEY").lines().last(),
+            Some("unset ANTHROPIC_API_KEY ANTHROPIC_AUTH_TOKEN MY_KEY")
+        );
+        assert!(!env_file_script("x; rm -rf /").contains("rm"));
+    }
+
+    #[test]
+    fn ok_and_tool_turns() {
+        let t = run(OK);
+        assert!(t.succeeded(Some(0)) && !t.succeeded(Some(1)));
+        assert_eq!(t.reply.as_deref(), Some("Hello from the stub."));
+        assert_eq!((t.usage.input_tokens, t.usage.output_tokens), (2533, 12));
+        assert!(t.thread_id.is_some());
+        let t = run(TOOL);
+        assert!(t.succeeded(Some(0)));
+        assert_eq!(t.commands.len(), 1);
+        assert_eq!(t.commands[0].command, "echo done > marker.txt");
+        assert_eq!(t.commands[0].status, "completed");
+    }
+
+    #[test]
+    fn failures_are_judged_by_is_error_and_classified_by_status() {
+        for (sample, kind) in [
+            (E401, FailureKind::Unauthorized),
+            (E500, FailureKind::ServerError),
+            (E429, FailureKind::RateLimited),
+            (REFUSED, FailureKind::Unreachable),
+            (NOAUTH, FailureKind::KeyMissing),
+        ] {
+            let t = run(sample);
+            assert!(!t.succeeded(Some(0)), "{sample}");
+            let msg = t.failed.as_deref().unwrap();
+            assert_eq!(classify_claude(t.error_status, msg), kind, "{msg}");
+        }
+        assert!(!run(E401).warnings.is_empty(), "api_retry is a warning");
+        // A stall the CLI recovered from by retrying without streaming is a success.
+        assert!(run(STALL).succeeded(Some(0)));
+    }
+
+    #[test]
+    fn unknown_and_odd_events_are_tolerated_and_cost_needs_a_price() {
+        let mut t = TurnEvents::new(Dialect::Claude);
+        for l in [
+            r#"{"type":"something_new","x":1}"#,
+            r#"{"type":"assistant"}"#,
+            r#"{"type":"user","message":{"content":"text"}}"#,
+            r#"{"type":"result","subtype":"success","is_error":false}"#,
+        ] {
+            let Line::Event(v) = parse_line(l) else {
+                panic!()
+            };
+            t.feed(&v);
+        }
+        assert!(t.succeeded(Some(0)) && t.reply.is_none() && t.events == 4);
+        let u = Usage {
+            input_tokens: 1_000_000,
+            output_tokens: 500_000,
+            ..Default::default()
+        };
+        assert_eq!(cost_usd(None, &u), None);
+        let p = ModelPrice {
+            input_per_mtok: 1.0,
+            output_per_mtok: 4.0,
+        };
+        assert_eq!(cost_usd(Some(&p), &u), Some(3.0));
+    }
+}
