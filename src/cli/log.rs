@@ -31,26 +31,7 @@ pub fn cmd_log(ctx: &Ctx, args: &LogArgs) -> CliResult {
             ctx.out.either(&records, || {
                 records
                     .iter()
-                    .map(|r| match r.event.as_str() {
-                        "note" => format!(
-                            "{} {} note: {}",
-                            r.ts,
-                            r.actor,
-                            r.text.as_deref().unwrap_or("")
-                        ),
-                        "status" => format!(
-                            "{} {} {} -> {}{}",
-                            r.ts,
-                            r.actor,
-                            r.from.as_deref().unwrap_or("?"),
-                            r.to.as_deref().unwrap_or("?"),
-                            r.reason
-                                .as_deref()
-                                .map(|x| format!(" ({x})"))
-                                .unwrap_or_default()
-                        ),
-                        other => format!("{} {} {other}", r.ts, r.actor),
-                    })
+                    .map(|r| r.human())
                     .collect::<Vec<_>>()
                     .join("\n")
             })?;

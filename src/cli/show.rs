@@ -88,26 +88,7 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
         if !log.is_empty() {
             s.push_str("\nlog:\n");
             for r in log.iter().rev().take(10).rev() {
-                match r.event.as_str() {
-                    "note" => s.push_str(&format!(
-                        "  {} {}: {}\n",
-                        r.ts,
-                        r.actor,
-                        r.text.as_deref().unwrap_or("")
-                    )),
-                    "status" => s.push_str(&format!(
-                        "  {} {}: {} -> {}{}\n",
-                        r.ts,
-                        r.actor,
-                        r.from.as_deref().unwrap_or("?"),
-                        r.to.as_deref().unwrap_or("?"),
-                        r.reason
-                            .as_deref()
-                            .map(|x| format!(" ({x})"))
-                            .unwrap_or_default()
-                    )),
-                    other => s.push_str(&format!("  {} {}: {other}\n", r.ts, r.actor)),
-                }
+                s.push_str(&format!("  {}\n", r.human()));
             }
         }
         s

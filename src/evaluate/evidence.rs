@@ -61,26 +61,7 @@ pub fn gather(layout: &Layout, task: &Task, workdir: &Path) -> Evidence {
     let progress = tasklog::read(&layout.task_log(&task.id))
         .unwrap_or_default()
         .iter()
-        .map(|r| match r.event.as_str() {
-            "note" => format!(
-                "{} {} note: {}",
-                r.ts,
-                r.actor,
-                r.text.as_deref().unwrap_or("")
-            ),
-            "status" => format!(
-                "{} {} status {} -> {}{}",
-                r.ts,
-                r.actor,
-                r.from.as_deref().unwrap_or("?"),
-                r.to.as_deref().unwrap_or("?"),
-                r.reason
-                    .as_deref()
-                    .map(|x| format!(" ({x})"))
-                    .unwrap_or_default()
-            ),
-            other => format!("{} {} {other}", r.ts, r.actor),
-        })
+        .map(|r| r.human())
         .collect();
     let events =
         std::fs::read_to_string(layout.task_file(&task.id, "events.jsonl")).unwrap_or_default();

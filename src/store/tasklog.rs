@@ -52,6 +52,41 @@ impl LogRecord {
     }
 }
 
+impl LogRecord {
+    /// One line for people: `<ts> <actor> note: <text>`, `<ts> <actor> <from> -> <to> (<reason>)`,
+    /// or `<ts> <actor> <event>` with any `status`/`total` an other event carries.
+    pub fn human(&self) -> String {
+        match self.event.as_str() {
+            "note" => format!(
+                "{} {} note: {}",
+                self.ts,
+                self.actor,
+                self.text.as_deref().unwrap_or("")
+            ),
+            "status" => format!(
+                "{} {} {} -> {}{}",
+                self.ts,
+                self.actor,
+                self.from.as_deref().unwrap_or("?"),
+                self.to.as_deref().unwrap_or("?"),
+                self.reason
+                    .as_deref()
+                    .map(|x| format!(" ({x})"))
+                    .unwrap_or_default()
+            ),
+            other => {
+                let mut line = format!("{} {} {other}", self.ts, self.actor);
+                for key in ["status", "total", "error"] {
+                    if let Some(v) = self.extra.get(key) {
+                        line.push_str(&format!(" {key}={v}"));
+                    }
+                }
+                line
+            }
+        }
+    }
+}
+
 pub fn append(layout: &Layout, id: &str, record: &LogRecord, fsync: bool) -> std::io::Result<()> {
     jsonl::append(&layout.task_log(id), record, fsync)
 }
