@@ -203,11 +203,7 @@ fn claude_checks(ctx: &Ctx, path: &str, root: &std::path::Path) -> Vec<Check> {
 /// Servers that only offer `/v1/messages` answer 404, which still shows they are there; a
 /// 401 or 403 means the key is wrong.
 fn probe_anthropic(url: &str, key: Option<&str>, auth: &str) -> Check {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = crate::http::agent(Duration::from_secs(5));
     let base = crate::handler::claude::base_url(url);
     let models = format!("{base}/v1/models");
     let mut req = agent.get(&models).header("anthropic-version", "2023-06-01");
@@ -274,11 +270,7 @@ fn wire_check(url: &str, key: Option<&str>, model: &str, configured: Option<&str
 
 /// `GET {url}/models` with the key: is the endpoint there, and does it list the model?
 fn probe(url: &str, key: Option<&str>, model: Option<&str>) -> (Check, Check) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = crate::http::agent(Duration::from_secs(5));
     let models_url = format!("{}/models", url.trim_end_matches('/'));
     let mut req = agent.get(&models_url);
     if let Some(k) = key {

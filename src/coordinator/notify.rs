@@ -45,11 +45,7 @@ pub struct Notifier {
 }
 
 fn http_agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(TIMEOUT))
-        .http_status_as_error(false)
-        .build()
-        .into()
+    crate::http::agent(TIMEOUT)
 }
 
 impl Notifier {
