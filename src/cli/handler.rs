@@ -53,6 +53,8 @@ struct Resolved {
     binary: String,
     sandbox: String,
     workdir: PathBuf,
+    /// Writable roots besides the workdir (a worktree task's `.wg/` and git common dir).
+    add_dirs: Vec<PathBuf>,
     codex_home: Option<PathBuf>,
     timeouts: Timeouts,
     stream_idle_ms: u64,
@@ -113,10 +115,24 @@ fn resolve(ctx: &Ctx, args: &HandlerArgs, task: &Task) -> CliResult<Resolved> {
     let key_env = cfg.api_key_env().to_string();
     // The key is read here and only handed to codex's environment under its own name.
     let key = std::env::var(&key_env).ok().filter(|k| !k.is_empty());
-    let workdir = match &task.workspace {
-        Some(w) if Path::new(w).is_absolute() => PathBuf::from(w),
-        Some(w) => root.join(w),
-        None => root.clone(),
+    let worktree = crate::workspace::recorded_worktree(task).filter(|d| d.is_dir());
+    let workdir = match (&worktree, &task.workspace) {
+        (Some(d), _) => d.clone(),
+        (None, Some(w)) if w == "shared" || w == "worktree" => root.clone(),
+        (None, Some(w)) if Path::new(w).is_absolute() => PathBuf::from(w),
+        (None, Some(w)) => root.join(w),
+        (None, None) => root.clone(),
+    };
+    // From a worktree the agent still runs `wg` against the project's `.wg/` and commits on
+    // its branch, which writes objects, refs and the worktree's index under the git common
+    // dir: both lie outside the workdir codex's sandbox lets it write.
+    let add_dirs = match &worktree {
+        Some(d) => {
+            let mut dirs = vec![wg_dir.clone()];
+            dirs.extend(crate::workspace::git::common_dir(d).ok());
+            dirs
+        }
+        None => Vec::new(),
     };
     let own_dir = std::env::current_exe()
         .ok()
@@ -143,6 +159,7 @@ fn resolve(ctx: &Ctx, args: &HandlerArgs, task: &Task) -> CliResult<Resolved> {
         binary: cfg.codex.binary.clone(),
         sandbox: cfg.codex.sandbox.clone(),
         workdir,
+        add_dirs,
         timeouts: Timeouts {
             first_output: dur("first_output_timeout", &h.first_output_timeout)?,
             idle: dur("idle_timeout", &h.idle_timeout)?,
@@ -462,6 +479,7 @@ fn turns(
         let params = CodexParams {
             binary: binary.display().to_string(),
             workdir: r.workdir.clone(),
+            add_dirs: r.add_dirs.clone(),
             model: r.model.clone(),
             endpoint: r.endpoint.as_ref().map(|url| Endpoint {
                 url: url.clone(),

@@ -21,6 +21,8 @@ pub struct Endpoint {
 pub struct CodexParams {
     pub binary: String,
     pub workdir: PathBuf,
+    /// Extra writable roots (`--add-dir`), honoured by the `workspace-write` sandbox.
+    pub add_dirs: Vec<PathBuf>,
     pub model: Option<String>,
     pub endpoint: Option<Endpoint>,
     pub sandbox: String,
@@ -84,6 +86,12 @@ pub fn codex_args(p: &CodexParams) -> Vec<String> {
         s => {
             a.push("--sandbox".into());
             a.push(s.to_string());
+            if s == "workspace-write" {
+                for d in &p.add_dirs {
+                    a.push("--add-dir".into());
+                    a.push(d.display().to_string());
+                }
+            }
         }
     }
     // Commands the agent runs must see the parent's PATH (with `wg`) and WG_*: a login shell
@@ -182,6 +190,7 @@ mod tests {
         CodexParams {
             binary: "codex".into(),
             workdir: "/p".into(),
+            add_dirs: Vec::new(),
             model: Some("qwen3-coder".into()),
             endpoint: Some(Endpoint {
                 url: "http://127.0.0.1:8000/v1".into(),
