@@ -34,7 +34,7 @@ pub struct WorkspaceConfig {
     /// `shared` (every agent in the project root) or `worktree` (a git worktree per task).
     pub mode: String,
     /// Where a task's worktree goes, relative to the project root or absolute; `{id}` is the
-    /// task id (appended as a last component when the template does not name it).
+    /// task id. Without `{id}` every task gets the same path, so worktree tasks take turns.
     pub dir: String,
     /// What `wg done` does with uncommitted changes in a worktree: `commit` or `refuse`.
     pub on_done: String,

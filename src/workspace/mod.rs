@@ -56,13 +56,9 @@ pub fn branch_name(id: &str) -> String {
 }
 
 /// Where task `id`'s worktree goes: `dir` with `{id}` filled in, under `root` when relative.
+/// A `dir` without `{id}` is one path for every task: worktree tasks then take turns.
 pub fn worktree_dir(cfg: &WorkspaceConfig, root: &Path, id: &str) -> PathBuf {
-    let dir = if cfg.dir.contains("{id}") {
-        PathBuf::from(cfg.dir.replace("{id}", id))
-    } else {
-        Path::new(&cfg.dir).join(id)
-    };
-    normalize(&root.join(dir))
+    normalize(&root.join(cfg.dir.replace("{id}", id)))
 }
 
 /// `a/./b/../c` → `a/c`, without touching the file system (the worktree may not exist yet).
@@ -330,7 +326,7 @@ mod tests {
             Path::new("/p/.wg/worktrees/t1")
         );
         cfg.dir = "../wt".into();
-        assert_eq!(worktree_dir(&cfg, root, "t1"), Path::new("/wt/t1"));
+        assert_eq!(worktree_dir(&cfg, root, "t1"), Path::new("/wt"));
         cfg.dir = "/abs/{id}-wt".into();
         assert_eq!(worktree_dir(&cfg, root, "t1"), Path::new("/abs/t1-wt"));
     }

@@ -300,3 +300,22 @@ pub fn stale_worktrees(
     }
     Ok(out)
 }
+
+/// Removes a stale worktree (`wg doctor --fix`), first saving its changes on its branch.
+pub fn prune(root: &Path, stale: &Stale) -> Result<String, git::GitError> {
+    let dir = Path::new(&stale.path);
+    let mut note = String::new();
+    if dir.is_dir() && !git::dirty_files(dir)?.is_empty() {
+        let msg = format!(
+            "wg: task {}: changes left in a stale worktree\n\nTask: {}\n",
+            stale.task, stale.task
+        );
+        let c = git::commit_all(dir, &msg)?;
+        note = format!(" (changes saved as {})", &c[..c.len().min(12)]);
+    }
+    git::remove_worktree(root, dir)?;
+    Ok(format!(
+        "removed {}; branch {} kept{note}",
+        stale.path, stale.branch
+    ))
+}

@@ -11,3 +11,4 @@ mod handler;
 mod handler_failures;
 mod smoke;
 mod store;
+mod workspace;
