@@ -121,6 +121,10 @@ fn worktree_checks(ctx: &Ctx, fix: bool) -> CliResult<Vec<Check>> {
         }
     };
     if stale.is_empty() {
+        // Shared projects hear about worktrees only when something is wrong.
+        if ctx.config.workspace.mode != "worktree" {
+            return Ok(Vec::new());
+        }
         return Ok(vec![Check {
             name: "worktrees",
             ok: true,

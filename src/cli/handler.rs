@@ -124,12 +124,15 @@ fn resolve(ctx: &Ctx, args: &HandlerArgs, task: &Task) -> CliResult<Resolved> {
         (None, None) => root.clone(),
     };
     // From a worktree the agent still runs `wg` against the project's `.wg/` and commits on
-    // its branch, which writes objects, refs and the worktree's index under the git common
-    // dir: both lie outside the workdir codex's sandbox lets it write.
+    // its branch, which writes objects and refs under the git common dir and the index, HEAD
+    // and logs under the worktree's own git dir: all outside the workdir. The last needs its
+    // own root: codex makes the `.git` target of the workdir read-only even inside another
+    // writable root (measured with codex 0.169.0, tests/it/workspace.rs).
     let add_dirs = match &worktree {
         Some(d) => {
             let mut dirs = vec![wg_dir.clone()];
             dirs.extend(crate::workspace::git::common_dir(d).ok());
+            dirs.extend(crate::workspace::git::git_dir(d).ok());
             dirs
         }
         None => Vec::new(),

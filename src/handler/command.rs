@@ -292,4 +292,14 @@ mod tests {
             r#"'a b' -c 'x="y"' 'it'\''s'"#
         );
     }
+
+    #[test]
+    fn extra_writable_roots_only_with_workspace_write() {
+        let mut p = params();
+        p.add_dirs = vec!["/p/.wg".into(), "/p/.git".into()];
+        let a = codex_args(&p);
+        assert!(has_pair(&a, "--add-dir", "/p/.wg") && has_pair(&a, "--add-dir", "/p/.git"));
+        p.sandbox = "read-only".into();
+        assert!(!codex_args(&p).contains(&"--add-dir".to_string()));
+    }
 }

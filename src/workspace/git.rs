@@ -69,6 +69,12 @@ pub fn common_dir(dir: &Path) -> Result<PathBuf, GitError> {
     Ok(if p.is_absolute() { p } else { dir.join(p) })
 }
 
+/// The worktree's own git dir (`<common>/worktrees/<name>`: its index, HEAD, logs), absolute.
+pub fn git_dir(dir: &Path) -> Result<PathBuf, GitError> {
+    let s = run(dir, &["rev-parse", "--absolute-git-dir"])?;
+    Ok(PathBuf::from(s.trim()))
+}
+
 pub fn list_worktrees(repo: &Path) -> Result<Vec<Worktree>, GitError> {
     Ok(parse_worktree_list(&run(
         repo,

@@ -403,3 +403,74 @@ fn doctor_finds_and_prunes_stale_worktrees() {
     assert_eq!(worktrees(&env).matches("worktree ").count(), 1);
     assert!(files_at(&env, "wg/kept").contains("k.txt"));
 }
+
+/// First request: run `cmd`; the follow-up (carrying its output): a final message.
+struct ToolThenDone(String);
+impl wiremock::Respond for ToolThenDone {
+    fn respond(&self, r: &wiremock::Request) -> wiremock::ResponseTemplate {
+        use crate::handler::{message, sse_response};
+        if String::from_utf8_lossy(&r.body).contains("function_call_output") {
+            return sse_response(&[message("committed and done")]);
+        }
+        let args = serde_json::json!({"cmd": self.0}).to_string();
+        sse_response(&[
+            serde_json::json!({"type": "function_call", "status": "completed",
+            "id": "fc_1", "name": "exec_command", "arguments": args, "call_id": "call_1"}),
+        ])
+    }
+}
+
+/// The real codex, in its `workspace-write` sandbox with `-C` at the worktree, commits on the
+/// task branch and runs `wg done` against the project's `.wg/`: both lie outside `-C` and are
+/// reachable only through the `--add-dir` roots the handler grants.
+#[tokio::test(flavor = "multi_thread")]
+async fn codex_in_a_worktree_commits_and_runs_wg_done() {
+    use wiremock::matchers::{method, path};
+    let server = wiremock::MockServer::start().await;
+    let cmd = "pwd > where.txt && echo x > f && git add f where.txt && git commit -qm 'agent commit' && wg done \"$WG_TASK_ID\"";
+    wiremock::Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(ToolThenDone(cmd.into()))
+        .mount(&server)
+        .await;
+    let Some(codex) = crate::common::real_codex() else {
+        return;
+    };
+    let env = TestEnv::bare_outside_tmp();
+    let mut env = repo_project(env);
+    let url = format!("{}/v1", server.uri());
+    for (k, v) in [
+        ("executor", "codex"),
+        ("model", "qwen3-coder"),
+        ("endpoint.url", url.as_str()),
+        ("codex.binary", codex.to_str().unwrap()),
+        ("handler.request_max_retries", "0"),
+        ("handler.stream_max_retries", "0"),
+        ("handler.first_output_timeout", "20s"),
+    ] {
+        env.wg(&["config", "set", k, v]).ok();
+    }
+    env.set_env("WG_API_KEY", crate::handler::KEY);
+    env.wg(&["add", "Commit in a worktree", "--id", "wt"]).ok();
+    let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out}");
+    let handler_log =
+        std::fs::read_to_string(env.wg_dir().join("tasks/wt/handler.log")).unwrap_or_default();
+    let events =
+        std::fs::read_to_string(env.wg_dir().join("tasks/wt/events.jsonl")).unwrap_or_default();
+    assert_eq!(show(&env, "wt")["status"], "done", "{events}");
+    assert!(handler_log.contains("--add-dir"), "{handler_log}");
+    let followup = server.received_requests().await.unwrap();
+    let followup = String::from_utf8_lossy(&followup.last().unwrap().body).to_string();
+    // Without the worktree's own git dir as a writable root, codex's sandbox keeps it
+    // read-only (it protects the `.git` target of every writable root) and the commit fails.
+    assert!(!followup.contains("Read-only file system"), "{followup}");
+    // The agent's commit is on its branch; it ran in the worktree; main is untouched.
+    let msg = git(&env.root, &["log", "-1", "--format=%s", "wg/wt"]);
+    assert_eq!(msg.trim(), "agent commit");
+    let wd = git(&env.root, &["show", "wg/wt:where.txt"]);
+    assert!(wd.trim().ends_with(".wg/worktrees/wt"), "{wd}");
+    assert!(!env.path("f").exists());
+    assert_eq!(git(&env.root, &["status", "--porcelain"]), "");
+    assert_eq!(cleanup_record(&env, "wt")["ok"], true);
+}
