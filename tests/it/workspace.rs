@@ -474,3 +474,56 @@ async fn codex_in_a_worktree_commits_and_runs_wg_done() {
     assert_eq!(git(&env.root, &["status", "--porcelain"]), "");
     assert_eq!(cleanup_record(&env, "wt")["ok"], true);
 }
+
+#[test]
+fn merge_ff_fast_forwards_the_base_branch_or_says_why_not() {
+    let env = project();
+    env.wg(&["config", "set", "workspace.merge", "ff"]).ok();
+    add_sh(
+        &env,
+        "feat",
+        "echo f > feat.txt && wg done \"$WG_TASK_ID\"",
+        &[],
+    );
+    let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{out}");
+    let c = cleanup_record(&env, "feat");
+    assert_eq!(c["merge"]["ok"], true, "{c}");
+    // main moved, and its checkout with it.
+    assert_eq!(
+        git(&env.root, &["rev-parse", "main"]),
+        git(&env.root, &["rev-parse", "wg/feat"])
+    );
+    assert!(env.path("feat.txt").exists());
+    // main moves on meanwhile: no fast-forward, reported, nothing changed.
+    add_sh(
+        &env,
+        "late",
+        "echo l > late.txt && sleep 0.5 && wg done \"$WG_TASK_ID\"",
+        &[],
+    );
+    let c2 = Coordinator::start(&env, &[]);
+    assert!(wait_until(Duration::from_secs(10), || {
+        env.wg_dir().join("worktrees/late/late.txt").exists()
+    }));
+    std::fs::write(env.path("other.txt"), "o\n").unwrap();
+    git(&env.root, &["add", "other.txt"]);
+    git(&env.root, &["commit", "-qm", "moved on"]);
+    let main = git(&env.root, &["rev-parse", "main"]);
+    assert!(wait_until(Duration::from_secs(10), || {
+        task_log(&env, "late")
+            .iter()
+            .any(|r| r["event"] == "workspace.cleanup")
+    }));
+    drop(c2);
+    let c = cleanup_record(&env, "late");
+    assert_eq!(c["merge"]["ok"], false, "{c}");
+    assert!(
+        c["merge"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a fast-forward"),
+        "{c}"
+    );
+    assert_eq!(git(&env.root, &["rev-parse", "main"]), main);
+}
