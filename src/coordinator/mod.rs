@@ -736,38 +736,54 @@ impl Coordinator {
                 .get(id)
                 .is_some_and(|t| workspace::is_live(t.status))
         };
-        let mut held: Vec<(String, Vec<String>)> = graph
+        let root = self.root();
+        let cfg = &self.config.workspace;
+        // One `git worktree list` per pass, and only when a worktree task is a candidate.
+        let mut existing: Option<Vec<workspace::Worktree>> = None;
+        let mut reasons: Vec<Option<String>> = Vec::with_capacity(tasks.len());
+        for t in &tasks {
+            let mut reason = None;
+            if workspace::mode(t, cfg) == Mode::Worktree {
+                if existing.is_none() {
+                    // A git error here is reported when the claim tries to create it.
+                    existing = Some(workspace::git::list_worktrees(&root).unwrap_or_default());
+                }
+                let dir = workspace::worktree_dir(cfg, &root, &t.id);
+                let plan = workspace::plan_worktree(
+                    existing.as_deref().unwrap_or_default(),
+                    &workspace::branch_name(&t.id),
+                    &dir,
+                    dir.exists(),
+                    live,
+                );
+                if let workspace::Plan::Wait(r) = plan {
+                    reason = Some(r);
+                }
+            }
+            reasons.push(reason);
+        }
+        // Lock paths among the rest, in dispatch order.
+        let held: Vec<(String, Vec<String>)> = graph
             .tasks
             .values()
             .filter(|t| workspace::is_live(t.status))
             .map(|t| (t.id.clone(), workspace::lock_paths(t)))
             .filter(|(_, l)| !l.is_empty())
             .collect();
-        let root = self.root();
-        let (mut keep, mut waits) = (Vec::with_capacity(tasks.len()), Vec::new());
-        for t in tasks {
-            let locks = workspace::lock_paths(&t);
-            let others: Vec<(String, Vec<String>)> =
-                held.iter().filter(|(id, _)| *id != t.id).cloned().collect();
-            let mut reason = workspace::lock_conflict(&locks, &others).map(|(holder, hp, wp)| {
-                format!("lock path {wp} overlaps {hp}, held by task {holder}")
-            });
-            if reason.is_none() && workspace::mode(&t, &self.config.workspace) == Mode::Worktree {
-                // A git error here is reported when the claim tries to create the worktree.
-                if let Ok(workspace::Plan::Wait(r)) =
-                    ops::check(&root, &self.config.workspace, &t, live)
-                {
-                    reason = Some(r);
-                }
-            }
-            match reason {
+        let open: Vec<usize> = (0..tasks.len()).filter(|i| reasons[*i].is_none()).collect();
+        let wanted: Vec<(String, Vec<String>)> = open
+            .iter()
+            .map(|i| (tasks[*i].id.clone(), workspace::lock_paths(&tasks[*i])))
+            .collect();
+        for (i, r) in open.into_iter().zip(workspace::lock_gate(&wanted, held)) {
+            reasons[i] = r;
+        }
+        let mut keep = Vec::with_capacity(tasks.len());
+        let mut waits = Vec::new();
+        for (t, r) in tasks.into_iter().zip(reasons) {
+            match r {
                 Some(r) => waits.push((t.id.clone(), r)),
-                None => {
-                    if !locks.is_empty() && !held.iter().any(|(id, _)| *id == t.id) {
-                        held.push((t.id.clone(), locks));
-                    }
-                    keep.push(t);
-                }
+                None => keep.push(t),
             }
         }
         self.record_waits(waits)?;

@@ -153,6 +153,29 @@ pub fn lock_conflict<'h>(
     None
 }
 
+/// The lock decision for one dispatch pass. `candidates` (id, lock paths) in dispatch order;
+/// `held` the locks of live tasks. A candidate that does not conflict joins the holders, so of
+/// two overlapping candidates only the first may start. Returns a wait reason per candidate.
+pub fn lock_gate(
+    candidates: &[(String, Vec<String>)],
+    mut held: Vec<(String, Vec<String>)>,
+) -> Vec<Option<String>> {
+    candidates
+        .iter()
+        .map(|(id, locks)| {
+            let others: Vec<(String, Vec<String>)> =
+                held.iter().filter(|(h, _)| h != id).cloned().collect();
+            let reason = lock_conflict(locks, &others).map(|(holder, hp, wp)| {
+                format!("lock path {wp} overlaps {hp}, held by task {holder}")
+            });
+            if reason.is_none() && !locks.is_empty() && !held.iter().any(|(h, _)| h == id) {
+                held.push((id.clone(), locks.clone()));
+            }
+            reason
+        })
+        .collect()
+}
+
 /// Whether a task may hold a workspace (its worktree, its locks): it runs or awaits a turn.
 pub fn is_live(status: TaskStatus) -> bool {
     matches!(status, TaskStatus::InProgress | TaskStatus::Waiting)
@@ -308,6 +331,33 @@ mod tests {
         assert_eq!(c, ("b", "src/parser", "src".to_string()));
         assert!(lock_conflict(&["tests".to_string()], &held).is_none());
         assert!(lock_conflict(&[], &held).is_none());
+    }
+
+    #[test]
+    fn overlapping_candidates_take_turns_and_disjoint_ones_pass() {
+        let l = |id: &str, p: &[&str]| (id.to_string(), p.iter().map(|s| s.to_string()).collect());
+        let held = vec![l("running", &["docs"])];
+        let gate = lock_gate(
+            &[
+                l("a", &["src"]),
+                l("b", &["src/parser"]),
+                l("c", &["tests"]),
+                l("d", &["docs/x"]),
+                l("e", &[]),
+                // A waiting conversation resuming holds its own locks already.
+                l("running", &["docs"]),
+            ],
+            held,
+        );
+        assert_eq!(gate[0], None);
+        assert_eq!(
+            gate[1].as_deref(),
+            Some("lock path src/parser overlaps src, held by task a")
+        );
+        assert_eq!(gate[2], None);
+        assert!(gate[3].as_deref().unwrap().contains("held by task running"));
+        assert_eq!(gate[4], None);
+        assert_eq!(gate[5], None);
     }
 
     #[test]
