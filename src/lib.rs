@@ -22,3 +22,4 @@ pub mod output;
 pub mod process;
 pub mod store;
 pub mod time;
+pub mod workspace;

@@ -40,6 +40,18 @@ pub struct AddArgs {
     /// One argv element of the command for the `shell` executor (repeat, in order).
     #[arg(long = "command", value_name = "ARG", allow_hyphen_values = true)]
     pub command: Vec<String>,
+    /// Where the agent works: `worktree` (its own git worktree on branch wg/<id>) or
+    /// `shared` (the project root). Default: `workspace.mode` of the config.
+    #[arg(long, value_name = "MODE", value_parser = ["worktree", "shared"])]
+    pub workspace: Option<String>,
+    /// A path (relative to the project root) this shared task holds while it runs; no task
+    /// whose lock path overlaps runs at the same time (repeatable).
+    #[arg(long = "lock", value_name = "PATH")]
+    pub lock: Vec<String>,
+    /// What the task's worktree starts from (branch, tag or commit). Default:
+    /// `workspace.base`, else the project's HEAD.
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
 }
 
 /// Executors wg knows, plus `[executors.NAME]` entries of the config.
@@ -84,6 +96,13 @@ pub fn cmd_add(ctx: &Ctx, args: &AddArgs) -> CliResult {
     if let Some(t) = &args.timeout {
         parse_duration(t).map_err(usage_error)?;
     }
+    let mut locks = Vec::new();
+    for l in &args.lock {
+        let l = crate::workspace::validate_lock(l).map_err(usage_error)?;
+        if !locks.contains(&l) {
+            locks.push(l);
+        }
+    }
     let mut w = ctx.store.writer()?;
     let id = match &args.id {
         Some(id) => {
@@ -113,6 +132,14 @@ pub fn cmd_add(ctx: &Ctx, args: &AddArgs) -> CliResult {
     task.max_retries = args.max_retries;
     task.timeout = args.timeout.clone();
     task.command = args.command.clone();
+    task.workspace = args.workspace.clone();
+    use crate::workspace::field;
+    if !locks.is_empty() {
+        task.extra.insert(field::LOCK_PATHS.into(), locks.into());
+    }
+    if let Some(b) = &args.base {
+        task.extra.insert(field::BASE.into(), b.clone().into());
+    }
     w.put(std::slice::from_ref(&task))?;
     w.commit()?;
     ctx.out.either(&task, || id.clone())?;

@@ -8,9 +8,15 @@ use crate::cli::Ctx;
 use crate::error::{user_error, CliResult};
 
 /// Check that agents can run: codex found (and its version), the endpoint reachable, the model
-/// listed there, the API key's env var set. One line each.
+/// listed there, the API key's env var set; and worktrees left behind by tasks that no
+/// longer run. One line each.
 #[derive(Debug, Args)]
-pub struct DoctorArgs {}
+pub struct DoctorArgs {
+    /// Remove the stale worktrees found (their changes are committed on their branch first;
+    /// branches are kept).
+    #[arg(long)]
+    pub fix: bool,
+}
 
 #[derive(Serialize)]
 struct Check {
@@ -19,7 +25,7 @@ struct Check {
     detail: String,
 }
 
-pub fn cmd_doctor(ctx: &Ctx, _args: &DoctorArgs) -> CliResult {
+pub fn cmd_doctor(ctx: &Ctx, args: &DoctorArgs) -> CliResult {
     let cfg = &ctx.config;
     let mut checks = Vec::new();
     let root = ctx.layout.project_root();
@@ -37,6 +43,7 @@ pub fn cmd_doctor(ctx: &Ctx, _args: &DoctorArgs) -> CliResult {
     if uses_claude(ctx) {
         checks.extend(claude_checks(ctx, &path, &root));
     }
+    checks.extend(worktree_checks(ctx, args.fix)?);
     ctx.out.either(&checks, || {
         checks
             .iter()
@@ -266,6 +273,77 @@ fn wire_check(url: &str, key: Option<&str>, model: &str, configured: Option<&str
         ok: fits,
         detail,
     }
+}
+
+/// Worktrees of wg tasks that no longer run (crash, `keep_worktrees`, a failed cleanup).
+fn worktree_checks(ctx: &Ctx, fix: bool) -> CliResult<Vec<Check>> {
+    use crate::workspace::{git, ops};
+    let root = ctx.layout.project_root();
+    let root = std::path::absolute(&root).unwrap_or(root);
+    if !git::is_repo(&root) {
+        return Ok(Vec::new());
+    }
+    let graph = ctx.store.load()?;
+    let stale = match ops::stale_worktrees(&root, |id| graph.tasks.get(id).map(|t| t.status)) {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(vec![Check {
+                name: "worktrees",
+                ok: false,
+                detail: e.to_string(),
+            }])
+        }
+    };
+    if stale.is_empty() {
+        // Shared projects hear about worktrees only when something is wrong.
+        if ctx.config.workspace.mode != "worktree" {
+            return Ok(Vec::new());
+        }
+        return Ok(vec![Check {
+            name: "worktrees",
+            ok: true,
+            detail: "no stale worktree".into(),
+        }]);
+    }
+    let mut checks = Vec::new();
+    for s in &stale {
+        let what = format!(
+            "task {} ({}) at {}",
+            s.task,
+            s.status.as_deref().unwrap_or("gone"),
+            s.path
+        );
+        checks.push(if fix {
+            match ops::prune(&root, s) {
+                Ok(m) => Check {
+                    name: "worktrees",
+                    ok: true,
+                    detail: format!("{what}: {m}"),
+                },
+                Err(e) => Check {
+                    name: "worktrees",
+                    ok: false,
+                    detail: format!("{what}: {e}"),
+                },
+            }
+        } else if ctx.config.workspace.keep_worktrees {
+            Check {
+                name: "worktrees",
+                ok: true,
+                detail: format!("{what}: kept (keep_worktrees)"),
+            }
+        } else {
+            Check {
+                name: "worktrees",
+                ok: false,
+                detail: format!(
+                    "stale worktree of {what}; `wg doctor --fix` removes it (branch {} kept)",
+                    s.branch
+                ),
+            }
+        });
+    }
+    Ok(checks)
 }
 
 /// `GET {url}/models` with the key: is the endpoint there, and does it list the model?

@@ -1,9 +1,11 @@
 use clap::Args;
 
 use crate::cli::{check_id, Ctx};
-use crate::error::CliResult;
+use crate::error::{internal, user_error, CliResult};
 use crate::lifecycle::{transition, Change};
 use crate::model::TaskStatus;
+use crate::store::tasklog::{self, LogRecord};
+use crate::workspace::ops::{settle_on_done, DoneOutcome};
 
 /// Mark a task done.
 #[derive(Debug, Args)]
@@ -17,6 +19,37 @@ pub struct DoneArgs {
 pub fn cmd_done(ctx: &Ctx, args: &DoneArgs) -> CliResult {
     check_id(&args.id)?;
     let mut w = ctx.store.writer()?;
+    // A worktree's uncommitted changes are never dropped silently: committed on the task
+    // branch, or `done` is refused (`workspace.on_done`). Only a task that may become done.
+    let mut committed = None;
+    if let Some(task) = w.get(&args.id)? {
+        if task.status.can_become(TaskStatus::Done) {
+            match settle_on_done(&ctx.config.workspace, &task).map_err(internal)? {
+                DoneOutcome::Clean => {}
+                DoneOutcome::Refused(files) => {
+                    return Err(user_error(format!(
+                        "task `{}` has uncommitted changes in its worktree:\n  {}",
+                        task.id,
+                        files.join("\n  ")
+                    ))
+                    .hinted("commit them on the task branch (or discard them), then run `wg done` again; workspace.on_done = \"commit\" commits them for you"));
+                }
+                DoneOutcome::Committed(commit, files) => committed = Some((commit, files)),
+            }
+        }
+    }
+    if let Some((commit, files)) = &committed {
+        let text = format!(
+            "committed {} uncommitted file(s) on the task branch as {}",
+            files.len(),
+            &commit[..commit.len().min(12)]
+        );
+        let mut rec = LogRecord::note(&crate::time::now_rfc3339(), &ctx.actor, &text);
+        rec.event = "workspace.commit".into();
+        rec.extra.insert("commit".into(), commit.clone().into());
+        rec.extra.insert("files".into(), files.clone().into());
+        tasklog::append(&ctx.layout, &args.id, &rec, false).map_err(internal)?;
+    }
     let change = Change {
         to: TaskStatus::Done,
         reason: args.note.as_deref(),
@@ -24,6 +57,14 @@ pub fn cmd_done(ctx: &Ctx, args: &DoneArgs) -> CliResult {
     };
     let task = transition(&mut w, &args.id, change, |t| t.failure_reason = None)?;
     w.commit()?;
-    ctx.out.either(&task, || format!("{} done", task.id))?;
+    ctx.out.either(&task, || match &committed {
+        Some((c, files)) => format!(
+            "{} done (committed {} uncommitted file(s) as {})",
+            task.id,
+            files.len(),
+            &c[..c.len().min(12)]
+        ),
+        None => format!("{} done", task.id),
+    })?;
     Ok(())
 }

@@ -55,6 +55,8 @@ struct Resolved {
     binary: String,
     sandbox: String,
     workdir: PathBuf,
+    /// Writable roots besides the workdir (a worktree task's `.wg/` and git common dir).
+    add_dirs: Vec<PathBuf>,
     codex_home: Option<PathBuf>,
     /// claude's per-task CLAUDE_CONFIG_DIR.
     claude_dir: PathBuf,
@@ -125,10 +127,27 @@ fn resolve(ctx: &Ctx, args: &HandlerArgs, task: &Task, dialect: Dialect) -> CliR
     let key_env = ep.key_env.clone();
     // The key is read here and only handed to codex's environment under its own name.
     let key = std::env::var(&key_env).ok().filter(|k| !k.is_empty());
-    let workdir = match &task.workspace {
-        Some(w) if Path::new(w).is_absolute() => PathBuf::from(w),
-        Some(w) => root.join(w),
-        None => root.clone(),
+    let worktree = crate::workspace::recorded_worktree(task).filter(|d| d.is_dir());
+    let workdir = match (&worktree, &task.workspace) {
+        (Some(d), _) => d.clone(),
+        (None, Some(w)) if w == "shared" || w == "worktree" => root.clone(),
+        (None, Some(w)) if Path::new(w).is_absolute() => PathBuf::from(w),
+        (None, Some(w)) => root.join(w),
+        (None, None) => root.clone(),
+    };
+    // From a worktree the agent still runs `wg` against the project's `.wg/` and commits on
+    // its branch, which writes objects and refs under the git common dir and the index, HEAD
+    // and logs under the worktree's own git dir: all outside the workdir. The last needs its
+    // own root: codex makes the `.git` target of the workdir read-only even inside another
+    // writable root (measured with codex 0.169.0, tests/it/workspace.rs).
+    let add_dirs = match &worktree {
+        Some(d) => {
+            let mut dirs = vec![wg_dir.clone()];
+            dirs.extend(crate::workspace::git::common_dir(d).ok());
+            dirs.extend(crate::workspace::git::git_dir(d).ok());
+            dirs
+        }
+        None => Vec::new(),
     };
     let own_dir = std::env::current_exe()
         .ok()
@@ -163,6 +182,7 @@ fn resolve(ctx: &Ctx, args: &HandlerArgs, task: &Task, dialect: Dialect) -> CliR
         },
         sandbox: cfg.codex.sandbox.clone(),
         workdir,
+        add_dirs,
         timeouts: Timeouts {
             first_output: dur("first_output_timeout", &h.first_output_timeout)?,
             idle: dur("idle_timeout", &h.idle_timeout)?,
@@ -534,6 +554,7 @@ fn turns(
         let params = CodexParams {
             binary: binary.display().to_string(),
             workdir: r.workdir.clone(),
+            add_dirs: r.add_dirs.clone(),
             model: r.model.clone(),
             endpoint: r.endpoint.as_ref().map(|url| Endpoint {
                 url: r

@@ -123,7 +123,7 @@ max_rejections = 3
 
 const GITIGNORE: &str =
     "# Runtime files of wg; the task graph and conversations are worth committing.\n\
-graph.lock\ngraph.idx\n.tmp-*\nservice/\ncodex-home/\ntasks/*/agent.log\ntasks/*/turn.lock\n";
+graph.lock\ngraph.idx\n.tmp-*\nservice/\ncodex-home/\ntasks/*/agent.log\ntasks/*/turn.lock\nworktrees/\n";
 
 pub fn cmd_init(cli: &Cli, args: &InitArgs) -> CliResult {
     let root = match &cli.dir {

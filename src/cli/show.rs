@@ -47,6 +47,22 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
             ("timeout", task.timeout.as_deref()),
             ("assigned", task.assigned.as_deref()),
             ("failed:  ", task.failure_reason.as_deref()),
+            (
+                "workspace",
+                task.workspace.as_deref().or(crate::workspace::extra_str(
+                    &task,
+                    crate::workspace::field::WORKTREE,
+                )),
+            ),
+            (
+                "branch:  ",
+                crate::workspace::extra_str(&task, crate::workspace::field::BRANCH),
+            ),
+            (
+                "waiting: ",
+                crate::workspace::extra_str(&task, crate::workspace::field::WAITING_FOR)
+                    .filter(|_| task.status == crate::model::TaskStatus::Open),
+            ),
         ] {
             if let Some(v) = v {
                 s.push_str(&format!("  {k:<9} {v}\n"));

@@ -25,6 +25,39 @@ pub struct Config {
     pub executors: BTreeMap<String, toml::Table>,
     pub notify: NotifyConfig,
     pub evaluate: crate::evaluate::EvaluateConfig,
+    pub workspace: WorkspaceConfig,
+}
+
+/// `[workspace]`: where agents work. See docs/workspaces.md.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkspaceConfig {
+    /// `shared` (every agent in the project root) or `worktree` (a git worktree per task).
+    pub mode: String,
+    /// Where a task's worktree goes, relative to the project root or absolute; `{id}` is the
+    /// task id. Without `{id}` every task gets the same path, so worktree tasks take turns.
+    pub dir: String,
+    /// What `wg done` does with uncommitted changes in a worktree: `commit` or `refuse`.
+    pub on_done: String,
+    /// After done: `none` (keep the branch for review) or `ff` (fast-forward the base branch).
+    pub merge: String,
+    /// Leave worktrees on disk after the task ends (the branch is always kept).
+    pub keep_worktrees: bool,
+    /// What new worktrees start from; the project's HEAD when unset. A task's `--base` wins.
+    pub base: Option<String>,
+}
+
+impl Default for WorkspaceConfig {
+    fn default() -> Self {
+        WorkspaceConfig {
+            mode: "shared".into(),
+            dir: ".wg/worktrees/{id}".into(),
+            on_done: "commit".into(),
+            merge: "none".into(),
+            keep_worktrees: false,
+            base: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -225,6 +258,7 @@ impl Default for Config {
             executors: BTreeMap::new(),
             notify: NotifyConfig::default(),
             evaluate: Default::default(),
+            workspace: WorkspaceConfig::default(),
         }
     }
 }
@@ -278,6 +312,22 @@ impl Config {
             return Err(format!(
                 "endpoint.wire_api = \"{w}\": expected \"responses\" or \"chat\""
             ));
+        }
+        let w = &self.workspace;
+        for (key, value, allowed) in [
+            ("workspace.mode", &w.mode, &["shared", "worktree"]),
+            ("workspace.on_done", &w.on_done, &["commit", "refuse"]),
+            ("workspace.merge", &w.merge, &["none", "ff"]),
+        ] {
+            if !allowed.contains(&value.as_str()) {
+                return Err(format!(
+                    "{key} = \"{value}\": expected \"{}\" or \"{}\"",
+                    allowed[0], allowed[1]
+                ));
+            }
+        }
+        if w.dir.trim().is_empty() {
+            return Err("workspace.dir is empty".into());
         }
         for (key, value) in [
             (
@@ -429,6 +479,11 @@ mod tests {
         let e = Config::parse("[coordinator]\nidle_timeout = \"soon\"").unwrap_err();
         assert!(e.contains("idle_timeout"), "{e}");
         assert!(Config::parse("executor = [").is_err());
+        let e = Config::parse("[workspace]\nmode = \"tree\"").unwrap_err();
+        assert!(e.contains("workspace.mode"), "{e}");
+        let c = Config::parse("[workspace]\nmode = \"worktree\"\nmerge = \"ff\"").unwrap();
+        assert_eq!(c.workspace.mode, "worktree");
+        assert_eq!(c.workspace.on_done, "commit");
     }
 
     #[test]

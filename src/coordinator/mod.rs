@@ -30,8 +30,10 @@ use crate::lifecycle::{transition, Change};
 use crate::model::{Task, TaskStatus};
 use crate::process::pid_start_time;
 use crate::store::lock::FileLock;
+use crate::store::tasklog::{self, LogRecord};
 use crate::store::{Graph, Layout, Store};
 use crate::time::{now_rfc3339, parse_duration, parse_rfc3339};
+use crate::workspace::{self, field, ops, Mode};
 use recovery::AgentRecord;
 use scheduler::{Candidate, Decision, ExitFacts, Limits, StopReason};
 use supervisor::{Control, Ended, Watch};
@@ -510,6 +512,7 @@ impl Coordinator {
                 agent: agent.clone(),
                 time: now_rfc3339(),
                 reason: reason.map(str::to_string),
+                workspace: None,
             };
             if let Err(e) = n.send(event) {
                 self.log.line(&format!("webhook: {e}"));
@@ -577,6 +580,12 @@ impl Coordinator {
                     r.record.agent_id
                 ));
             }
+        }
+
+        // Worktrees of tasks that ended (also those that ended while no coordinator ran)
+        // are settled before anything new starts, so a task waiting on one can go now.
+        if self.cleanup_workspaces(&graph)? {
+            graph = self.store.load()?;
         }
 
         if let Some(force) = self.stopping {
@@ -663,6 +672,7 @@ impl Coordinator {
         }
         let new_turns = tasks.len();
         tasks.extend(self.store.ready(&graph)?.into_iter().cloned());
+        let tasks = self.gate_workspaces(&graph, tasks)?;
         let can_progress = !tasks.is_empty() || next_retry.is_some();
 
         let mut candidates = Vec::with_capacity(tasks.len());
@@ -708,6 +718,161 @@ impl Coordinator {
             .flatten()
             .min();
         Ok((wake, can_progress))
+    }
+
+    /// The project root, absolute (git and agents get absolute paths).
+    fn root(&self) -> PathBuf {
+        let root = self.layout.project_root();
+        std::path::absolute(&root).unwrap_or(root)
+    }
+
+    /// Keeps back the candidates whose workspace is not free: a lock path overlapping one
+    /// held by a live task (or by a candidate ahead of it), or a worktree branch or path in
+    /// use. Their reason is recorded on the task; the rest are returned in order.
+    fn gate_workspaces(&mut self, graph: &Graph, tasks: Vec<Task>) -> anyhow::Result<Vec<Task>> {
+        let live = |id: &str| {
+            graph
+                .tasks
+                .get(id)
+                .is_some_and(|t| workspace::is_live(t.status))
+        };
+        let root = self.root();
+        let cfg = &self.config.workspace;
+        // One `git worktree list` per pass, and only when a worktree task is a candidate.
+        let mut existing: Option<Vec<workspace::Worktree>> = None;
+        let mut reasons: Vec<Option<String>> = Vec::with_capacity(tasks.len());
+        for t in &tasks {
+            let mut reason = None;
+            if workspace::mode(t, cfg) == Mode::Worktree {
+                if existing.is_none() {
+                    // A git error here is reported when the claim tries to create it.
+                    existing = Some(workspace::git::list_worktrees(&root).unwrap_or_default());
+                }
+                let dir = workspace::worktree_dir(cfg, &root, &t.id);
+                let plan = workspace::plan_worktree(
+                    existing.as_deref().unwrap_or_default(),
+                    &workspace::branch_name(&t.id),
+                    &dir,
+                    dir.exists(),
+                    live,
+                );
+                if let workspace::Plan::Wait(r) = plan {
+                    reason = Some(r);
+                }
+            }
+            reasons.push(reason);
+        }
+        // Lock paths among the rest, in dispatch order.
+        let held: Vec<(String, Vec<String>)> = graph
+            .tasks
+            .values()
+            .filter(|t| workspace::is_live(t.status))
+            .map(|t| (t.id.clone(), workspace::lock_paths(t)))
+            .filter(|(_, l)| !l.is_empty())
+            .collect();
+        let open: Vec<usize> = (0..tasks.len()).filter(|i| reasons[*i].is_none()).collect();
+        let wanted: Vec<(String, Vec<String>)> = open
+            .iter()
+            .map(|i| (tasks[*i].id.clone(), workspace::lock_paths(&tasks[*i])))
+            .collect();
+        for (i, r) in open.into_iter().zip(workspace::lock_gate(&wanted, held)) {
+            reasons[i] = r;
+        }
+        let mut keep = Vec::with_capacity(tasks.len());
+        let mut waits = Vec::new();
+        for (t, r) in tasks.into_iter().zip(reasons) {
+            match r {
+                Some(r) => waits.push((t.id.clone(), r)),
+                None => keep.push(t),
+            }
+        }
+        self.record_waits(waits)?;
+        Ok(keep)
+    }
+
+    /// Records why ready tasks wait (`waiting_for`, shown by `wg show`, and a line in their
+    /// log.jsonl), only when the reason changed: the write wakes the loop again.
+    fn record_waits(&mut self, waits: Vec<(String, String)>) -> anyhow::Result<()> {
+        if waits.is_empty() {
+            return Ok(());
+        }
+        let store = self.store.clone();
+        let mut w = store.writer()?;
+        let mut changed = Vec::new();
+        for (id, reason) in waits {
+            let Some(mut t) = w.get(&id)? else { continue };
+            if workspace::extra_str(&t, field::WAITING_FOR) == Some(reason.as_str()) {
+                continue;
+            }
+            t.extra
+                .insert(field::WAITING_FOR.into(), reason.clone().into());
+            w.put(std::slice::from_ref(&t))?;
+            changed.push((id, reason));
+        }
+        w.commit()?;
+        for (id, reason) in changed {
+            self.log.line(&format!("wait task={id}: {reason}"));
+            let mut rec = LogRecord::note(&now_rfc3339(), ACTOR, &reason);
+            rec.event = "waiting".into();
+            let _ = tasklog::append(&self.layout, &id, &rec, false);
+        }
+        Ok(())
+    }
+
+    /// Cleans up the worktrees of tasks that ended and have no agent (or evaluation) left.
+    /// Returns whether any task record changed.
+    fn cleanup_workspaces(&mut self, graph: &Graph) -> anyhow::Result<bool> {
+        let due: Vec<Task> = graph
+            .tasks
+            .values()
+            .filter(|t| t.status.is_terminal() && workspace::recorded_worktree(t).is_some())
+            .filter(|t| !self.agents.contains_key(&t.id) && !self.evaluating.contains(&t.id))
+            .cloned()
+            .collect();
+        if due.is_empty() {
+            return Ok(false);
+        }
+        let root = self.root();
+        for t in due {
+            let cfg = &self.config.workspace;
+            let report = ops::cleanup(&root, cfg, &t, cfg.keep_worktrees);
+            let value = serde_json::to_value(&report)?;
+            let store = self.store.clone();
+            let mut w = store.writer()?;
+            if let Some(mut cur) = w.get(&t.id)? {
+                // Attempted once: a failure is left to `wg doctor`, not retried every tick.
+                cur.extra.remove(field::WORKTREE);
+                cur.extra.insert(field::CLEANUP.into(), value.clone());
+                w.put(std::slice::from_ref(&cur))?;
+            }
+            w.commit()?;
+            self.log.line(&format!(
+                "cleanup task={} ok={}: {}",
+                t.id, report.ok, report.message
+            ));
+            let mut rec = LogRecord::note(&now_rfc3339(), ACTOR, &report.message);
+            rec.event = "workspace.cleanup".into();
+            if let serde_json::Value::Object(m) = &value {
+                rec.extra = m.clone();
+                rec.extra.remove("message");
+            }
+            let _ = tasklog::append(&self.layout, &t.id, &rec, false);
+            if let Some(n) = &self.notifier {
+                let event = notify::Event {
+                    task: t.id.clone(),
+                    status: notify::webhook_status(t.status).to_string(),
+                    from: Some(t.status.to_string()),
+                    agent: self.last_agent.get(&t.id).cloned(),
+                    time: now_rfc3339(),
+                    reason: None,
+                    workspace: Some(value),
+                };
+                if let Err(e) = n.send(event) {
+                    self.log.line(&format!("webhook: {e}"));
+                }
+            }
+        }
+        Ok(true)
     }
 
     fn executor_for(&mut self, t: &Task) -> Result<Executor, String> {
@@ -785,6 +950,8 @@ impl Coordinator {
         let store = self.store.clone();
         let mut w = store.writer()?;
         let mut claimed = Vec::new();
+        let (mut waits, mut unstartable) = (Vec::new(), Vec::new());
+        let root = self.root();
         for (t, x) in chosen {
             // Re-checked under the lock: someone may have taken or closed it since the load.
             let Some((status, _)) = w.status_of(&t.id) else {
@@ -793,6 +960,25 @@ impl Coordinator {
             if status != t.status {
                 continue;
             }
+            // The worktree is made under the graph lock: two coordinators cannot both pass
+            // the collision check, and a claimed task always has its worktree recorded.
+            let prepared = if workspace::mode(&t, &self.config.workspace) == Mode::Worktree {
+                let live = |id: &str| w.status_of(id).is_some_and(|(s, _)| workspace::is_live(s));
+                match ops::prepare(&root, &self.config.workspace, &t, live) {
+                    Ok(p) => Some(p),
+                    Err(ops::PrepareError::Wait(r)) => {
+                        waits.push((t.id.clone(), r));
+                        continue;
+                    }
+                    Err(ops::PrepareError::Failed(r)) => {
+                        unstartable
+                            .push((t.id.clone(), format!("cannot prepare its worktree: {r}")));
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
             let agent = self.next_agent_id();
             let change = Change {
                 to: TaskStatus::InProgress,
@@ -800,14 +986,37 @@ impl Coordinator {
                 actor: ACTOR,
             };
             let a = agent.clone();
-            match transition(&mut w, &t.id, change, |t| t.assigned = Some(a)) {
-                Ok(task) => claimed.push((task, x, agent, status)),
+            let p = prepared.clone();
+            match transition(&mut w, &t.id, change, |t| {
+                t.assigned = Some(a);
+                t.extra.remove(field::WAITING_FOR);
+                if let Some(p) = &p {
+                    p.apply(t);
+                }
+            }) {
+                Ok(task) => {
+                    if let Some(p) = &prepared {
+                        self.log.line(&format!(
+                            "worktree task={} path={} branch={} base={} ({})",
+                            task.id,
+                            p.dir.display(),
+                            p.branch,
+                            p.base_commit,
+                            if p.created { "created" } else { "reused" }
+                        ));
+                    }
+                    claimed.push((task, x, agent, status))
+                }
                 Err(e) => self
                     .log
                     .line(&format!("claim task={} refused: {}", t.id, e.error)),
             }
         }
         w.commit()?;
+        self.record_waits(waits)?;
+        for (id, reason) in unstartable {
+            self.fail_unstartable(&id, &reason)?;
+        }
         for (task, x, agent, from) in claimed {
             self.last_agent.insert(task.id.clone(), agent.clone());
             self.announce(&task.id, Some(from), TaskStatus::InProgress, None);
@@ -862,9 +1071,10 @@ impl Coordinator {
             .unwrap_or_default();
         let env = build_env(&wg_dir, &x.pass_env, extra, |k| std::env::var(k).ok());
         let root = self.layout.project_root();
-        let cwd = match &task.workspace {
-            Some(ws) => root.join(ws),
-            None => root,
+        let cwd = match (workspace::recorded_worktree(task), &task.workspace) {
+            (Some(dir), _) => dir,
+            (None, Some(ws)) if ws != "shared" && ws != "worktree" => root.join(ws),
+            _ => root,
         };
         let spec = AgentSpec {
             argv,
@@ -1179,7 +1389,10 @@ impl Coordinator {
                 let layout = store.layout.clone();
                 let graph = store.load().map_err(|e| e.to_string())?;
                 let task = graph.tasks.get(&id).ok_or("the task is gone")?;
-                let root = layout.project_root();
+                // A worktree task's changes are in its worktree (cleanup waits for this).
+                let root = workspace::recorded_worktree(task)
+                    .filter(|d| d.is_dir())
+                    .unwrap_or_else(|| layout.project_root());
                 let result = crate::evaluate::evaluate(&layout, &config, task, &root)
                     .map_err(|e| e.to_string())?;
                 crate::evaluate::record(&layout, ACTOR, &result).map_err(|e| e.to_string())?;

@@ -27,6 +27,9 @@ pub struct Event {
     pub time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Set on the event that reports a worktree cleanup (see docs/workspaces.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<serde_json::Value>,
 }
 
 /// The webhook name of a stored status: `in-progress` is announced as `running`.

@@ -21,6 +21,8 @@ pub struct Endpoint {
 pub struct CodexParams {
     pub binary: String,
     pub workdir: PathBuf,
+    /// Extra writable roots (`--add-dir`), honoured by the `workspace-write` sandbox.
+    pub add_dirs: Vec<PathBuf>,
     pub model: Option<String>,
     pub endpoint: Option<Endpoint>,
     pub sandbox: String,
@@ -84,6 +86,12 @@ pub fn codex_args(p: &CodexParams) -> Vec<String> {
         s => {
             a.push("--sandbox".into());
             a.push(s.to_string());
+            if s == "workspace-write" {
+                for d in &p.add_dirs {
+                    a.push("--add-dir".into());
+                    a.push(d.display().to_string());
+                }
+            }
         }
     }
     // Commands the agent runs must see the parent's PATH (with `wg`) and WG_*: a login shell
@@ -182,6 +190,7 @@ mod tests {
         CodexParams {
             binary: "codex".into(),
             workdir: "/p".into(),
+            add_dirs: Vec::new(),
             model: Some("qwen3-coder".into()),
             endpoint: Some(Endpoint {
                 url: "http://127.0.0.1:8000/v1".into(),
@@ -282,5 +291,15 @@ mod tests {
             shell_join(&["a b".into(), "-c".into(), "x=\"y\"".into(), "it's".into()]),
             r#"'a b' -c 'x="y"' 'it'\''s'"#
         );
+    }
+
+    #[test]
+    fn extra_writable_roots_only_with_workspace_write() {
+        let mut p = params();
+        p.add_dirs = vec!["/p/.wg".into(), "/p/.git".into()];
+        let a = codex_args(&p);
+        assert!(has_pair(&a, "--add-dir", "/p/.wg") && has_pair(&a, "--add-dir", "/p/.git"));
+        p.sandbox = "read-only".into();
+        assert!(!codex_args(&p).contains(&"--add-dir".to_string()));
     }
 }

@@ -10,14 +10,14 @@ use serde_json::Value;
 use crate::common::{to_run, wait_until, Run, TestEnv};
 
 /// A coordinator process; killed on drop together with every agent of the test project.
-struct Coordinator {
+pub struct Coordinator {
     child: Option<Child>,
     wg_dir: PathBuf,
 }
 
 impl Coordinator {
     /// `wg service start --foreground` with extra args.
-    fn start(env: &TestEnv, args: &[&str]) -> Coordinator {
+    pub fn start(env: &TestEnv, args: &[&str]) -> Coordinator {
         let mut all = vec!["service", "start", "--foreground"];
         all.extend_from_slice(args);
         let child = env
@@ -33,7 +33,7 @@ impl Coordinator {
     }
 
     /// Waits for an `--until-done` run to end.
-    fn wait(mut self, timeout: Duration) -> Run {
+    pub fn wait(mut self, timeout: Duration) -> Run {
         let mut child = self.child.take().expect("running");
         let ok = wait_until(timeout, || child.try_wait().unwrap().is_some());
         if !ok {
@@ -44,7 +44,7 @@ impl Coordinator {
         to_run(child.wait_with_output().unwrap())
     }
 
-    fn kill9(&mut self) {
+    pub fn kill9(&mut self) {
         let mut child = self.child.take().expect("running");
         child.kill().unwrap();
         child.wait().unwrap();

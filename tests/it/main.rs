@@ -14,3 +14,4 @@ mod handler_claude;
 mod handler_failures;
 mod smoke;
 mod store;
+mod workspace;
