@@ -2,5 +2,6 @@
 
 pub mod graph;
 pub mod task;
+mod task_de;
 
 pub use task::{slugify, validate_id, Task, TaskStatus};

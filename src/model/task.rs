@@ -179,19 +179,16 @@ fn is_zero_i64(n: &i64) -> bool {
 ///
 /// Field order here is the field order on disk, which keeps compacted files deterministic.
 /// Fields this version does not know are kept in `extra` and written back unchanged.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Deserialize is written by hand (`task_de.rs`): serde's `flatten` buffers every field of
+/// every record, which made reading full records several times slower.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Task {
-    #[serde(deserialize_with = "de_id")]
     pub id: String,
     pub title: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     pub status: TaskStatus,
-    #[serde(
-        default,
-        deserialize_with = "de_ids",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor: Option<String>,

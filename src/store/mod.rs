@@ -196,12 +196,19 @@ impl Store {
             BTreeMap::new()
         };
         let ids = views.ready_ids(|id| archive.get(id).map(|t| t.status));
-        let mut ready = ids
+        let ready = ids
             .into_iter()
             .map(|id| views.full(&path, id))
             .collect::<Result<Vec<Task>>>()?;
-        ready.sort_by(graph::dispatch_order);
-        Ok(ready)
+        // Sort positions, not records: a stable sort moves each ~400-byte task many times,
+        // which was a third of `wg ready` at 100,000 tasks.
+        let mut order: Vec<usize> = (0..ready.len()).collect();
+        order.sort_unstable_by(|&a, &b| graph::dispatch_order(&ready[a], &ready[b]));
+        let mut slots: Vec<Option<Task>> = ready.into_iter().map(Some).collect();
+        Ok(order
+            .into_iter()
+            .map(|i| slots[i].take().expect("each position is taken once"))
+            .collect())
     }
 
     /// Live tasks counted by status, and how many are ready (`wg status`), without parsing
