@@ -75,7 +75,9 @@ pub struct Views<'a> {
 }
 
 /// Files at least this big are parsed on two threads (this project's machines have two cores).
-const PARALLEL_MIN_BYTES: usize = 1 << 20;
+/// Measured side by side: 16% faster at 100,000 tasks (18 MB), 11% slower at 10,000 (1.8 MB),
+/// where the thread and the second table cost more than they save.
+const PARALLEL_MIN_BYTES: usize = 6 << 20;
 
 /// Parses every complete line of `bytes` (the contents of `path`). Ids and dependencies are
 /// validated like [`Task`]'s; a bad line stops with its number.
