@@ -187,6 +187,9 @@ impl Store {
     /// ready records are parsed into owned tasks (the rest through a borrowed, still fully
     /// type-checked view): `wg ready --json` on 100,000 tasks is mostly allocation otherwise.
     pub fn ready_tasks(&self) -> Result<Vec<Task>> {
+        if let Some(ready) = self.ready_from_index()? {
+            return Ok(ready);
+        }
         let path = self.layout.graph();
         let bytes = read_or_empty(&path)?;
         let views = view::parse(&path, &bytes)?;
@@ -209,6 +212,98 @@ impl Store {
             .into_iter()
             .map(|i| slots[i].take().expect("each position is taken once"))
             .collect())
+    }
+
+    /// `wg ready` from the derived index, when its seal says it describes the graph file
+    /// exactly as the last wg writer left it (see index.rs): statuses and edges come from the
+    /// index and the tail, and only the ready records are parsed. Every line of such a file
+    /// was validated when it was written; any other change breaks the seal, and then this
+    /// returns `None` and the caller parses every line.
+    fn ready_from_index(&self) -> Result<Option<Vec<Task>>> {
+        let layout = &self.layout;
+        let Some(idx) = Index::load(&layout.graph_index()) else {
+            return Ok(None);
+        };
+        let graph_path = layout.graph();
+        let identity = |p: &Path| file_identity(p).map_err(StoreError::io("stat", p));
+        let (inode, len, mtime) = identity(&graph_path)?;
+        let archive_len = identity(&layout.archive())?.1;
+        let h = idx.header;
+        let sealed = h.inode == inode
+            && h.seal_size == len
+            && h.seal_mtime == mtime
+            && h.covered <= len
+            && h.archive == archive_len;
+        if !sealed || len == 0 {
+            return Ok(None);
+        }
+        let bytes = read_or_empty(&graph_path)?;
+        // A writer may have appended between the stat and the read: then take the slow path.
+        if bytes.len() as u64 != len || identity(&graph_path)? != (inode, len, mtime) {
+            return Ok(None);
+        }
+        let mut entries: rustc_hash::FxHashMap<String, Entry> =
+            idx.entries().map(|(id, e)| (id.to_string(), e)).collect();
+        // Lines past the index: parsed (and so checked) like a writer's tail.
+        let mut offset = h.covered;
+        for (i, line) in bytes[h.covered as usize..]
+            .split_inclusive(|b| *b == b'\n')
+            .enumerate()
+        {
+            let here = offset;
+            offset += line.len() as u64;
+            if line.last() != Some(&b'\n') {
+                break;
+            }
+            let rec: LightRecord =
+                serde_json::from_slice(line).map_err(|e| StoreError::Corrupt {
+                    path: graph_path.display().to_string(),
+                    line: (h.lines + i as u64 + 1) as usize,
+                    reason: e.to_string(),
+                })?;
+            entries.insert(
+                rec.id,
+                Entry {
+                    status: rec.status,
+                    loc: Loc::Graph(here),
+                    after: rec.after,
+                },
+            );
+        }
+        tracing::debug!(
+            tasks = entries.len(),
+            tail_from = h.covered,
+            "ready: from the sealed index"
+        );
+        let status = |id: &str| entries.get(id).map(|e| e.status);
+        let mut ready = Vec::new();
+        for (id, e) in &entries {
+            let Loc::Graph(at) = e.loc else { continue };
+            if e.status != TaskStatus::Open
+                || !e.after.iter().all(|d| status(d) == Some(TaskStatus::Done))
+            {
+                continue;
+            }
+            let rest = &bytes[at as usize..];
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            let task: Task =
+                serde_json::from_slice(&rest[..end]).map_err(|err| StoreError::Corrupt {
+                    path: graph_path.display().to_string(),
+                    line: 0,
+                    reason: format!("record of `{id}` at byte {at}: {err}"),
+                })?;
+            ready.push(task);
+        }
+        // Sort positions, not records: a stable sort moves each ~400-byte task many times.
+        let mut order: Vec<usize> = (0..ready.len()).collect();
+        order.sort_unstable_by(|&a, &b| graph::dispatch_order(&ready[a], &ready[b]));
+        let mut slots: Vec<Option<Task>> = ready.into_iter().map(Some).collect();
+        Ok(Some(
+            order
+                .into_iter()
+                .map(|i| slots[i].take().expect("each position is taken once"))
+                .collect(),
+        ))
     }
 
     /// Live tasks counted by status, and how many are ready (`wg status`), without parsing

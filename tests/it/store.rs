@@ -342,3 +342,45 @@ fn index_is_rebuilt_when_missing_damaged_or_stale() {
     // a, b, c, d, e, hand, 300 bulk, y.
     assert_eq!(ids(&env).len(), 6 + 300 + 1);
 }
+
+/// `wg ready` answers from the sealed index when it can; it must say exactly what a full
+/// parse says: archived dependencies, tail lines past the index, priorities, statuses.
+#[test]
+fn ready_from_the_index_matches_a_full_parse() {
+    let env = TestEnv::new();
+    let mut lines = String::new();
+    for i in 0..400 {
+        let after = if i % 4 == 0 {
+            String::new()
+        } else {
+            format!(",\"after\":[\"t-{}\"]", i - 1)
+        };
+        let status = if i % 3 == 0 {
+            ",\"status\":\"done\""
+        } else {
+            ""
+        };
+        lines.push_str(&format!(
+            "{{\"title\":\"T {i}\",\"id\":\"t-{i}\"{after}{status},\"priority\":{}}}\n",
+            i % 5
+        ));
+    }
+    let _ = env.wg_stdin(&["import", "-"], &lines).ok();
+    let _ = env.wg(&["archive"]).ok(); // done tasks move out; their dependents still wait on them
+    for (i, open) in [1, 2, 5, 7, 10].into_iter().enumerate() {
+        // Tail lines the index does not cover yet.
+        let _ = env
+            .wg(&["add", &format!("Late {i}"), "--after", "t-1"])
+            .ok();
+        let _ = env.wg(&["done", &format!("t-{open}")]).ok();
+    }
+    let mut traced = env.command(&["ready", "--json"]);
+    traced.env("WG_LOG", "wg=debug");
+    let run = crate::common::to_run(traced.output().unwrap());
+    assert!(run.stderr.contains("from the sealed index"), "{run}");
+    let from_index = run.json();
+    std::fs::remove_file(env.wg_dir().join("graph.idx")).unwrap();
+    let from_parse = env.wg(&["ready", "--json"]).ok().json();
+    assert!(from_index.as_array().unwrap().len() > 50, "{from_index}");
+    assert_eq!(from_index, from_parse);
+}
