@@ -146,30 +146,41 @@ impl Index {
         })
     }
 
-    pub fn find(&self, id: &str) -> Option<Entry> {
-        let buf = &self.buf;
+    /// The index line of `id`, by binary search over the sorted lines.
+    fn find_line(&self, id: &str) -> Option<&[u8]> {
+        let buf = &self.buf[..];
         let (mut lo, mut hi) = (self.body, buf.len());
         // Invariant: lo and hi are line starts; the line for `id`, if any, starts in [lo, hi).
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let start = buf[lo..mid]
-                .iter()
-                .rposition(|b| *b == b'\n')
-                .map_or(lo, |i| lo + i + 1);
-            let end = start
-                + buf[start..]
-                    .iter()
-                    .position(|b| *b == b'\n')
-                    .expect("index ends with a newline");
+            let start = memchr::memrchr(b'\n', &buf[lo..mid]).map_or(lo, |i| lo + i + 1);
+            let end =
+                start + memchr::memchr(b'\n', &buf[start..]).expect("index ends with a newline");
             let line = &buf[start..end];
-            let key_end = line.iter().position(|b| *b == b'\t').unwrap_or(line.len());
+            let key_end = memchr::memchr(b'\t', line).unwrap_or(line.len());
             match line[..key_end].cmp(id.as_bytes()) {
-                std::cmp::Ordering::Equal => return Entry::parse(line).map(|(_, e)| e),
+                std::cmp::Ordering::Equal => return Some(line),
                 std::cmp::Ordering::Less => lo = end + 1,
                 std::cmp::Ordering::Greater => hi = start,
             }
         }
         None
+    }
+
+    pub fn find(&self, id: &str) -> Option<Entry> {
+        self.find_line(id).and_then(Entry::parse).map(|(_, e)| e)
+    }
+
+    /// Only the status of `id`: no allocation, for readiness checks over many ids.
+    pub fn status(&self, id: &str) -> Option<TaskStatus> {
+        line_status(self.find_line(id)?)
+    }
+
+    /// Every index line, unparsed (with [`line_status`] as a cheap first filter).
+    pub fn lines(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.buf[self.body..]
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
     }
 
     /// Every entry in id order. Lines that do not parse are skipped (the index is derived;
@@ -191,6 +202,18 @@ impl Index {
             .filter(|b| **b == b'\n')
             .count()
     }
+}
+
+/// The status field of an index line.
+pub fn line_status(line: &[u8]) -> Option<TaskStatus> {
+    let mut fields = line.split(|b| *b == b'\t');
+    fields.next()?;
+    std::str::from_utf8(fields.next()?).ok()?.parse().ok()
+}
+
+/// Parses one index line into its id and entry.
+pub fn parse_line(line: &[u8]) -> Option<(&str, Entry)> {
+    Entry::parse(line)
 }
 
 /// Writes a complete index. Entries must come sorted by id. No fsync: the index is derived,

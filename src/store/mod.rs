@@ -242,9 +242,9 @@ impl Store {
         if bytes.len() as u64 != len || identity(&graph_path)? != (inode, len, mtime) {
             return Ok(None);
         }
-        let mut entries: rustc_hash::FxHashMap<String, Entry> =
-            idx.entries().map(|(id, e)| (id.to_string(), e)).collect();
-        // Lines past the index: parsed (and so checked) like a writer's tail.
+        // Lines past the index: parsed (and so checked) like a writer's tail; they override
+        // the index's entries for their ids.
+        let mut tail: rustc_hash::FxHashMap<String, Entry> = Default::default();
         let mut offset = h.covered;
         for (i, line) in bytes[h.covered as usize..]
             .split_inclusive(|b| *b == b'\n')
@@ -261,7 +261,7 @@ impl Store {
                     line: (h.lines + i as u64 + 1) as usize,
                     reason: e.to_string(),
                 })?;
-            entries.insert(
+            tail.insert(
                 rec.id,
                 Entry {
                     status: rec.status,
@@ -271,19 +271,59 @@ impl Store {
             );
         }
         tracing::debug!(
-            tasks = entries.len(),
-            tail_from = h.covered,
+            tasks = idx.len(),
+            tail = tail.len(),
             "ready: from the sealed index"
         );
-        let status = |id: &str| entries.get(id).map(|e| e.status);
-        let mut ready = Vec::new();
-        for (id, e) in &entries {
-            let Loc::Graph(at) = e.loc else { continue };
-            if e.status != TaskStatus::Open
-                || !e.after.iter().all(|d| status(d) == Some(TaskStatus::Done))
-            {
+        // Every id's status, borrowed from the index lines (no per-task allocation); tail
+        // records override.
+        let mut statuses: rustc_hash::FxHashMap<&str, TaskStatus> =
+            rustc_hash::FxHashMap::with_capacity_and_hasher(
+                h.live as usize + tail.len(),
+                Default::default(),
+            );
+        for line in idx.lines() {
+            let key_end = memchr::memchr(b'\t', line).unwrap_or(line.len());
+            if let (Ok(id), Some(st)) = (
+                std::str::from_utf8(&line[..key_end]),
+                index::line_status(line),
+            ) {
+                statuses.insert(id, st);
+            }
+        }
+        for (id, e) in &tail {
+            statuses.insert(id.as_str(), e.status);
+        }
+        let status = |id: &str| statuses.get(id).copied();
+        let is_ready = |e: &Entry| {
+            e.status == TaskStatus::Open
+                && matches!(e.loc, Loc::Graph(_))
+                && e.after.iter().all(|d| status(d) == Some(TaskStatus::Done))
+        };
+        let mut found: Vec<(String, u64)> = Vec::new();
+        for line in idx.lines() {
+            // Most lines are not open: skip them before parsing.
+            if index::line_status(line) != Some(TaskStatus::Open) {
                 continue;
             }
+            let Some((id, e)) = index::parse_line(line) else {
+                continue;
+            };
+            if !tail.contains_key(id) && is_ready(&e) {
+                if let Loc::Graph(at) = e.loc {
+                    found.push((id.to_string(), at));
+                }
+            }
+        }
+        for (id, e) in &tail {
+            if is_ready(e) {
+                if let Loc::Graph(at) = e.loc {
+                    found.push((id.clone(), at));
+                }
+            }
+        }
+        let mut ready = Vec::with_capacity(found.len());
+        for (id, at) in found {
             let rest = &bytes[at as usize..];
             let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
             let task: Task =
