@@ -245,30 +245,18 @@ impl Store {
         // Lines past the index: parsed (and so checked) like a writer's tail; they override
         // the index's entries for their ids.
         let mut tail: rustc_hash::FxHashMap<String, Entry> = Default::default();
-        let mut offset = h.covered;
-        for (i, line) in bytes[h.covered as usize..]
-            .split_inclusive(|b| *b == b'\n')
-            .enumerate()
-        {
-            let here = offset;
-            offset += line.len() as u64;
-            if line.last() != Some(&b'\n') {
-                break;
-            }
-            let rec: LightRecord =
-                serde_json::from_slice(line).map_err(|e| StoreError::Corrupt {
-                    path: graph_path.display().to_string(),
-                    line: (h.lines + i as u64 + 1) as usize,
-                    reason: e.to_string(),
-                })?;
-            tail.insert(
-                rec.id,
-                Entry {
-                    status: rec.status,
-                    loc: Loc::Graph(here),
-                    after: rec.after,
-                },
-            );
+        for (rec, here) in light_records(
+            &graph_path,
+            &bytes[h.covered as usize..],
+            h.covered,
+            h.lines,
+        )? {
+            let entry = Entry {
+                status: rec.status,
+                loc: Loc::Graph(here),
+                after: rec.after,
+            };
+            tail.insert(rec.id, entry);
         }
         tracing::debug!(
             tasks = idx.len(),
@@ -515,19 +503,8 @@ impl<'s> Writer<'s> {
             .map_err(StoreError::io("read", &path))?;
         let mut bytes = Vec::with_capacity((self.graph_len - covered) as usize);
         io::Read::read_to_end(&mut file, &mut bytes).map_err(StoreError::io("read", &path))?;
-        let mut offset = covered;
-        for (i, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
-            let here = offset;
-            offset += line.len() as u64;
-            if line.last() != Some(&b'\n') {
-                break; // a concurrent reader's view; cannot happen under the lock after repair
-            }
-            let rec: LightRecord =
-                serde_json::from_slice(line).map_err(|e| StoreError::Corrupt {
-                    path: path.display().to_string(),
-                    line: (self.index.header.lines + i as u64 + 1) as usize,
-                    reason: e.to_string(),
-                })?;
+        let first_line = self.index.header.lines;
+        for (rec, here) in light_records(&path, &bytes, covered, first_line)? {
             self.note(rec.id, rec.status, rec.after, here);
         }
         Ok(())
@@ -791,15 +768,18 @@ fn tail_entry(te: &TailEntry) -> Entry {
     }
 }
 
-/// Byte offset of the last line for each id in a JSONL file of task records.
-fn line_offsets(path: &Path) -> Result<HashMap<String, u64>> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashMap::new()),
-        Err(e) => return Err(StoreError::io("read", path)(e)),
-    };
-    let mut out = HashMap::new();
-    let mut offset = 0u64;
+/// The light records of the complete lines of `bytes`, with the byte offset of each in its
+/// file. `bytes` start at byte `base`, line `first_line + 1` of `path` (for error messages).
+/// A final line without its newline is an append in flight and is left out; any other line
+/// that does not parse is a corrupt store.
+fn light_records(
+    path: &Path,
+    bytes: &[u8],
+    base: u64,
+    first_line: u64,
+) -> Result<Vec<(LightRecord, u64)>> {
+    let mut out = Vec::new();
+    let mut offset = base;
     for (i, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
         let here = offset;
         offset += line.len() as u64;
@@ -808,9 +788,23 @@ fn line_offsets(path: &Path) -> Result<HashMap<String, u64>> {
         }
         let rec: LightRecord = serde_json::from_slice(line).map_err(|e| StoreError::Corrupt {
             path: path.display().to_string(),
-            line: i + 1,
+            line: (first_line + i as u64 + 1) as usize,
             reason: e.to_string(),
         })?;
+        out.push((rec, here));
+    }
+    Ok(out)
+}
+
+/// Byte offset of the last line for each id in a JSONL file of task records.
+fn line_offsets(path: &Path) -> Result<HashMap<String, u64>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(StoreError::io("read", path)(e)),
+    };
+    let mut out = HashMap::new();
+    for (rec, here) in light_records(path, &bytes, 0, 0)? {
         out.insert(rec.id, here);
     }
     Ok(out)
@@ -831,32 +825,18 @@ fn rebuild_index(store: &Store) -> Result<Index> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(StoreError::io("read", &path)(e)),
         };
-        let mut offset = 0u64;
-        for (i, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
-            let here = offset;
-            offset += line.len() as u64;
-            if line.last() != Some(&b'\n') {
-                break;
-            }
-            let rec: LightRecord =
-                serde_json::from_slice(line).map_err(|e| StoreError::Corrupt {
-                    path: path.display().to_string(),
-                    line: i + 1,
-                    reason: e.to_string(),
-                })?;
+        for (rec, here) in light_records(&path, &bytes, 0, 0)? {
             let loc = if archived {
                 Loc::Archive(here)
             } else {
                 Loc::Graph(here)
             };
-            entries.insert(
-                rec.id,
-                Entry {
-                    status: rec.status,
-                    loc,
-                    after: rec.after,
-                },
-            );
+            let entry = Entry {
+                status: rec.status,
+                loc,
+                after: rec.after,
+            };
+            entries.insert(rec.id, entry);
         }
     }
     let (inode, len, mtime) =
