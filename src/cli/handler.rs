@@ -508,42 +508,33 @@ fn turns(
             ],
         );
 
-        let failure = if r.endpoint.is_some() && r.key.is_none() {
-            Some(Failure::KeyMissing {
-                var: r.key_env.clone(),
-            })
-        } else {
-            None
-        };
         let root = r
             .wg_dir
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| r.wg_dir.clone());
-        let binary = match (&failure, find_binary(&r.binary, &r.path_env, &root)) {
-            (None, Ok(b)) => Some(b),
-            (None, Err(detail)) => {
-                let f = Failure::NotInstalled {
-                    agent: r.dialect.name(),
-                    binary: r.binary.clone(),
-                    detail,
-                };
+        // A missing key or binary ends the turn before anything is spawned.
+        let binary = if r.endpoint.is_some() && r.key.is_none() {
+            Err(Failure::KeyMissing {
+                var: r.key_env.clone(),
+            })
+        } else {
+            find_binary(&r.binary, &r.path_env, &root).map_err(|detail| Failure::NotInstalled {
+                agent: r.dialect.name(),
+                binary: r.binary.clone(),
+                detail,
+            })
+        };
+        let binary = match binary {
+            Ok(b) => b,
+            Err(f) => {
                 record_error(ctx, log, id, turn, last, &f, &reply_ctx, None, 0, None)?;
                 end_unspawned(log, turn, &f);
                 settle(ctx, id, &r.agent, TaskStatus::Waiting, None)?;
                 outcome.any_error = Some(error_reply(&f, &reply_ctx));
                 return Ok(false);
             }
-            (Some(_), _) => None,
         };
-        if let (Some(f), None) = (&failure, &binary) {
-            record_error(ctx, log, id, turn, last, f, &reply_ctx, None, 0, None)?;
-            end_unspawned(log, turn, f);
-            settle(ctx, id, &r.agent, TaskStatus::Waiting, None)?;
-            outcome.any_error = Some(error_reply(f, &reply_ctx));
-            return Ok(false);
-        }
-        let binary = binary.expect("checked above");
         let version = files::codex_version(
             &binary,
             &ctx.layout

@@ -201,44 +201,38 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// The pinned real codex binary (scripts/install-codex.sh sets WG_TEST_CODEX). Under CI a
-/// missing binary fails the test; elsewhere the test is skipped with a loud message.
-pub fn real_codex() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("WG_TEST_CODEX") {
-        let p = PathBuf::from(p);
-        if p.is_file() {
-            return Some(p);
-        }
-    }
-    let default = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(".tools/codex-0.169.0/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex");
-    if default.is_file() {
-        return Some(default);
+/// A pinned real CLI: `$env_var` (set by its install script), else its default install path
+/// under `.tools/`. Under CI a missing binary fails the test; elsewhere the test is skipped
+/// with a loud message.
+fn pinned_binary(name: &str, env_var: &str, default_rel: &str, script: &str) -> Option<PathBuf> {
+    let from_env = std::env::var(env_var).ok().map(PathBuf::from);
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join(default_rel);
+    if let Some(p) = from_env.into_iter().chain([default]).find(|p| p.is_file()) {
+        return Some(p);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("the real codex CLI is required under CI=true; run scripts/install-codex.sh (WG_TEST_CODEX)");
+        panic!("the real {name} CLI is required under CI=true; run {script} ({env_var})");
     }
-    eprintln!("\n!!! SKIPPED: real codex not found; run scripts/install-codex.sh !!!\n");
+    eprintln!("\n!!! SKIPPED: real {name} not found; run {script} !!!\n");
     None
 }
 
-/// The pinned real Claude Code binary (scripts/install-claude.sh sets WG_TEST_CLAUDE). Same
-/// rule as `real_codex`: under CI a missing binary fails the test, elsewhere it is skipped.
+/// The pinned real codex binary (scripts/install-codex.sh sets WG_TEST_CODEX).
+pub fn real_codex() -> Option<PathBuf> {
+    pinned_binary(
+        "codex",
+        "WG_TEST_CODEX",
+        ".tools/codex-0.169.0/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex",
+        "scripts/install-codex.sh",
+    )
+}
+
+/// The pinned real Claude Code binary (scripts/install-claude.sh sets WG_TEST_CLAUDE).
 pub fn real_claude() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("WG_TEST_CLAUDE") {
-        let p = PathBuf::from(p);
-        if p.is_file() {
-            return Some(p);
-        }
-    }
-    let default = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(".tools/claude-2.1.330/node_modules/@anthropic-ai/claude-code-linux-x64/claude");
-    if default.is_file() {
-        return Some(default);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("the real Claude Code CLI is required under CI=true; run scripts/install-claude.sh (WG_TEST_CLAUDE)");
-    }
-    eprintln!("\n!!! SKIPPED: real claude not found; run scripts/install-claude.sh !!!\n");
-    None
+    pinned_binary(
+        "Claude Code",
+        "WG_TEST_CLAUDE",
+        ".tools/claude-2.1.330/node_modules/@anthropic-ai/claude-code-linux-x64/claude",
+        "scripts/install-claude.sh",
+    )
 }
