@@ -21,6 +21,7 @@ use crate::handler::run::{self, Spawn, Timeouts};
 use crate::handler::{error_reply, Budget, Failure, ReplyContext, Used};
 use crate::lifecycle::{transition, Change};
 use crate::model::{Task, TaskStatus};
+use crate::outcome::ErrorKind;
 use crate::store::lock::FileLock;
 use crate::time::{now_rfc3339, parse_duration};
 
@@ -638,11 +639,13 @@ fn turns(
             env_remove,
         };
         let rep = rt.block_on(run::run_codex(spawn, turn, log, events_log));
+        // The bridge's upstream answer, typed: it outranks codex's retelling of it.
+        let mut upstream: Option<(u16, String)> = None;
         if let Some(b) = &r.bridge {
             for w in b.take_warnings() {
                 log.write(Level::Warn, turn, "bridge.warning", &[("message", w)]);
             }
-            if let Some(e) = b.take_last_error() {
+            if let Some(e) = b.take_first_error() {
                 // codex replaces a 500's body with a generic text: keep the server's own words.
                 log.write(
                     Level::Error,
@@ -653,6 +656,7 @@ fn turns(
                         ("message", e.message.clone()),
                     ],
                 );
+                upstream = e.status.map(|s| (s, e.message.clone()));
             }
         }
         let usage = rep.events.usage.clone();
@@ -748,12 +752,22 @@ fn turns(
                             r.dialect.name()
                         )
                     });
-                let detail = log.redact(&detail);
-                let kind = match r.dialect {
-                    Dialect::Codex => classify(&detail),
-                    Dialect::Claude => claude::classify_claude(rep.events.error_status, &detail),
+                let (kind, detail) = match (&upstream, r.dialect) {
+                    (Some((status, message)), _) => (
+                        ErrorKind::from_status(*status, message)
+                            .unwrap_or_else(|| classify(&rep.events, &detail)),
+                        format!("the endpoint answered {status}: {message}"),
+                    ),
+                    (None, Dialect::Codex) => (classify(&rep.events, &detail), detail),
+                    (None, Dialect::Claude) => (
+                        claude::classify_claude(rep.events.error_status, &detail),
+                        detail,
+                    ),
                 };
-                Failure::Codex { kind, detail }
+                Failure::Agent {
+                    kind,
+                    detail: log.redact(&detail),
+                }
             };
             record_error(
                 ctx,
@@ -877,7 +891,7 @@ fn end_unspawned(log: &mut HandlerLog, turn: u64, f: &Failure) {
             ("status", "error".into()),
             ("exit_code", "none".into()),
             ("duration_ms", "0".into()),
-            ("error_kind", f.kind().into()),
+            ("error_kind", f.kind().to_string()),
         ],
     );
 }
@@ -905,7 +919,12 @@ fn record_error(
     );
     let mut extra = serde_json::Map::new();
     extra.insert("turn".into(), turn.into());
-    extra.insert("error_kind".into(), f.kind().into());
+    extra.insert(
+        "error_kind".into(),
+        serde_json::to_value(f.kind()).map_err(internal)?,
+    );
+    // The server's (or agent's) own words, whole: the coordinator shows them as the reason.
+    extra.insert("error_message".into(), log.redact(&f.detail()).into());
     if let Some(c) = exit_code {
         extra.insert("exit_code".into(), c.into());
     }

@@ -4,9 +4,10 @@
 
 use serde_json::Value;
 
-use super::events::{classify, CommandRun, FailureKind, Notice, TurnEvents};
+use super::events::{CommandRun, Notice, TurnEvents};
 use crate::config::ModelPrice;
 use crate::conversation::Usage;
+use crate::outcome::{self, ErrorKind};
 
 /// The env vars the CLI reads the key from: `x-api-key` and `Authorization: Bearer`.
 pub const KEY_VARS: [&str; 2] = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"];
@@ -262,25 +263,28 @@ pub fn feed(t: &mut TurnEvents, ev: &Value) -> Option<Notice> {
 
 /// What kind of failure a claude turn ended in: the HTTP status when the CLI reports one,
 /// else its message (measured texts: reference §6).
-pub fn classify_claude(status: Option<u64>, message: &str) -> FailureKind {
+pub fn classify_claude(status: Option<u64>, message: &str) -> ErrorKind {
     let m = message.to_ascii_lowercase();
-    match status {
-        Some(401 | 403) => FailureKind::Unauthorized,
-        Some(429) => FailureKind::RateLimited,
-        Some(500..=599) => FailureKind::ServerError,
-        _ if m.contains("not logged in") => FailureKind::KeyMissing,
-        _ if m.contains("connection refused")
-            || m.contains("econnrefused")
-            || m.contains("unable to connect")
-            || m.contains("enotfound") =>
-        {
-            FailureKind::Unreachable
-        }
-        _ if m.contains("timed out") || m.contains("stream") && m.contains("idle") => {
-            FailureKind::StreamBroken
-        }
-        _ if m.contains("cannot be used with root") => FailureKind::BadConfig,
-        _ => classify(message),
+    if let Some(k) = status
+        .and_then(|s| u16::try_from(s).ok())
+        .and_then(|s| ErrorKind::from_status(s, message))
+    {
+        return k;
+    }
+    if m.contains("not logged in") {
+        ErrorKind::KeyMissing
+    } else if m.contains("connection refused")
+        || m.contains("econnrefused")
+        || m.contains("unable to connect")
+        || m.contains("enotfound")
+    {
+        ErrorKind::Unreachable
+    } else if m.contains("timed out") || m.contains("stream") && m.contains("idle") {
+        ErrorKind::StreamBroken
+    } else if m.contains("cannot be used with root") {
+        ErrorKind::BadConfig
+    } else {
+        outcome::classify_text(message)
     }
 }
 
@@ -406,11 +410,11 @@ mod tests {
     #[test]
     fn failures_are_judged_by_is_error_and_classified_by_status() {
         for (sample, kind) in [
-            (E401, FailureKind::Unauthorized),
-            (E500, FailureKind::ServerError),
-            (E429, FailureKind::RateLimited),
-            (REFUSED, FailureKind::Unreachable),
-            (NOAUTH, FailureKind::KeyMissing),
+            (E401, ErrorKind::Unauthorized),
+            (E500, ErrorKind::ServerError),
+            (E429, ErrorKind::RateLimited),
+            (REFUSED, ErrorKind::Unreachable),
+            (NOAUTH, ErrorKind::KeyMissing),
         ] {
             let t = run(sample);
             assert!(!t.succeeded(Some(0)), "{sample}");
