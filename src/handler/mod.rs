@@ -5,13 +5,17 @@
 //! `prompt`, `command`, `events`, `log` and this file are pure; `run` and `files` do the I/O
 //! (the codex child, `events.jsonl`, `handler.log`); `cli/handler.rs` wires them to the store.
 
+pub mod agent;
 pub mod claude;
+pub mod codex;
 pub mod command;
 pub mod events;
 pub mod files;
 pub mod log;
 pub mod prompt;
+pub mod resolve;
 pub mod run;
+pub mod session;
 
 use std::time::Duration;
 
