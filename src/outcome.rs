@@ -140,7 +140,7 @@ impl ErrorKind {
         match self {
             ErrorKind::Unauthorized => "the endpoint rejected the API key: check the key variable holds a valid key (`wg doctor` checks it)",
             ErrorKind::Forbidden => "the key is not allowed to do this (model, route or budget on the gateway): check its permissions",
-            ErrorKind::KeyMissing => "the API key variable is not set: export it where the coordinator runs, then `wg service resume`",
+            ErrorKind::KeyMissing => "the API key variable is not set where the coordinator runs: export it and restart the service",
             ErrorKind::Unreachable => "no connection to the endpoint: is the model server running and the URL right (`wg doctor`)?",
             ErrorKind::RateLimited => "the endpoint is rate-limiting: dispatch waits; lower coordinator.max_agents if it keeps happening",
             ErrorKind::ServerError => "the endpoint answered with a server error: look at the model server's log",
