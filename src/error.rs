@@ -16,6 +16,10 @@ pub enum Kind {
     Locked,
     Unavailable,
     Corrupt,
+    /// `--until-done` endings (see docs/exit-codes.md).
+    TasksFailed,
+    Stuck,
+    Paused,
     Internal,
 }
 
@@ -29,6 +33,9 @@ impl Kind {
             Kind::Locked => exit::LOCKED,
             Kind::Unavailable => exit::UNAVAILABLE,
             Kind::Corrupt => exit::CORRUPT,
+            Kind::TasksFailed => exit::TASKS_FAILED,
+            Kind::Stuck => exit::STUCK,
+            Kind::Paused => exit::PAUSED,
             Kind::Internal => exit::INTERNAL,
         }
     }

@@ -16,5 +16,12 @@ pub const LOCKED: u8 = 5;
 pub const UNAVAILABLE: u8 = 6;
 /// The task store is corrupt: a line that is not a valid record.
 pub const CORRUPT: u8 = 7;
+/// `wg service start --until-done`: some task failed (retries spent) or was abandoned.
+pub const TASKS_FAILED: u8 = 8;
+/// `wg service start --until-done`: tasks are left that cannot start (waiting on a failed
+/// dependency, a message or a person).
+pub const STUCK: u8 = 9;
+/// `wg service start --until-done --max-pause D`: an endpoint stayed paused longer than D.
+pub const PAUSED: u8 = 10;
 /// A bug in wg.
 pub const INTERNAL: u8 = 70;
