@@ -109,6 +109,21 @@ async fn a_rejected_key_at_a_503_port_pauses_with_the_key_reason_and_spends_noth
         .is_some_and(|v| v.to_str().unwrap() == format!("Bearer {KEY}"))));
     let log = std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap();
     assert!(log.contains("paused (unauthorized)"), "{log}");
+    // The failed turn is visible where people look.
+    let ran = errors[0]["text"].as_str().unwrap().contains("fix-503-page");
+    let id = if ran { "fix-503-page" } else { "plain" };
+    let show = env.wg(&["show", id]).ok();
+    assert!(
+        show.stdout.contains("error:    unauthorized")
+            && show.stdout.contains("invalid api key for this gateway"),
+        "{show}"
+    );
+    assert_eq!(task(&env, id)["last_error"]["kind"], "unauthorized");
+    let list = env.wg(&["list"]).ok();
+    assert!(
+        list.stdout.contains("[last error: unauthorized: "),
+        "{list}"
+    );
     assert_no_key(&env, &[&run.stdout, &run.stderr]);
 }
 
@@ -197,4 +212,204 @@ async fn a_pause_is_visible_and_never_lifted_by_an_unrelated_agent_exit() {
     assert_eq!(posts(&reqs), 2, "{run}");
     let log = std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap();
     assert!(!log.contains("passed its probe"), "{log}");
+}
+
+/// A project whose endpoint is `server`, for `wg doctor`.
+async fn doctor_env(server: &MockServer, models: ResponseTemplate) -> Option<TestEnv> {
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(models)
+        .mount(server)
+        .await;
+    codex_env(&format!("{}/v1", server.uri()))
+}
+
+fn listed() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"data": [{"id": "qwen3-coder"}]}))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_sees_whether_tool_calls_come_back_structured_or_as_text() {
+    // Structured: a function_call item.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .and(body_string_contains("\"ping\""))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"output": [
+            {"type": "function_call", "name": "ping", "arguments": "{\"text\":\"ok\"}",
+             "call_id": "c1"}]})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"output": []})))
+        .mount(&server)
+        .await;
+    let Some(env) = doctor_env(&server, listed()).await else {
+        return;
+    };
+    let out = env.wg(&["doctor"]).ok();
+    assert!(
+        out.stdout
+            .contains("ok   tool calls a tool call came back structured"),
+        "{out}"
+    );
+    // As text: the server's parser is off; doctor says what to change, per server.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .and(body_string_contains("\"ping\""))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"output": [
+            {"type": "message", "content": [{"type": "output_text", "text":
+            "<tool_call>\n<function=ping>\n<parameter=text>ok</parameter>\n</function>\n</tool_call>"}]}]})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"output": []})))
+        .mount(&server)
+        .await;
+    let Some(env) = doctor_env(&server, listed()).await else {
+        return;
+    };
+    let out = env.wg(&["doctor"]).code(1);
+    assert!(out.stdout.contains("FAIL tool calls"), "{out}");
+    assert!(
+        out.stdout
+            .contains("--enable-auto-tool-choice --tool-call-parser qwen3_coder")
+            && out.stdout.contains("SGLang"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_quotes_the_server_and_checks_the_key_where_it_is_verified() {
+    let server = MockServer::start().await;
+    let rejected = ResponseTemplate::new(401)
+        .set_body_json(json!({"error": {"message": "key sk-... is not valid for team blue"}}));
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"error": {"message": "unsupported parameter: tools"}})),
+        )
+        .mount(&server)
+        .await;
+    let Some(env) = doctor_env(&server, rejected).await else {
+        return;
+    };
+    let out = env.wg(&["doctor"]).code(1);
+    assert!(
+        out.stdout.contains("FAIL api key")
+            && out
+                .stdout
+                .contains("answered 401: key sk-... is not valid for team blue"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("unsupported parameter: tools"),
+        "every failure quotes the server: {out}"
+    );
+    assert_no_key(&env, &[&out.stdout, &out.stderr]);
+}
+
+/// `wg handler ID` once, returning the typed kind of the error record it wrote.
+fn handler_error_kind(env: &TestEnv, id: &str) -> (String, String) {
+    env.wg(&["add", id, "--id", id]).ok();
+    env.wg(&["handler", id]).code(1);
+    let last = outbox(env, id).pop().expect("an error record");
+    assert_eq!(last["role"], "error", "{last}");
+    (
+        last["error_kind"].as_str().unwrap().to_string(),
+        last["error_message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_the_bridge_429_and_5xx_are_classified_like_passthrough() {
+    for (status, kind) in [
+        (429, "rate-limited"),
+        (503, "server-error"),
+        (401, "unauthorized"),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(
+                ResponseTemplate::new(status).set_body_json(
+                    json!({"error": {"message": format!("upstream says {status}")}}),
+                ),
+            )
+            .mount(&server)
+            .await;
+        let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+            return;
+        };
+        env.wg(&["config", "set", "endpoint.wire_api", "chat"]).ok();
+        let (got, message) = handler_error_kind(&env, &format!("bridged-{status}"));
+        assert_eq!(got, kind, "{status}: {message}");
+        // The server's own words survive, not codex's retelling.
+        assert!(
+            message.contains(&format!("upstream says {status}")),
+            "{message}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_status_of_a_turn_wins_over_what_codex_retries_saw_later() {
+    // A gateway: the backend rejects the key, then the gateway's cooldown answers 429.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"error": {"message": "backend: key rejected"}})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .set_body_json(json!({"error": {"message": "cooldown: too many failures"}})),
+        )
+        .mount(&server)
+        .await;
+    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
+    // codex retries a 401 as a broken stream (`Reconnecting... 1/1`).
+    env.wg(&["config", "set", "handler.stream_max_retries", "1"])
+        .ok();
+    let (kind, message) = handler_error_kind(&env, "gated");
+    let posts = posts(&server.received_requests().await.unwrap());
+    assert!(posts >= 2, "codex retried: {posts} requests");
+    assert_eq!(kind, "unauthorized", "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_handler_logs_tool_calls_left_as_text_with_what_to_change() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(sse_response(&[message(
+            "<tool_call>\n<function=exec_command>\n<parameter=cmd>wg done t</parameter>\n</function>\n</tool_call>",
+        )]))
+        .mount(&server)
+        .await;
+    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
+    env.wg(&["add", "T", "--id", "t"]).ok();
+    env.wg(&["handler", "t"]).ok();
+    let log = crate::handler::read(&env, "t", "handler.log");
+    assert!(
+        log.contains("tool_call_text") && log.contains("--tool-call-parser qwen3_coder"),
+        "{log}"
+    );
 }
