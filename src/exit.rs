@@ -14,7 +14,11 @@ pub const NOT_FOUND: u8 = 4;
 pub const LOCKED: u8 = 5;
 /// The coordinator is not running (for commands that need it).
 pub const UNAVAILABLE: u8 = 6;
-/// The task store is corrupt: a line that is not a valid record.
+/// The task store is corrupt: a line that is not a valid record (in `graph.jsonl` or in a
+/// task's conversation or log file).
 pub const CORRUPT: u8 = 7;
+/// A file could not be written or read: a full disk, a read-only file system, no
+/// permission. The message names the path.
+pub const IO: u8 = 74;
 /// A bug in wg.
 pub const INTERNAL: u8 = 70;

@@ -395,9 +395,9 @@ pub fn cmd_handler(ctx: &Ctx, args: &HandlerArgs) -> CliResult {
         let Some(lock) =
             FileLock::try_acquire(&lock_path).map_err(|e| CliError::new(Kind::Locked, e))?
         else {
-            eprintln!(
-                "another `wg handler` is running turns for task `{id}`; it will answer the inbox"
-            );
+            crate::output::stderr(&format!(
+                "another `wg handler` is running turns for task `{id}`; it will answer the inbox\n"
+            ));
             return Ok(());
         };
         let ran = turns(
