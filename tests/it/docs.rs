@@ -75,6 +75,7 @@ fn exit_codes_md_mirrors_exit_rs() {
         ("LOCKED", wg::exit::LOCKED),
         ("UNAVAILABLE", wg::exit::UNAVAILABLE),
         ("CORRUPT", wg::exit::CORRUPT),
+        ("IO", wg::exit::IO),
         ("INTERNAL", wg::exit::INTERNAL),
     ] {
         let row = format!("| {code} | `{name}` |");
