@@ -94,7 +94,12 @@ impl Coordinator {
         // Candidates: conversations waiting on an answer first, then ready tasks.
         let mut tasks: Vec<Task> = Vec::new();
         for t in graph.tasks.values() {
-            if t.status == TaskStatus::Waiting && !self.agents.contains_key(&t.id) {
+            // `wg msg` may have moved a waiting task to in-progress itself: its agent is gone
+            // and the message still calls for a turn.
+            let woken = t.status == TaskStatus::InProgress
+                && !self.agents.contains_key(&t.id)
+                && recovery::woken_by_message(&self.layout, t);
+            if (t.status == TaskStatus::Waiting || woken) && !self.agents.contains_key(&t.id) {
                 let conversational = self
                     .executor_for(t)
                     .map(|x| x.conversational)
