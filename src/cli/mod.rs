@@ -11,6 +11,7 @@ mod done;
 mod edit;
 mod evaluate;
 mod fail;
+pub mod fence;
 mod handler;
 mod import;
 mod init;
