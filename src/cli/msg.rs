@@ -38,6 +38,16 @@ pub(crate) fn send(ctx: &Ctx, id: &str, text: &str, reopen: bool) -> CliResult<I
     if text.trim().is_empty() {
         return Err(user_error("the message is empty"));
     }
+    let max = ctx.config.handler.max_message_chars;
+    if text.len() > max {
+        let chars = text.chars().count();
+        if chars > max {
+            return Err(user_error(format!(
+                "the message is {chars} characters; the limit is {max} (handler.max_message_chars)"
+            ))
+            .hinted("nothing was sent; put the text in a file and send its path, or raise handler.max_message_chars (codex refuses a prompt over 1,048,576 characters)"));
+        }
+    }
     let graph = ctx.store.load()?;
     let mut task = graph.tasks.get(id).cloned().ok_or_else(|| not_found(id))?;
     if task.status == TaskStatus::Abandoned {
