@@ -245,6 +245,23 @@ impl Coordinator {
             if status != t.status {
                 continue;
             }
+            // A task a message woke to in-progress after its agent's turn ended goes back to
+            // waiting first, and is then claimed like any waiting conversation.
+            let status = if status == TaskStatus::InProgress {
+                let change = Change {
+                    to: TaskStatus::Waiting,
+                    reason: Some("a message arrived after its agent's turn ended"),
+                    actor: ACTOR,
+                };
+                if let Err(e) = transition(&mut w, &t.id, change, |_| {}) {
+                    self.log
+                        .line(&format!("claim task={} refused: {}", t.id, e.error));
+                    continue;
+                }
+                TaskStatus::Waiting
+            } else {
+                status
+            };
             // The worktree is made under the graph lock: two coordinators cannot both pass
             // the collision check, and a claimed task always has its worktree recorded.
             let prepared = if workspace::mode(&t, &self.config.workspace) == Mode::Worktree {

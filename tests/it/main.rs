@@ -8,6 +8,7 @@ mod coordinator;
 mod coordinator_codex;
 mod docs;
 mod evaluate;
+mod faults;
 mod handler;
 mod handler_chat;
 mod handler_claude;
