@@ -304,7 +304,7 @@ fn put_record(env: &TestEnv, id: &str, change: impl FnOnce(&mut Value)) {
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .filter(|r| r["id"] == id)
-        .last()
+        .next_back()
         .unwrap();
     change(&mut rec);
     let mut f = std::fs::OpenOptions::new()
