@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod model;
 pub mod output;
+pub mod pricing;
 pub mod process;
 pub mod store;
 pub mod time;

@@ -13,11 +13,13 @@ use crate::env;
 use crate::error::{internal, not_found, user_error, CliError, CliResult, Kind};
 use crate::handler::claude::{self, ClaudeParams};
 use crate::handler::command::{self, CodexParams, Endpoint};
+use crate::handler::events::FailureKind;
 use crate::handler::events::{classify, Dialect};
 use crate::handler::files::{self, EventsLog, HandlerLog};
 use crate::handler::log::Level;
 use crate::handler::prompt::{self, PromptInput};
 use crate::handler::run::{self, Spawn, Timeouts};
+use crate::handler::{digest, overflow};
 use crate::handler::{error_reply, Budget, Failure, ReplyContext, Used};
 use crate::lifecycle::{transition, Change};
 use crate::model::{Task, TaskStatus};
@@ -444,6 +446,8 @@ fn turns(
     rt: &tokio::runtime::Runtime,
     outcome: &mut Outcome,
 ) -> CliResult<bool> {
+    // Set while a turn is retried after a context overflow.
+    let mut retry: Option<OverflowRetry> = None;
     loop {
         let inbox = conversation::read_inbox(&ctx.layout, id).map_err(internal)?;
         let outbox = conversation::read_outbox(&ctx.layout, id).map_err(internal)?;
@@ -464,7 +468,9 @@ fn turns(
 
         if let Some(what) = r.budget.exceeded(&Used::of(&outbox), true) {
             let f = Failure::Budget { what: what.clone() };
-            record_error(ctx, log, id, turn, last_seq, &f, &reply_ctx, None, 0, None)?;
+            record_error(
+                ctx, log, id, turn, last_seq, &f, &reply_ctx, None, 0, None, None,
+            )?;
             settle(
                 ctx,
                 id,
@@ -476,12 +482,18 @@ fn turns(
             return Ok(false);
         }
 
+        let configured = ctx.config.history_budget_chars();
+        let budget = retry
+            .as_ref()
+            .map_or_else(|| overflow::effective_budget(configured, &outbox), |t| t.to);
         let p = prompt::build(&PromptInput {
             task_id: id,
             inbox: &inbox,
             outbox: &outbox,
-            history_budget_chars: ctx.config.codex.history_budget_chars,
+            history_budget_chars: budget,
+            actions_chars: ctx.config.replay_actions_chars(),
         });
+        let history_chars = p.history_chars;
         let (first, last) = p.answers.unwrap_or((last_seq, last_seq));
         log.write(
             Level::Info,
@@ -498,6 +510,8 @@ fn turns(
                 ),
                 ("prompt_chars", p.text.chars().count().to_string()),
                 ("dropped_turns", p.dropped_turns.to_string()),
+                ("history_budget", budget.to_string()),
+                ("history_chars", history_chars.to_string()),
                 ("model", r.model.clone().unwrap_or_else(|| "default".into())),
                 (
                     "endpoint",
@@ -528,7 +542,9 @@ fn turns(
         let binary = match binary {
             Ok(b) => b,
             Err(f) => {
-                record_error(ctx, log, id, turn, last, &f, &reply_ctx, None, 0, None)?;
+                record_error(
+                    ctx, log, id, turn, last, &f, &reply_ctx, None, 0, None, None,
+                )?;
                 end_unspawned(log, turn, &f);
                 settle(ctx, id, &r.agent, TaskStatus::Waiting, None)?;
                 outcome.any_error = Some(error_reply(&f, &reply_ctx));
@@ -655,6 +671,10 @@ fn turns(
                 );
             }
         }
+        let actions = digest::of_events(
+            r.dialect,
+            &files::turn_events(&ctx.layout.task_dir(id).join("events.jsonl"), turn),
+        );
         let usage = rep.events.usage.clone();
         let ok = rep.spawn_error.is_none()
             && rep.timeout.is_none()
@@ -672,7 +692,7 @@ fn turns(
         let exit = rep.exit_code.map_or("none".to_string(), |c| c.to_string());
         if ok {
             let text = rep.events.reply.clone().unwrap_or_default();
-            let text = log.redact(&text);
+            let mut text = log.redact(&text);
             if rep.events.reply.is_none() {
                 log.write(
                     Level::Warn,
@@ -691,13 +711,17 @@ fn turns(
                 if let Some(v) = &version {
                     extra.insert("claude_version".into(), v.clone().into());
                 }
-                let price = r
-                    .model
-                    .as_ref()
-                    .and_then(|m| ctx.config.claude.prices.get(m));
-                if let Some(c) = claude::cost_usd(price, &usage) {
-                    extra.insert("cost_usd".into(), c.into());
-                }
+            }
+            if let Some(p) = r.model.as_ref().and_then(|m| ctx.config.price_for(m)) {
+                extra.insert("cost_usd".into(), p.cost(&usage).into());
+            }
+            if !actions.is_empty() {
+                extra.insert("actions".into(), serde_json::json!(actions));
+            }
+            if let Some(t) = retry.take() {
+                text = format!("{}\n\n{text}", overflow::reply_note(t.was, t.to));
+                extra.insert(overflow::FROM_FIELD.into(), t.configured.into());
+                extra.insert(overflow::BUDGET_FIELD.into(), t.to.into());
             }
             let rec = OutboxRecord {
                 seq: 0,
@@ -755,6 +779,35 @@ fn turns(
                 };
                 Failure::Codex { kind, detail }
             };
+            let overflowed = matches!(
+                f,
+                Failure::Codex {
+                    kind: FailureKind::ContextOverflow,
+                    ..
+                }
+            );
+            let first_try = retry.take().is_none();
+            if let Some(to) =
+                overflow::retry_budget(history_chars, budget).filter(|_| overflowed && first_try)
+            {
+                // One more try of the same turn with half the replayed history.
+                log.write(
+                    Level::Warn,
+                    turn,
+                    "context_overflow.retry",
+                    &[
+                        ("history_budget", budget.to_string()),
+                        ("history_chars", history_chars.to_string()),
+                        ("retry_budget", to.to_string()),
+                    ],
+                );
+                retry = Some(OverflowRetry {
+                    configured,
+                    was: budget,
+                    to,
+                });
+                continue;
+            }
             record_error(
                 ctx,
                 log,
@@ -766,6 +819,7 @@ fn turns(
                 Some(&usage),
                 duration_ms,
                 rep.exit_code,
+                Some(&actions),
             )?;
             let mut kv = vec![
                 ("status", "error".to_string()),
@@ -882,6 +936,16 @@ fn end_unspawned(log: &mut HandlerLog, turn: u64, f: &Failure) {
     );
 }
 
+/// A turn being retried after a context overflow: its budgets, for the outbox record.
+struct OverflowRetry {
+    /// The configured history budget.
+    configured: usize,
+    /// The budget of the attempt that overflowed.
+    was: usize,
+    /// The budget of the retry.
+    to: usize,
+}
+
 /// Writes the `error` reply and its ERROR line.
 #[allow(clippy::too_many_arguments)]
 fn record_error(
@@ -895,6 +959,7 @@ fn record_error(
     usage: Option<&crate::conversation::Usage>,
     duration_ms: u64,
     exit_code: Option<i32>,
+    actions: Option<&digest::Actions>,
 ) -> CliResult<()> {
     let text = log.redact(&error_reply(f, reply_ctx));
     log.write(
@@ -908,6 +973,9 @@ fn record_error(
     extra.insert("error_kind".into(), f.kind().into());
     if let Some(c) = exit_code {
         extra.insert("exit_code".into(), c.into());
+    }
+    if let Some(a) = actions.filter(|a| !a.is_empty()) {
+        extra.insert("actions".into(), serde_json::json!(a));
     }
     let rec = OutboxRecord {
         seq: 0,

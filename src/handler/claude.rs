@@ -5,7 +5,6 @@
 use serde_json::Value;
 
 use super::events::{classify, CommandRun, FailureKind, Notice, TurnEvents};
-use crate::config::ModelPrice;
 use crate::conversation::Usage;
 
 /// The env vars the CLI reads the key from: `x-api-key` and `Authorization: Bearer`.
@@ -284,16 +283,6 @@ pub fn classify_claude(status: Option<u64>, message: &str) -> FailureKind {
     }
 }
 
-/// The turn's cost in USD, only for a model with a configured price.
-pub fn cost_usd(price: Option<&ModelPrice>, usage: &Usage) -> Option<f64> {
-    let p = price?;
-    Some(
-        (usage.input_tokens as f64 * p.input_per_mtok
-            + usage.output_tokens as f64 * p.output_per_mtok)
-            / 1_000_000.0,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,7 +412,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_and_odd_events_are_tolerated_and_cost_needs_a_price() {
+    fn unknown_and_odd_events_are_tolerated() {
         let mut t = TurnEvents::new(Dialect::Claude);
         for l in [
             r#"{"type":"something_new","x":1}"#,
@@ -437,16 +426,5 @@ mod tests {
             t.feed(&v);
         }
         assert!(t.succeeded(Some(0)) && t.reply.is_none() && t.events == 4);
-        let u = Usage {
-            input_tokens: 1_000_000,
-            output_tokens: 500_000,
-            ..Default::default()
-        };
-        assert_eq!(cost_usd(None, &u), None);
-        let p = ModelPrice {
-            input_per_mtok: 1.0,
-            output_per_mtok: 4.0,
-        };
-        assert_eq!(cost_usd(Some(&p), &u), Some(3.0));
     }
 }

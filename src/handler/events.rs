@@ -188,6 +188,8 @@ pub enum FailureKind {
     StreamBroken,
     KeyMissing,
     BadConfig,
+    /// The prompt is over the model's context length (see overflow.rs).
+    ContextOverflow,
     Other,
 }
 
@@ -201,6 +203,7 @@ impl FailureKind {
             FailureKind::StreamBroken => "stream-broken",
             FailureKind::KeyMissing => "key-missing",
             FailureKind::BadConfig => "bad-config",
+            FailureKind::ContextOverflow => "context-overflow",
             FailureKind::Other => "codex-failed",
         }
     }
@@ -209,6 +212,9 @@ impl FailureKind {
 /// Classifies a codex failure message (measured texts: reference §6).
 pub fn classify(message: &str) -> FailureKind {
     let m = message.to_ascii_lowercase();
+    if super::overflow::is_context_overflow(message) {
+        return FailureKind::ContextOverflow;
+    }
     // Match status phrases, not bare digits: a URL's port may hold "401".
     if m.contains("status 401")
         || m.contains("unauthorized")

@@ -7,11 +7,14 @@
 
 pub mod claude;
 pub mod command;
+pub mod digest;
 pub mod events;
 pub mod files;
 pub mod log;
+pub mod overflow;
 pub mod prompt;
 pub mod run;
+pub mod trim;
 
 use std::time::Duration;
 
@@ -159,6 +162,9 @@ pub fn error_reply(f: &Failure, c: &ReplyContext<'_>) -> String {
             ),
             FailureKind::BadConfig => format!(
                 "{agent} refused its configuration ({detail}). Check [endpoint] and [{agent}] in .wg/config.toml, {again}."
+            ),
+            FailureKind::ContextOverflow => format!(
+                "The prompt is over the model's context window at {url} ({detail}). wg retried the turn once with half the replayed history; if it still does not fit, set endpoint.model_context_window to the server's window or lower codex.history_budget_chars, {again}."
             ),
             FailureKind::Other => format!(
                 "{agent} failed: {detail}. The details are in .wg/tasks/{id}/handler.log and events.jsonl; {again}."
