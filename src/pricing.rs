@@ -58,6 +58,9 @@ pub struct Tokens {
     pub cached_share: Option<f64>,
     /// USD at the configured price; `None` when the model has no price.
     pub cost_usd: Option<f64>,
+    /// Some turn had no price: the cost stays unknown.
+    #[serde(skip)]
+    unpriced: bool,
 }
 
 impl Tokens {
@@ -69,16 +72,15 @@ impl Tokens {
 
     /// Adds one turn's usage; the cost stays `None` once a turn had no price.
     pub fn add(&mut self, u: &Usage, price: Option<&Price>) {
-        let first = self.input_tokens == 0 && self.output_tokens == 0 && self.cost_usd.is_none();
         self.input_tokens += u.input_tokens;
         self.cached_input_tokens += u.cached_input_tokens;
         self.output_tokens += u.output_tokens;
         self.reasoning_output_tokens += u.reasoning_output_tokens;
         self.cached_share = share(self.cached_input_tokens, self.input_tokens);
-        self.cost_usd = match (price, self.cost_usd) {
-            (Some(p), Some(c)) => Some(c + p.cost(u)),
-            (Some(p), None) if first => Some(p.cost(u)),
-            _ => None,
+        self.unpriced |= price.is_none();
+        self.cost_usd = match price.filter(|_| !self.unpriced) {
+            Some(p) => Some(self.cost_usd.unwrap_or(0.0) + p.cost(u)),
+            None => None,
         };
     }
 
