@@ -147,11 +147,10 @@ fn prefix_table(turns: u64, scale: usize, budget: usize, print_rows: bool) {
     );
     if print_rows {
         println!(" turn    old    new   old+codex  new+codex");
-        for i in 0..cols[0].len() {
+        for (i, old) in cols[0].iter().enumerate() {
             println!(
-                "{:>5}  {:.3}  {:.3}   {:.3}      {:.3}",
+                "{:>5}  {old:.3}  {:.3}   {:.3}      {:.3}",
                 i + 2,
-                cols[0][i],
                 cols[1][i],
                 cols[2][i],
                 cols[3][i]
