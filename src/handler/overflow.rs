@@ -1,8 +1,6 @@
-//! A prompt the model's context window cannot hold: recognising the servers' wordings, and the
-//! smaller history budget the turn is retried with. Pure.
-//!
-//! codex passes the server's error body through as the `turn.failed` message (measured with
-//! codex 0.169.0 against a 400 carrying vLLM's body), so the wording is the server's.
+//! A prompt the model's context window cannot hold (`ErrorKind::ContextOverflow`, recognised
+//! in crate::outcome): the smaller history budget the turn is retried with, and the budget
+//! later turns keep. Pure.
 
 use crate::conversation::OutboxRecord;
 
@@ -11,29 +9,6 @@ use crate::conversation::OutboxRecord;
 /// configured one is unchanged.
 pub const BUDGET_FIELD: &str = "history_budget_chars";
 pub const FROM_FIELD: &str = "overflow_from_budget_chars";
-
-/// Whether a failure message says the prompt is over the model's context length.
-pub fn is_context_overflow(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    [
-        // vLLM: "This model's maximum context length is 32768 tokens. However, you requested …"
-        "maximum context length",
-        // SGLang: "The input (40000 tokens) is longer than the model's context length (32768 tokens)."
-        "longer than the model's context length",
-        // OpenAI: code `context_length_exceeded`, "Your input exceeds the context window of
-        // this model"; codex's own text for it says it "ran out of room in the model's
-        // context window".
-        "context_length_exceeded",
-        "exceeds the context window",
-        "out of room in the model's context window",
-        // llama.cpp's server.
-        "exceeds the available context size",
-        // Anthropic's API (claude): "prompt is too long: 210000 tokens > 200000 maximum".
-        "prompt is too long",
-    ]
-    .iter()
-    .any(|w| m.contains(w))
-}
 
 /// The budget to retry an overflowing turn with: half of what was replayed. `None` when no
 /// history was replayed, so a smaller budget cannot help.
@@ -67,26 +42,6 @@ pub fn reply_note(from: usize, to: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn server_wordings_are_recognised() {
-        for m in [
-            r#"{"object": "error", "message": "This model's maximum context length is 32768 tokens. However, you requested 40000 tokens (39000 in the messages, 1000 in the completion). Please reduce the length of the messages or completion.", "type": "BadRequestError", "param": null, "code": 400}"#,
-            "The input (40000 tokens) is longer than the model's context length (32768 tokens).",
-            r#"{"error":{"message":"Your input exceeds the context window of this model. Please adjust your input and try again.","type":"invalid_request_error","code":"context_length_exceeded"}}"#,
-            "Codex ran out of room in the model's context window. Start a new thread or clear earlier history before retrying.",
-            "the request exceeds the available context size, try increasing it",
-        ] {
-            assert!(is_context_overflow(m), "{m}");
-        }
-        for m in [
-            "unexpected status 401 Unauthorized",
-            "stream disconnected before completion",
-            "unexpected status 400 Bad Request: unknown model",
-        ] {
-            assert!(!is_context_overflow(m), "{m}");
-        }
-    }
 
     #[test]
     fn the_retry_halves_what_was_replayed() {
