@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the pinned codex and Claude Code CLIs (npm), then format, lint
-# and every test. Tests that need them find them through WG_TEST_CODEX and WG_TEST_CLAUDE; under
-# CI=true they fail if one is missing.
+# The whole test suite: installs the pinned codex and Claude Code CLIs (npm) and the pinned
+# tmux and man-db (apt), then format, lint and every test. Tests that need the CLIs find them
+# through WG_TEST_CODEX and WG_TEST_CLAUDE; under CI=true they fail if one is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WG_TEST_CODEX="$(./scripts/install-codex.sh)"
 export WG_TEST_CODEX
 WG_TEST_CLAUDE="$(./scripts/install-claude.sh)"
 export WG_TEST_CLAUDE
+./scripts/install-tools.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all-targets 2>&1

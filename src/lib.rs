@@ -22,4 +22,5 @@ pub mod output;
 pub mod process;
 pub mod store;
 pub mod time;
+pub mod top;
 pub mod workspace;
