@@ -404,3 +404,119 @@ fn event_loop(
 pub fn color_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TaskStatus;
+    use crate::top::model::{Coordinator, TaskRow, Totals};
+
+    fn snap(ids: &[&str]) -> Snapshot {
+        Snapshot {
+            taken_at: SystemTime::UNIX_EPOCH,
+            project: String::new(),
+            coordinator: Coordinator::NotRunning,
+            tasks: ids
+                .iter()
+                .map(|id| TaskRow {
+                    id: id.to_string(),
+                    title: id.to_string(),
+                    status: TaskStatus::Failed,
+                    ready: false,
+                    reason: None,
+                    updated: String::new(),
+                    agent: None,
+                })
+                .collect(),
+            paused: Vec::new(),
+            totals: Totals::default(),
+        }
+    }
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn typing_a_message_sends_it_to_the_selected_task() {
+        let s = snap(&["a", "b"]);
+        let mut v = View::default();
+        assert_eq!(on_key(&mut v, &s, key(KeyCode::Down)), Outcome::Redraw);
+        assert_eq!(on_key(&mut v, &s, key(KeyCode::Char('m'))), Outcome::Redraw);
+        for c in "hi q".chars() {
+            on_key(&mut v, &s, key(KeyCode::Char(c)));
+        }
+        on_key(&mut v, &s, key(KeyCode::Backspace));
+        let sent = on_key(&mut v, &s, key(KeyCode::Enter));
+        assert_eq!(
+            sent,
+            Outcome::Send {
+                id: "b".into(),
+                text: "hi ".into()
+            }
+        );
+        assert_eq!(v.input, None);
+        assert_eq!(
+            action_args(&sent).unwrap(),
+            ["msg", "b", "hi "].map(String::from)
+        );
+    }
+
+    #[test]
+    fn esc_cancels_a_message_and_empty_ones_are_not_sent() {
+        let s = snap(&["a"]);
+        let mut v = View::default();
+        on_key(&mut v, &s, key(KeyCode::Char('m')));
+        on_key(&mut v, &s, key(KeyCode::Char('x')));
+        assert_eq!(on_key(&mut v, &s, key(KeyCode::Esc)), Outcome::Redraw);
+        assert_eq!(v.input, None);
+        on_key(&mut v, &s, key(KeyCode::Char('m')));
+        assert_eq!(on_key(&mut v, &s, key(KeyCode::Enter)), Outcome::Redraw);
+    }
+
+    #[test]
+    fn keys_select_open_retry_and_quit() {
+        let s = snap(&["a", "b", "c"]);
+        let mut v = View::default();
+        on_key(&mut v, &s, key(KeyCode::End));
+        assert_eq!(v.selected, 2);
+        on_key(&mut v, &s, key(KeyCode::Down));
+        assert_eq!(v.selected, 2, "stays on the last row");
+        assert_eq!(
+            on_key(&mut v, &s, key(KeyCode::Char('r'))),
+            Outcome::Retry { id: "c".into() }
+        );
+        assert_eq!(
+            on_key(&mut v, &s, key(KeyCode::Enter)),
+            Outcome::OpenTranscript
+        );
+        v.transcript = Some(Vec::new());
+        assert_eq!(
+            on_key(&mut v, &s, key(KeyCode::Up)),
+            Outcome::OpenTranscript
+        );
+        assert_eq!(on_key(&mut v, &s, key(KeyCode::Esc)), Outcome::Redraw);
+        assert_eq!(v.transcript, None);
+        assert_eq!(on_key(&mut v, &s, key(KeyCode::Char('q'))), Outcome::Quit);
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(on_key(&mut v, &s, ctrl_c), Outcome::Quit);
+        // Nothing to act on in an empty project.
+        let empty = snap(&[]);
+        assert_eq!(
+            on_key(&mut v, &empty, key(KeyCode::Char('m'))),
+            Outcome::Nothing
+        );
+        assert_eq!(
+            on_key(&mut v, &empty, key(KeyCode::Char('r'))),
+            Outcome::Nothing
+        );
+    }
+
+    #[test]
+    fn agent_output_and_locks_do_not_wake_the_view() {
+        assert!(ignored(Path::new("/p/.wg/tasks/a/agent.log")));
+        assert!(ignored(Path::new("/p/.wg/.tmp-123")));
+        assert!(!ignored(Path::new("/p/.wg/tasks/a/events.jsonl")));
+        assert!(!ignored(Path::new("/p/.wg/graph.jsonl")));
+    }
+}

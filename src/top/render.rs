@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use super::model::{
-    AgentRow, Coordinator, EventKind, Snapshot, Speaker, TaskRow, Tokens, TranscriptLine,
+    AgentRow, Coordinator, EventKind, LastEvent, Snapshot, Speaker, TaskRow, Tokens, TranscriptLine,
 };
 use crate::model::TaskStatus;
 
@@ -106,10 +106,9 @@ fn pad(s: &str, w: usize) -> String {
 /// The two summary lines: coordinator and agents; tasks by status.
 pub fn header(snap: &Snapshot, theme: Theme) -> Vec<Line<'static>> {
     let coord = match &snap.coordinator {
-        Coordinator::Running { pid: Some(p) } => Span::styled(
-            format!("coordinator running (pid {p})"),
-            theme.fg(Color::Green),
-        ),
+        Coordinator::Running { pid: Some(p) } => {
+            Span::styled(format!("coordinator pid {p}"), theme.fg(Color::Green))
+        }
         Coordinator::Running { pid: None } => {
             Span::styled("coordinator starting".to_string(), theme.fg(Color::Green))
         }
@@ -126,17 +125,23 @@ pub fn header(snap: &Snapshot, theme: Theme) -> Vec<Line<'static>> {
         ),
         Span::raw(" · "),
         coord,
-        Span::raw(format!(" · {} agents", t.agents)),
+        Span::raw(format!(" · {} tasks", t.by_status.values().sum::<usize>())),
+        Span::raw(format!(
+            " · {} agent{}",
+            t.agents,
+            if t.agents == 1 { "" } else { "s" }
+        )),
     ];
     if t.agents > 0 {
         first.push(Span::raw(format!(" · {}", fmt_tokens(&t.tokens))));
     }
-    let total: usize = t.by_status.values().sum();
-    let mut second = vec![Span::raw(format!("{total} tasks"))];
+    let mut second: Vec<Span<'static>> = Vec::new();
     let mut statuses: Vec<TaskStatus> = t.by_status.keys().copied().collect();
     statuses.sort_by_key(|s| super::model::status_rank(*s));
     for s in statuses.into_iter().filter(|s| t.by_status[s] > 0) {
-        second.push(Span::raw(if second.len() == 1 { ": " } else { ", " }));
+        if !second.is_empty() {
+            second.push(Span::raw(", "));
+        }
         second.push(Span::styled(
             format!("{} {s}", t.by_status[&s]),
             theme.status(s),
@@ -156,46 +161,63 @@ pub fn header(snap: &Snapshot, theme: Theme) -> Vec<Line<'static>> {
     lines
 }
 
-fn agent_detail(a: &AgentRow, snap: &Snapshot) -> String {
+fn agent_stats(a: &AgentRow, snap: &Snapshot) -> String {
     let mut s = format!("turn {}", a.turn);
     if let Some(el) = a.started.and_then(|t| snap.taken_at.duration_since(t).ok()) {
         s.push_str(&format!(" · {}", fmt_elapsed(el)));
     }
     s.push_str(&format!(" · {}", fmt_tokens(&a.tokens)));
-    if let Some(e) = &a.last {
-        let what = match e.kind {
-            EventKind::Command if e.running => format!("$ {} (running)", e.text),
-            EventKind::Command => format!("$ {}", e.text),
-            EventKind::Reply => format!("said: {}", e.text),
-            EventKind::Error => format!("error: {}", e.text),
-            EventKind::Other => e.text.clone(),
-        };
-        s.push_str(&format!(" · {what}"));
-    }
     s
 }
 
-/// One task row: status, id, then what is going on (the agent's turn, time, tokens and last
-/// event; why it failed; or its title).
-pub fn task_line(row: &TaskRow, snap: &Snapshot, theme: Theme, selected: bool) -> Line<'static> {
+fn last_event_text(e: &LastEvent) -> String {
+    match e.kind {
+        EventKind::Command if e.running => format!("$ {} (running)", e.text),
+        EventKind::Command => format!("$ {}", e.text),
+        EventKind::Reply => format!("said: {}", e.text),
+        EventKind::Error => format!("error: {}", e.text),
+        EventKind::Other => e.text.clone(),
+    }
+}
+
+/// One task's lines: status, id, then what is going on (the agent's turn, time and tokens;
+/// why it failed; or its title). A running agent gets a second line with its last event, so
+/// a long command never pushes the numbers off an 80-column screen.
+pub fn task_lines(
+    row: &TaskRow,
+    snap: &Snapshot,
+    theme: Theme,
+    selected: bool,
+) -> Vec<Line<'static>> {
     let detail = match (&row.agent, &row.reason) {
-        (Some(a), _) => agent_detail(a, snap),
+        (Some(a), _) => agent_stats(a, snap),
         (None, Some(r)) => format!("{} · {}", row.title, r.lines().next().unwrap_or("")),
         (None, None) if row.ready => format!("{} · ready", row.title),
         (None, None) => row.title.clone(),
     };
     let mark = if selected { "> " } else { "  " };
-    let line = Line::from(vec![
+    let first = Line::from(vec![
         Span::raw(mark.to_string()),
         Span::styled(pad(row.status.as_str(), STATUS_W), theme.status(row.status)),
         Span::raw(pad(&row.id, ID_W)),
         Span::raw(detail),
     ]);
-    if selected {
-        line.style(Style::default().add_modifier(Modifier::REVERSED))
+    let mut lines = vec![if selected {
+        first.style(Style::default().add_modifier(Modifier::REVERSED))
     } else {
-        line
+        first
+    }];
+    if let Some(e) = row.agent.as_ref().and_then(|a| a.last.as_ref()) {
+        let style = match e.kind {
+            EventKind::Error => theme.fg(Color::Red),
+            _ => theme.fg(Color::DarkGray),
+        };
+        lines.push(Line::from(vec![
+            Span::raw(" ".repeat(2 + STATUS_W)),
+            Span::styled(last_event_text(e), style),
+        ]));
     }
+    lines
 }
 
 fn column_header() -> Line<'static> {
@@ -254,7 +276,7 @@ fn footer(view: &View, has_tasks: bool) -> String {
     keys
 }
 
-/// Draws the whole screen. Returns the number of task rows that fit, for scrolling.
+/// Draws the whole screen. Returns the number of tasks shown, for scrolling.
 pub fn draw(frame: &mut Frame, snap: &Snapshot, view: &View, theme: Theme) -> usize {
     let area = frame.area();
     let head = header(snap, theme);
@@ -271,19 +293,19 @@ pub fn draw(frame: &mut Frame, snap: &Snapshot, view: &View, theme: Theme) -> us
     frame.render_widget(Paragraph::new(head), chunks[0]);
 
     let list_area = chunks[1];
-    let rows_fit = list_area.height.saturating_sub(1) as usize;
+    let room = list_area.height as usize;
     let mut lines = vec![column_header()];
     if snap.tasks.is_empty() {
         lines.push(Line::from("  no tasks yet: `wg add TITLE`"));
     }
-    for (i, row) in snap
-        .tasks
-        .iter()
-        .enumerate()
-        .skip(view.offset)
-        .take(rows_fit)
-    {
-        lines.push(task_line(row, snap, theme, i == view.selected));
+    let mut rows_fit = 0;
+    for (i, row) in snap.tasks.iter().enumerate().skip(view.offset) {
+        let more = task_lines(row, snap, theme, i == view.selected);
+        if lines.len() + more.len() > room {
+            break;
+        }
+        lines.extend(more);
+        rows_fit += 1;
     }
     frame.render_widget(Paragraph::new(lines), list_area);
 
@@ -354,8 +376,14 @@ pub fn once_text(snap: &Snapshot) -> String {
     out.push_str(plain(&column_header()).trim_end());
     out.push('\n');
     for row in &snap.tasks {
-        out.push_str(plain(&task_line(row, snap, theme, false)).trim_end());
-        out.push('\n');
+        for l in task_lines(row, snap, theme, false) {
+            out.push_str(plain(&l).trim_end());
+            out.push('\n');
+        }
     }
     out
 }
+
+#[cfg(test)]
+#[path = "render_tests.rs"]
+mod tests;
