@@ -15,4 +15,5 @@ mod handler_failures;
 mod shell;
 mod smoke;
 mod store;
+mod top;
 mod workspace;
