@@ -125,6 +125,13 @@ const GITIGNORE: &str =
     "# Runtime files of wg; the task graph and conversations are worth committing.\n\
 graph.lock\ngraph.idx\n.tmp-*\nservice/\ncodex-home/\ntasks/*/agent.log\ntasks/*/turn.lock\nworktrees/\n";
 
+/// Git merges of the append-only logs: both branches' lines are kept (the union driver), and
+/// wg reads the result, the last line for an id winning. See docs/storage.md.
+pub const GITATTRIBUTES: &str =
+    "# wg's logs are append-only, one record per line; the last record for a task id wins.\n\
+# A union merge keeps both branches' lines, and every wg command reads the result.\n\
+graph.jsonl merge=union\narchive.jsonl merge=union\ntasks/*/log.jsonl merge=union\n";
+
 pub fn cmd_init(cli: &Cli, args: &InitArgs) -> CliResult {
     let root = match &cli.dir {
         Some(d) if d.file_name().is_some_and(|n| n == ".wg") => d
@@ -166,6 +173,11 @@ pub fn cmd_init(cli: &Cli, args: &InitArgs) -> CliResult {
     std::fs::create_dir_all(layout.service_dir())?;
     store::atomic::write_atomic(&layout.config(), render_config(args).as_bytes(), true)?;
     store::atomic::write_atomic(&layout.dir().join(".gitignore"), GITIGNORE.as_bytes(), true)?;
+    store::atomic::write_atomic(
+        &layout.dir().join(".gitattributes"),
+        GITATTRIBUTES.as_bytes(),
+        true,
+    )?;
     store::atomic::write_atomic(&layout.graph(), b"", true)?;
     store::write_format(&layout)?;
     let tmp_path = tmp.keep();

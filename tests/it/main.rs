@@ -8,6 +8,7 @@ mod coordinator;
 mod coordinator_codex;
 mod docs;
 mod evaluate;
+mod git_store;
 mod handler;
 mod handler_chat;
 mod handler_claude;
