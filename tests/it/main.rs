@@ -8,6 +8,7 @@ mod coordinator;
 mod coordinator_codex;
 mod docs;
 mod evaluate;
+mod first_run;
 mod git_store;
 mod handler;
 mod handler_chat;
