@@ -348,35 +348,31 @@ fn worktree_checks(ctx: &Ctx, fix: bool) -> CliResult<Vec<Check>> {
     Ok(checks)
 }
 
-/// The store: how many superseded records `graph.jsonl` holds (compacted with `--fix`), and in
-/// a git repository whether `.wg/.gitattributes` gives the logs the union merge.
+/// The store: superseded records in `graph.jsonl` (compacted with `--fix`), and in a git
+/// repository a missing union merge in `.wg/.gitattributes` (written with `--fix`). Silent when
+/// all is well.
 fn store_checks(ctx: &Ctx, fix: bool) -> CliResult<Vec<Check>> {
     let mut checks = Vec::new();
     let (lines, live) = ctx.store.line_stats()?;
     let superseded = lines.saturating_sub(live);
-    checks.push(if superseded == 0 {
-        Check {
-            name: "store",
-            ok: true,
-            detail: format!("{live} tasks, one record each"),
-        }
-    } else if fix {
+    // Like worktrees, the store is named only when there is something to say.
+    if superseded > 0 && fix {
         let mut w = ctx.store.writer()?;
         w.compact()?;
-        Check {
+        checks.push(Check {
             name: "store",
             ok: true,
             detail: format!("{live} tasks; compacted away {superseded} superseded records"),
-        }
-    } else {
-        Check {
+        });
+    } else if superseded > 0 {
+        checks.push(Check {
             name: "store",
             ok: true,
             detail: format!(
                 "{live} tasks, {superseded} superseded records (`wg doctor --fix` compacts)"
             ),
-        }
-    });
+        });
+    }
     let root = ctx.layout.project_root();
     if crate::workspace::git::is_repo(&std::path::absolute(&root).unwrap_or(root)) {
         let path = ctx.layout.dir().join(".gitattributes");
@@ -384,33 +380,30 @@ fn store_checks(ctx: &Ctx, fix: bool) -> CliResult<Vec<Check>> {
         let unioned = have
             .lines()
             .any(|l| l.split_whitespace().eq(["graph.jsonl", "merge=union"]));
-        checks.push(if unioned {
-            Check {
-                name: "git",
-                ok: true,
-                detail: "graph.jsonl merges with the union driver".into(),
-            }
-        } else if fix {
+        if unioned {
+            return Ok(checks);
+        }
+        if fix {
             let mut text = have;
             if !text.is_empty() && !text.ends_with('\n') {
                 text.push('\n');
             }
             text.push_str(super::init::GITATTRIBUTES);
             crate::store::atomic::write_atomic(&path, text.as_bytes(), true)?;
-            Check {
+            checks.push(Check {
                 name: "git",
                 ok: true,
                 detail: "wrote .wg/.gitattributes: graph.jsonl merges with the union driver".into(),
-            }
+            });
         } else {
-            Check {
+            checks.push(Check {
                 name: "git",
                 ok: false,
                 detail: "no union merge for .wg/graph.jsonl: a merge of two branches that both \
                          changed tasks conflicts; `wg doctor --fix` writes .wg/.gitattributes"
                     .into(),
-            }
-        });
+            });
+        }
     }
     Ok(checks)
 }

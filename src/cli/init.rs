@@ -109,14 +109,14 @@ stream_max_retries = 1
 # max_tokens = 2000000
 # max_wall = "4h"
 
-[workspace]
-# Where agents work: "shared" (the project root, all agents together) or "worktree" (a git
-# worktree and branch wg/<id> per task, merged or kept for review when done).
+# Where agents work: "shared" (the project root, all agents together; the default) or
+# "worktree" (a git worktree and branch wg/<id> per task, merged or kept for review when done).
+# [workspace]
 # mode = "worktree"
 
-[notify]
-# POST every task status change as JSON to this URL (a chat webhook, a dashboard); the token
-# is read at run time from the environment variable named here and sent as X-WG-Token.
+# POST every task status change as JSON to a URL (a chat webhook, a dashboard); the token is
+# read at run time from the environment variable named here and sent as X-WG-Token.
+# [notify]
 # url = "https://hooks.example.com/wg"
 # token_env = "WG_NOTIFY_TOKEN"
 

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::conversation::{self, OutboxRecord};
 use crate::coordinator::{self, recovery};
+use crate::handler::events::{Dialect, Notice, TurnEvents};
 use crate::model::{Task, TaskStatus};
 use crate::store::{Layout, Store, StoreError};
 use crate::time::parse_rfc3339;
@@ -249,7 +250,11 @@ fn agent_row(layout: &Layout, a: &recovery::AgentRecord, t: &Task) -> AgentRow {
         tokens.add_record(r);
     }
     let events = read_events_tail(&layout.task_file(&t.id, "events.jsonl"));
-    let mut last = last_event(&events);
+    let mut last = if a.executor == "claude" {
+        last_event_claude(&events)
+    } else {
+        last_event(&events)
+    };
     let mut turn = a.turn;
     if let Some(e) = &last {
         turn = turn.max(e.turn);
@@ -372,6 +377,45 @@ pub fn classify_event(record: &Value) -> Option<LastEvent> {
 /// The newest event worth showing.
 pub fn last_event(events: &[Value]) -> Option<LastEvent> {
     events.iter().rev().find_map(classify_event)
+}
+
+/// The newest event worth showing from Claude Code's events, read through the handler's own
+/// parser (its tool calls are paired with their results across events, so the whole tail is
+/// fed in order). A tool call without its result yet is the command running now.
+pub fn last_event_claude(events: &[Value]) -> Option<LastEvent> {
+    let mut turn_events = TurnEvents::new(Dialect::Claude);
+    let mut last = None;
+    let mut turn = 0;
+    for record in events {
+        turn = record.get("turn").and_then(Value::as_u64).unwrap_or(0) as u32;
+        let Some(notice) = record.get("event").and_then(|ev| turn_events.feed(ev)) else {
+            continue;
+        };
+        let (kind, text) = match notice {
+            Notice::Command(run) if run.status == "failed" => {
+                (EventKind::Command, format!("{} → failed", run.command))
+            }
+            Notice::Command(run) => (EventKind::Command, run.command),
+            Notice::Message(text) => (EventKind::Reply, first_line(&text)),
+            Notice::Failed(text) | Notice::Warning(text) => (EventKind::Error, first_line(&text)),
+            Notice::FileChange { path, .. } => (EventKind::Other, format!("edited {path}")),
+        };
+        last = Some(LastEvent {
+            kind,
+            text,
+            turn,
+            running: false,
+        });
+    }
+    if let Some((_, command)) = turn_events.pending_tools.last() {
+        return Some(LastEvent {
+            kind: EventKind::Command,
+            text: first_line(command),
+            turn,
+            running: true,
+        });
+    }
+    last
 }
 
 /// Usage of turns newer than the outbox (ended, but their outbox record not written yet).
@@ -540,132 +584,5 @@ pub fn json(snap: &Snapshot) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn row(id: &str, status: TaskStatus, updated: &str) -> TaskRow {
-        TaskRow {
-            id: id.into(),
-            title: id.into(),
-            status,
-            ready: false,
-            reason: None,
-            updated: updated.into(),
-            agent: None,
-        }
-    }
-
-    #[test]
-    fn failed_tasks_come_first_then_running_then_waiting() {
-        let mut rows = vec![
-            row("d", TaskStatus::Done, "2"),
-            row("o", TaskStatus::Open, "1"),
-            row("r", TaskStatus::InProgress, "1"),
-            row("f", TaskStatus::Failed, "1"),
-            row("w", TaskStatus::Waiting, "1"),
-            row("a", TaskStatus::Abandoned, "1"),
-        ];
-        sort_rows(&mut rows);
-        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["f", "r", "w", "o", "d", "a"]);
-    }
-
-    #[test]
-    fn ready_open_tasks_before_blocked_ones_and_newest_first() {
-        let mut blocked = row("b", TaskStatus::Open, "9");
-        blocked.ready = false;
-        let mut ready = row("r", TaskStatus::Open, "1");
-        ready.ready = true;
-        let mut rows = vec![
-            blocked,
-            ready,
-            row("d1", TaskStatus::Done, "1"),
-            row("d2", TaskStatus::Done, "2"),
-        ];
-        sort_rows(&mut rows);
-        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["r", "b", "d2", "d1"]);
-    }
-
-    #[test]
-    fn last_event_is_the_newest_command_reply_or_error() {
-        let events = vec![
-            json!({"turn": 2, "event": {"type": "turn.started"}}),
-            json!({"turn": 2, "event": {"type": "item.started", "item": {"type": "command_execution", "command": "cargo test"}}}),
-            json!({"turn": 2, "event": {"type": "item.completed", "item": {"type": "todo_list"}}}),
-        ];
-        let e = last_event(&events).unwrap();
-        assert_eq!(
-            (e.kind, e.text.as_str(), e.turn, e.running),
-            (EventKind::Command, "cargo test", 2, true)
-        );
-        let failed = json!({"turn": 3, "event": {"type": "item.completed", "item": {"type": "command_execution", "command": "make", "exit_code": 2}}});
-        assert_eq!(classify_event(&failed).unwrap().text, "make → exit 2");
-        let err = json!({"turn": 3, "event": {"type": "turn.failed", "error": {"message": "stream disconnected\nmore"}}});
-        let e = classify_event(&err).unwrap();
-        assert_eq!(
-            (e.kind, e.text.as_str()),
-            (EventKind::Error, "stream disconnected")
-        );
-        let reply = json!({"turn": 3, "event": {"type": "item.completed", "item": {"type": "agent_message", "text": "\nAll done.\nDetails"}}});
-        assert_eq!(classify_event(&reply).unwrap().text, "All done.");
-        assert_eq!(last_event(&[]), None);
-    }
-
-    #[test]
-    fn cached_share_and_cost_add_up() {
-        let mut t = Tokens::default();
-        assert_eq!(t.cached_share(), None);
-        let rec: OutboxRecord = serde_json::from_value(json!({
-            "seq": 1, "ts": "x", "in_reply_to": 1, "role": "assistant", "text": "hi",
-            "usage": {"input_tokens": 1000, "cached_input_tokens": 750, "output_tokens": 10},
-            "cost_usd": 0.25
-        }))
-        .unwrap();
-        t.add_record(&rec);
-        t.add_record(&rec);
-        assert_eq!(t.total(), 2020);
-        assert_eq!(t.cached_share(), Some(0.75));
-        assert_eq!(t.cost_usd, Some(0.5));
-    }
-
-    #[test]
-    fn transcript_interleaves_messages_replies_and_live_activity() {
-        let msg = |seq, sender: &str, kind: &str, text: &str| conversation::InboxMessage {
-            seq,
-            ts: String::new(),
-            sender: sender.into(),
-            kind: kind.into(),
-            text: text.into(),
-        };
-        let inbox = vec![
-            msg(1, "wg", "brief", "# Task t"),
-            msg(2, "user", "message", "use the lexer"),
-            msg(3, "user", "message", "and add tests"),
-        ];
-        let outbox: Vec<OutboxRecord> = vec![serde_json::from_value(json!({
-            "seq": 1, "ts": "x", "in_reply_to": 2, "role": "assistant", "text": "ok, done"
-        }))
-        .unwrap()];
-        let events = vec![
-            json!({"turn": 1, "event": {"type": "item.completed", "item": {"type": "command_execution", "command": "old", "exit_code": 0}}}),
-            json!({"turn": 2, "event": {"type": "item.started", "item": {"type": "command_execution", "command": "cargo test"}}}),
-        ];
-        let lines = merge_transcript(&inbox, &outbox, &events);
-        let got: Vec<(Speaker, &str, &str)> = lines
-            .iter()
-            .map(|l| (l.speaker, l.who.as_str(), l.text.as_str()))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (Speaker::To, "wg (brief)", "# Task t"),
-                (Speaker::To, "user", "use the lexer"),
-                (Speaker::Agent, "agent", "ok, done"),
-                (Speaker::To, "user", "and add tests"),
-                (Speaker::Activity, "$", "cargo test"),
-            ]
-        );
-    }
-}
+#[path = "model_tests.rs"]
+mod tests;

@@ -26,6 +26,8 @@ fn init_prints_the_next_three_commands_and_writes_day_one_settings() {
     let config = std::fs::read_to_string(env.wg_dir().join("config.toml")).unwrap();
     for commented in [
         "# model_context_window = 262144",
+        "# [workspace]",
+        "# [notify]",
         "# mode = \"worktree\"",
         "# url = \"https://hooks.example.com/wg\"",
         "# token_env = \"WG_NOTIFY_TOKEN\"",
@@ -43,15 +45,17 @@ fn init_prints_the_next_three_commands_and_writes_day_one_settings() {
         .lines()
         .map(|l| match l.strip_prefix("# ") {
             Some(kv)
-                if [
-                    "model_context_window",
-                    "mode",
-                    "url",
-                    "token_env",
-                    "max_turns",
-                ]
-                .iter()
-                .any(|k| kv.starts_with(&format!("{k} = "))) =>
+                if kv == "[workspace]"
+                    || kv == "[notify]"
+                    || [
+                        "model_context_window",
+                        "mode",
+                        "url",
+                        "token_env",
+                        "max_turns",
+                    ]
+                    .iter()
+                    .any(|k| kv.starts_with(&format!("{k} = "))) =>
             {
                 kv.to_string()
             }
