@@ -43,6 +43,8 @@ pub enum Outcome {
     Retry {
         id: String,
     },
+    /// Probe the paused endpoints now (`wg service resume`).
+    ProbeEndpoints,
 }
 
 /// An action on a task, as the `wg` command line that performs it: the TUI runs the same
@@ -51,6 +53,7 @@ pub fn action_args(o: &Outcome) -> Option<Vec<String>> {
     match o {
         Outcome::Send { id, text } => Some(vec!["msg".into(), id.clone(), text.clone()]),
         Outcome::Retry { id } => Some(vec!["retry".into(), id.clone()]),
+        Outcome::ProbeEndpoints => Some(vec!["service".into(), "resume".into()]),
         _ => None,
     }
 }
@@ -140,6 +143,7 @@ pub fn on_key(view: &mut View, snap: &Snapshot, key: KeyEvent) -> Outcome {
             view.notice = None;
             Outcome::Redraw
         }
+        KeyCode::Char('p') if !snap.paused.is_empty() => Outcome::ProbeEndpoints,
         KeyCode::Char('r') => match selected_id {
             Some(id) => Outcome::Retry { id },
             None => Outcome::Nothing,
@@ -378,7 +382,7 @@ fn event_loop(
                         live.rewatch();
                         redraw = true;
                     }
-                    Outcome::Send { .. } | Outcome::Retry { .. } => {
+                    Outcome::Send { .. } | Outcome::Retry { .. } | Outcome::ProbeEndpoints => {
                         if let Some(args) = action_args(&outcome) {
                             live.perform(args);
                         }

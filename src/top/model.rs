@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use crate::conversation::{self, OutboxRecord};
-use crate::coordinator::{self, recovery};
+use crate::coordinator::{self, endpoints, recovery};
 use crate::handler::events::{Dialect, Notice, TurnEvents};
 use crate::model::{Task, TaskStatus};
 use crate::store::{Layout, Store, StoreError};
@@ -115,11 +115,13 @@ pub struct TaskRow {
     pub agent: Option<AgentRow>,
 }
 
-/// An endpoint the coordinator stopped dispatching to.
+/// An endpoint the coordinator stopped dispatching to (`.wg/service/endpoints.json`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PausedEndpoint {
     pub endpoint: String,
+    /// The error kind and the server's message.
     pub reason: String,
+    /// The next probe, which resumes dispatch if it passes.
     pub until: Option<SystemTime>,
 }
 
@@ -188,6 +190,18 @@ pub fn load(layout: &Layout, store: &Store) -> Result<Snapshot, LoadError> {
     } else {
         recovery::read(&layout.agents_file())?
     };
+    let paused = if coordinator == Coordinator::NotRunning {
+        Vec::new()
+    } else {
+        endpoints::read_paused(layout)
+            .into_iter()
+            .map(|p| PausedEndpoint {
+                endpoint: p.endpoint,
+                reason: format!("{}: {}", p.kind, first_line(&p.reason)),
+                until: parse_rfc3339(&p.next_probe),
+            })
+            .collect()
+    };
     let graph = store.load()?;
     let ready: std::collections::HashSet<String> = store
         .ready(&graph)?
@@ -226,9 +240,7 @@ pub fn load(layout: &Layout, store: &Store) -> Result<Snapshot, LoadError> {
         project: layout.project_root().display().to_string(),
         coordinator,
         tasks: rows,
-        // The coordinator keeps endpoint pauses in memory only; until it publishes them
-        // there is nothing on disk to read, and the view shows the section only when non-empty.
-        paused: Vec::new(),
+        paused,
         totals,
     })
 }

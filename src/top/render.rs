@@ -154,7 +154,7 @@ pub fn header(snap: &Snapshot, theme: Theme) -> Vec<Line<'static>> {
     for p in &snap.paused {
         let mut s = format!("paused: {} ({})", p.endpoint, p.reason);
         if let Some(left) = p.until.and_then(|u| u.duration_since(snap.taken_at).ok()) {
-            s.push_str(&format!(", {} more", fmt_elapsed(left)));
+            s.push_str(&format!(", next probe in {}", fmt_elapsed(left)));
         }
         lines.push(Line::from(Span::styled(s, theme.fg(Color::Yellow))));
     }
@@ -265,13 +265,16 @@ fn transcript_lines(lines: &[TranscriptLine], theme: Theme) -> Vec<Line<'static>
     out
 }
 
-fn footer(view: &View, has_tasks: bool) -> String {
+fn footer(view: &View, snap: &Snapshot) -> String {
     if view.input.is_some() {
         return "enter send · esc cancel".into();
     }
     let mut keys = String::from("q quit");
-    if has_tasks {
+    if !snap.tasks.is_empty() {
         keys.push_str(" · ↑↓ select · enter transcript · m message · r retry");
+    }
+    if !snap.paused.is_empty() {
+        keys.push_str(" · p probe now");
     }
     keys
 }
@@ -347,12 +350,9 @@ pub fn draw(frame: &mut Frame, snap: &Snapshot, view: &View, theme: Theme) -> us
     let foot = match &view.notice {
         Some(n) => Line::from(vec![
             Span::styled(n.clone(), theme.fg(Color::Yellow)),
-            Span::raw(format!("  ·  {}", footer(view, !snap.tasks.is_empty()))),
+            Span::raw(format!("  ·  {}", footer(view, snap))),
         ]),
-        None => Line::from(Span::styled(
-            footer(view, !snap.tasks.is_empty()),
-            theme.fg(Color::DarkGray),
-        )),
+        None => Line::from(Span::styled(footer(view, snap), theme.fg(Color::DarkGray))),
     };
     frame.render_widget(Paragraph::new(foot), chunks[next]);
     rows_fit

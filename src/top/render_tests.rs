@@ -280,8 +280,9 @@ fn paused_endpoints_show_with_reason_and_time_left() {
     ));
     assert_eq!(
         rows[2],
-        "paused: https://gpu-box:30000/v1 (429 rate limited), 1m35s more"
+        "paused: https://gpu-box:30000/v1 (429 rate limited), next probe in 1m35s"
     );
+    assert!(rows[23].ends_with("p probe now"), "{}", rows[23]);
 }
 
 #[test]
