@@ -155,7 +155,7 @@ impl DecisionLog {
         // One write per line on an O_APPEND file: lines from threads never interleave.
         let _ = (&*self.file).write_all(line.as_bytes());
         if self.echo {
-            eprint!("{line}");
+            crate::output::stderr(&line);
         }
     }
 }

@@ -78,6 +78,7 @@ fn exit_codes_md_mirrors_exit_rs() {
         ("TASKS_FAILED", wg::exit::TASKS_FAILED),
         ("STUCK", wg::exit::STUCK),
         ("PAUSED", wg::exit::PAUSED),
+        ("IO", wg::exit::IO),
         ("INTERNAL", wg::exit::INTERNAL),
     ] {
         let row = format!("| {code} | `{name}` |");

@@ -9,6 +9,7 @@ mod coordinator_codex;
 mod docs;
 mod endpoint_faults;
 mod evaluate;
+mod faults;
 mod handler;
 mod handler_chat;
 mod handler_claude;

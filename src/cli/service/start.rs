@@ -102,11 +102,11 @@ fn check_key(ctx: &Ctx) {
         return;
     };
     if std::env::var(&ep.key_env).map_or(true, |v| v.is_empty()) {
-        eprintln!(
+        crate::output::stderr(&format!(
             "warning: ${} is not set: agents cannot authenticate to {url}, so its tasks will \
-             pause (key-missing) instead of running. Export it and restart the service.",
+             pause (key-missing) instead of running. Export it and restart the service.\n",
             ep.key_env
-        );
+        ));
     }
 }
 
@@ -184,6 +184,16 @@ pub fn cmd_start(ctx: &Ctx, args: &StartArgs) -> CliResult {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Some(status) = child.try_wait()? {
+            // Lost a race with another start: name the winner once it wrote its pid.
+            match coordinator::running(&ctx.layout)? {
+                Some(Some(other)) => return Err(already_running(Some(other))),
+                Some(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+                Some(None) => return Err(already_running(None)),
+                None => {}
+            }
             let tail = crate::executor::process::tail(&log_path, 0, 600);
             return Err(
                 user_error(format!("the coordinator exited at start ({status})"))
