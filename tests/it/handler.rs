@@ -49,7 +49,9 @@ pub fn codex_env_with(url: &str, codex: &std::path::Path) -> TestEnv {
     for (k, v) in [
         ("handler.request_max_retries", "0"),
         ("handler.stream_max_retries", "0"),
-        ("handler.idle_timeout", "3s"),
+        // Long enough for codex to start on a loaded 2-core machine; the tests of the idle
+        // timeout itself set their own.
+        ("handler.idle_timeout", "8s"),
         ("handler.stream_idle_timeout", "1s"),
         ("handler.first_output_timeout", "10s"),
         ("coordinator.grace_period", "1s"),

@@ -150,6 +150,8 @@ fn a_server_that_never_sends_headers_ends_by_the_handlers_idle_timeout() {
     let Some(env) = codex_env(&format!("http://127.0.0.1:{port}/v1")) else {
         return;
     };
+    env.wg(&["config", "set", "handler.idle_timeout", "3s"])
+        .ok();
     env.wg(&["add", "T"]).ok();
     // Watch the running codex: its argv must not hold the key (its environment does).
     let child = env
