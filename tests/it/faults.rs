@@ -303,8 +303,7 @@ fn put_record(env: &TestEnv, id: &str, change: impl FnOnce(&mut Value)) {
     let mut rec: Value = graph
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|r| r["id"] == id)
-        .next_back()
+        .rfind(|r| r["id"] == id)
         .unwrap();
     change(&mut rec);
     let mut f = std::fs::OpenOptions::new()
@@ -419,5 +418,30 @@ fn a_message_sent_while_no_coordinator_ran_is_answered_not_counted_as_a_crash() 
     assert!(
         out.stderr.contains("start task=t"),
         "a turn ran for the message: {out}"
+    );
+}
+
+#[test]
+fn a_message_that_arrives_during_the_closing_turn_gets_a_visible_note() {
+    // The agent's turn: a message comes in while it works, then it reports done.
+    let env = TestEnv::new();
+    let config = env.path(".wg/config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "\n[executors.talk]\ncommand = [\"sh\", \"-c\", \"wg msg $WG_TASK_ID 'and one more thing' && wg done $WG_TASK_ID\"]\nconversational = true\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    env.wg(&["add", "Talk", "--id", "t", "-x", "talk"]).ok();
+    let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(20));
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(status(&env, "t"), "done", "{out}");
+    let transcript = env.wg(&["transcript", "t"]).ok().stdout;
+    assert!(
+        transcript.contains("note from wg") && transcript.contains("Not answered: message 2"),
+        "{transcript}"
+    );
+    assert!(
+        out.stderr.contains("note task=t: message 2 not answered"),
+        "{out}"
     );
 }
