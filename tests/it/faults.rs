@@ -445,3 +445,44 @@ fn a_message_that_arrives_during_the_closing_turn_gets_a_visible_note() {
         "{out}"
     );
 }
+
+/// Stops the project's background coordinator when the test ends, pass or fail.
+struct StopOnDrop<'a>(&'a TestEnv);
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.wg(&["service", "stop", "--force"]);
+    }
+}
+
+#[test]
+fn losers_of_a_simultaneous_start_name_the_running_pid() {
+    let env = TestEnv::new();
+    let _stop = StopOnDrop(&env);
+    let children: Vec<_> = (0..5)
+        .map(|_| {
+            env.command(&["service", "start"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let runs: Vec<_> = children
+        .into_iter()
+        .map(|c| crate::common::to_run(c.wait_with_output().unwrap()))
+        .collect();
+    let winners = runs.iter().filter(|r| r.code == 0).count();
+    assert_eq!(winners, 1, "{runs:#?}");
+    let pid = std::fs::read_to_string(env.path(".wg/service/coordinator.lock"))
+        .unwrap()
+        .trim()
+        .to_string();
+    for r in runs.iter().filter(|r| r.code != 0) {
+        assert_eq!(r.code, 1, "{r}");
+        assert!(
+            r.stderr
+                .contains(&format!("already running for this project (pid {pid})")),
+            "{r}"
+        );
+    }
+}
