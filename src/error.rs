@@ -18,6 +18,10 @@ pub enum Kind {
     Locked,
     Unavailable,
     Corrupt,
+    /// `--until-done` endings (see docs/exit-codes.md).
+    TasksFailed,
+    Stuck,
+    Paused,
     /// A file could not be read or written (a full disk, permissions).
     Io,
     Internal,
@@ -33,6 +37,9 @@ impl Kind {
             Kind::Locked => exit::LOCKED,
             Kind::Unavailable => exit::UNAVAILABLE,
             Kind::Corrupt => exit::CORRUPT,
+            Kind::TasksFailed => exit::TASKS_FAILED,
+            Kind::Stuck => exit::STUCK,
+            Kind::Paused => exit::PAUSED,
             Kind::Io => exit::IO,
             Kind::Internal => exit::INTERNAL,
         }

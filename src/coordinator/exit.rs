@@ -45,7 +45,6 @@ impl Coordinator {
             return Ok(());
         };
         let still_ours = task.assigned.as_deref() == Some(rec.agent_id.as_str());
-        let uses_endpoint = x.as_ref().is_some_and(|x| x.uses_endpoint);
         let (mut unanswered, mut nudges_sent) = (false, 0);
         let mut failure = None;
         if rec.conversational {
@@ -82,7 +81,6 @@ impl Coordinator {
             exit_code: e.exit_code,
             signal: e.signal,
             stopped: e.stopped,
-            uses_endpoint,
             failure,
             unanswered,
             nudges_sent,

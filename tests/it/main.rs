@@ -7,6 +7,7 @@ mod common;
 mod coordinator;
 mod coordinator_codex;
 mod docs;
+mod endpoint_faults;
 mod evaluate;
 mod faults;
 mod handler;
