@@ -14,6 +14,7 @@ mod handler;
 mod handler_chat;
 mod handler_claude;
 mod handler_failures;
+mod replay;
 mod smoke;
 mod store;
 mod workspace;
