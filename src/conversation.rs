@@ -52,7 +52,7 @@ pub struct OutboxRecord {
     pub ts: String,
     /// The highest inbox seq this turn answered.
     pub in_reply_to: u64,
-    /// `assistant` or `error`.
+    /// `assistant`, `error`, or `note` (wg's own word, e.g. that a message was not answered).
     pub role: String,
     pub text: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -212,6 +212,28 @@ pub fn append_outbox(
         source,
     })?;
     Ok(record)
+}
+
+/// Appends a `note` reply: wg's own word in the transcript (not the agent's), marking the
+/// messages up to `in_reply_to` as dealt with.
+pub fn append_note(
+    layout: &Layout,
+    id: &str,
+    in_reply_to: u64,
+    text: &str,
+) -> Result<OutboxRecord, ConversationError> {
+    let record = OutboxRecord {
+        seq: 0,
+        ts: now_rfc3339(),
+        in_reply_to,
+        role: "note".into(),
+        text: text.to_string(),
+        usage: None,
+        duration_ms: 0,
+        codex_version: None,
+        extra: Default::default(),
+    };
+    append_outbox(layout, id, record)
 }
 
 /// What a dependency produced, for the brief.

@@ -58,6 +58,25 @@ pub fn cmd_done(ctx: &Ctx, args: &DoneArgs) -> CliResult {
     };
     let task = transition(&mut w, &args.id, change, |t| t.failure_reason = None)?;
     w.commit()?;
+    // Closing a task leaves what it was sent since its last reply without a turn: say so. (An
+    // agent's own `wg done` runs inside a turn whose reply is still to come; the coordinator
+    // notes what that turn left unanswered in the transcript once it ends.)
+    let by_agent = ctx.actor.starts_with(crate::coordinator::AGENT_PREFIX);
+    let late: Vec<String> = crate::conversation::unanswered(&ctx.layout, &args.id)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|_| !by_agent)
+        .filter(|m| m.kind == "message")
+        .map(|m| m.seq.to_string())
+        .collect();
+    if !late.is_empty() {
+        crate::output::stderr(&format!(
+            "note: message {} to `{}` will not be answered: the task is done (`wg msg {} TEXT --reopen` opens it again)\n",
+            late.join(", "),
+            args.id,
+            args.id
+        ));
+    }
     ctx.out.either(&task, || match &committed {
         Some((c, files)) => format!(
             "{} done (committed {} uncommitted file(s) as {})",

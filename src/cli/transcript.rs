@@ -63,10 +63,10 @@ pub fn cmd_transcript(ctx: &Ctx, args: &TranscriptArgs) -> CliResult {
                         .unwrap_or_default();
                     s.push_str(&format!(
                         "── {} {} · {} · {:.1}s{tokens}\n{}\n\n",
-                        if r.role == "assistant" {
-                            "reply"
-                        } else {
-                            "error reply"
+                        match r.role.as_str() {
+                            "assistant" => "reply",
+                            "note" => "note from wg",
+                            _ => "error reply",
                         },
                         r.seq,
                         r.ts,

@@ -185,10 +185,41 @@ impl Coordinator {
         if let Some((key, kind, message)) = pause {
             self.pause_endpoint(&key, kind, &message);
         }
+        if rec.conversational && task.status.is_terminal() {
+            self.note_unanswered(&id, task.status, rec.inbox_seq)?;
+        }
         let done_now = decision == Decision::Done || task.status == TaskStatus::Done;
         if done_now && self.config.evaluate.auto && self.stopping.is_none() {
             self.start_evaluation(id);
         }
+        Ok(())
+    }
+
+    /// Messages that arrived during the turn that closed the task will get no turn: say so in
+    /// the transcript (a `note` reply) rather than leave them silently unanswered.
+    fn note_unanswered(&mut self, id: &str, status: TaskStatus, since: u64) -> anyhow::Result<()> {
+        let late: Vec<u64> = conversation::unanswered(&self.layout, id)
+            .unwrap_or_default()
+            .iter()
+            .filter(|m| m.seq > since && m.kind == "message")
+            .map(|m| m.seq)
+            .collect();
+        let Some(last) = late.last().copied() else {
+            return Ok(());
+        };
+        let list = late
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let text = format!(
+            "Not answered: message {list} arrived while the turn that made this task {status} \
+             was running. `wg msg {id} TEXT --reopen` opens the task again with a message."
+        );
+        conversation::append_note(&self.layout, id, last, &text)?;
+        self.log.line(&format!(
+            "note task={id}: message {list} not answered ({status})"
+        ));
         Ok(())
     }
 

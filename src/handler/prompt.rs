@@ -79,6 +79,9 @@ fn render_turn(t: &Turn<'_>, actions_chars: Option<usize>) -> String {
     if t.reply.role == "assistant" {
         s.push_str("### Your reply\n");
         s.push_str(t.reply.text.trim_end());
+    } else if t.reply.role == "note" {
+        s.push_str("### (no turn; wg noted)\n");
+        s.push_str(t.reply.text.trim_end());
     } else {
         // The agent never saw this text; it tells the agent why there is no reply.
         s.push_str("### (that turn failed; wg reported)\n");

@@ -420,3 +420,69 @@ fn a_message_sent_while_no_coordinator_ran_is_answered_not_counted_as_a_crash() 
         "a turn ran for the message: {out}"
     );
 }
+
+#[test]
+fn a_message_that_arrives_during_the_closing_turn_gets_a_visible_note() {
+    // The agent's turn: a message comes in while it works, then it reports done.
+    let env = TestEnv::new();
+    let config = env.path(".wg/config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "\n[executors.talk]\ncommand = [\"sh\", \"-c\", \"wg msg $WG_TASK_ID 'and one more thing' && wg done $WG_TASK_ID\"]\nconversational = true\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    env.wg(&["add", "Talk", "--id", "t", "-x", "talk"]).ok();
+    let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(20));
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(status(&env, "t"), "done", "{out}");
+    let transcript = env.wg(&["transcript", "t"]).ok().stdout;
+    assert!(
+        transcript.contains("note from wg") && transcript.contains("Not answered: message 2"),
+        "{transcript}"
+    );
+    assert!(
+        out.stderr.contains("note task=t: message 2 not answered"),
+        "{out}"
+    );
+}
+
+/// Stops the project's background coordinator when the test ends, pass or fail.
+struct StopOnDrop<'a>(&'a TestEnv);
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.wg(&["service", "stop", "--force"]);
+    }
+}
+
+#[test]
+fn losers_of_a_simultaneous_start_name_the_running_pid() {
+    let env = TestEnv::new();
+    let _stop = StopOnDrop(&env);
+    let children: Vec<_> = (0..5)
+        .map(|_| {
+            env.command(&["service", "start"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let runs: Vec<_> = children
+        .into_iter()
+        .map(|c| crate::common::to_run(c.wait_with_output().unwrap()))
+        .collect();
+    let winners = runs.iter().filter(|r| r.code == 0).count();
+    assert_eq!(winners, 1, "{runs:#?}");
+    let pid = std::fs::read_to_string(env.path(".wg/service/coordinator.lock"))
+        .unwrap()
+        .trim()
+        .to_string();
+    for r in runs.iter().filter(|r| r.code != 0) {
+        assert_eq!(r.code, 1, "{r}");
+        assert!(
+            r.stderr
+                .contains(&format!("already running for this project (pid {pid})")),
+            "{r}"
+        );
+    }
+}

@@ -85,6 +85,18 @@ fn until_done_result(summary: &coordinator::Summary) -> CliResult {
 /// How long a background start waits for the coordinator to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The pid of the coordinator holding the lock, waiting up to `deadline` for one that is still
+/// starting to write it. `None` when it never did (or let go).
+fn winner_pid(ctx: &Ctx, deadline: Instant) -> Option<u32> {
+    loop {
+        match coordinator::running(&ctx.layout).ok()? {
+            Some(Some(pid)) => return Some(pid),
+            Some(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => return None,
+        }
+    }
+}
+
 fn already_running(pid: Option<u32>) -> CliError {
     CliError::new(Kind::User, AlreadyRunning { pid })
         .hinted("`wg service status` shows it; `wg service stop` ends it")
@@ -147,6 +159,8 @@ pub fn cmd_start(ctx: &Ctx, args: &StartArgs) -> CliResult {
         };
     }
     if let Some(pid) = coordinator::running(&ctx.layout)? {
+        // A coordinator that is still starting writes its pid in a moment: name it.
+        let pid = pid.or_else(|| winner_pid(ctx, Instant::now() + START_TIMEOUT));
         return Err(already_running(pid));
     }
     std::fs::create_dir_all(ctx.layout.service_dir())?;
@@ -185,14 +199,8 @@ pub fn cmd_start(ctx: &Ctx, args: &StartArgs) -> CliResult {
     loop {
         if let Some(status) = child.try_wait()? {
             // Lost a race with another start: name the winner once it wrote its pid.
-            match coordinator::running(&ctx.layout)? {
-                Some(Some(other)) => return Err(already_running(Some(other))),
-                Some(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                }
-                Some(None) => return Err(already_running(None)),
-                None => {}
+            if coordinator::running(&ctx.layout)?.is_some() {
+                return Err(already_running(winner_pid(ctx, deadline)));
             }
             let tail = crate::executor::process::tail(&log_path, 0, 600);
             return Err(
