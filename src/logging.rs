@@ -20,5 +20,8 @@ pub fn init(verbose: u8) {
         // and never when NO_COLOR is set.
         .with_ansi(std::io::stderr().is_terminal() && crate::top::live::color_allowed())
         .without_time()
+        // Its own report of a failed write would go to the same broken stderr by `eprintln!`
+        // and panic (`2>/dev/full`).
+        .log_internal_errors(false)
         .try_init();
 }

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             for hint in lines {
                 err = err.hinted(hint);
             }
-            eprintln!("{}", err.to_json());
+            wg::output::stderr(&format!("{}\n", err.to_json()));
             return ExitCode::from(err.exit_code());
         }
     };
@@ -43,9 +43,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(wg::exit::OK);
             }
             if json {
-                eprintln!("{}", e.to_json());
+                wg::output::stderr(&format!("{}\n", e.to_json()));
             } else {
-                eprintln!("{e}");
+                wg::output::stderr(&format!("{e}\n"));
             }
             ExitCode::from(e.exit_code())
         }
