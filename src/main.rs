@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             for hint in lines {
                 err = err.hinted(hint);
             }
-            eprintln!("{}", err.to_json());
+            wg::output::stderr(&format!("{}\n", err.to_json()));
             return ExitCode::from(err.exit_code());
         }
     };
