@@ -8,6 +8,12 @@ WG_TEST_CODEX="$(./scripts/install-codex.sh)"
 export WG_TEST_CODEX
 WG_TEST_CLAUDE="$(./scripts/install-claude.sh)"
 export WG_TEST_CLAUDE
+if ./scripts/slurm-up.sh; then
+  export WG_TEST_SLURM=1
+elif [ "${CI:-}" = "true" ]; then
+  echo "test.sh: the Slurm tests need a cluster and scripts/slurm-up.sh could not start one" >&2
+  exit 1
+fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all-targets 2>&1

@@ -20,6 +20,7 @@ pub mod logging;
 pub mod model;
 pub mod output;
 pub mod process;
+pub mod slurm;
 pub mod store;
 pub mod time;
 pub mod workspace;
