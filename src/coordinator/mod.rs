@@ -9,6 +9,7 @@
 pub mod notify;
 pub mod recovery;
 pub mod scheduler;
+pub mod slurm_jobs;
 pub mod supervisor;
 
 use std::collections::{BTreeMap, HashMap};
@@ -212,6 +213,8 @@ struct Coordinator {
     id_prefix: String,
     seq: u64,
     started_agents: u64,
+    /// The Slurm job monitor, started with the first job.
+    slurm_jobs: Option<UnboundedSender<slurm_jobs::JobWatch>>,
 }
 
 fn cli_err(e: CliError) -> anyhow::Error {
@@ -276,6 +279,7 @@ impl Coordinator {
             id_prefix: format!("{started_ms:x}"),
             seq: 0,
             started_agents: 0,
+            slurm_jobs: None,
             evaluating: Default::default(),
             config,
             opts,
@@ -1085,8 +1089,36 @@ impl Coordinator {
         if x.conversational {
             self.ask_to_continue(task)?;
         }
-        let child = spawn(&spec).with_context(|| format!("cannot run {:?}", spec.argv[0]))?;
-        let pid = child.id().map(|p| p as i32).unwrap_or(0);
+        let launcher = crate::slurm::launcher_for(
+            task,
+            self.config.executors.get(&x.name),
+            self.config.coordinator.launcher,
+        )
+        .map_err(|e| anyhow!(e))?;
+        let (child, slurm_job) = match launcher {
+            crate::slurm::Launcher::Local => {
+                let child =
+                    spawn(&spec).with_context(|| format!("cannot run {:?}", spec.argv[0]))?;
+                (Some(child), None)
+            }
+            crate::slurm::Launcher::Slurm => {
+                let job = slurm_jobs::submit(
+                    &crate::slurm::client::Client,
+                    &self.config.slurm.site(),
+                    &spec,
+                    &task.id,
+                    agent,
+                    self.limits(task).hard,
+                    crate::slurm::task_args(task),
+                )?;
+                (None, Some(job))
+            }
+        };
+        let pid = child
+            .as_ref()
+            .and_then(|c| c.id())
+            .map(|p| p as i32)
+            .unwrap_or(0);
         let inbox_seq = conversation::read_inbox(&self.layout, &task.id)
             .ok()
             .and_then(|m| m.last().map(|m| m.seq))
@@ -1103,7 +1135,11 @@ impl Coordinator {
             agent_id: agent.to_string(),
             pid,
             pgid: pid,
-            start_time: pid_start_time(pid).unwrap_or(0),
+            start_time: if pid > 0 {
+                pid_start_time(pid).unwrap_or(0)
+            } else {
+                0
+            },
             started_at: now_rfc3339(),
             executor: x.name.clone(),
             turn,
@@ -1111,13 +1147,23 @@ impl Coordinator {
             exit_code_decides: x.exit_code_decides,
             log_offset,
             inbox_seq,
+            slurm_job,
         };
         self.started_agents += 1;
+        let runs = match slurm_job {
+            Some(job) => format!("slurm_job={job}"),
+            None => format!("pid={pid}"),
+        };
         self.log.line(&format!(
-            "start task={} agent={agent} pid={pid} executor={} turn={turn}",
+            "start task={} agent={agent} {runs} executor={} turn={turn}",
             task.id, x.name
         ));
-        self.supervise(Some(child), record, Instant::now(), self.limits(task))
+        let started = if slurm_job.is_some() {
+            None
+        } else {
+            Some(Instant::now())
+        };
+        self.supervise(child, record, started, self.limits(task))
     }
 
     /// A conversational task started again (a retry, or after endpoint trouble) has a
@@ -1147,11 +1193,13 @@ impl Coordinator {
     }
 
     /// Records the agent in agents.json, then hands it to its supervisor task.
+    /// `started` is when the run began; `None` for a new Slurm job, whose run time counts
+    /// from when Slurm starts it.
     fn supervise(
         &mut self,
         child: Option<tokio::process::Child>,
         record: AgentRecord,
-        started: Instant,
+        started: Option<Instant>,
         limits: Limits,
     ) -> anyhow::Result<()> {
         let (ctl_tx, ctl_rx) = unbounded_channel();
@@ -1166,6 +1214,21 @@ impl Coordinator {
         );
         // Before anything waits on the child: a crash from here on leaves a findable agent.
         self.write_agents()?;
+        if record.slurm_job.is_some() {
+            let watch = slurm_jobs::JobWatch {
+                log_path: self.layout.task_file(&task, "agent.log"),
+                record,
+                limits,
+                started,
+                control: ctl_rx,
+            };
+            let monitor = self.slurm_monitor();
+            monitor
+                .send(watch)
+                .map_err(|_| anyhow!("the Slurm job monitor stopped"))?;
+            return Ok(());
+        }
+        let started = started.unwrap_or_else(Instant::now);
         let watch = Watch {
             log_path: self.layout.task_file(&task, "agent.log"),
             record,
@@ -1179,6 +1242,32 @@ impl Coordinator {
             let _ = tx.send(Event::Ended(ended));
         });
         Ok(())
+    }
+
+    /// The Slurm job monitor's inbox; the monitor starts with the first job.
+    fn slurm_monitor(&mut self) -> UnboundedSender<slurm_jobs::JobWatch> {
+        if let Some(tx) = &self.slurm_jobs {
+            return tx.clone();
+        }
+        let (tx, rx) = unbounded_channel();
+        let poll =
+            parse_duration(&self.config.slurm.poll_interval).unwrap_or(Duration::from_secs(1));
+        let events = self.tx.clone();
+        let log = self.log.clone();
+        let sinks = slurm_jobs::Sinks {
+            ended: Box::new(move |e| {
+                let _ = events.send(Event::Ended(e));
+            }),
+            log: Box::new(move |l| log.line(&l)),
+        };
+        tokio::spawn(slurm_jobs::monitor(
+            crate::slurm::client::Client,
+            poll,
+            rx,
+            sinks,
+        ));
+        self.slurm_jobs = Some(tx.clone());
+        tx
     }
 
     fn write_agents(&self) -> anyhow::Result<()> {
@@ -1267,7 +1356,12 @@ impl Coordinator {
             output_tail,
             error_reply,
         };
-        let decision = scheduler::decide_exit(&facts);
+        let mut decision = scheduler::decide_exit(&facts);
+        if let Some(end) = &e.slurm {
+            if e.stopped.is_none() {
+                decision = crate::slurm::state::name_state(decision, end);
+            }
+        }
         let code = e
             .exit_code
             .map(|c| c.to_string())
@@ -1419,7 +1513,19 @@ impl Coordinator {
         let records = recovery::read(&path)?;
         let graph = self.store.load()?;
         for rec in records {
-            if recovery::still_alive(&rec) {
+            if let Some(job) = rec.slurm_job {
+                // Slurm knows whether it still runs; the monitor's first tick decides.
+                let task = graph.tasks.get(&rec.task).cloned();
+                let limits = task.as_ref().map(|t| self.limits(t)).unwrap_or_default();
+                self.log.line(&format!(
+                    "adopt agent={} task={} slurm_job={job}",
+                    rec.agent_id, rec.task
+                ));
+                self.last_agent
+                    .insert(rec.task.clone(), rec.agent_id.clone());
+                let started = recorded_start(&rec);
+                self.supervise(None, rec, Some(started), limits)?;
+            } else if recovery::still_alive(&rec) {
                 let task = graph.tasks.get(&rec.task).cloned();
                 let limits = task.as_ref().map(|t| self.limits(t)).unwrap_or_default();
                 let age = parse_rfc3339(&rec.started_at)
@@ -1432,7 +1538,7 @@ impl Coordinator {
                 ));
                 self.last_agent
                     .insert(rec.task.clone(), rec.agent_id.clone());
-                self.supervise(None, rec, started, limits)?;
+                self.supervise(None, rec, Some(started), limits)?;
             } else {
                 self.log.line(&format!(
                     "agent={} task={} pid={} is gone",
@@ -1456,7 +1562,33 @@ impl Coordinator {
             .collect();
         for t in orphans {
             let agent = t.assigned.clone().unwrap_or_default();
-            // A claim whose agents.json entry a crash prevented: find the process itself.
+            // A claim whose agents.json entry a crash prevented: find its Slurm job by name
+            // and comment, or the process itself.
+            if let Some(job) = self.find_orphan_job(&t, &agent) {
+                let x = self.executor_for(&t).ok();
+                let rec = AgentRecord {
+                    task: t.id.clone(),
+                    agent_id: agent.clone(),
+                    pid: 0,
+                    pgid: 0,
+                    start_time: 0,
+                    started_at: now_rfc3339(),
+                    executor: x.as_ref().map(|x| x.name.clone()).unwrap_or_default(),
+                    turn: 1,
+                    conversational: x.as_ref().is_some_and(|x| x.conversational),
+                    exit_code_decides: x.as_ref().is_some_and(|x| x.exit_code_decides),
+                    log_offset: 0,
+                    inbox_seq: 0,
+                    slurm_job: Some(job),
+                };
+                self.log.line(&format!(
+                    "adopt agent={agent} task={} slurm_job={job}: found by its job name",
+                    t.id
+                ));
+                let limits = self.limits(&t);
+                self.supervise(None, rec, Some(Instant::now()), limits)?;
+                continue;
+            }
             if let Some(pid) = recovery::find_agent_process(&agent) {
                 let x = self.executor_for(&t).ok();
                 let rec = AgentRecord {
@@ -1472,13 +1604,14 @@ impl Coordinator {
                     exit_code_decides: x.as_ref().is_some_and(|x| x.exit_code_decides),
                     log_offset: 0,
                     inbox_seq: 0,
+                    slurm_job: None,
                 };
                 self.log.line(&format!(
                     "adopt agent={agent} task={} pid={pid}: found by its environment",
                     t.id
                 ));
                 let limits = self.limits(&t);
-                self.supervise(None, rec, Instant::now(), limits)?;
+                self.supervise(None, rec, Some(Instant::now()), limits)?;
                 continue;
             }
             let max = t.max_retries.unwrap_or(self.config.coordinator.max_retries);
@@ -1516,4 +1649,35 @@ impl Coordinator {
         }
         Ok(())
     }
+
+    /// The Slurm job of an orphaned claim, when the task runs under Slurm and Slurm still
+    /// lists a job submitted for that agent.
+    fn find_orphan_job(&mut self, t: &Task, agent: &str) -> Option<u64> {
+        let x = self.executor_for(t).ok()?;
+        let launcher = crate::slurm::launcher_for(
+            t,
+            self.config.executors.get(&x.name),
+            self.config.coordinator.launcher,
+        )
+        .ok()?;
+        if launcher != crate::slurm::Launcher::Slurm {
+            return None;
+        }
+        match slurm_jobs::find_job(&crate::slurm::client::Client, &t.id, agent) {
+            Ok(job) => job,
+            Err(e) => {
+                self.log
+                    .line(&format!("recover task={}: cannot ask Slurm: {e}", t.id));
+                None
+            }
+        }
+    }
+}
+
+/// When a recorded run started, on this coordinator's clock.
+fn recorded_start(rec: &AgentRecord) -> Instant {
+    let age = parse_rfc3339(&rec.started_at)
+        .and_then(|s| SystemTime::now().duration_since(s).ok())
+        .unwrap_or_default();
+    Instant::now().checked_sub(age).unwrap_or_else(Instant::now)
 }

@@ -34,6 +34,10 @@ pub struct AgentRecord {
     /// The last inbox seq when the turn started: only messages after it arrived mid-turn.
     #[serde(default)]
     pub inbox_seq: u64,
+    /// The Slurm job running this agent (`launcher = "slurm"`); then `pid` is 0 and the job's
+    /// state comes from Slurm, not /proc.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_job: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -150,6 +154,7 @@ mod tests {
             exit_code_decides: false,
             log_offset: 0,
             inbox_seq: 0,
+            slurm_job: None,
         }
     }
 

@@ -37,6 +37,8 @@ pub struct Ended {
     pub stopped: Option<StopReason>,
     /// SIGKILL was needed.
     pub killed: bool,
+    /// For a Slurm job: how Slurm recorded its end.
+    pub slurm: Option<crate::slurm::state::JobEnd>,
 }
 
 pub struct Watch {
@@ -124,5 +126,6 @@ pub async fn supervise(
         signal,
         stopped,
         killed,
+        slurm: None,
     }
 }
