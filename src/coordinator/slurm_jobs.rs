@@ -130,20 +130,28 @@ pub async fn monitor(
         let ids: Vec<u64> = watched.keys().copied().collect();
         let c = client.clone();
         let answer = tokio::task::spawn_blocking(move || {
-            for id in cancel {
-                if let Err(e) = c.cancel(id) {
-                    return Err(e);
-                }
-            }
-            c.query(&ids)
+            // A job that already ended refuses the cancel; the query below tells its end.
+            let failures: Vec<String> = cancel
+                .into_iter()
+                .filter_map(|id| c.cancel(id).err())
+                .map(|e| e.to_string())
+                .collect();
+            (failures, c.query(&ids))
         })
         .await;
         let statuses: Vec<JobStatus> = match answer {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                // Slurm did not answer: nothing is concluded, the next tick asks again.
-                (sinks.log)(format!("slurm: {e}"));
-                continue;
+            Ok((failures, query)) => {
+                for f in failures {
+                    (sinks.log)(format!("slurm: {f}"));
+                }
+                match query {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Slurm did not answer: nothing is concluded, the next tick asks again.
+                        (sinks.log)(format!("slurm: {e}"));
+                        continue;
+                    }
+                }
             }
             Err(e) => {
                 (sinks.log)(format!("slurm: query task failed: {e}"));
