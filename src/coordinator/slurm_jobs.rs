@@ -17,6 +17,7 @@ use super::recovery::AgentRecord;
 use super::scheduler::{timed_out, Limits, StopReason};
 use super::supervisor::{Control, Ended};
 use crate::executor::process::AgentSpec;
+use crate::model::Task;
 use crate::slurm::client::{Client, SlurmError};
 use crate::slurm::sbatch::{exportable_name, Site, Submit};
 use crate::slurm::squeue::JobStatus;
@@ -244,4 +245,99 @@ pub fn find_job(client: &Client, task: &str, agent_id: &str) -> Result<Option<u6
         .into_iter()
         .find(|j| j.comment == agent_id)
         .map(|j| j.id))
+}
+
+impl super::Coordinator {
+    /// Hands a Slurm agent to the job monitor (started with the first job).
+    pub(super) fn watch_job(
+        &mut self,
+        record: AgentRecord,
+        started: Option<Instant>,
+        limits: Limits,
+        control: UnboundedReceiver<Control>,
+    ) -> anyhow::Result<()> {
+        let watch = JobWatch {
+            log_path: self.layout.task_file(&record.task, "agent.log"),
+            record,
+            limits,
+            started,
+            control,
+        };
+        let monitor = match &self.slurm_jobs {
+            Some(tx) => tx.clone(),
+            None => {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let poll = crate::time::parse_duration(&self.config.slurm.poll_interval)
+                    .unwrap_or(Duration::from_secs(1));
+                let events = self.tx.clone();
+                let log = self.log.clone();
+                let sinks = Sinks {
+                    ended: Box::new(move |e| {
+                        let _ = events.send(super::Event::Ended(e));
+                    }),
+                    log: Box::new(move |l| log.line(&l)),
+                };
+                tokio::spawn(monitor(Client, poll, rx, sinks));
+                self.slurm_jobs = Some(tx.clone());
+                tx
+            }
+        };
+        monitor
+            .send(watch)
+            .map_err(|_| anyhow::anyhow!("the Slurm job monitor stopped"))
+    }
+
+    /// The Slurm job of an orphaned claim, when the task runs under Slurm and Slurm still
+    /// lists a job submitted for that agent.
+    pub(super) fn find_orphan_job(&mut self, t: &Task, agent: &str) -> Option<u64> {
+        let x = self.executor_for(t).ok()?;
+        let launcher = crate::slurm::launcher_for(
+            t,
+            self.config.executors.get(&x.name),
+            self.config.coordinator.launcher,
+        )
+        .ok()?;
+        if launcher != crate::slurm::Launcher::Slurm {
+            return None;
+        }
+        match find_job(&Client, &t.id, agent) {
+            Ok(job) => job,
+            Err(e) => {
+                self.log
+                    .line(&format!("recover task={}: cannot ask Slurm: {e}", t.id));
+                None
+            }
+        }
+    }
+
+    /// Watches a job found by [`Self::find_orphan_job`] as if agents.json had recorded it.
+    pub(super) fn adopt_orphan_job(
+        &mut self,
+        t: &Task,
+        agent: &str,
+        job: u64,
+    ) -> anyhow::Result<()> {
+        let x = self.executor_for(t).ok();
+        let rec = AgentRecord {
+            task: t.id.clone(),
+            agent_id: agent.to_string(),
+            pid: 0,
+            pgid: 0,
+            start_time: 0,
+            started_at: crate::time::now_rfc3339(),
+            executor: x.as_ref().map(|x| x.name.clone()).unwrap_or_default(),
+            turn: 1,
+            conversational: x.as_ref().is_some_and(|x| x.conversational),
+            exit_code_decides: x.as_ref().is_some_and(|x| x.exit_code_decides),
+            log_offset: 0,
+            inbox_seq: 0,
+            slurm_job: Some(job),
+        };
+        self.log.line(&format!(
+            "adopt agent={agent} task={} slurm_job={job}: found by its job name",
+            t.id
+        ));
+        let limits = self.limits(t);
+        self.supervise(None, rec, Some(Instant::now()), limits)
+    }
 }
