@@ -152,7 +152,15 @@ pub fn name_state(decision: Decision, end: &JobEnd) -> Decision {
             count_retry,
             reason: named(reason),
         },
-        Decision::EndpointTrouble(r) => Decision::EndpointTrouble(named(r)),
+        Decision::EndpointTrouble {
+            kind,
+            message,
+            reason,
+        } => Decision::EndpointTrouble {
+            kind,
+            message,
+            reason: named(reason),
+        },
         Decision::NextTurn | Decision::Nudge if end.exit_code.is_none() => {
             Decision::Fail(format!("{note}: the agent's turn was cut short"))
         }
