@@ -30,6 +30,10 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
     if let Some(e) = &evaluation {
         value["evaluation"] = e.clone();
     }
+    let last_error = crate::conversation::last_error(&ctx.layout, &task.id);
+    if let Some(e) = &last_error {
+        value["last_error"] = serde_json::to_value(e).map_err(crate::error::internal)?;
+    }
     ctx.out.either(&value, || {
         let mut s = format!("{}: {}\n", task.id, task.title);
         s.push_str(&format!(
@@ -67,6 +71,14 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
             if let Some(v) = v {
                 s.push_str(&format!("  {k:<9} {v}\n"));
             }
+        }
+        if let Some(e) = &last_error {
+            s.push_str(&format!(
+                "  error:    {} ({}): {}\n",
+                e.kind,
+                e.kind.advice(),
+                e.message
+            ));
         }
         if !task.tags.is_empty() {
             s.push_str(&format!("  tags:     {}\n", task.tags.join(", ")));

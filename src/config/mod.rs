@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Default executor for tasks that do not name one.
     pub executor: String,
@@ -67,7 +67,7 @@ impl SlurmConfig {
 
 /// `[workspace]`: where agents work. See docs/workspaces.md.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WorkspaceConfig {
     /// `shared` (every agent in the project root) or `worktree` (a git worktree per task).
     pub mode: String,
@@ -98,7 +98,7 @@ impl Default for WorkspaceConfig {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct EndpointConfig {
     /// Base URL of an OpenAI-compatible API, including `/v1`.
     pub url: Option<String>,
@@ -111,7 +111,7 @@ pub struct EndpointConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CoordinatorConfig {
     /// Where agents run: `local` (child processes) or `slurm` (batch jobs). Overridden by
     /// `[executors.NAME] launcher` and a task's own launcher.
@@ -156,7 +156,7 @@ impl Default for CoordinatorConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CodexConfig {
     /// The codex binary; `codex` on PATH by default.
     pub binary: String,
@@ -179,7 +179,7 @@ impl Default for CodexConfig {
 /// `[claude]`: how the `claude` executor runs Claude Code (`claude -p`) each turn. Measured
 /// facts behind the defaults: reference/claude-cli.md (Claude Code 2.1.330).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClaudeConfig {
     /// The Claude Code binary; `claude` on PATH by default.
     pub binary: String,
@@ -207,7 +207,7 @@ pub struct ClaudeConfig {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ModelPrice {
     pub input_per_mtok: f64,
     pub output_per_mtok: f64,
@@ -241,10 +241,15 @@ pub struct ExecutorEndpoint {
     pub key_env: String,
 }
 
+/// Default `handler.max_message_chars`: a quarter of codex's input limit (1,048,576
+/// characters), leaving the rest to the brief and the replayed conversation
+/// (`codex.history_budget_chars`, 200,000 by default).
+pub const DEFAULT_MAX_MESSAGE_CHARS: usize = 256 * 1024;
+
 /// `[handler]`: limits of the codex per-turn handler (`wg handler`). Durations are humantime
 /// strings; an unset budget means no limit.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HandlerConfig {
     /// No stdout line from codex for this long after it starts ends the turn.
     pub first_output_timeout: String,
@@ -264,6 +269,9 @@ pub struct HandlerConfig {
     pub max_wall: Option<String>,
     /// `events.jsonl` and `handler.log` are rotated to `.1` past this size.
     pub log_max_bytes: u64,
+    /// `wg msg` refuses longer messages: the whole prompt (brief, replayed conversation and
+    /// the message) must stay under the agent CLI's input limit (codex: 1 MiB characters).
+    pub max_message_chars: usize,
 }
 
 impl Default for HandlerConfig {
@@ -279,12 +287,13 @@ impl Default for HandlerConfig {
             max_tokens: None,
             max_wall: None,
             log_max_bytes: 8 * 1024 * 1024,
+            max_message_chars: DEFAULT_MAX_MESSAGE_CHARS,
         }
     }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct NotifyConfig {
     pub url: Option<String>,
     pub token_env: Option<String>,
@@ -335,7 +344,8 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
+        let config: Config =
+            toml::from_str(text).map_err(|e| with_suggestion(e.to_string().trim()))?;
         config.validate()?;
         Ok(config)
     }
@@ -423,7 +433,34 @@ impl Config {
             ),
         ] {
             if let Some(v) = value {
-                crate::time::parse_duration(v).map_err(|e| format!("{key}: {e}"))?;
+                let d = crate::time::parse_duration(v).map_err(|e| format!("{key}: {e}"))?;
+                // A zero poll spins the idle coordinator; a zero timeout kills every run at
+                // once and spends every retry.
+                if d.is_zero() && key != "coordinator.grace_period" {
+                    return Err(format!("{key} = \"{v}\": must be more than zero"));
+                }
+            }
+        }
+        for (key, value, min) in [
+            (
+                "coordinator.max_agents",
+                self.coordinator.max_agents as u64,
+                1,
+            ),
+            (
+                "codex.history_budget_chars",
+                self.codex.history_budget_chars as u64,
+                1,
+            ),
+            ("handler.log_max_bytes", self.handler.log_max_bytes, 1024),
+            (
+                "handler.max_message_chars",
+                self.handler.max_message_chars as u64,
+                1,
+            ),
+        ] {
+            if value < min {
+                return Err(format!("{key} = {value}: must be at least {min}"));
             }
         }
         if !matches!(self.claude.auth.as_str(), "api-key" | "bearer") {
@@ -485,6 +522,48 @@ impl Config {
     }
 }
 
+/// Adds "did you mean" to serde's unknown-field error. The known names come from the error
+/// itself, which serde builds from the typed structs (`deny_unknown_fields`): a field added to
+/// a struct is known at once, with no list to keep.
+fn with_suggestion(err: &str) -> String {
+    let Some(rest) = err.split("unknown field `").nth(1) else {
+        return err.to_string();
+    };
+    let Some((unknown, rest)) = rest.split_once('`') else {
+        return err.to_string();
+    };
+    let known: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    let best = known
+        .iter()
+        .map(|k| (edit_distance(unknown, k), *k))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
+        .min();
+    match best {
+        Some((_, k)) => format!("{err}\nhint: did you mean `{k}`?"),
+        None => err.to_string(),
+    }
+}
+
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(cur).min(row[j])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 /// An endpoint must be an absolute http(s) URL; codex appends `/responses` to it.
 pub fn validate_endpoint_url(url: &str) -> Result<(), String> {
     let rest = url
@@ -544,6 +623,52 @@ mod tests {
         let c = Config::parse("[workspace]\nmode = \"worktree\"\nmerge = \"ff\"").unwrap();
         assert_eq!(c.workspace.mode, "worktree");
         assert_eq!(c.workspace.on_done, "commit");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_the_nearest_known_one() {
+        let e = Config::parse("[coordinator]\nmax_agent = 3").unwrap_err();
+        assert!(e.contains("unknown field `max_agent`"), "{e}");
+        assert!(e.contains("did you mean `max_agents`?"), "{e}");
+        let e = Config::parse("executer = \"codex\"").unwrap_err();
+        assert!(e.contains("did you mean `executor`?"), "{e}");
+        let e = Config::parse("[handler]\nzzzzzzzz = 1").unwrap_err();
+        assert!(
+            e.contains("unknown field") && !e.contains("did you mean"),
+            "{e}"
+        );
+        // Open tables stay open.
+        Config::parse("[executors.mine]\nanything = 1\n[claude.prices.m]\ninput_per_mtok = 1.0")
+            .unwrap();
+    }
+
+    #[test]
+    fn zero_durations_and_counts_are_refused() {
+        for (text, key) in [
+            (
+                "[coordinator]\npoll_interval = \"0s\"",
+                "coordinator.poll_interval",
+            ),
+            (
+                "[coordinator]\nhard_timeout = \"0s\"",
+                "coordinator.hard_timeout",
+            ),
+            ("[handler]\nturn_timeout = \"0ms\"", "handler.turn_timeout"),
+            ("[coordinator]\nmax_agents = 0", "coordinator.max_agents"),
+            (
+                "[handler]\nmax_message_chars = 0",
+                "handler.max_message_chars",
+            ),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        let e = Config::parse("[coordinator]\nmax_agents = -1").unwrap_err();
+        assert!(
+            e.contains("max_agents") || e.contains("invalid value"),
+            "{e}"
+        );
+        Config::parse("[coordinator]\ngrace_period = \"0s\"").unwrap();
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! oldest part is rotated to `<name>.1`, replacing an older `.1`). Every line passes through
 //! redaction so the API key can never land in them.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::command::redact;
 use super::log::{self, Level};
+use crate::store::append;
 use crate::time::now_rfc3339;
 
 /// An append-only text file with a size cap.
@@ -31,13 +32,7 @@ impl CappedFile {
 
     fn open(&mut self) -> io::Result<&mut File> {
         if self.file.is_none() {
-            if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
+            let f = append::open(&self.path)?;
             self.size = f.metadata()?.len();
             self.file = Some(f);
         }
@@ -52,9 +47,11 @@ impl CappedFile {
             std::fs::rename(&self.path, rotated(&self.path))?;
             self.open()?;
         }
-        let f = self.open()?;
-        f.write_all(bytes)?;
-        self.size += bytes.len() as u64;
+        self.open()?;
+        let f = self.file.as_ref().expect("opened above");
+        // The shared primitive: a torn last line (a full disk, a crash) is cut first.
+        let done = append::append_to(f, &self.path, bytes, false)?;
+        self.size = done.at + bytes.len() as u64;
         Ok(())
     }
 }

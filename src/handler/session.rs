@@ -469,6 +469,22 @@ fn turns(
         if ok {
             let text = rep.events.reply.clone().unwrap_or_default();
             let text = log.redact(&text);
+            // In responses mode nothing converts a `<tool_call>` the server left as text: the
+            // turn "succeeds" with prose and the task waits. Say why where people look.
+            if r.bridge.is_none()
+                && r.dialect == Dialect::Codex
+                && crate::bridge::probe::has_tool_call_text(&text)
+            {
+                log.write(
+                    Level::Warn,
+                    turn,
+                    "tool_call_text",
+                    &[(
+                        "advice",
+                        crate::bridge::probe::TOOL_CALL_TEXT_ADVICE.to_string(),
+                    )],
+                );
+            }
             if rep.events.reply.is_none() {
                 log.write(
                     Level::Warn,
