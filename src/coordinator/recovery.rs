@@ -239,6 +239,7 @@ impl Coordinator {
                     signal: None,
                     stopped: None,
                     killed: false,
+                    slurm: None,
                 };
                 self.last_agent
                     .insert(rec.task.clone(), rec.agent_id.clone());
