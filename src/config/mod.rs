@@ -26,6 +26,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub evaluate: crate::evaluate::EvaluateConfig,
     pub workspace: WorkspaceConfig,
+    /// `[pricing."MODEL"]`: USD per million tokens, for costs in `wg show` and `wg stats`.
+    pub pricing: BTreeMap<String, crate::pricing::Price>,
     pub slurm: SlurmConfig,
 }
 
@@ -162,8 +164,14 @@ pub struct CodexConfig {
     pub binary: String,
     /// `read-only`, `workspace-write` or `danger-full-access`.
     pub sandbox: String,
-    /// Upper bound on the replayed conversation in the prompt.
-    pub history_budget_chars: usize,
+    /// Upper bound on the replayed conversation in the prompt. Unset: derived from
+    /// `endpoint.model_context_window` when that is set, else 200,000.
+    pub history_budget_chars: Option<usize>,
+    /// Replay a digest of what the agent did in each earlier turn (commands, exit codes,
+    /// changed files).
+    pub replay_actions: bool,
+    /// Upper bound on one earlier turn's digest.
+    pub replay_actions_chars: usize,
 }
 
 impl Default for CodexConfig {
@@ -171,7 +179,9 @@ impl Default for CodexConfig {
         CodexConfig {
             binary: "codex".into(),
             sandbox: "workspace-write".into(),
-            history_budget_chars: 200_000,
+            history_budget_chars: None,
+            replay_actions: true,
+            replay_actions_chars: 1_200,
         }
     }
 }
@@ -314,6 +324,7 @@ impl Default for Config {
             notify: NotifyConfig::default(),
             evaluate: Default::default(),
             workspace: WorkspaceConfig::default(),
+            pricing: BTreeMap::new(),
             slurm: SlurmConfig::default(),
         }
     }
@@ -449,7 +460,7 @@ impl Config {
             ),
             (
                 "codex.history_budget_chars",
-                self.codex.history_budget_chars as u64,
+                self.codex.history_budget_chars.unwrap_or(1) as u64,
                 1,
             ),
             ("handler.log_max_bytes", self.handler.log_max_bytes, 1024),
@@ -468,6 +479,11 @@ impl Config {
                 "claude.auth = \"{}\": expected \"api-key\" or \"bearer\"",
                 self.claude.auth
             ));
+        }
+        for (model, price) in &self.pricing {
+            price
+                .validate()
+                .map_err(|e| format!("pricing.\"{model}\".{e}"))?;
         }
         for (name, table) in &self.executors {
             if let Some(url) = table.get("endpoint") {
@@ -502,6 +518,36 @@ impl Config {
             model: s("model").or_else(|| self.model.clone()),
             key_env: s("api_key_env").unwrap_or_else(|| self.api_key_env().to_string()),
         }
+    }
+
+    /// The price of `model`: `[pricing."MODEL"]`, else the older `[claude.prices.MODEL]`.
+    pub fn price_for(&self, model: &str) -> Option<crate::pricing::Price> {
+        self.pricing.get(model).cloned().or_else(|| {
+            self.claude
+                .prices
+                .get(model)
+                .map(|p| crate::pricing::Price {
+                    input_per_mtok: p.input_per_mtok,
+                    cached_input_per_mtok: None,
+                    output_per_mtok: p.output_per_mtok,
+                })
+        })
+    }
+
+    /// The history budget of the prompt: `codex.history_budget_chars`, else derived from
+    /// `endpoint.model_context_window`.
+    pub fn history_budget_chars(&self) -> usize {
+        crate::handler::trim::default_budget(
+            self.codex.history_budget_chars,
+            self.endpoint.model_context_window,
+        )
+    }
+
+    /// The bound of each earlier turn's action digest; `None` when digests are off.
+    pub fn replay_actions_chars(&self) -> Option<usize> {
+        self.codex
+            .replay_actions
+            .then_some(self.codex.replay_actions_chars)
     }
 
     /// The name of the env var holding the API key.
@@ -669,6 +715,40 @@ mod tests {
             "{e}"
         );
         Config::parse("[coordinator]\ngrace_period = \"0s\"").unwrap();
+    }
+
+    #[test]
+    fn pricing_tables_are_read_and_checked() {
+        let c = Config::parse(
+            "[pricing.\"org/model-a\"]\ninput_per_mtok = 1.5\ncached_input_per_mtok = 0.15\noutput_per_mtok = 6\n[claude.prices.old]\ninput_per_mtok = 3.0\noutput_per_mtok = 15.0\n",
+        )
+        .unwrap();
+        let p = c.price_for("org/model-a").unwrap();
+        assert_eq!(
+            (p.input_per_mtok, p.cached_input_per_mtok),
+            (1.5, Some(0.15))
+        );
+        assert_eq!(c.price_for("old").unwrap().output_per_mtok, 15.0);
+        assert_eq!(c.price_for("other"), None);
+        let e = Config::parse("[pricing.m]\ninput_per_mtok = -1.0").unwrap_err();
+        assert!(e.contains("pricing.\"m\".input_per_mtok"), "{e}");
+        let e = Config::parse("[pricing.m]\ninput = 1.0").unwrap_err();
+        assert!(e.contains("input"), "{e}");
+    }
+
+    #[test]
+    fn history_budget_comes_from_the_context_window_unless_set() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.history_budget_chars(), 200_000);
+        assert_eq!(c.replay_actions_chars(), Some(1_200));
+        let c = Config::parse("[endpoint]\nmodel_context_window = 32768\n").unwrap();
+        assert_eq!(c.history_budget_chars(), 31_152);
+        let c = Config::parse(
+            "[endpoint]\nmodel_context_window = 32768\n[codex]\nhistory_budget_chars = 9000\nreplay_actions = false\n",
+        )
+        .unwrap();
+        assert_eq!(c.history_budget_chars(), 9000);
+        assert_eq!(c.replay_actions_chars(), None);
     }
 
     #[test]
