@@ -11,6 +11,15 @@ export WG_TEST_CODEX
 WG_TEST_CLAUDE="$(./scripts/install-claude.sh)"
 export WG_TEST_CLAUDE
 ./scripts/install-tools.sh
+# The Slurm tests need a running cluster: a single-node one on this machine (needs root; it is
+# left running, scripts/slurm-down.sh stops it). When it cannot start, those tests fail and say
+# why (or skip under WG_TEST_SKIP_MISSING_CLIS=1, never under CI=true).
+if ! ./scripts/slurm-up.sh; then
+  echo "test.sh: scripts/slurm-up.sh could not start Slurm; the Slurm tests will not pass" >&2
+  if [ "${CI:-}" = "true" ]; then
+    exit 1
+  fi
+fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all-targets 2>&1

@@ -52,6 +52,14 @@ pub struct AddArgs {
     /// `workspace.base`, else the project's HEAD.
     #[arg(long, value_name = "REV")]
     pub base: Option<String>,
+    /// Where the agent runs: `local` (a child of the coordinator) or `slurm` (a batch job).
+    /// Default: the executor's `launcher`, else `coordinator.launcher`.
+    #[arg(long, value_name = "LAUNCHER", value_parser = ["local", "slurm"])]
+    pub launcher: Option<String>,
+    /// One extra `sbatch` argument for this task's jobs, e.g. `--slurm-arg=--gres=gpu:1`
+    /// (repeatable; one argv element each, no shell).
+    #[arg(long = "slurm-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub slurm_args: Vec<String>,
 }
 
 /// Executors wg knows, plus `[executors.NAME]` entries of the config.
@@ -137,6 +145,16 @@ pub fn cmd_add(ctx: &Ctx, args: &AddArgs) -> CliResult {
     }
     if let Some(b) = &args.base {
         task.extra.insert(field::BASE.into(), b.clone().into());
+    }
+    if let Some(l) = &args.launcher {
+        task.extra
+            .insert(crate::slurm::field::LAUNCHER.into(), l.clone().into());
+    }
+    if !args.slurm_args.is_empty() {
+        task.extra.insert(
+            crate::slurm::field::SLURM_ARGS.into(),
+            args.slurm_args.clone().into(),
+        );
     }
     w.put(std::slice::from_ref(&task))?;
     w.commit()?;

@@ -50,6 +50,9 @@ pub fn cmd_doctor(ctx: &Ctx, args: &DoctorArgs) -> CliResult {
     }
     checks.extend(worktree_checks(ctx, args.fix)?);
     checks.extend(store_checks(ctx, args.fix)?);
+    if uses_slurm(ctx) {
+        checks.extend(slurm_checks(ctx));
+    }
     ctx.out.either(&checks, || {
         checks
             .iter()
@@ -69,6 +72,56 @@ pub fn cmd_doctor(ctx: &Ctx, args: &DoctorArgs) -> CliResult {
         return Err(user_error(format!("{failed} check(s) failed")));
     }
     Ok(())
+}
+
+/// Whether any agent may run under Slurm: the project's launcher, an executor's, or a task's.
+fn uses_slurm(ctx: &Ctx) -> bool {
+    use crate::slurm::{field, Launcher};
+    ctx.config.coordinator.launcher == Launcher::Slurm
+        || ctx
+            .config
+            .executors
+            .values()
+            .any(|t| t.get("launcher").and_then(|v| v.as_str()) == Some("slurm"))
+        || ctx.store.load().is_ok_and(|g| {
+            g.tasks
+                .values()
+                .any(|t| t.extra.get(field::LAUNCHER).and_then(|v| v.as_str()) == Some("slurm"))
+        })
+}
+
+/// `squeue` answers, and a probe job on the cluster can read and write `.wg/`.
+fn slurm_checks(ctx: &Ctx) -> Vec<Check> {
+    let client = crate::slurm::client::Client;
+    let mut checks = vec![match client.ping() {
+        Ok(n) => Check {
+            name: "slurm",
+            ok: true,
+            detail: format!("squeue answers ({n} job(s) of yours listed)"),
+        },
+        Err(e) => {
+            return vec![Check {
+                name: "slurm",
+                ok: false,
+                detail: e.to_string(),
+            }]
+        }
+    }];
+    let dir = std::path::absolute(ctx.layout.dir()).unwrap_or_else(|_| ctx.layout.dir().into());
+    let site = ctx.config.slurm.site();
+    checks.push(match client.probe(&site, &dir, Duration::from_secs(120)) {
+        Ok(node) => Check {
+            name: "slurm-fs",
+            ok: true,
+            detail: format!("a job on {node} read and wrote {}", dir.display()),
+        },
+        Err(e) => Check {
+            name: "slurm-fs",
+            ok: false,
+            detail: e,
+        },
+    });
+    checks
 }
 
 /// codex found and answering `--version`, the `[endpoint]` answering and listing the model,

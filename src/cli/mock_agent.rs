@@ -47,6 +47,7 @@ pub fn cmd_mock_agent(ctx: &Ctx, args: &MockAgentArgs, env_task: Option<String>)
         pid: std::process::id(),
         run,
         started: now_rfc3339(),
+        slurm_job: std::env::var("SLURM_JOB_ID").ok(),
     };
     let name = format!("{}-{}.json", agent, std::process::id());
     crate::store::atomic::write_atomic(
@@ -57,7 +58,12 @@ pub fn cmd_mock_agent(ctx: &Ctx, args: &MockAgentArgs, env_task: Option<String>)
 
     let behavior = settings.behavior_for_run(run);
     if behavior != Behavior::SilentHang {
-        println!("mock agent {agent}: working on {id} (run {run})");
+        let job = marker
+            .slurm_job
+            .as_deref()
+            .map(|j| format!(", Slurm job {j}"))
+            .unwrap_or_default();
+        println!("mock agent {agent}: working on {id} (run {run}{job})");
     }
     match behavior {
         Behavior::IgnoreTerm => {

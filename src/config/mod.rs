@@ -28,6 +28,43 @@ pub struct Config {
     pub workspace: WorkspaceConfig,
     /// `[pricing."MODEL"]`: USD per million tokens, for costs in `wg show` and `wg stats`.
     pub pricing: BTreeMap<String, crate::pricing::Price>,
+    pub slurm: SlurmConfig,
+}
+
+/// `[slurm]`: what every agent job submitted with `launcher = "slurm"` gets. See docs/slurm.md.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SlurmConfig {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    /// Extra `sbatch` arguments, one argv element each (never a shell string).
+    pub extra_args: Vec<String>,
+    /// How often the one `squeue` call for all jobs runs.
+    pub poll_interval: String,
+}
+
+impl Default for SlurmConfig {
+    fn default() -> Self {
+        SlurmConfig {
+            partition: None,
+            account: None,
+            qos: None,
+            extra_args: Vec::new(),
+            poll_interval: "1s".into(),
+        }
+    }
+}
+
+impl SlurmConfig {
+    pub fn site(&self) -> crate::slurm::sbatch::Site {
+        crate::slurm::sbatch::Site {
+            partition: self.partition.clone(),
+            account: self.account.clone(),
+            qos: self.qos.clone(),
+            extra_args: self.extra_args.clone(),
+        }
+    }
 }
 
 /// `[workspace]`: where agents work. See docs/workspaces.md.
@@ -78,6 +115,10 @@ pub struct EndpointConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CoordinatorConfig {
+    /// Where agents run: `local` (child processes) or `slurm` (batch jobs). Overridden by
+    /// `[executors.NAME] launcher` and a task's own launcher.
+    pub launcher: crate::slurm::Launcher,
+    /// Agents (or Slurm jobs, pending ones included) at once.
     pub max_agents: usize,
     pub max_retries: u32,
     /// Fallback poll for file systems without change events.
@@ -101,6 +142,7 @@ pub struct CoordinatorConfig {
 impl Default for CoordinatorConfig {
     fn default() -> Self {
         CoordinatorConfig {
+            launcher: crate::slurm::Launcher::Local,
             max_agents: 4,
             max_retries: 2,
             poll_interval: "5s".into(),
@@ -283,6 +325,7 @@ impl Default for Config {
             evaluate: Default::default(),
             workspace: WorkspaceConfig::default(),
             pricing: BTreeMap::new(),
+            slurm: SlurmConfig::default(),
         }
     }
 }
@@ -449,7 +492,16 @@ impl Config {
                     .ok_or_else(|| format!("executors.{name}.endpoint must be a string"))?;
                 validate_endpoint_url(url).map_err(|e| format!("executors.{name}: {e}"))?;
             }
+            if let Some(l) = table.get("launcher") {
+                let l = l
+                    .as_str()
+                    .ok_or_else(|| format!("executors.{name}.launcher must be a string"))?;
+                crate::slurm::Launcher::parse(l)
+                    .map_err(|e| format!("executors.{name}.launcher: {e}"))?;
+            }
         }
+        crate::time::parse_duration(&self.slurm.poll_interval)
+            .map_err(|e| format!("slurm.poll_interval: {e}"))?;
         Ok(())
     }
 

@@ -11,7 +11,7 @@ use tokio::sync::mpsc::unbounded_channel;
 use super::recovery::{self, AgentRecord};
 use super::scheduler::{self, Candidate, Limits};
 use super::supervisor::{self, Watch};
-use super::{Coordinator, Event, Running, ACTOR, AGENT_PREFIX};
+use super::{slurm_jobs, Coordinator, Event, Running, ACTOR, AGENT_PREFIX};
 use crate::conversation;
 use crate::executor::process::{agent_env, build_env, spawn, AgentSpec};
 use crate::executor::Executor;
@@ -373,8 +373,36 @@ impl Coordinator {
         if x.conversational {
             self.ask_to_continue(task)?;
         }
-        let child = spawn(&spec).with_context(|| format!("cannot run {:?}", spec.argv[0]))?;
-        let pid = child.id().map(|p| p as i32).unwrap_or(0);
+        let launcher = crate::slurm::launcher_for(
+            task,
+            self.config.executors.get(&x.name),
+            self.config.coordinator.launcher,
+        )
+        .map_err(|e| anyhow!(e))?;
+        let (child, slurm_job) = match launcher {
+            crate::slurm::Launcher::Local => {
+                let child =
+                    spawn(&spec).with_context(|| format!("cannot run {:?}", spec.argv[0]))?;
+                (Some(child), None)
+            }
+            crate::slurm::Launcher::Slurm => {
+                let job = slurm_jobs::submit(
+                    &crate::slurm::client::Client,
+                    &self.config.slurm.site(),
+                    &spec,
+                    &task.id,
+                    agent,
+                    self.limits(task).hard,
+                    crate::slurm::task_args(task),
+                )?;
+                (None, Some(job))
+            }
+        };
+        let pid = child
+            .as_ref()
+            .and_then(|c| c.id())
+            .map(|p| p as i32)
+            .unwrap_or(0);
         let inbox_seq = conversation::read_inbox(&self.layout, &task.id)
             .ok()
             .and_then(|m| m.last().map(|m| m.seq))
@@ -391,7 +419,11 @@ impl Coordinator {
             agent_id: agent.to_string(),
             pid,
             pgid: pid,
-            start_time: pid_start_time(pid).unwrap_or(0),
+            start_time: if pid > 0 {
+                pid_start_time(pid).unwrap_or(0)
+            } else {
+                0
+            },
             started_at: now_rfc3339(),
             executor: x.name.clone(),
             turn,
@@ -399,13 +431,23 @@ impl Coordinator {
             exit_code_decides: x.exit_code_decides,
             log_offset,
             inbox_seq,
+            slurm_job,
         };
         self.started_agents += 1;
+        let runs = match slurm_job {
+            Some(job) => format!("slurm_job={job}"),
+            None => format!("pid={pid}"),
+        };
         self.log.line(&format!(
-            "start task={} agent={agent} pid={pid} executor={} turn={turn}",
+            "start task={} agent={agent} {runs} executor={} turn={turn}",
             task.id, x.name
         ));
-        self.supervise(Some(child), record, Instant::now(), self.limits(task))
+        let started = if slurm_job.is_some() {
+            None
+        } else {
+            Some(Instant::now())
+        };
+        self.supervise(child, record, started, self.limits(task))
     }
 
     /// A conversational task started again (a retry, or after endpoint trouble) has a
@@ -435,11 +477,13 @@ impl Coordinator {
     }
 
     /// Records the agent in agents.json, then hands it to its supervisor task.
+    /// `started` is when the run began; `None` for a new Slurm job, whose run time counts
+    /// from when Slurm starts it.
     pub(super) fn supervise(
         &mut self,
         child: Option<tokio::process::Child>,
         record: AgentRecord,
-        started: Instant,
+        started: Option<Instant>,
         limits: Limits,
     ) -> anyhow::Result<()> {
         let (ctl_tx, ctl_rx) = unbounded_channel();
@@ -454,6 +498,10 @@ impl Coordinator {
         );
         // Before anything waits on the child: a crash from here on leaves a findable agent.
         self.write_agents()?;
+        if record.slurm_job.is_some() {
+            return self.watch_job(record, started, limits, ctl_rx);
+        }
+        let started = started.unwrap_or_else(Instant::now);
         let watch = Watch {
             log_path: self.layout.task_file(&task, "agent.log"),
             record,

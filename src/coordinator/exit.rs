@@ -87,7 +87,12 @@ impl Coordinator {
             max_nudges: self.config.coordinator.max_nudges,
             output_tail,
         };
-        let decision = scheduler::decide_exit(&facts);
+        let mut decision = scheduler::decide_exit(&facts);
+        if let Some(end) = &e.slurm {
+            if e.stopped.is_none() {
+                decision = crate::slurm::state::name_state(decision, end);
+            }
+        }
         let code = e
             .exit_code
             .map(|c| c.to_string())

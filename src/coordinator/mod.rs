@@ -13,6 +13,7 @@ mod exit;
 pub mod notify;
 pub mod recovery;
 pub mod scheduler;
+pub mod slurm_jobs;
 pub mod supervisor;
 mod workspaces;
 
@@ -220,6 +221,8 @@ struct Coordinator {
     id_prefix: String,
     seq: u64,
     started_agents: u64,
+    /// The Slurm job monitor, started with the first job.
+    slurm_jobs: Option<UnboundedSender<slurm_jobs::JobWatch>>,
 }
 
 fn cli_err(e: CliError) -> anyhow::Error {
@@ -285,6 +288,7 @@ impl Coordinator {
             id_prefix: format!("{started_ms:x}"),
             seq: 0,
             started_agents: 0,
+            slurm_jobs: None,
             evaluating: Default::default(),
             config,
             opts,

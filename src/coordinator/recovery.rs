@@ -43,6 +43,10 @@ pub struct AgentRecord {
     /// The last inbox seq when the turn started: only messages after it arrived mid-turn.
     #[serde(default)]
     pub inbox_seq: u64,
+    /// The Slurm job running this agent (`launcher = "slurm"`); then `pid` is 0 and the job's
+    /// state comes from Slurm, not /proc.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_job: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -173,20 +177,29 @@ impl Coordinator {
         let graph = self.store.load()?;
         let mut dead = Vec::new();
         for rec in records {
-            if still_alive(&rec) {
+            if let Some(job) = rec.slurm_job {
+                // Slurm knows whether it still runs; the job monitor's first answer decides.
                 let task = graph.tasks.get(&rec.task).cloned();
                 let limits = task.as_ref().map(|t| self.limits(t)).unwrap_or_default();
-                let age = parse_rfc3339(&rec.started_at)
-                    .and_then(|s| SystemTime::now().duration_since(s).ok())
-                    .unwrap_or_default();
-                let started = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+                self.log.line(&format!(
+                    "adopt agent={} task={} slurm_job={job}",
+                    rec.agent_id, rec.task
+                ));
+                self.last_agent
+                    .insert(rec.task.clone(), rec.agent_id.clone());
+                let started = recorded_start(&rec);
+                self.supervise(None, rec, Some(started), limits)?;
+            } else if still_alive(&rec) {
+                let task = graph.tasks.get(&rec.task).cloned();
+                let limits = task.as_ref().map(|t| self.limits(t)).unwrap_or_default();
+                let started = recorded_start(&rec);
                 self.log.line(&format!(
                     "adopt agent={} task={} pid={}: still running",
                     rec.agent_id, rec.task, rec.pid
                 ));
                 self.last_agent
                     .insert(rec.task.clone(), rec.agent_id.clone());
-                self.supervise(None, rec, started, limits)?;
+                self.supervise(None, rec, Some(started), limits)?;
             } else {
                 self.log.line(&format!(
                     "agent={} task={} pid={} is gone",
@@ -226,6 +239,7 @@ impl Coordinator {
                     signal: None,
                     stopped: None,
                     killed: false,
+                    slurm: None,
                 };
                 self.last_agent
                     .insert(rec.task.clone(), rec.agent_id.clone());
@@ -250,7 +264,12 @@ impl Coordinator {
             .collect();
         for t in orphans {
             let agent = t.assigned.clone().unwrap_or_default();
-            // A claim whose agents.json entry a crash prevented: find the process itself.
+            // A claim whose agents.json entry a crash prevented: find its Slurm job by name
+            // and comment, or the process itself.
+            if let Some(job) = self.find_orphan_job(&t, &agent) {
+                self.adopt_orphan_job(&t, &agent, job)?;
+                continue;
+            }
             if let Some(pid) = find_agent_process(&agent) {
                 let x = self.executor_for(&t).ok();
                 let rec = AgentRecord {
@@ -266,13 +285,14 @@ impl Coordinator {
                     exit_code_decides: x.as_ref().is_some_and(|x| x.exit_code_decides),
                     log_offset: 0,
                     inbox_seq: 0,
+                    slurm_job: None,
                 };
                 self.log.line(&format!(
                     "adopt agent={agent} task={} pid={pid}: found by its environment",
                     t.id
                 ));
                 let limits = self.limits(&t);
-                self.supervise(None, rec, Instant::now(), limits)?;
+                self.supervise(None, rec, Some(Instant::now()), limits)?;
                 continue;
             }
             let max = t.max_retries.unwrap_or(self.config.coordinator.max_retries);
@@ -312,6 +332,14 @@ impl Coordinator {
     }
 }
 
+/// When a recorded run started, on this coordinator's clock.
+fn recorded_start(rec: &AgentRecord) -> Instant {
+    let age = parse_rfc3339(&rec.started_at)
+        .and_then(|s| SystemTime::now().duration_since(s).ok())
+        .unwrap_or_default();
+    Instant::now().checked_sub(age).unwrap_or_else(Instant::now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +358,7 @@ mod tests {
             exit_code_decides: false,
             log_offset: 0,
             inbox_seq: 0,
+            slurm_job: None,
         }
     }
 

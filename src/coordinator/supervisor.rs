@@ -36,6 +36,8 @@ pub struct Ended {
     pub stopped: Option<StopReason>,
     /// SIGKILL was needed.
     pub killed: bool,
+    /// For a Slurm job: how Slurm recorded its end.
+    pub slurm: Option<crate::slurm::state::JobEnd>,
 }
 
 pub struct Watch {
@@ -123,5 +125,6 @@ pub async fn supervise(
         signal,
         stopped,
         killed,
+        slurm: None,
     }
 }

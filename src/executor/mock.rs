@@ -120,6 +120,9 @@ pub struct Marker<'a> {
     pub pid: u32,
     pub run: u64,
     pub started: String,
+    /// `SLURM_JOB_ID` when the run is a Slurm job (`launcher = "slurm"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm_job: Option<String>,
 }
 
 #[cfg(test)]

@@ -44,6 +44,13 @@ impl Coordinator {
         to_run(child.wait_with_output().unwrap())
     }
 
+    /// Whether the process has exited (without reaping its output).
+    pub fn finished(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_none_or(|c| c.try_wait().unwrap().is_some())
+    }
+
     pub fn kill9(&mut self) {
         let mut child = self.child.take().expect("running");
         child.kill().unwrap();

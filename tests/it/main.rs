@@ -18,6 +18,7 @@ mod handler_claude;
 mod handler_failures;
 mod replay;
 mod shell;
+mod slurm;
 mod smoke;
 mod store;
 mod top;

@@ -22,6 +22,9 @@ struct AgentView {
     task: String,
     agent_id: String,
     pid: i32,
+    /// The Slurm job running the agent (`launcher = "slurm"`); then `pid` is 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slurm_job: Option<u64>,
     executor: String,
     elapsed_secs: f64,
     turn: u32,
@@ -67,6 +70,7 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
                 task: a.task,
                 agent_id: a.agent_id,
                 pid: a.pid,
+                slurm_job: a.slurm_job,
                 executor: a.executor,
                 turn: a.turn,
                 started_at: a.started_at,
@@ -89,11 +93,14 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
             s.push_str(&format!("agents ({}):\n", view.agents.len()));
             for a in &view.agents {
                 let elapsed = Duration::from_secs(a.elapsed_secs as u64);
+                let runs = match a.slurm_job {
+                    Some(job) => format!("job {job:<7}"),
+                    None => format!("pid {:<7}", a.pid),
+                };
                 s.push_str(&format!(
-                    "  {:<24} {:<22} pid {:<7} {:<7} {:>8}  turn {}\n",
+                    "  {:<24} {:<22} {runs} {:<7} {:>8}  turn {}\n",
                     a.task,
                     a.agent_id,
-                    a.pid,
                     a.executor,
                     humantime::format_duration(elapsed).to_string(),
                     a.turn

@@ -282,6 +282,33 @@ pub fn real_codex() -> Option<PathBuf> {
     )
 }
 
+/// A running Slurm cluster (scripts/slurm-up.sh starts a single-node one): `squeue` answers.
+/// Missing, the test fails with the command that starts it, or is skipped under
+/// `WG_TEST_SKIP_MISSING_CLIS=1` (never under `CI=true`).
+pub fn real_slurm() -> bool {
+    let answers = Command::new("squeue")
+        .args(["--noheader", "--me", "--format=%i"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if answers {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    if std::env::var(SKIP_VAR).is_ok_and(|v| v == "1") && !ci {
+        note_skip("no Slurm cluster answers".into());
+        return false;
+    }
+    panic!(
+        "this test needs a running Slurm cluster and `squeue` does not answer.\n\
+         Start a single-node one (as root) with: ./scripts/slurm-up.sh, or run every test with ./scripts/test.sh.\n\
+         To skip the tests that need it on purpose, set {SKIP_VAR}=1{}.",
+        if ci { " (not honoured under CI=true)" } else { "" }
+    );
+}
+
 /// The pinned real Claude Code binary (scripts/install-claude.sh sets WG_TEST_CLAUDE).
 pub fn real_claude() -> Option<PathBuf> {
     pinned_binary(
