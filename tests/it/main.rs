@@ -13,6 +13,7 @@ mod handler_chat;
 mod handler_claude;
 mod handler_failures;
 mod keyless;
+mod proxy;
 mod smoke;
 mod store;
 mod workspace;
