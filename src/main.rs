@@ -3,8 +3,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // First thing: any wg process may hold an API key (from its environment or the credential
+    // proxy), and the agents' commands run as the same user.
+    let undumpable = wg::process::make_non_dumpable();
     let cli = wg::cli::Cli::parse();
     wg::logging::init(cli.verbose);
+    if let Err(e) = undumpable {
+        tracing::warn!("cannot make this process non-dumpable: {e}");
+    }
     match wg::cli::run(cli) {
         Ok(()) => ExitCode::from(wg::exit::OK),
         Err(e) => {

@@ -46,7 +46,8 @@ const NOT_FORWARDED: [&str; 12] = [
 ];
 
 /// The endpoint URL for the agent's `path_and_query`: the agent's prefix (`/v1` for codex)
-/// taken off, the rest appended to the upstream base. `None` for a path outside the prefix.
+/// taken off, the rest appended to the upstream base's path, and the base's own query (e.g.
+/// `?api-version=…`) kept ahead of the agent's. `None` for a path outside the prefix.
 pub(super) fn target_url(
     upstream_base: &str,
     prefix: &str,
@@ -56,7 +57,25 @@ pub(super) fn target_url(
     if !(rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')) {
         return None;
     }
-    Some(format!("{}{rest}", upstream_base.trim_end_matches('/')))
+    let (base, base_query) = match upstream_base.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (upstream_base, None),
+    };
+    let (rest_path, rest_query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    let query: Vec<&str> = [base_query, rest_query]
+        .into_iter()
+        .flatten()
+        .filter(|q| !q.is_empty())
+        .collect();
+    let mut url = format!("{}{rest_path}", base.trim_end_matches('/'));
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(&query.join("&"));
+    }
+    Some(url)
 }
 
 /// The agent's request headers that go on to the endpoint. `accept-encoding` stays behind too:
@@ -308,6 +327,15 @@ mod tests {
         assert_eq!(
             t("https://gw.example/anthropic", "", "/v1/messages?beta=true").as_deref(),
             Some("https://gw.example/anthropic/v1/messages?beta=true")
+        );
+        assert_eq!(
+            t(
+                "https://az.example/v1?api-version=1",
+                "/v1",
+                "/v1/responses?b=2"
+            )
+            .as_deref(),
+            Some("https://az.example/v1/responses?api-version=1&b=2")
         );
         assert_eq!(t("https://llm.example/v1", "/v1", "/v2/x"), None);
         assert_eq!(t("https://llm.example/v1", "/v1", "/v1x"), None);

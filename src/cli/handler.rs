@@ -17,6 +17,7 @@ use crate::handler::events::{classify, Dialect};
 use crate::handler::files::{self, EventsLog, HandlerLog};
 use crate::handler::log::Level;
 use crate::handler::prompt::{self, PromptInput};
+use crate::handler::proxy;
 use crate::handler::run::{self, Spawn, Timeouts};
 use crate::handler::{error_reply, Budget, Failure, ReplyContext, Used};
 use crate::lifecycle::{transition, Change};
@@ -66,13 +67,13 @@ struct Resolved {
     agent: String,
     path_env: String,
     wg_dir: PathBuf,
-    /// The local Responses→Chat bridge, for endpoints with `wire_api = "chat"`.
+    /// wg's own directory, first on the agent's PATH.
+    bin_dir: PathBuf,
+    /// Variables the executor's `pass_env` copies into the agent's environment.
+    pass_env: Vec<String>,
+    /// The local credential proxy (and Chat bridge): the only holder of the key in a turn.
     bridge: Option<crate::bridge::BridgeHandle>,
 }
-
-/// The env var that carries the bridge's per-run token to codex (in place of the real key,
-/// which codex never sees when the bridge is in front).
-const BRIDGE_TOKEN_ENV: &str = "WG_BRIDGE_TOKEN";
 
 fn dur(key: &str, v: &str) -> CliResult<Duration> {
     parse_duration(v).map_err(|e| crate::error::config_error(format!("handler.{key}: {e}")))
@@ -153,11 +154,14 @@ fn resolve(ctx: &Ctx, args: &HandlerArgs, task: &Task, dialect: Dialect) -> CliR
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf));
     let old_path = std::env::var("PATH").unwrap_or_default();
-    let path_env = match own_dir {
+    let path_env = match &own_dir {
         Some(d) if !old_path.is_empty() => format!("{}:{old_path}", d.display()),
         Some(d) => d.display().to_string(),
         None => old_path,
     };
+    let pass_env = crate::executor::Executor::resolve(dialect.name(), cfg)
+        .map(|x| x.pass_env)
+        .unwrap_or_default();
     let agent = if ctx.actor == "user" {
         "manual".to_string()
     } else {
@@ -202,32 +206,41 @@ fn resolve(ctx: &Ctx, args: &HandlerArgs, task: &Task, dialect: Dialect) -> CliR
         agent,
         path_env,
         wg_dir,
+        bin_dir: own_dir.unwrap_or_default(),
+        pass_env,
         bridge: None,
     })
 }
 
-/// Starts the bridge when the endpoint only speaks Chat Completions (current codex speaks
-/// only the Responses API). It holds the real key; codex gets a random token for it.
+/// Starts the credential proxy for every endpoint (and the Chat bridge for `wire_api =
+/// "chat"`). It holds the real key; the agent gets a token that works for one turn.
 fn start_bridge(
     ctx: &Ctx,
     r: &Resolved,
     log: &mut HandlerLog,
 ) -> CliResult<Option<crate::bridge::BridgeHandle>> {
-    // Only codex needs it: claude speaks the Anthropic Messages API to its own endpoint.
-    let chat =
-        r.dialect == Dialect::Codex && ctx.config.endpoint.wire_api.as_deref() == Some("chat");
-    let (true, Some(url)) = (chat, r.endpoint.as_deref()) else {
+    let chat = ctx.config.endpoint.wire_api.as_deref() == Some("chat");
+    let Some(plan) = proxy::plan(
+        r.dialect,
+        r.endpoint.as_deref(),
+        r.key.is_some(),
+        chat,
+        &ctx.config.claude.auth,
+    ) else {
         return Ok(None);
     };
-    let handle = crate::bridge::start(crate::bridge::BridgeConfig::new(url, r.key.clone()))
-        .map_err(|e| user_error(format!("cannot start the Responses-to-Chat bridge: {e}")))?;
+    let config = crate::bridge::BridgeConfig::for_wire(plan.wire, &plan.upstream, r.key.clone())
+        .with_auth(plan.auth);
+    let handle = crate::bridge::start(config)
+        .map_err(|e| user_error(format!("cannot start the local credential proxy: {e}")))?;
     log.write(
         Level::Info,
         0,
-        "bridge.start",
+        "proxy.start",
         &[
+            ("wire", format!("{:?}", plan.wire).to_ascii_lowercase()),
             ("listen", handle.base_url().to_string()),
-            ("upstream", url.to_string()),
+            ("upstream", plan.upstream.clone()),
         ],
     );
     Ok(Some(handle))
@@ -535,6 +548,13 @@ fn turns(
                 return Ok(false);
             }
         };
+        // The token of this turn only; it dies when the turn ends (`end_turn` below).
+        let token = match &r.bridge {
+            Some(b) => Some(b.new_turn().map_err(|e| {
+                user_error(format!("cannot start a turn of the credential proxy: {e}"))
+            })?),
+            None => None,
+        };
         let version = files::codex_version(
             &binary,
             &ctx.layout
@@ -553,7 +573,7 @@ fn turns(
                     .as_ref()
                     .map_or(url.clone(), |b| b.base_url().to_string()),
                 key_env: if r.bridge.is_some() {
-                    BRIDGE_TOKEN_ENV.to_string()
+                    proxy::TOKEN_ENV.to_string()
                 } else {
                     r.key_env.clone()
                 },
@@ -574,16 +594,12 @@ fn turns(
         if std::env::var_os(env::WG_EXECUTOR).is_none() {
             envs.push((env::WG_EXECUTOR.to_string(), r.dialect.name().into()));
         }
-        let mut env_remove = Vec::new();
         if r.dialect == Dialect::Claude {
-            let (a, e, remove) = claude_turn(ctx, r)?;
+            let (a, e) = claude_turn(ctx, r, token.as_deref())?;
             argv = a;
             envs.extend(e);
-            env_remove = remove;
-        }
-        if let Some(b) = &r.bridge {
-            envs.push((BRIDGE_TOKEN_ENV.to_string(), b.token().to_string()));
-            env_remove.push(r.key_env.clone());
+        } else if let Some(t) = &token {
+            envs.push((proxy::TOKEN_ENV.to_string(), t.clone()));
         }
         if let Some(home) = &r.codex_home {
             // codex fails with "Error finding codex home" unless it exists.
@@ -630,29 +646,32 @@ fn turns(
         let spawn = Spawn {
             program: binary.clone(),
             args: argv,
-            env: envs,
+            env: proxy::agent_env(&r.bin_dir, &r.pass_env, envs, |k| std::env::var(k).ok()),
             cwd: r.workdir.clone(),
             prompt: p.text,
             timeouts: r.timeouts,
             dialect: r.dialect,
-            env_remove,
         };
         let rep = rt.block_on(run::run_codex(spawn, turn, log, events_log));
+        let mut unreachable = None;
         if let Some(b) = &r.bridge {
+            b.end_turn();
             for w in b.take_warnings() {
-                log.write(Level::Warn, turn, "bridge.warning", &[("message", w)]);
+                log.write(Level::Warn, turn, "proxy.warning", &[("message", w)]);
             }
             if let Some(e) = b.take_last_error() {
                 // codex replaces a 500's body with a generic text: keep the server's own words.
                 log.write(
                     Level::Error,
                     turn,
-                    "bridge.upstream_error",
+                    "proxy.upstream_error",
                     &[
                         ("status", e.status.map_or("none".into(), |s| s.to_string())),
                         ("message", e.message.clone()),
                     ],
                 );
+                // The agent saw only its connection to the proxy close; this says why.
+                unreachable = Some(e).filter(|e| e.unreachable).map(|e| e.message);
             }
         }
         let usage = rep.events.usage.clone();
@@ -753,7 +772,13 @@ fn turns(
                     Dialect::Codex => classify(&detail),
                     Dialect::Claude => claude::classify_claude(rep.events.error_status, &detail),
                 };
-                Failure::Codex { kind, detail }
+                match unreachable {
+                    Some(why) => Failure::Codex {
+                        kind: crate::handler::events::FailureKind::Unreachable,
+                        detail: log.redact(&why),
+                    },
+                    None => Failure::Codex { kind, detail },
+                }
             };
             record_error(
                 ctx,
@@ -816,14 +841,14 @@ fn turns(
     }
 }
 
-/// The claude part of a turn: argv, environment (the key under the variable the CLI reads)
-/// and the variables to drop from the inherited environment. Prepares the per-task config
-/// dir and the env file that keeps the key from the agent's commands.
-#[allow(clippy::type_complexity)]
+/// The claude part of a turn: argv and environment (the proxy's address, and the turn's token
+/// under the variable the CLI reads the key from). Prepares the per-task config dir and the
+/// env file that keeps even the token from the agent's commands.
 fn claude_turn(
     ctx: &Ctx,
     r: &Resolved,
-) -> CliResult<(Vec<String>, Vec<(String, String)>, Vec<String>)> {
+    token: Option<&str>,
+) -> CliResult<(Vec<String>, Vec<(String, String)>)> {
     let c = &ctx.config.claude;
     std::fs::create_dir_all(&r.claude_dir)?;
     let env_file = r.claude_dir.join("env.sh");
@@ -842,7 +867,10 @@ fn claude_turn(
     let is_root = unsafe { libc::geteuid() } == 0;
     let p = ClaudeParams {
         model: r.model.clone().unwrap_or_default(),
-        endpoint: r.endpoint.clone(),
+        endpoint: match &r.bridge {
+            Some(b) => Some(b.base_url().to_string()),
+            None => r.endpoint.clone(),
+        },
         permissions: c.permissions.clone(),
         allowed_tools: c.allowed_tools.clone(),
         auth: c.auth.clone(),
@@ -854,17 +882,12 @@ fn claude_turn(
         is_root,
     };
     let mut envs = claude::claude_env(&p);
-    let key_var = claude::key_var(&c.auth);
-    // Both key variables may be inherited; the CLI sends every one it finds, so only the one
-    // wg sets survives, and the configured variable itself is not passed on under its name.
-    let mut remove: Vec<String> = claude::KEY_VARS.iter().map(|s| s.to_string()).collect();
-    if !remove.contains(&r.key_env) {
-        remove.push(r.key_env.clone());
+    // The agent's environment is rebuilt from the allowlist, so this is the only key variable
+    // the CLI sees.
+    if let Some(t) = token {
+        envs.push((claude::key_var(&c.auth).to_string(), t.to_string()));
     }
-    if let Some(k) = &r.key {
-        envs.push((key_var.to_string(), k.clone()));
-    }
-    Ok((claude::claude_args(&p), envs, remove))
+    Ok((claude::claude_args(&p), envs))
 }
 
 /// `turn.end` of a turn that failed before codex started.

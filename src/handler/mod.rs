@@ -11,6 +11,7 @@ pub mod events;
 pub mod files;
 pub mod log;
 pub mod prompt;
+pub mod proxy;
 pub mod run;
 
 use std::time::Duration;
