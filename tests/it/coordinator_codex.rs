@@ -113,15 +113,16 @@ async fn a_codex_graph_runs_to_done_through_the_coordinator() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_agent_that_never_reports_is_nudged_once_then_failed() {
     let server = MockServer::start().await;
+    // The binary first: a skipped test must not leave an unmet mock expectation.
+    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
     Mock::given(method("POST"))
         .and(path("/v1/responses"))
         .respond_with(sse_response(&[message("I looked at it.")]))
         .expect(2)
         .mount(&server)
         .await;
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
-        return;
-    };
     env.wg(&["add", "Quiet", "--id", "quiet", "--max-retries", "0"])
         .ok();
     let run = Service::start(&env).wait(Duration::from_secs(60));

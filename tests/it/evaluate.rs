@@ -257,7 +257,7 @@ async fn server_error_and_timeout_are_clear_and_lose_nothing() {
     std::fs::write(&eval_path, "{\"previous\": true}\n").unwrap();
     let out = env.wg(&["evaluate", "fix-bug"]).code(1);
     assert!(
-        out.stderr.contains("500") && out.stderr.contains("model crashed"),
+        out.stderr.contains("answered 500: ") && out.stderr.contains("model crashed"),
         "{out}"
     );
     assert_eq!(

@@ -36,7 +36,11 @@ pub fn sse_response(items: &[Value]) -> ResponseTemplate {
 
 /// A codex project pointed at `url`, with the real codex and tight test timeouts.
 pub fn codex_env(url: &str) -> Option<TestEnv> {
-    let codex = real_codex()?;
+    Some(codex_env_with(url, &real_codex()?))
+}
+
+/// A codex project pointed at `url` whose `codex.binary` is `codex`, which need not exist.
+pub fn codex_env_with(url: &str, codex: &std::path::Path) -> TestEnv {
     let mut env = TestEnv::bare_outside_tmp();
     env.wg(&["init", "-x", "codex", "-m", "qwen3-coder", "-e", url])
         .ok();
@@ -53,7 +57,7 @@ pub fn codex_env(url: &str) -> Option<TestEnv> {
         env.wg(&["config", "set", k, v]).ok();
     }
     env.set_env("WG_API_KEY", KEY);
-    Some(env)
+    env
 }
 
 pub fn read(env: &TestEnv, id: &str, file: &str) -> String {
@@ -119,15 +123,16 @@ fn input_text(r: &Request) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn real_codex_turn_reaches_the_stub_and_lands_in_the_outbox() {
     let server = MockServer::start().await;
+    // The binary first: a skipped test must not leave an unmet mock expectation.
+    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
     Mock::given(method("POST"))
         .and(path("/v1/responses"))
         .respond_with(sse_response(&[message("hi from the stub")]))
         .expect(1)
         .mount(&server)
         .await;
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
-        return;
-    };
     env.wg(&["add", "Say hi", "-d", "Greet the user."]).ok();
     let run = env.wg(&["handler", "say-hi"]).ok();
     assert_eq!(run.stdout.trim(), "hi from the stub");

@@ -133,15 +133,16 @@ fn procs_running(needle: &str) -> Vec<(i32, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn claude_text_turn_lands_in_the_outbox_and_the_key_stays_off_argv() {
     let server = MockServer::start().await;
+    // The binary first: a skipped test must not leave an unmet mock expectation.
+    let Some(env) = claude_env(&server.uri()) else {
+        return;
+    };
     messages()
         // Slow enough to catch the CLI running and read its /proc entries.
         .respond_with(text_response("hi from the stub").set_delay(Duration::from_millis(700)))
         .expect(1)
         .mount(&server)
         .await;
-    let Some(env) = claude_env(&server.uri()) else {
-        return;
-    };
     env.wg(&["add", "Say hi", "-d", "Greet the user."]).ok();
     let child = env
         .command(&["handler", "say-hi"])

@@ -3,13 +3,14 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener as StdListener;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::common::{wait_until, TestEnv};
-use crate::handler::{assert_no_key, codex_env, outbox, read, status, KEY};
+use crate::handler::{assert_no_key, codex_env, codex_env_with, outbox, read, status, KEY};
 
 /// Runs `wg handler ID`, checks it failed within `bound` with an error reply whose text holds
 /// `reply_says`, and an ERROR line of `kind` in handler.log.
@@ -207,11 +208,7 @@ fn a_server_that_never_sends_headers_ends_by_the_handlers_idle_timeout() {
 
 #[test]
 fn codex_missing_is_an_error_reply_saying_how_to_install() {
-    let Some(env) = codex_env("http://127.0.0.1:9/v1") else {
-        return;
-    };
-    env.wg(&["config", "set", "codex.binary", "/nonexistent/codex"])
-        .ok();
+    let env = codex_env_with("http://127.0.0.1:9/v1", Path::new("/nonexistent/codex"));
     env.wg(&["add", "T"]).ok();
     expect_failure(
         &env,
@@ -224,9 +221,8 @@ fn codex_missing_is_an_error_reply_saying_how_to_install() {
 
 #[test]
 fn key_env_var_unset_is_an_error_reply_naming_it() {
-    let Some(mut env) = codex_env("http://127.0.0.1:9/v1") else {
-        return;
-    };
+    // The key check comes before any binary lookup: a missing binary would say codex-missing.
+    let mut env = codex_env_with("http://127.0.0.1:9/v1", Path::new("/nonexistent/codex"));
     env.extra_env.retain(|(k, _)| k != "WG_API_KEY");
     env.wg(&["add", "T"]).ok();
     expect_failure(
