@@ -172,7 +172,10 @@ async fn claude_text_turn_lands_in_the_outbox_and_the_key_stays_off_argv() {
         )
         .replace('\0', "\n");
         assert!(environ.contains("ANTHROPIC_API_KEY="), "{environ}");
-        assert!(environ.contains("ANTHROPIC_BASE_URL=http://127.0.0.1:"), "{environ}");
+        assert!(
+            environ.contains("ANTHROPIC_BASE_URL=http://127.0.0.1:"),
+            "{environ}"
+        );
         assert!(!environ.contains(KEY), "the key is in claude's environment");
         assert!(!environ.contains("WG_API_KEY="), "{environ}");
     }
