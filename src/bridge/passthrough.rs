@@ -168,9 +168,18 @@ pub(super) async fn forward(
         headers,
         body,
     };
-    std::thread::Builder::new()
+    let spawned = std::thread::Builder::new()
         .name("wg-proxy-upstream".into())
-        .spawn(move || call(&worker_shared, number, agent, request, tx))?;
+        .spawn(move || call(&worker_shared, number, agent, request, tx));
+    if let Err(e) = spawned {
+        if let Ok(mut m) = shared.agents.lock() {
+            m.remove(&number);
+        }
+        return Ok(error_reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot start the upstream call: {e}"),
+        ));
+    }
 
     let (status, headers) = match rx.recv().await {
         Some(Piece::Head { status, headers }) => (status, headers),
