@@ -202,7 +202,7 @@ async fn error_statuses_and_bodies_pass_through_unchanged() {
         let r = tokio::task::block_in_place(|| send_as(&p, path, bearer(&t)).unwrap());
         assert_eq!(r.0, code, "{r:?}");
         assert!(r.2.contains(&format!("said {code}")), "{r:?}");
-        let e = p.take_last_error().expect("recorded");
+        let e = p.take_first_error().expect("recorded");
         assert_eq!(e.status, Some(code));
         assert!(!e.unreachable);
         assert!(
@@ -222,7 +222,7 @@ async fn an_unreachable_endpoint_closes_the_connection_and_is_recorded() {
     let t = p.new_turn().unwrap();
     let r = tokio::task::block_in_place(|| send_as(&p, "/v1/responses", bearer(&t)));
     assert!(r.is_none(), "no answer, as from the endpoint itself: {r:?}");
-    let e = p.take_last_error().expect("recorded");
+    let e = p.take_first_error().expect("recorded");
     assert!(e.unreachable && e.status.is_none(), "{e:?}");
     assert!(e.message.contains(&port.to_string()), "{e:?}");
 }
