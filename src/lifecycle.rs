@@ -75,7 +75,6 @@ pub fn transition(
         task.extra.remove(FAILED_BY);
     }
     edit(&mut task);
-    w.put(std::slice::from_ref(&task))?;
     let record = LogRecord::status(
         &now,
         change.actor,
@@ -83,6 +82,13 @@ pub fn transition(
         change.to.as_str(),
         change.reason,
     );
-    tasklog::append(&w.layout().clone(), id, &record, false)?;
+    // The change and its log record are one unit: the record goes first, and is taken back
+    // when the change cannot be written. A full disk therefore leaves neither, and a change
+    // is never reported as failed while it was applied.
+    let log = tasklog::append_undoable(w.layout(), id, &record)?;
+    if let Err(e) = w.put(std::slice::from_ref(&task)) {
+        log.undo();
+        return Err(e.into());
+    }
     Ok(task)
 }

@@ -2,7 +2,7 @@ use clap::Args;
 
 use crate::cli::{check_id, Ctx};
 use crate::conversation::{self, InboxMessage};
-use crate::error::{internal, not_found, user_error, CliResult};
+use crate::error::{not_found, user_error, CliResult};
 use crate::lifecycle::{transition, Change};
 use crate::model::TaskStatus;
 use crate::store::layout::Layout;
@@ -38,6 +38,16 @@ pub(crate) fn send(ctx: &Ctx, id: &str, text: &str, reopen: bool) -> CliResult<I
     if text.trim().is_empty() {
         return Err(user_error("the message is empty"));
     }
+    let max = ctx.config.handler.max_message_chars;
+    if text.len() > max {
+        let chars = text.chars().count();
+        if chars > max {
+            return Err(user_error(format!(
+                "the message is {chars} characters; the limit is {max} (handler.max_message_chars)"
+            ))
+            .hinted("nothing was sent; put the text in a file and send its path, or raise handler.max_message_chars (codex refuses a prompt over 1,048,576 characters)"));
+        }
+    }
     let graph = ctx.store.load()?;
     let mut task = graph.tasks.get(id).cloned().ok_or_else(|| not_found(id))?;
     if task.status == TaskStatus::Abandoned {
@@ -66,8 +76,7 @@ pub(crate) fn send(ctx: &Ctx, id: &str, text: &str, reopen: bool) -> CliResult<I
         w.commit()?;
     }
     let brief = || conversation::brief_for(&ctx.layout, &task, |d| graph.tasks.get(d).cloned());
-    let msg = conversation::append_message(&ctx.layout, &task, brief, &ctx.actor, "message", text)
-        .map_err(internal)?;
+    let msg = conversation::append_message(&ctx.layout, &task, brief, &ctx.actor, "message", text)?;
     let mut w = ctx.store.writer()?;
     if w.get(id)?.is_some_and(|t| t.status == TaskStatus::Waiting) {
         let change = Change {
@@ -86,10 +95,10 @@ pub fn cmd_msg(ctx: &Ctx, args: &MsgArgs) -> CliResult {
     ctx.out
         .either(&msg, || format!("sent message {} to {}", msg.seq, args.id))?;
     if !coordinator_running(&ctx.layout) {
-        eprintln!(
-            "note: no coordinator is running, so nothing will answer yet; run `wg handler {}` to answer now, or `wg service start`",
+        crate::output::stderr(&format!(
+            "note: no coordinator is running, so nothing will answer yet; run `wg handler {}` to answer now, or `wg service start`\n",
             args.id
-        );
+        ));
     }
     Ok(())
 }
