@@ -204,6 +204,11 @@ impl BridgeHandle {
         &self.base_url
     }
 
+    /// What the proxy does with a request: forward it, or translate it (`Chat`).
+    pub fn wire(&self) -> Wire {
+        self.shared.wire
+    }
+
     /// The token accepted now. Give it to the agent in place of the real key; requests
     /// without it get 401.
     pub fn token(&self) -> String {

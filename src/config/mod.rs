@@ -318,7 +318,7 @@ impl Config {
             reason,
         };
         let config: Config =
-            toml::from_str(&text).map_err(|e| invalid(e.to_string().trim().to_string()))?;
+            toml::from_str(&text).map_err(|e| invalid(with_suggestion(e.to_string().trim())))?;
         // Checked first and typed, so the caller can say how to get the key out of the file.
         if let Some((setting, problem)) = config
             .key_name_settings()

@@ -499,7 +499,11 @@ fn turns(
             let mut text = log.redact(&text);
             // In responses mode nothing converts a `<tool_call>` the server left as text: the
             // turn "succeeds" with prose and the task waits. Say why where people look.
-            if r.bridge.is_none()
+            let translated = r
+                .bridge
+                .as_ref()
+                .is_some_and(|b| b.wire() == crate::bridge::Wire::Chat);
+            if !translated
                 && r.dialect == Dialect::Codex
                 && crate::bridge::probe::has_tool_call_text(&text)
             {
