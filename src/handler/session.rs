@@ -416,8 +416,21 @@ fn turns(
             (env::WG_AGENT_ID.to_string(), r.agent.clone()),
             ("PATH".to_string(), r.path_env.clone()),
         ];
-        if std::env::var_os(env::WG_EXECUTOR).is_none() {
-            envs.push((env::WG_EXECUTOR.to_string(), r.dialect.name().into()));
+        envs.push((
+            env::WG_EXECUTOR.to_string(),
+            std::env::var(env::WG_EXECUTOR).unwrap_or_else(|_| r.dialect.name().into()),
+        ));
+        // wg's own settings the coordinator gave this handler go on to the agent's `wg`
+        // (the agent's environment is rebuilt, nothing is inherited).
+        for name in [
+            env::WG_MODEL,
+            env::WG_ENDPOINT,
+            env::WG_LOG,
+            env::WG_LOCK_TIMEOUT,
+        ] {
+            if let Ok(v) = std::env::var(name) {
+                envs.push((name.to_string(), v));
+            }
         }
         envs.extend(inv.env);
         let argv = inv.args;
