@@ -2,15 +2,42 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Whether the command line asks for JSON, looked at before parsing so that even a command
+/// line clap rejects gets its error as JSON.
+fn wants_json() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
 fn main() -> ExitCode {
     // First thing: any wg process may hold an API key (from its environment or the credential
     // proxy), and the agents' commands run as the same user.
     let undumpable = wg::process::make_non_dumpable();
-    let cli = wg::cli::Cli::parse();
+    let json = wants_json();
+    let cli = match wg::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version, and plain errors without --json: clap prints them itself.
+        Err(e) if !json || !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let text = e.render().to_string();
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            let message = lines.next().unwrap_or("").trim_start_matches("error: ");
+            let mut err =
+                wg::error::CliError::new(wg::error::Kind::Usage, anyhow::anyhow!("{message}"));
+            for hint in lines {
+                err = err.hinted(hint);
+            }
+            eprintln!("{}", err.to_json());
+            return ExitCode::from(err.exit_code());
+        }
+    };
     wg::logging::init(cli.verbose);
     if let Err(e) = undumpable {
         tracing::warn!("cannot make this process non-dumpable: {e}");
     }
+    let json = cli.json;
     match wg::cli::run(cli) {
         Ok(()) => ExitCode::from(wg::exit::OK),
         Err(e) => {
@@ -21,7 +48,11 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::from(wg::exit::OK);
             }
-            wg::output::stderr(&format!("{e}\n"));
+            if json {
+                wg::output::stderr(&format!("{}\n", e.to_json()));
+            } else {
+                wg::output::stderr(&format!("{e}\n"));
+            }
             ExitCode::from(e.exit_code())
         }
     }
