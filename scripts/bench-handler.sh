@@ -34,12 +34,16 @@ export WG_API_KEY=sk-bench-not-a-secret
 "$WG" handler bench >/dev/null
 
 # The exact codex argv and prompt size of the last turn, from handler.log.
-read -r chars argv < <(python3 - .wg/tasks/bench/handler.log <<'PY'
+# codex is pointed at the handler's credential proxy, which is gone after the turn: bare codex
+# talks to the stub itself, with the key (the proxy's cost is part of what is measured).
+read -r chars argv < <(python3 - .wg/tasks/bench/handler.log "$port" <<'PY'
 import json, re, sys
 lines = open(sys.argv[1]).read().splitlines()
 spawn = [l for l in lines if " spawn argv=" in l][-1]
 start = [l for l in lines if " turn.start " in l][-1]
 argv = json.loads(re.search(r' argv=("(?:[^"\\]|\\.)*")', spawn).group(1))
+argv = re.sub(r'(model_providers\.wg\.base_url=\W*http://127\.0\.0\.1:)\d+',
+              lambda m: m.group(1) + sys.argv[2], argv).replace("WG_PROXY_TOKEN", "WG_API_KEY")
 chars = re.search(r' prompt_chars=(\d+)', start).group(1)
 print(chars, json.dumps(argv))
 PY

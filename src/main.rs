@@ -12,6 +12,9 @@ fn wants_json() -> bool {
 }
 
 fn main() -> ExitCode {
+    // First thing: any wg process may hold an API key (from its environment or the credential
+    // proxy), and the agents' commands run as the same user.
+    let undumpable = wg::process::make_non_dumpable();
     let json = wants_json();
     let cli = match wg::cli::Cli::try_parse() {
         Ok(cli) => cli,
@@ -31,6 +34,9 @@ fn main() -> ExitCode {
         }
     };
     wg::logging::init(cli.verbose);
+    if let Err(e) = undumpable {
+        tracing::warn!("cannot make this process non-dumpable: {e}");
+    }
     let json = cli.json;
     match wg::cli::run(cli) {
         Ok(()) => ExitCode::from(wg::exit::OK),

@@ -252,6 +252,22 @@ pub async fn terminate(
     killed
 }
 
+/// Makes this process non-dumpable: other processes of the same user can then neither read
+/// its memory nor `/proc/PID/environ` (the files under `/proc/PID` become root's), and it
+/// leaves no core dump. wg processes may hold the endpoint's API key (the coordinator, the
+/// handler and its credential proxy, `wg evaluate`, `wg doctor`) while the agent's commands run
+/// as the same user. The flag is reset when a child execs, so agents are unaffected; only
+/// root (or CAP_SYS_PTRACE) can still look inside.
+pub fn make_non_dumpable() -> std::io::Result<()> {
+    // SAFETY: PR_SET_DUMPABLE takes plain integers and touches no memory of ours.
+    let rc = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

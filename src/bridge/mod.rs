@@ -1,6 +1,7 @@
-//! The Responses→Chat Completions bridge (issue 7). Current codex speaks only the Responses
-//! API; when an endpoint is configured with `wire_api = "chat"`, the handler starts this bridge
-//! on 127.0.0.1 and points codex at it. See docs/bridge.md.
+//! The local credential proxy in front of every endpoint, and the Responses→Chat Completions
+//! bridge it runs for `wire_api = "chat"`. The handler starts it on 127.0.0.1 and gives the
+//! agent its address and a token valid for one turn; only the proxy holds the real key. See
+//! docs/proxy.md and docs/bridge.md.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), wg::bridge::BridgeError> {
@@ -12,8 +13,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! translate.rs is pure; server.rs does the I/O; probe.rs asks an endpoint which APIs it has.
+//! translate.rs is pure; server.rs does the I/O (and the Chat translation's streaming);
+//! passthrough.rs forwards Responses and Anthropic Messages requests as they are; probe.rs asks
+//! an endpoint which APIs it has.
 
+mod passthrough;
 pub mod probe;
 mod server;
 pub mod translate;
@@ -26,13 +30,48 @@ pub use probe::{probe, WireSupport};
 /// Receives every bridge event as it happens (the handler writes them to handler.log).
 pub type LogFn = Arc<dyn Fn(&BridgeEvent) + Send + Sync>;
 
-/// How to reach the real Chat Completions endpoint.
+/// What the agent speaks to the proxy, and so what the proxy does with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// codex and an OpenAI Responses endpoint: forwarded as it is, streamed back as it comes.
+    Responses,
+    /// codex and a Chat Completions endpoint: translated both ways (the bridge).
+    Chat,
+    /// Claude Code and an Anthropic Messages endpoint: forwarded as it is.
+    Anthropic,
+}
+
+impl Wire {
+    /// The path the agent's base URL ends in, taken off before the rest is appended to the
+    /// upstream base URL. codex is given `…/v1` and the endpoint's URL includes `/v1`; Claude
+    /// Code appends `/v1/messages` itself to a base URL without it.
+    pub fn agent_prefix(self) -> &'static str {
+        match self {
+            Wire::Responses | Wire::Chat => "/v1",
+            Wire::Anthropic => "",
+        }
+    }
+}
+
+/// How the proxy hands the real key to the endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamAuth {
+    /// `Authorization: Bearer KEY` (OpenAI-style endpoints; claude with `auth = "bearer"`).
+    Bearer,
+    /// `x-api-key: KEY` (Anthropic; claude with `auth = "api-key"`).
+    ApiKeyHeader,
+}
+
+/// How to reach the real endpoint.
 #[derive(Clone)]
 pub struct BridgeConfig {
-    /// Base URL including `/v1`; the bridge POSTs to `{upstream_base_url}/chat/completions`.
+    pub wire: Wire,
+    /// Base URL: with `/v1` for `Responses` and `Chat` (the bridge POSTs to
+    /// `{upstream_base_url}/chat/completions`), without it for `Anthropic`.
     pub upstream_base_url: String,
     /// The real key, sent upstream only. `None` for keyless local servers.
     pub api_key: Option<String>,
+    pub auth: UpstreamAuth,
     pub log: LogFn,
     /// Connecting to the upstream (including TLS).
     pub connect_timeout: Duration,
@@ -45,13 +84,25 @@ impl BridgeConfig {
     /// Defaults: 30 s to connect, 10 min of silence (a large prompt on a slow local GPU can take
     /// minutes before the first token; the handler's own timeouts are the real limit).
     pub fn new(upstream_base_url: &str, api_key: Option<String>) -> Self {
+        Self::for_wire(Wire::Chat, upstream_base_url, api_key)
+    }
+
+    /// A proxy for `wire`, sending the key as `Authorization: Bearer` (see [`Self::with_auth`]).
+    pub fn for_wire(wire: Wire, upstream_base_url: &str, api_key: Option<String>) -> Self {
         BridgeConfig {
+            wire,
             upstream_base_url: upstream_base_url.to_string(),
             api_key,
+            auth: UpstreamAuth::Bearer,
             log: Arc::new(|_| {}),
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(600),
         }
+    }
+
+    pub fn with_auth(mut self, auth: UpstreamAuth) -> Self {
+        self.auth = auth;
+        self
     }
 
     pub fn with_log(mut self, log: impl Fn(&BridgeEvent) + Send + Sync + 'static) -> Self {
@@ -64,7 +115,9 @@ impl BridgeConfig {
 impl std::fmt::Debug for BridgeConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BridgeConfig")
+            .field("wire", &self.wire)
             .field("upstream_base_url", &self.upstream_base_url)
+            .field("auth", &self.auth)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
@@ -92,6 +145,8 @@ pub enum BridgeEvent {
 pub struct UpstreamError {
     /// The HTTP status; `None` when there was no answer or the stream broke off.
     pub status: Option<u16>,
+    /// No answer at all: the endpoint could not be reached (refused, DNS, TLS, timeout).
+    pub unreachable: bool,
     /// The server's own message (`error.message` of its body), or why there was no answer.
     pub message: String,
 }
@@ -99,7 +154,7 @@ pub struct UpstreamError {
 impl std::fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.status {
-            Some(s) => write!(f, "the chat endpoint answered {s}: {}", self.message),
+            Some(s) => write!(f, "the endpoint answered {s}: {}", self.message),
             None => write!(f, "{}", self.message),
         }
     }
@@ -115,6 +170,12 @@ pub enum BridgeError {
     Random,
 }
 
+fn new_token() -> Result<String, BridgeError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|_| BridgeError::Random)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// A running bridge. Dropping it stops the server and interrupts upstream calls in flight.
 pub struct BridgeHandle {
     base_url: String,
@@ -125,12 +186,11 @@ pub struct BridgeHandle {
 
 /// Starts the bridge on 127.0.0.1 and a free port. Needs no async caller.
 pub fn start(config: BridgeConfig) -> Result<BridgeHandle, BridgeError> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|_| BridgeError::Random)?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = new_token()?;
+    let prefix = config.wire.agent_prefix();
     let running = server::spawn(config, token)?;
     Ok(BridgeHandle {
-        base_url: format!("http://{}/v1", running.addr),
+        base_url: format!("http://{}{prefix}", running.addr),
         shared: running.shared,
         stop: Some(running.stop),
         thread: Some(running.thread),
@@ -138,15 +198,53 @@ pub fn start(config: BridgeConfig) -> Result<BridgeHandle, BridgeError> {
 }
 
 impl BridgeHandle {
-    /// `http://127.0.0.1:PORT/v1`: codex's `model_providers.<id>.base_url`.
+    /// `http://127.0.0.1:PORT/v1` (codex's `model_providers.<id>.base_url`), or without
+    /// `/v1` for [`Wire::Anthropic`] (Claude Code's `ANTHROPIC_BASE_URL`).
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
 
-    /// The per-run token. Give it to codex as the value of its `env_key` variable instead of the
-    /// real key; requests without it get 401.
-    pub fn token(&self) -> &str {
-        &self.shared.token
+    /// What the proxy does with a request: forward it, or translate it (`Chat`).
+    pub fn wire(&self) -> Wire {
+        self.shared.wire
+    }
+
+    /// The token accepted now. Give it to the agent in place of the real key; requests
+    /// without it get 401.
+    pub fn token(&self) -> String {
+        self.shared
+            .token
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default()
+    }
+
+    /// Starts a turn: a new token, the only one accepted from now on, and an empty error and
+    /// warning record.
+    pub fn new_turn(&self) -> Result<String, BridgeError> {
+        let token = new_token()?;
+        self.set_token(token.clone());
+        let _ = self.take_first_error();
+        let _ = self.take_warnings();
+        Ok(token)
+    }
+
+    /// Ends the turn: its token stops working at once (replaced by one nobody knows) and calls
+    /// still running upstream are cut off.
+    pub fn end_turn(&self) {
+        if let Ok(t) = new_token() {
+            self.set_token(t);
+        } else if let Ok(mut t) = self.shared.token.lock() {
+            // No randomness: no token can match an empty one (an empty key is never given).
+            t.clear();
+        }
+        self.shared.shutdown_agents();
+    }
+
+    fn set_token(&self, token: String) {
+        if let Ok(mut t) = self.shared.token.lock() {
+            *t = token;
+        }
     }
 
     /// The first upstream failure with an HTTP status (else the first one), with the server's

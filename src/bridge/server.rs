@@ -8,7 +8,6 @@
 //! leaving a thread waiting on a silent server.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -29,24 +28,31 @@ use tokio::sync::{mpsc, oneshot};
 use super::translate::{self, StreamTranslator};
 use super::{BridgeConfig, BridgeError, BridgeEvent, UpstreamError};
 
-type RespBody = UnsyncBoxBody<Bytes, Infallible>;
+/// A body error aborts the connection mid-answer, which is what the agent would have seen had
+/// the endpoint's own stream broken off.
+pub(super) type RespBody = UnsyncBoxBody<Bytes, std::io::Error>;
 
 /// Codex's requests run to tens of KB, long sessions to a few MB; this only stops abuse.
 const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
 
 /// State shared by the server, its requests, and the handle.
 pub(super) struct Shared {
-    pub token: String,
+    /// The only token accepted now; replaced for every turn and when a turn ends.
+    pub token: Mutex<String>,
+    pub wire: super::Wire,
+    /// The endpoint's base URL as configured (with `/v1` for OpenAI-style endpoints).
+    pub upstream_base: String,
     chat_url: String,
-    api_key: Option<String>,
+    pub api_key: Option<String>,
+    pub auth: super::UpstreamAuth,
     log: super::LogFn,
-    connect_timeout: Duration,
-    read_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
     pub first_error: Mutex<Option<UpstreamError>>,
     pub warnings: Mutex<Vec<String>>,
     /// Agents of upstream calls still running, by request number.
     pub agents: Mutex<HashMap<u64, ureq::Agent>>,
-    next_request: AtomicU64,
+    pub next_request: AtomicU64,
 }
 
 /// Warnings kept for `take_warnings` when nobody takes them; the log callback sees them all.
@@ -54,7 +60,7 @@ const MAX_KEPT_WARNINGS: usize = 1000;
 
 /// Some servers quote the key they were given in their error text; it must not reach
 /// handler.log or the outbox.
-fn redact(message: &str, key: Option<&str>) -> String {
+pub(super) fn redact(message: &str, key: Option<&str>) -> String {
     match key {
         Some(k) if k.len() >= 4 && message.contains(k) => message.replace(k, "<redacted key>"),
         _ => message.to_string(),
@@ -72,7 +78,7 @@ impl Shared {
         }
     }
 
-    fn record_error(&self, mut err: UpstreamError) {
+    pub fn record_error(&self, mut err: UpstreamError) {
         err.message = redact(&err.message, self.api_key.as_deref());
         (self.log)(&BridgeEvent::UpstreamError(err.clone()));
         // The first failure with a status is the one about the request: later ones may be
@@ -116,7 +122,10 @@ pub(super) fn spawn(config: BridgeConfig, token: String) -> Result<Running, Brid
         .build()
         .map_err(BridgeError::Runtime)?;
     let shared = Arc::new(Shared {
-        token,
+        token: Mutex::new(token),
+        wire: config.wire,
+        upstream_base: config.upstream_base_url.trim_end_matches('/').to_string(),
+        auth: config.auth,
         chat_url: format!(
             "{}/chat/completions",
             config.upstream_base_url.trim_end_matches('/')
@@ -171,7 +180,7 @@ async fn accept_loop(
                     let io = hyper_util::rt::TokioIo::new(stream);
                     let service = hyper::service::service_fn(move |req| {
                         let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(handle(req, shared).await) }
+                        async move { serve(req, shared).await }
                     });
                     // A client that hangs up mid-answer is normal (codex was stopped).
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -191,16 +200,26 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn authorized(req: &Request<Incoming>, token: &str) -> bool {
-    req.headers()
+/// The current token as `Authorization: Bearer` (codex, claude with `auth = "bearer"`) or
+/// `x-api-key` (claude with `auth = "api-key"`).
+fn authorized(req: &Request<Incoming>, shared: &Shared) -> bool {
+    let Ok(token) = shared.token.lock() else {
+        return false;
+    };
+    let h = req.headers();
+    let bearer = h
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| same_secret(given.trim().as_bytes(), token.as_bytes()))
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let api_key = h.get("x-api-key").and_then(|v| v.to_str().ok());
+    [bearer, api_key]
+        .into_iter()
+        .flatten()
+        .any(|given| !token.is_empty() && same_secret(given.trim().as_bytes(), token.as_bytes()))
 }
 
 /// An OpenAI-style error reply: codex quotes `error.message` for 4xx statuses.
-fn error_reply(status: StatusCode, message: &str) -> Response<RespBody> {
+pub(super) fn error_reply(status: StatusCode, message: &str) -> Response<RespBody> {
     let body = json!({"error": {
         "message": message,
         "type": if status.is_client_error() { "invalid_request_error" } else { "server_error" },
@@ -234,17 +253,34 @@ fn failed_stream(model: &str, message: &str) -> Response<RespBody> {
     resp
 }
 
-fn full(s: String) -> RespBody {
-    Full::new(Bytes::from(s)).boxed_unsync()
+pub(super) fn full(s: impl Into<Bytes>) -> RespBody {
+    Full::new(s.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// Every request: the token first, then the wire mode's own handling. An `Err` makes hyper
+/// drop the connection without an answer (the passthrough's "endpoint unreachable").
+async fn serve(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Response<RespBody>, std::io::Error> {
+    if !authorized(&req, &shared) {
+        return Ok(error_reply(
+            StatusCode::UNAUTHORIZED,
+            "this wg proxy needs the current turn's token as the key; a token dies when its \
+             turn ends",
+        ));
+    }
+    match shared.wire {
+        super::Wire::Chat => Ok(handle(req, shared).await),
+        super::Wire::Responses | super::Wire::Anthropic => {
+            super::passthrough::forward(req, shared).await
+        }
+    }
 }
 
 async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Response<RespBody> {
-    if !authorized(&req, &shared.token) {
-        return error_reply(
-            StatusCode::UNAUTHORIZED,
-            "this wg bridge needs its per-run token as the bearer key",
-        );
-    }
     let path = req.uri().path().trim_end_matches('/');
     if path != "/v1/responses" && path != "/responses" {
         return error_reply(
@@ -318,6 +354,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Response<RespBod
         Some(Upstream::Status { status, body }) => {
             let message = redact(&translate::error_message(&body), shared.api_key.as_deref());
             shared.record_error(UpstreamError {
+                unreachable: false,
                 status: Some(status),
                 message: message.clone(),
             });
@@ -336,6 +373,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Response<RespBod
         Some(Upstream::Failed(reason)) => {
             let message = format!("cannot reach the chat endpoint: {reason}");
             shared.record_error(UpstreamError {
+                unreachable: true,
                 status: None,
                 message: message.clone(),
             });
@@ -426,6 +464,7 @@ async fn pump(
         if let Some(m) = tr.failure() {
             if events.iter().any(|e| e["type"] == "response.failed") {
                 shared.record_error(UpstreamError {
+                    unreachable: false,
                     status: None,
                     message: m.to_string(),
                 });
@@ -531,9 +570,9 @@ fn upstream_call(
 }
 
 /// Removes a finished upstream call from the registry (`BridgeHandle::in_flight`).
-struct Unregister<'a> {
-    shared: &'a Shared,
-    number: u64,
+pub(super) struct Unregister<'a> {
+    pub shared: &'a Shared,
+    pub number: u64,
 }
 
 impl Drop for Unregister<'_> {
@@ -546,9 +585,9 @@ impl Drop for Unregister<'_> {
 
 /// Interrupts the upstream call when the request it serves is dropped (answered, or abandoned
 /// by codex). Harmless after the call has finished.
-struct AgentGuard {
-    shared: Arc<Shared>,
-    number: u64,
+pub(super) struct AgentGuard {
+    pub shared: Arc<Shared>,
+    pub number: u64,
 }
 
 impl Drop for AgentGuard {
@@ -571,12 +610,12 @@ struct ChannelBody {
 
 impl Body for ChannelBody {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = std::io::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         self.rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
     }
 }

@@ -2,7 +2,7 @@ use clap::Subcommand;
 use toml_edit::DocumentMut;
 
 use crate::cli::Ctx;
-use crate::config::{edit, Config};
+use crate::config::{edit, key_name, Config};
 use crate::error::{config_error, not_found as _nf, usage_error, CliError, CliResult, Kind};
 use crate::store::atomic::write_atomic;
 
@@ -47,11 +47,32 @@ pub fn cmd_config(ctx: &Ctx, cmd: &ConfigCommand) -> CliResult {
                 return Err(usage_error(format!("`{key}` looks like a secret; wg never stores keys"))
                     .hinted("set `endpoint.api_key_env` to the NAME of the environment variable that holds the key"));
             }
+            // A setting that names a variable must get a name: checked before anything else,
+            // and the value is never echoed in full (it may be the key itself).
+            let names_a_var = key.ends_with("_env");
+            if names_a_var {
+                key_name::check(value).map_err(|e| {
+                    let hint = if e.is_pasted() {
+                        format!(
+                            "give the variable's NAME (`wg config set {key} WG_API_KEY`) and \
+                             export the key under it; the config file was not changed"
+                        )
+                    } else {
+                        "the config file was not changed".to_string()
+                    };
+                    usage_error(format!("{key}: {e}")).hinted(hint)
+                })?;
+            }
             edit::set(&mut doc, key, edit::parse_value(value)).map_err(usage_error)?;
             let new_text = doc.to_string();
             // Refuse a change that would make the config invalid, before writing anything.
             Config::parse(&new_text).map_err(|e| {
-                usage_error(format!("{key} = {value}: {e}"))
+                let shown = if names_a_var {
+                    key_name::masked(value)
+                } else {
+                    value.clone()
+                };
+                usage_error(format!("{key} = {shown}: {e}"))
                     .hinted("the config file was not changed")
             })?;
             write_atomic(&path, new_text.as_bytes(), true)?;

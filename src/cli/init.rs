@@ -196,15 +196,10 @@ pub fn cmd_init(cli: &Cli, args: &InitArgs) -> CliResult {
             .map_err(|e| usage_error(e).hinted("example: -e https://gpu-box:30000/v1"))?;
     }
     if let Some(name) = &args.api_key_env {
-        let ok = !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && !name.starts_with(|c: char| c.is_ascii_digit());
-        if !ok {
-            return Err(usage_error(format!(
-                "--api-key-env `{name}` is not an environment variable name"
-            ))
-            .hinted("give the variable's NAME (e.g. WG_API_KEY), never the key itself"));
-        }
+        crate::config::key_name::check(name).map_err(|e| {
+            usage_error(format!("--api-key-env: {e}"))
+                .hinted("give the variable's NAME (e.g. WG_API_KEY), never the key itself")
+        })?;
     }
     let dir = root.join(".wg");
     if dir.exists() {

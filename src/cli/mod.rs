@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use crate::config::{key_name, Config, ConfigError};
 use crate::env;
 use crate::error::{config_error, CliError, CliResult, Kind};
 use crate::output::Printer;
@@ -118,7 +118,8 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    fn open(cli: &Cli) -> CliResult<Ctx> {
+    /// `lenient`: an invalid config file is read as the defaults (for `wg config` only).
+    fn open(cli: &Cli, lenient: bool) -> CliResult<Ctx> {
         let cwd = std::env::current_dir()?;
         let dir = store::discover(cli.dir.as_deref(), &cwd).ok_or_else(|| {
             config_error(format!(
@@ -132,11 +133,22 @@ impl Ctx {
                 .hinted("run `wg init` there first, or check --dir / WG_DIR"));
         }
         let layout = Layout::new(dir);
-        let config = Config::load(&layout.config()).map_err(|e| {
-            CliError::new(Kind::Config, e).hinted(
-                "fix the file by hand (`.wg.example/config.toml` shows every setting), then try again",
-            )
-        })?;
+        let config = match Config::load(&layout.config()) {
+            Ok(c) => c,
+            // `wg config` edits the file itself, so it must work on the file it has to fix.
+            Err(ConfigError::PastedKey { .. } | ConfigError::Invalid { .. }) if lenient => {
+                Config::default()
+            }
+            Err(e) => {
+                let hint = match &e {
+                    ConfigError::PastedKey { setting, .. } => key_name::fix_hint(setting),
+                    _ => "fix the file by hand (`.wg.example/config.toml` shows every setting), \
+                          then try again"
+                        .to_string(),
+                };
+                return Err(CliError::new(Kind::Config, e).hinted(hint));
+            }
+        };
         let mut store = Store::new(layout.clone());
         store.fsync = config.fsync();
         if let Some(secs) = std::env::var(env::WG_LOCK_TIMEOUT)
@@ -171,7 +183,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Completions(args) => completions::cmd_completions(args),
         Command::Man(args) => man::cmd_man(&cli, args),
         command => {
-            let ctx = Ctx::open(&cli)?;
+            let ctx = Ctx::open(&cli, matches!(command, Command::Config(_)))?;
             match command {
                 Command::Init(_) => unreachable!("handled above"),
                 Command::Demo(_) | Command::Completions(_) | Command::Man(_) => {

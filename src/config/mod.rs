@@ -2,6 +2,7 @@
 //! `edit.rs` changes the file through toml_edit so comments and order survive.
 
 pub mod edit;
+pub mod key_name;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -340,6 +341,13 @@ pub enum ConfigError {
     },
     #[error("{path} is not valid: {reason}")]
     Invalid { path: String, reason: String },
+    /// A setting that names the key's variable holds the key itself.
+    #[error("{path}: {setting}: {problem}")]
+    PastedKey {
+        path: String,
+        setting: String,
+        problem: key_name::BadKeyName,
+    },
 }
 
 impl Config {
@@ -348,10 +356,27 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Config::parse(&text).map_err(|reason| ConfigError::Invalid {
+        let invalid = |reason| ConfigError::Invalid {
             path: path.display().to_string(),
             reason,
-        })
+        };
+        let config: Config =
+            toml::from_str(&text).map_err(|e| invalid(with_suggestion(e.to_string().trim())))?;
+        // Checked first and typed, so the caller can say how to get the key out of the file.
+        if let Some((setting, problem)) = config
+            .key_name_settings()
+            .into_iter()
+            .find_map(|(s, v)| key_name::check(v).err().map(|e| (s, e)))
+            .filter(|(_, e)| e.is_pasted())
+        {
+            return Err(ConfigError::PastedKey {
+                path: path.display().to_string(),
+                setting,
+                problem,
+            });
+        }
+        config.validate().map_err(invalid)?;
+        Ok(config)
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {
@@ -361,7 +386,34 @@ impl Config {
         Ok(config)
     }
 
+    /// Every setting that holds the name of an environment variable, with its value.
+    fn key_name_settings(&self) -> Vec<(String, &str)> {
+        let mut out = Vec::new();
+        if let Some(v) = &self.endpoint.api_key_env {
+            out.push(("endpoint.api_key_env".to_string(), v.as_str()));
+        }
+        if let Some(v) = &self.evaluate.api_key_env {
+            out.push(("evaluate.api_key_env".to_string(), v.as_str()));
+        }
+        if let Some(v) = &self.notify.token_env {
+            out.push(("notify.token_env".to_string(), v.as_str()));
+        }
+        for (name, table) in &self.executors {
+            if let Some(v) = table.get("api_key_env").and_then(|v| v.as_str()) {
+                out.push((format!("executors.{name}.api_key_env"), v));
+            }
+            let pass = table.get("pass_env").and_then(|v| v.as_array());
+            for v in pass.into_iter().flatten().filter_map(|v| v.as_str()) {
+                out.push((format!("executors.{name}.pass_env"), v));
+            }
+        }
+        out
+    }
+
     fn validate(&self) -> Result<(), String> {
+        for (setting, value) in self.key_name_settings() {
+            key_name::check(value).map_err(|e| format!("{setting}: {e}"))?;
+        }
         if !matches!(self.durability.as_str(), "os" | "fsync") {
             return Err(format!(
                 "durability = \"{}\": expected \"os\" or \"fsync\"",

@@ -341,7 +341,10 @@ impl Coordinator {
             model.as_deref(),
             ep.url.as_deref(),
         );
+        // Only an executor that talks to the endpoint gets the key (for codex and claude that
+        // is `wg handler`, whose credential proxy keeps it from the agent itself).
         match &self.api_key {
+            _ if !x.uses_endpoint => {}
             Some((k, v)) if *k == ep.key_env => extra.push((k.clone(), v.clone())),
             _ => {
                 if let Ok(v) = std::env::var(&ep.key_env) {

@@ -17,10 +17,9 @@ use crate::outcome::ErrorKind;
 #[derive(Debug, Default)]
 pub struct Invocation {
     pub args: Vec<String>,
-    /// Set on top of wg's own variables (WG_DIR, WG_TASK_ID, PATH...).
+    /// Set on top of wg's own variables (WG_DIR, WG_TASK_ID, PATH...) and the allowlist;
+    /// nothing else of the handler's environment is inherited.
     pub env: Vec<(String, String)>,
-    /// Inherited variables the agent must not see.
-    pub env_remove: Vec<String>,
     /// What `handler.log`'s `spawn` line names as the agent's home: (key, value).
     pub home: (&'static str, String),
 }

@@ -326,7 +326,11 @@ impl AgentCli for Claude {
         let is_root = unsafe { libc::geteuid() } == 0;
         let p = ClaudeParams {
             model: r.model.clone().unwrap_or_default(),
-            endpoint: r.endpoint.clone(),
+            // The credential proxy, which forwards to the endpoint with the real key.
+            endpoint: match &r.bridge {
+                Some(b) => Some(b.base_url().to_string()),
+                None => r.endpoint.clone(),
+            },
             permissions: c.permissions.clone(),
             allowed_tools: c.allowed_tools.clone(),
             auth: c.auth.clone(),
@@ -338,20 +342,14 @@ impl AgentCli for Claude {
             is_root,
         };
         let mut env = claude_env(&p);
-        // Both key variables may be inherited; the CLI sends every one it finds, so only the
-        // one wg sets survives, and the configured variable itself is not passed on under
-        // its name.
-        let mut env_remove: Vec<String> = KEY_VARS.iter().map(|s| s.to_string()).collect();
-        if !env_remove.contains(&r.key_env) {
-            env_remove.push(r.key_env.clone());
-        }
-        if let Some(k) = &r.key {
-            env.push((key_var(&c.auth).to_string(), k.clone()));
+        // The turn's token under the variable the CLI reads the key from. The environment is
+        // rebuilt from the allowlist, so no other key variable reaches the CLI.
+        if let Some(b) = &r.bridge {
+            env.push((key_var(&c.auth).to_string(), b.token()));
         }
         Ok(Invocation {
             args: claude_args(&p),
             env,
-            env_remove,
             home: ("claude_config_dir", r.claude_dir.display().to_string()),
         })
     }

@@ -1,12 +1,13 @@
-//! codex behind [`AgentCli`]: `codex exec` pointed at the endpoint (or at the bridge, which
-//! holds the real key), with a project-local CODEX_HOME.
+//! codex behind [`AgentCli`]: `codex exec` pointed at the credential proxy (which holds the
+//! real key and forwards to the endpoint), with a project-local CODEX_HOME.
 
 use super::agent::{AgentCli, Invocation};
 use super::command::{self, CodexParams, Endpoint};
 use super::events::{self, Dialect, TurnEvents};
 use super::files::{self, HandlerLog};
 use super::log::Level;
-use super::resolve::{Resolved, BRIDGE_TOKEN_ENV, CODEX_HOME_LOG_CAP};
+use super::proxy::TOKEN_ENV;
+use super::resolve::{Resolved, CODEX_HOME_LOG_CAP};
 use super::session::SessionError;
 use crate::config::Config;
 use crate::outcome::ErrorKind;
@@ -36,7 +37,7 @@ impl AgentCli for Codex {
                     .as_ref()
                     .map_or(url.clone(), |b| b.base_url().to_string()),
                 key_env: if r.bridge.is_some() {
-                    BRIDGE_TOKEN_ENV.to_string()
+                    TOKEN_ENV.to_string()
                 } else {
                     r.key_env.clone()
                 },
@@ -57,10 +58,9 @@ impl AgentCli for Codex {
             ),
             ..Invocation::default()
         };
+        // The token of the current turn (the session starts a turn on the proxy first).
         if let Some(b) = &r.bridge {
-            inv.env
-                .push((BRIDGE_TOKEN_ENV.to_string(), b.token().to_string()));
-            inv.env_remove.push(r.key_env.clone());
+            inv.env.push((TOKEN_ENV.to_string(), b.token()));
         }
         if let Some(home) = &r.codex_home {
             // codex fails with "Error finding codex home" unless it exists.

@@ -15,6 +15,7 @@ pub mod files;
 pub mod log;
 pub mod overflow;
 pub mod prompt;
+pub mod proxy;
 pub mod resolve;
 pub mod run;
 pub mod session;

@@ -39,13 +39,13 @@ pub struct Resolved {
     pub agent: String,
     pub path_env: String,
     pub wg_dir: PathBuf,
-    /// The local Responses→Chat bridge, for endpoints with `wire_api = "chat"`.
+    /// wg's own directory, first on the agent's PATH.
+    pub bin_dir: PathBuf,
+    /// Variables the executor's `pass_env` copies into the agent's environment.
+    pub pass_env: Vec<String>,
+    /// The local credential proxy (and Chat bridge): the only holder of the key in a turn.
     pub bridge: Option<crate::bridge::BridgeHandle>,
 }
-
-/// The env var that carries the bridge's per-run token to codex (in place of the real key,
-/// which codex never sees when the bridge is in front).
-pub const BRIDGE_TOKEN_ENV: &str = "WG_BRIDGE_TOKEN";
 
 fn dur(key: &str, v: &str) -> Result<Duration, SessionError> {
     parse_duration(v).map_err(|e| SessionError::config(format!("handler.{key}: {e}")))
@@ -126,11 +126,14 @@ pub fn resolve(s: &Session<'_>, task: &Task, dialect: Dialect) -> Result<Resolve
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf));
     let old_path = std::env::var("PATH").unwrap_or_default();
-    let path_env = match own_dir {
+    let path_env = match &own_dir {
         Some(d) if !old_path.is_empty() => format!("{}:{old_path}", d.display()),
         Some(d) => d.display().to_string(),
         None => old_path,
     };
+    let pass_env = crate::executor::Executor::resolve(dialect.name(), cfg)
+        .map(|x| x.pass_env)
+        .unwrap_or_default();
     let agent = s.agent.clone();
     Ok(Resolved {
         dialect,
@@ -171,34 +174,44 @@ pub fn resolve(s: &Session<'_>, task: &Task, dialect: Dialect) -> Result<Resolve
         agent,
         path_env,
         wg_dir,
+        bin_dir: own_dir.unwrap_or_default(),
+        pass_env,
         bridge: None,
     })
 }
 
-/// Starts the bridge when the endpoint only speaks Chat Completions (current codex speaks
-/// only the Responses API). It holds the real key; codex gets a random token for it.
+/// Starts the credential proxy for every endpoint (and the Chat bridge for `wire_api =
+/// "chat"`). It holds the real key; the agent gets a token that works for one turn.
 pub fn start_bridge(
     config: &Config,
     r: &Resolved,
     log: &mut HandlerLog,
 ) -> Result<Option<crate::bridge::BridgeHandle>, SessionError> {
-    // Only codex needs it: claude speaks the Anthropic Messages API to its own endpoint.
-    let chat = r.dialect == Dialect::Codex && config.endpoint.wire_api.as_deref() == Some("chat");
-    let (true, Some(url)) = (chat, r.endpoint.as_deref()) else {
+    let chat = config.endpoint.wire_api.as_deref() == Some("chat");
+    let Some(plan) = super::proxy::plan(
+        r.dialect,
+        r.endpoint.as_deref(),
+        r.key.is_some(),
+        chat,
+        &config.claude.auth,
+    ) else {
         return Ok(None);
     };
-    let handle = crate::bridge::start(crate::bridge::BridgeConfig::new(url, r.key.clone()))
-        .map_err(|e| SessionError::Refused {
-            message: format!("cannot start the Responses-to-Chat bridge: {e}"),
-            hint: None,
-        })?;
+    let bridge_config =
+        crate::bridge::BridgeConfig::for_wire(plan.wire, &plan.upstream, r.key.clone())
+            .with_auth(plan.auth);
+    let handle = crate::bridge::start(bridge_config).map_err(|e| SessionError::Refused {
+        message: format!("cannot start the local credential proxy: {e}"),
+        hint: None,
+    })?;
     log.write(
         Level::Info,
         0,
-        "bridge.start",
+        "proxy.start",
         &[
+            ("wire", format!("{:?}", plan.wire).to_ascii_lowercase()),
             ("listen", handle.base_url().to_string()),
-            ("upstream", url.to_string()),
+            ("upstream", plan.upstream.clone()),
         ],
     );
     Ok(Some(handle))

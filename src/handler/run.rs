@@ -27,14 +27,13 @@ pub struct Timeouts {
 pub struct Spawn {
     pub program: PathBuf,
     pub args: Vec<String>,
+    /// The agent's whole environment.
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
     pub prompt: String,
     pub timeouts: Timeouts,
     /// Which parser reads stdout, and how the process is stopped.
     pub dialect: Dialect,
-    /// Variables of the handler's own environment the agent must not inherit.
-    pub env_remove: Vec<String>,
 }
 
 /// How the process ended.
@@ -100,9 +99,9 @@ pub async fn run_codex(
         pid: None,
     };
     let mut cmd = tokio::process::Command::new(&spec.program);
-    for k in &spec.env_remove {
-        cmd.env_remove(k);
-    }
+    // `env` is the whole environment: nothing of the handler's own (which may hold the key)
+    // is inherited.
+    cmd.env_clear();
     cmd.args(&spec.args)
         .current_dir(&spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))

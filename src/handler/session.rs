@@ -10,6 +10,7 @@ use super::events::Dialect;
 use super::files::{self, EventsLog, HandlerLog};
 use super::log::Level;
 use super::prompt::{self, PromptInput};
+use super::proxy;
 use super::resolve::{find_binary, resolve, start_bridge, Resolved};
 use super::run::{self, Spawn};
 use super::{digest, overflow};
@@ -400,6 +401,13 @@ fn turns(
                 .join(format!("{}-version", r.dialect.name())),
         );
 
+        // A token for this turn only; it dies when the turn ends (`end_turn` below).
+        if let Some(b) = &r.bridge {
+            b.new_turn().map_err(|e| SessionError::Refused {
+                message: format!("cannot start a turn on the credential proxy: {e}"),
+                hint: None,
+            })?;
+        }
         let agent = agent::of(r.dialect);
         let inv = agent.invocation(r, s.config, log, turn)?;
         let mut envs = vec![
@@ -408,8 +416,21 @@ fn turns(
             (env::WG_AGENT_ID.to_string(), r.agent.clone()),
             ("PATH".to_string(), r.path_env.clone()),
         ];
-        if std::env::var_os(env::WG_EXECUTOR).is_none() {
-            envs.push((env::WG_EXECUTOR.to_string(), r.dialect.name().into()));
+        envs.push((
+            env::WG_EXECUTOR.to_string(),
+            std::env::var(env::WG_EXECUTOR).unwrap_or_else(|_| r.dialect.name().into()),
+        ));
+        // wg's own settings the coordinator gave this handler go on to the agent's `wg`
+        // (the agent's environment is rebuilt, nothing is inherited).
+        for name in [
+            env::WG_MODEL,
+            env::WG_ENDPOINT,
+            env::WG_LOG,
+            env::WG_LOCK_TIMEOUT,
+        ] {
+            if let Ok(v) = std::env::var(name) {
+                envs.push((name.to_string(), v));
+            }
         }
         envs.extend(inv.env);
         let argv = inv.args;
@@ -436,32 +457,35 @@ fn turns(
         let spawn = Spawn {
             program: binary.clone(),
             args: argv,
-            env: envs,
+            env: proxy::agent_env(&r.bin_dir, &r.pass_env, envs, |k| std::env::var(k).ok()),
             cwd: r.workdir.clone(),
             prompt: p.text,
             timeouts: r.timeouts,
             dialect: r.dialect,
-            env_remove: inv.env_remove,
         };
         let rep = rt.block_on(run::run_codex(spawn, turn, log, events_log));
-        // The bridge's upstream answer, typed: it outranks codex's retelling of it.
+        // The proxy's upstream answer, typed: it outranks the agent's retelling of it.
         let mut upstream: Option<(u16, String)> = None;
+        // The agent saw only its connection to the proxy close; this says why.
+        let mut unreachable: Option<String> = None;
         if let Some(b) = &r.bridge {
+            b.end_turn();
             for w in b.take_warnings() {
-                log.write(Level::Warn, turn, "bridge.warning", &[("message", w)]);
+                log.write(Level::Warn, turn, "proxy.warning", &[("message", w)]);
             }
             if let Some(e) = b.take_first_error() {
                 // codex replaces a 500's body with a generic text: keep the server's own words.
                 log.write(
                     Level::Error,
                     turn,
-                    "bridge.upstream_error",
+                    "proxy.upstream_error",
                     &[
                         ("status", e.status.map_or("none".into(), |s| s.to_string())),
                         ("message", e.message.clone()),
                     ],
                 );
                 upstream = e.status.map(|s| (s, e.message.clone()));
+                unreachable = Some(e).filter(|e| e.unreachable).map(|e| e.message);
             }
         }
         let actions = digest::of_events(
@@ -488,7 +512,11 @@ fn turns(
             let mut text = log.redact(&text);
             // In responses mode nothing converts a `<tool_call>` the server left as text: the
             // turn "succeeds" with prose and the task waits. Say why where people look.
-            if r.bridge.is_none()
+            let translated = r
+                .bridge
+                .as_ref()
+                .is_some_and(|b| b.wire() == crate::bridge::Wire::Chat);
+            if !translated
                 && r.dialect == Dialect::Codex
                 && crate::bridge::probe::has_tool_call_text(&text)
             {
@@ -576,13 +604,14 @@ fn turns(
                             r.dialect.name()
                         )
                     });
-                let (kind, detail) = match (&upstream, r.dialect) {
+                let (kind, detail) = match (&upstream, unreachable) {
                     (Some((status, message)), _) => (
                         ErrorKind::from_status(*status, message)
                             .unwrap_or_else(|| agent.classify(&rep.events, &detail)),
                         format!("the endpoint answered {status}: {message}"),
                     ),
-                    (None, _) => (agent.classify(&rep.events, &detail), detail),
+                    (None, Some(why)) => (ErrorKind::Unreachable, why),
+                    (None, None) => (agent.classify(&rep.events, &detail), detail),
                 };
                 Failure::Agent {
                     kind,

@@ -63,7 +63,7 @@ async fn a_chat_only_endpoint_answers_through_the_bridge() {
     );
     let body: Value = serde_json::from_slice(&reqs[0].body).unwrap();
     assert_eq!(body["model"], "qwen3-coder");
-    assert!(read(&env, "greet", "handler.log").contains("bridge.start"));
+    assert!(read(&env, "greet", "handler.log").contains("proxy.start wire=chat"));
     assert_no_key(&env, &[&run.stdout, &run.stderr]);
 }
 
@@ -80,7 +80,7 @@ impl Respond for ToolThenText {
         {
             return text("all done");
         }
-        let args = json!({"cmd": "echo \"key=${WG_API_KEY:-unset} token=${WG_BRIDGE_TOKEN:-unset}\"; wg done \"$WG_TASK_ID\""})
+        let args = json!({"cmd": "echo \"key=${WG_API_KEY:-unset} token=${WG_PROXY_TOKEN:-unset}\"; wg done \"$WG_TASK_ID\""})
             .to_string();
         let (a, b) = args.split_at(args.len() / 2);
         chat_sse(&[
@@ -137,7 +137,7 @@ async fn upstream_errors_keep_the_servers_own_message() {
     let run = env.wg(&["handler", "boom"]).code(1);
     assert!(started.elapsed() < Duration::from_secs(20));
     let log = read(&env, "boom", "handler.log");
-    assert!(log.contains("bridge.upstream_error status=500"), "{log}");
+    assert!(log.contains("proxy.upstream_error status=500"), "{log}");
     assert!(log.contains("model exploded on GPU 3"), "{log}");
     let reply = &outbox(&env, "boom")[0];
     assert_eq!(reply["role"], "error");

@@ -165,12 +165,18 @@ async fn claude_text_turn_lands_in_the_outbox_and_the_key_stays_off_argv() {
     assert!(!seen.is_empty(), "claude never seen running");
     for (pid, cmdline) in &seen {
         assert!(!cmdline.contains(KEY), "key on argv of {pid}: {cmdline}");
-        // The CLI itself gets the key, under the variable it reads; never the configured one.
+        // The CLI gets the credential proxy's address and the turn's token, under the
+        // variable it reads the key from; never the key, never the configured variable.
         let environ = String::from_utf8_lossy(
             &std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default(),
         )
         .replace('\0', "\n");
-        assert!(environ.contains(&format!("ANTHROPIC_API_KEY={KEY}")));
+        assert!(environ.contains("ANTHROPIC_API_KEY="), "{environ}");
+        assert!(
+            environ.contains("ANTHROPIC_BASE_URL=http://127.0.0.1:"),
+            "{environ}"
+        );
+        assert!(!environ.contains(KEY), "the key is in claude's environment");
         assert!(!environ.contains("WG_API_KEY="), "{environ}");
     }
     let run = crate::common::to_run(child.wait_with_output().unwrap());

@@ -16,6 +16,8 @@ mod handler;
 mod handler_chat;
 mod handler_claude;
 mod handler_failures;
+mod keyless;
+mod proxy;
 mod replay;
 mod shell;
 mod slurm;
