@@ -54,37 +54,173 @@ fn stat_field(stat: &str, n: usize) -> Option<String> {
         .map(str::to_string)
 }
 
-/// SIGTERM to the group, up to `grace` for it to go, then SIGKILL. Returns true when SIGKILL
-/// was needed. The caller still reaps its own direct child.
-pub fn terminate_group(pgid: i32, grace: Duration) -> bool {
-    if !matches!(signal_group(pgid, libc::SIGTERM), Ok(true)) {
-        return false;
+/// Sends `signal` to the single process `pid` (not its group). Ok(false) when it is gone.
+pub fn signal_pid(pid: i32, signal: i32) -> std::io::Result<bool> {
+    if pid <= 1 {
+        return Err(std::io::Error::other(format!(
+            "refusing to signal process {pid}"
+        )));
     }
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if !group_alive(pgid) {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    // SAFETY: kill(2) on one pid; no memory is shared.
+    if unsafe { libc::kill(pid, signal) } == 0 {
+        return Ok(true);
     }
-    let _ = signal_group(pgid, libc::SIGKILL);
-    true
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::ESRCH) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
 }
 
-/// SIGTERM to the leader `pid` alone first, up to `grace` for it to exit, then
-/// `terminate_group`. Claude Code cleans up the Bash commands it started (which run in their
-/// own sessions, out of reach of a group signal) only when it gets SIGTERM itself and has the
-/// time to act on it. Returns true when SIGKILL was needed.
-pub fn terminate_leader_then_group(pid: i32, pgid: i32, grace: Duration) -> bool {
-    if pid > 1 {
-        // SAFETY: kill(2) on one pid; no memory is shared.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline && pid_alive(pid) {
-            std::thread::sleep(Duration::from_millis(20));
+/// How to stop a process group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopHow {
+    /// SIGTERM to the group, up to the grace period for it to go, then SIGKILL.
+    Graceful(Duration),
+    /// SIGTERM to the group's leader alone first, up to the grace period for it to exit, then
+    /// `Graceful`. Claude Code cleans up the Bash commands it started (which run in their own
+    /// sessions, out of reach of a group signal) only when it gets SIGTERM itself and has the
+    /// time to act on it.
+    LeaderFirst(Duration),
+    /// SIGKILL now.
+    Now,
+}
+
+/// How often a stop checks whether the processes are gone.
+const STOP_CHECK: Duration = Duration::from_millis(20);
+
+/// One stop of a process group as a sequence of steps. Blocking and async callers drive the
+/// same sequence ([`terminate_blocking`], [`terminate`]); they differ only in how they wait
+/// between steps and how they reap their own child (a zombie leader keeps a group "alive").
+#[derive(Debug)]
+pub struct Termination {
+    pgid: i32,
+    how: StopHow,
+    phase: Phase,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    Start,
+    /// The leader got SIGTERM; waiting for it until then.
+    Leader(Instant),
+    /// The group got SIGTERM; waiting for it until then.
+    Group(Instant),
+    Over {
+        killed: bool,
+    },
+}
+
+/// What the driver of a [`Termination`] does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Reap the own child if any, wait this long, then call `step` again.
+    Wait(Duration),
+    /// Everything is signalled; `killed` says whether SIGKILL was needed.
+    Done { killed: bool },
+}
+
+impl Termination {
+    pub fn new(pgid: i32, how: StopHow) -> Termination {
+        Termination {
+            pgid,
+            how,
+            phase: Phase::Start,
         }
     }
-    terminate_group(pgid, grace)
+
+    /// Sends the next signal when it is due and says what to do next.
+    pub fn step(&mut self) -> Step {
+        let now = Instant::now();
+        loop {
+            match self.phase {
+                Phase::Start => match self.how {
+                    StopHow::Now => self.phase = self.kill(),
+                    StopHow::Graceful(grace) => self.phase = self.term_group(now, grace),
+                    StopHow::LeaderFirst(grace) => {
+                        if matches!(signal_pid(self.pgid, libc::SIGTERM), Ok(true)) {
+                            self.phase = Phase::Leader(now + grace);
+                        } else {
+                            self.phase = self.term_group(now, grace);
+                        }
+                    }
+                },
+                Phase::Leader(until) => {
+                    if now < until && pid_alive(self.pgid) {
+                        return Step::Wait(STOP_CHECK);
+                    }
+                    let grace = match self.how {
+                        StopHow::LeaderFirst(g) | StopHow::Graceful(g) => g,
+                        StopHow::Now => Duration::ZERO,
+                    };
+                    self.phase = self.term_group(now, grace);
+                }
+                Phase::Group(until) => {
+                    if !group_alive(self.pgid) {
+                        self.phase = Phase::Over { killed: false };
+                    } else if now < until {
+                        return Step::Wait(STOP_CHECK);
+                    } else {
+                        self.phase = self.kill();
+                    }
+                }
+                Phase::Over { killed } => return Step::Done { killed },
+            }
+        }
+    }
+
+    fn term_group(&self, now: Instant, grace: Duration) -> Phase {
+        if grace.is_zero() {
+            return self.kill();
+        }
+        match signal_group(self.pgid, libc::SIGTERM) {
+            Ok(true) => Phase::Group(now + grace),
+            _ => Phase::Over { killed: false },
+        }
+    }
+
+    fn kill(&self) -> Phase {
+        let killed =
+            group_alive(self.pgid) && matches!(signal_group(self.pgid, libc::SIGKILL), Ok(true));
+        Phase::Over { killed }
+    }
+}
+
+/// Stops the whole group of `pgid`, blocking the thread. `reap` reaps the caller's own child
+/// (if it has one in the group) between checks. Returns true when SIGKILL was needed.
+pub fn terminate_blocking(pgid: i32, how: StopHow, mut reap: impl FnMut()) -> bool {
+    let mut t = Termination::new(pgid, how);
+    loop {
+        reap();
+        match t.step() {
+            Step::Wait(d) => std::thread::sleep(d),
+            Step::Done { killed } => return killed,
+        }
+    }
+}
+
+/// Stops the whole group of `pgid` from async code. With `child` (our own child) it is reaped
+/// on the way and waited for at the end. Returns true when SIGKILL was needed.
+pub async fn terminate(
+    pgid: i32,
+    mut child: Option<&mut tokio::process::Child>,
+    how: StopHow,
+) -> bool {
+    let mut t = Termination::new(pgid, how);
+    let killed = loop {
+        if let Some(c) = child.as_deref_mut() {
+            let _ = c.try_wait();
+        }
+        match t.step() {
+            Step::Wait(d) => tokio::time::sleep(d).await,
+            Step::Done { killed } => break killed,
+        }
+    };
+    if let Some(c) = child {
+        let _ = c.wait().await;
+    }
+    killed
 }
 
 #[cfg(test)]
@@ -110,7 +246,11 @@ mod tests {
         std::thread::sleep(Duration::from_millis(100));
         assert!(group_alive(pgid));
         assert!(pid_start_time(pgid).is_some());
-        terminate_group(pgid, Duration::from_millis(300));
+        let killed =
+            terminate_blocking(pgid, StopHow::Graceful(Duration::from_millis(300)), || {
+                let _ = child.try_wait();
+            });
+        assert!(killed, "the TERM-ignoring shell needed SIGKILL");
         child.wait().unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         while group_alive(pgid) && Instant::now() < deadline {

@@ -3,11 +3,16 @@
 //! time match) are adopted; the tasks of dead ones are requeued as a retry.
 
 use std::path::Path;
+use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use super::{cli_err, Coordinator, ACTOR, AGENT_PREFIX};
+use crate::lifecycle::{transition, Change};
+use crate::model::{Task, TaskStatus};
 use crate::process::{pid_alive, pid_start_time};
 use crate::store::atomic::write_atomic;
+use crate::time::{now_rfc3339, parse_rfc3339};
 
 /// The agents.json format this binary writes.
 pub const VERSION: u32 = 1;
@@ -130,6 +135,112 @@ pub fn find_agent_process(agent_id: &str) -> Option<i32> {
         }
     }
     None
+}
+
+impl Coordinator {
+    /// After a crash: adopt live agents from agents.json, requeue the tasks of dead ones.
+    pub(super) fn recover(&mut self) -> anyhow::Result<()> {
+        let path = self.layout.agents_file();
+        let records = read(&path)?;
+        let graph = self.store.load()?;
+        for rec in records {
+            if still_alive(&rec) {
+                let task = graph.tasks.get(&rec.task).cloned();
+                let limits = task.as_ref().map(|t| self.limits(t)).unwrap_or_default();
+                let age = parse_rfc3339(&rec.started_at)
+                    .and_then(|s| SystemTime::now().duration_since(s).ok())
+                    .unwrap_or_default();
+                let started = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+                self.log.line(&format!(
+                    "adopt agent={} task={} pid={}: still running",
+                    rec.agent_id, rec.task, rec.pid
+                ));
+                self.last_agent
+                    .insert(rec.task.clone(), rec.agent_id.clone());
+                self.supervise(None, rec, started, limits)?;
+            } else {
+                self.log.line(&format!(
+                    "agent={} task={} pid={} is gone",
+                    rec.agent_id, rec.task, rec.pid
+                ));
+            }
+        }
+        self.write_agents()?;
+        // Tasks held by a coordinator agent that is not running: requeue as a retry.
+        let orphans: Vec<Task> = graph
+            .tasks
+            .values()
+            .filter(|t| t.status == TaskStatus::InProgress)
+            .filter(|t| {
+                t.assigned
+                    .as_deref()
+                    .is_some_and(|a| a.starts_with(AGENT_PREFIX))
+            })
+            .filter(|t| !self.agents.contains_key(&t.id))
+            .cloned()
+            .collect();
+        for t in orphans {
+            let agent = t.assigned.clone().unwrap_or_default();
+            // A claim whose agents.json entry a crash prevented: find the process itself.
+            if let Some(pid) = find_agent_process(&agent) {
+                let x = self.executor_for(&t).ok();
+                let rec = AgentRecord {
+                    task: t.id.clone(),
+                    agent_id: agent.clone(),
+                    pid,
+                    pgid: pid,
+                    start_time: pid_start_time(pid).unwrap_or(0),
+                    started_at: now_rfc3339(),
+                    executor: x.as_ref().map(|x| x.name.clone()).unwrap_or_default(),
+                    turn: 1,
+                    conversational: x.as_ref().is_some_and(|x| x.conversational),
+                    exit_code_decides: x.as_ref().is_some_and(|x| x.exit_code_decides),
+                    log_offset: 0,
+                    inbox_seq: 0,
+                };
+                self.log.line(&format!(
+                    "adopt agent={agent} task={} pid={pid}: found by its environment",
+                    t.id
+                ));
+                let limits = self.limits(&t);
+                self.supervise(None, rec, Instant::now(), limits)?;
+                continue;
+            }
+            let max = t.max_retries.unwrap_or(self.config.coordinator.max_retries);
+            let store = self.store.clone();
+            let mut w = store.writer()?;
+            let (to, reason, retry) = if t.retries < max {
+                (
+                    TaskStatus::Open,
+                    format!(
+                        "agent {agent} died while no coordinator watched it; requeued (retry {}/{max})",
+                        t.retries + 1
+                    ),
+                    true,
+                )
+            } else {
+                (
+                    TaskStatus::Failed,
+                    format!("agent {agent} died while no coordinator watched it; no retries left"),
+                    false,
+                )
+            };
+            let change = Change {
+                to,
+                reason: Some(&reason),
+                actor: ACTOR,
+            };
+            transition(&mut w, &t.id, change, |t| {
+                if retry {
+                    t.retries += 1;
+                }
+            })
+            .map_err(cli_err)?;
+            w.commit()?;
+            self.log.line(&format!("recover task={}: {reason}", t.id));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -11,8 +11,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::recovery::{still_alive, AgentRecord};
 use super::scheduler::{timed_out, Limits, StopReason};
-use crate::executor::process::{terminate, StopHow};
-use crate::process::group_alive;
+use crate::process::{group_alive, terminate, StopHow};
 
 /// How often limits are checked (and adopted agents, which are not our children, polled).
 const TICK: Duration = Duration::from_millis(100);

@@ -8,10 +8,8 @@
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use crate::env;
-use crate::process::{group_alive, signal_group};
 
 /// Variables copied from the coordinator's environment when set. Everything else is dropped.
 pub const ENV_ALLOWLIST: [&str; 11] = [
@@ -88,52 +86,10 @@ pub fn spawn(spec: &AgentSpec) -> std::io::Result<tokio::process::Child> {
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(log2))
         .process_group(0)
-        // Only a backstop: it kills the leader, not the group; `terminate` does the real work.
+        // Only a backstop: it kills the leader, not the group; `process::terminate` does the
+        // real work.
         .kill_on_drop(false);
     cmd.spawn()
-}
-
-/// Why an agent is being stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopHow {
-    /// SIGTERM, up to `grace`, then SIGKILL.
-    Graceful(Duration),
-    /// SIGKILL now.
-    Now,
-}
-
-/// Stops the whole group of `pgid`. With `child` (our own child) it is reaped on the way, so
-/// a zombie leader does not keep the group "alive". Returns true when SIGKILL was needed.
-pub async fn terminate(
-    pgid: i32,
-    mut child: Option<&mut tokio::process::Child>,
-    how: StopHow,
-) -> bool {
-    let grace = match how {
-        StopHow::Graceful(g) => g,
-        StopHow::Now => Duration::ZERO,
-    };
-    let mut killed = false;
-    if grace > Duration::ZERO {
-        let _ = signal_group(pgid, libc::SIGTERM);
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Some(c) = child.as_deref_mut() {
-                let _ = c.try_wait();
-            }
-            if !group_alive(pgid) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    if group_alive(pgid) {
-        killed = matches!(signal_group(pgid, libc::SIGKILL), Ok(true));
-    }
-    if let Some(c) = child {
-        let _ = c.wait().await;
-    }
-    killed
 }
 
 /// The last `max` bytes of a file as text (for failure reasons).

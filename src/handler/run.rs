@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use super::events::{self, Dialect, Line, Notice, TurnEvents};
 use super::files::{EventsLog, HandlerLog};
 use super::log::Level;
+use crate::process::{terminate, StopHow};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -218,15 +219,12 @@ pub async fn run_codex(
                 };
                 report.timeout = Some(which);
                 log.write(Level::Warn, turn, "timeout", &[("which", which.0.to_string()), ("after_ms", which.1.as_millis().to_string()), ("pid", pgid.to_string())]);
-                let grace = t.grace;
-                let leader_first = spec.dialect == Dialect::Claude;
-                let killed = tokio::task::spawn_blocking(move || if leader_first {
-                        crate::process::terminate_leader_then_group(pgid, pgid, grace)
-                    } else {
-                        crate::process::terminate_group(pgid, grace)
-                    })
-                    .await
-                    .unwrap_or(false);
+                let how = if spec.dialect == Dialect::Claude {
+                    StopHow::LeaderFirst(t.grace)
+                } else {
+                    StopHow::Graceful(t.grace)
+                };
+                let killed = terminate(pgid, Some(&mut child), how).await;
                 log.write(Level::Warn, turn, "killed", &[("pgid", pgid.to_string()), ("sigkill", killed.to_string())]);
                 let status = child.wait().await;
                 report.exit_code = status.ok().and_then(|s| {
@@ -239,9 +237,7 @@ pub async fn run_codex(
     }
     // The turn is over: nothing codex started may outlive it.
     if pgid > 1 && crate::process::group_alive(pgid) {
-        let grace = t.grace;
-        let _ =
-            tokio::task::spawn_blocking(move || crate::process::terminate_group(pgid, grace)).await;
+        terminate(pgid, None, StopHow::Graceful(t.grace)).await;
         log.write(
             Level::Debug,
             turn,

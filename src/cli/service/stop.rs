@@ -5,6 +5,7 @@ use clap::Args;
 use crate::cli::Ctx;
 use crate::coordinator;
 use crate::error::{user_error, CliError, CliResult, Kind};
+use crate::process::signal_pid;
 use crate::time::parse_duration;
 
 /// Stop the coordinator: running agents get the grace period to finish their turn, then are
@@ -39,11 +40,10 @@ pub fn cmd_stop(ctx: &Ctx, args: &StopArgs) -> CliResult {
     } else {
         libc::SIGTERM
     };
-    // SAFETY: kill(2) on a pid read from the lock file that its holder wrote.
-    if unsafe { libc::kill(pid as i32, signal) } != 0 {
+    // The pid was read from the lock file that its holder wrote.
+    if let Err(e) = signal_pid(pid as i32, signal) {
         return Err(user_error(format!(
-            "cannot signal the coordinator (pid {pid}): {}",
-            std::io::Error::last_os_error()
+            "cannot signal the coordinator (pid {pid}): {e}"
         )));
     }
     let grace =
