@@ -323,7 +323,9 @@ fn settle(
 ) -> CliResult<TaskStatus> {
     let mut w = ctx.store.writer()?;
     let task = w.get(id)?.ok_or_else(|| not_found(id))?;
-    if task.status.is_terminal() || task.status == to || !task.status.can_become(to) {
+    // A question to a person (needs-input) or a pause stays until a person acts.
+    let held = matches!(task.status, TaskStatus::NeedsInput | TaskStatus::Paused);
+    if task.status.is_terminal() || held || task.status == to || !task.status.can_become(to) {
         return Ok(task.status);
     }
     transition(
@@ -787,6 +789,9 @@ fn turns(
                 "status",
                 &[("from", task.status.to_string()), ("to", after.to_string())],
             );
+        }
+        if matches!(after, TaskStatus::NeedsInput | TaskStatus::Paused) {
+            return Ok(false);
         }
         if after.is_terminal() {
             log.write(

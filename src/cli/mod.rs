@@ -2,7 +2,9 @@
 
 mod abandon;
 mod add;
+pub(crate) mod ask;
 mod archive;
+mod cancel;
 mod chat;
 mod config;
 mod demo;
@@ -18,7 +20,9 @@ mod list;
 mod log;
 mod mock_agent;
 mod msg;
+pub(crate) mod pause;
 mod ready;
+mod resume;
 mod retry;
 mod rm;
 mod service;
@@ -79,6 +83,9 @@ pub enum Command {
     Fail(fail::FailArgs),
     Retry(retry::RetryArgs),
     Abandon(abandon::AbandonArgs),
+    Pause(pause::PauseArgs),
+    Resume(resume::ResumeArgs),
+    Cancel(cancel::CancelArgs),
     Log(log::LogArgs),
     Rm(rm::RmArgs),
     Archive(archive::ArchiveArgs),
@@ -94,6 +101,7 @@ pub enum Command {
     MockAgent(mock_agent::MockAgentArgs),
     Handler(handler::HandlerArgs),
     Msg(msg::MsgArgs),
+    Ask(ask::AskArgs),
     Chat(chat::ChatArgs),
     Transcript(transcript::TranscriptArgs),
     Tail(tail::TailArgs),
@@ -177,6 +185,9 @@ pub fn run(cli: Cli) -> CliResult {
                 Command::Fail(a) => fail::cmd_fail(&ctx, a),
                 Command::Retry(a) => retry::cmd_retry(&ctx, a),
                 Command::Abandon(a) => abandon::cmd_abandon(&ctx, a),
+                Command::Pause(a) => pause::cmd_pause(&ctx, a),
+                Command::Resume(a) => resume::cmd_resume(&ctx, a),
+                Command::Cancel(a) => cancel::cmd_cancel(&ctx, a),
                 Command::Log(a) => log::cmd_log(&ctx, a),
                 Command::Rm(a) => rm::cmd_rm(&ctx, a),
                 Command::Archive(a) => archive::cmd_archive(&ctx, a),
@@ -190,6 +201,7 @@ pub fn run(cli: Cli) -> CliResult {
                 }
                 Command::Handler(a) => handler::cmd_handler(&ctx, a),
                 Command::Msg(a) => msg::cmd_msg(&ctx, a),
+                Command::Ask(a) => ask::cmd_ask(&ctx, a),
                 Command::Chat(a) => chat::cmd_chat(&ctx, a),
                 Command::Transcript(a) => transcript::cmd_transcript(&ctx, a),
                 Command::Tail(a) => tail::cmd_tail(&ctx, a),

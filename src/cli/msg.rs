@@ -69,6 +69,19 @@ pub(crate) fn send(ctx: &Ctx, id: &str, text: &str, reopen: bool) -> CliResult<I
     let msg = conversation::append_message(&ctx.layout, &task, brief, &ctx.actor, "message", text)
         .map_err(internal)?;
     let mut w = ctx.store.writer()?;
+    // The answer to `wg ask`: the task waits for its next turn, which reads this message.
+    if w.get(id)?.is_some_and(|t| t.status == TaskStatus::NeedsInput) {
+        let change = Change {
+            to: TaskStatus::Waiting,
+            reason: Some("answered"),
+            actor: &ctx.actor,
+        };
+        transition(&mut w, id, change, |t| {
+            t.extra.remove(crate::cli::ask::QUESTION);
+        })?;
+        w.commit()?;
+        return Ok(msg);
+    }
     if w.get(id)?.is_some_and(|t| t.status == TaskStatus::Waiting) {
         let change = Change {
             to: TaskStatus::InProgress,

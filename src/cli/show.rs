@@ -48,6 +48,13 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
             ("assigned", task.assigned.as_deref()),
             ("failed:  ", task.failure_reason.as_deref()),
             (
+                "question:",
+                task.extra
+                    .get(crate::cli::ask::QUESTION)
+                    .and_then(|q| q.as_str())
+                    .filter(|_| task.status == crate::model::TaskStatus::NeedsInput),
+            ),
+            (
                 "workspace",
                 task.workspace.as_deref().or(crate::workspace::extra_str(
                     &task,

@@ -33,6 +33,8 @@ struct StatusView {
     pid: Option<u32>,
     agents: Vec<AgentView>,
     counts: BTreeMap<String, usize>,
+    /// Tasks whose agent asked a person (`wg ask`): id → question.
+    needs_input: BTreeMap<String, String>,
 }
 
 pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
@@ -50,8 +52,18 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
     for t in graph.tasks.values() {
         *counts.entry(t.status.to_string()).or_insert(0) += 1;
     }
+    let needs_input = graph
+        .tasks
+        .values()
+        .filter(|t| t.status == TaskStatus::NeedsInput)
+        .map(|t| {
+            let q = t.extra.get(crate::cli::ask::QUESTION).and_then(|q| q.as_str());
+            (t.id.clone(), q.unwrap_or("").to_string())
+        })
+        .collect();
     let now = SystemTime::now();
     let view = StatusView {
+        needs_input,
         running,
         pid: state.flatten(),
         agents: agents
@@ -90,6 +102,15 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
                     humantime::format_duration(elapsed).to_string(),
                     a.turn
                 ));
+            }
+        }
+        if !view.needs_input.is_empty() {
+            s.push_str(&format!(
+                "needs input ({}; answer with `wg msg ID ANSWER`):\n",
+                view.needs_input.len()
+            ));
+            for (id, q) in &view.needs_input {
+                s.push_str(&format!("  {id:<24} {q}\n"));
             }
         }
         let counts: Vec<String> = view
