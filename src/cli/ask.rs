@@ -31,7 +31,8 @@ pub fn cmd_ask(ctx: &Ctx, args: &AskArgs) -> CliResult {
         actor: &ctx.actor,
     };
     let task = transition(&mut w, &args.id, change, |t| {
-        t.extra.insert(QUESTION.into(), args.question.clone().into());
+        t.extra
+            .insert(QUESTION.into(), args.question.clone().into());
     })?;
     w.commit()?;
     ctx.out.either(&task, || {

@@ -174,10 +174,9 @@ fn print_progress(
                 done += 1;
                 running = running.saturating_sub(1);
             }
-            TaskStatus::Failed
-            | TaskStatus::Abandoned
-            | TaskStatus::Open
-            | TaskStatus::Paused => running = running.saturating_sub(1),
+            TaskStatus::Failed | TaskStatus::Abandoned | TaskStatus::Open | TaskStatus::Paused => {
+                running = running.saturating_sub(1)
+            }
             TaskStatus::Waiting | TaskStatus::NeedsInput => {}
         }
         let t = started.elapsed().as_secs_f64();

@@ -2,8 +2,8 @@
 
 mod abandon;
 mod add;
-pub(crate) mod ask;
 mod archive;
+pub(crate) mod ask;
 mod cancel;
 mod chat;
 mod config;

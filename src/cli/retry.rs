@@ -133,9 +133,15 @@ mod tests {
         }
         let kind = |t: &Task| (t.id == "net").then(|| "unreachable".to_string());
         let ids = |v: Vec<&Task>| v.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
-        assert_eq!(ids(select(tasks.iter(), now, None, None, kind)), ["net", "new", "old"]);
+        assert_eq!(
+            ids(select(tasks.iter(), now, None, None, kind)),
+            ["net", "new", "old"]
+        );
         let hour = Some(Duration::from_secs(3600));
-        assert_eq!(ids(select(tasks.iter(), now, hour, None, kind)), ["net", "new"]);
+        assert_eq!(
+            ids(select(tasks.iter(), now, hour, None, kind)),
+            ["net", "new"]
+        );
         assert_eq!(
             ids(select(tasks.iter(), now, hour, Some("unreachable"), kind)),
             ["net"]

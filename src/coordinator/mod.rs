@@ -501,7 +501,8 @@ impl Coordinator {
                     .and_then(|log| log.into_iter().rev().find(|r| r.to.is_some()))
                     .map(|r| r.actor)
             });
-            if let Some(why) = scheduler::stop_for(status, last_actor.as_deref(), &r.record.agent_id)
+            if let Some(why) =
+                scheduler::stop_for(status, last_actor.as_deref(), &r.record.agent_id)
             {
                 r.stopping = true;
                 let _ = r.control.send(Control::Stop(StopReason::Abandoned));

@@ -165,7 +165,10 @@ impl TaskStatus {
     /// Statuses whose task holds on to its conversation and may get another turn: the agent
     /// is running, or between turns.
     pub fn is_live(self) -> bool {
-        matches!(self, TaskStatus::InProgress | TaskStatus::Waiting | TaskStatus::NeedsInput)
+        matches!(
+            self,
+            TaskStatus::InProgress | TaskStatus::Waiting | TaskStatus::NeedsInput
+        )
     }
 }
 

@@ -12,6 +12,7 @@ mod handler;
 mod handler_chat;
 mod handler_claude;
 mod handler_failures;
+mod people;
 mod smoke;
 mod store;
 mod workspace;

@@ -57,7 +57,10 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
         .values()
         .filter(|t| t.status == TaskStatus::NeedsInput)
         .map(|t| {
-            let q = t.extra.get(crate::cli::ask::QUESTION).and_then(|q| q.as_str());
+            let q = t
+                .extra
+                .get(crate::cli::ask::QUESTION)
+                .and_then(|q| q.as_str());
             (t.id.clone(), q.unwrap_or("").to_string())
         })
         .collect();
