@@ -83,3 +83,64 @@ fn read_response(
     let text = resp.body_mut().read_to_string().map_err(map_err)?;
     Ok((status, text))
 }
+
+/// The server's own words in an error body: `error.message`, `message` or `detail` of a JSON
+/// body, else the body itself, on one line (whole: a reason is never cut inside a word).
+pub fn server_message(body: &str) -> String {
+    let v: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let from_json = v.as_ref().and_then(|v| {
+        let e = v.get("error");
+        e.and_then(|e| e.get("message"))
+            .or(e.filter(|e| e.is_string()))
+            .or_else(|| v.get("message"))
+            .or_else(|| v.get("detail"))
+            .and_then(|m| m.as_str().map(str::to_string))
+    });
+    let text = from_json.unwrap_or_else(|| body.to_string());
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Why an endpoint did not pass its probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeFailure {
+    pub kind: crate::outcome::ErrorKind,
+    /// What the server said (or why it could not be asked), whole.
+    pub message: String,
+}
+
+/// `GET {url}/models` with the key agents use, a path gateways and servers check keys on.
+/// `Ok` with the listed model ids when it answers 2xx; a 401/403, a 429 or a 5xx (or no
+/// answer) is a failure of its kind; other 4xx (a server without `/models`) count as up with
+/// no list, since the server is there and the probe cannot tell more.
+pub fn probe_models(
+    url: &str,
+    key: Option<&str>,
+    timeout: Duration,
+) -> Result<Vec<String>, ProbeFailure> {
+    use crate::outcome::ErrorKind;
+    let models = format!("{}/models", url.trim_end_matches('/'));
+    let (status, body) = get(&agent(timeout), &models, key, timeout).map_err(|e| ProbeFailure {
+        kind: ErrorKind::Unreachable,
+        message: e.to_string(),
+    })?;
+    if (200..300).contains(&status) {
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        return Ok(v
+            .get("data")
+            .and_then(|d| d.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.get("id").and_then(|i| i.as_str()).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default());
+    }
+    let message = format!("GET {models} answered {status}: {}", server_message(&body));
+    match status {
+        401 | 403 | 429 | 500..=599 => Err(ProbeFailure {
+            kind: ErrorKind::from_status(status, &body).unwrap_or(ErrorKind::ServerError),
+            message,
+        }),
+        _ => Ok(Vec::new()),
+    }
+}

@@ -18,6 +18,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod logging;
 pub mod model;
+pub mod outcome;
 pub mod output;
 pub mod process;
 pub mod store;

@@ -149,17 +149,17 @@ impl BridgeHandle {
         &self.shared.token
     }
 
-    /// The last upstream failure (status and the server's own message), for handler.log and the
-    /// error reply.
-    pub fn last_error(&self) -> Option<UpstreamError> {
-        self.shared.last_error.lock().ok().and_then(|e| e.clone())
+    /// The first upstream failure with an HTTP status (else the first one), with the server's
+    /// own message, for handler.log, the error reply and the turn's error kind.
+    pub fn first_error(&self) -> Option<UpstreamError> {
+        self.shared.first_error.lock().ok().and_then(|e| e.clone())
     }
 
-    /// Like [`last_error`](Self::last_error), and clears it: a per-turn caller sees only the
+    /// Like [`first_error`](Self::first_error), and clears it: a per-turn caller sees only the
     /// failures of its own turn.
-    pub fn take_last_error(&self) -> Option<UpstreamError> {
+    pub fn take_first_error(&self) -> Option<UpstreamError> {
         self.shared
-            .last_error
+            .first_error
             .lock()
             .ok()
             .and_then(|mut e| e.take())

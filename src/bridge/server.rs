@@ -42,7 +42,7 @@ pub(super) struct Shared {
     log: super::LogFn,
     connect_timeout: Duration,
     read_timeout: Duration,
-    pub last_error: Mutex<Option<UpstreamError>>,
+    pub first_error: Mutex<Option<UpstreamError>>,
     pub warnings: Mutex<Vec<String>>,
     /// Agents of upstream calls still running, by request number.
     pub agents: Mutex<HashMap<u64, ureq::Agent>>,
@@ -75,8 +75,12 @@ impl Shared {
     fn record_error(&self, mut err: UpstreamError) {
         err.message = redact(&err.message, self.api_key.as_deref());
         (self.log)(&BridgeEvent::UpstreamError(err.clone()));
-        if let Ok(mut e) = self.last_error.lock() {
-            *e = Some(err);
+        // The first failure with a status is the one about the request: later ones may be
+        // a gateway's cooldown answering codex's retries.
+        if let Ok(mut e) = self.first_error.lock() {
+            if e.as_ref().is_none_or(|old| old.status.is_none()) {
+                *e = Some(err);
+            }
         }
     }
 
@@ -121,7 +125,7 @@ pub(super) fn spawn(config: BridgeConfig, token: String) -> Result<Running, Brid
         log: config.log,
         connect_timeout: config.connect_timeout,
         read_timeout: config.read_timeout,
-        last_error: Mutex::new(None),
+        first_error: Mutex::new(None),
         warnings: Mutex::new(Vec::new()),
         agents: Mutex::new(HashMap::new()),
         next_request: AtomicU64::new(1),

@@ -3,9 +3,9 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::handler::find_binary;
 use crate::cli::Ctx;
 use crate::error::{user_error, CliResult};
+use crate::handler::resolve::find_binary;
 
 /// Check that agents can run: codex found (and its version), the endpoint reachable, the model
 /// listed there, the API key's env var set; and worktrees left behind by tasks that no

@@ -74,6 +74,8 @@ max_agents = 4
 max_retries = 2
 # First retry delay; doubles with each retry.
 retry_backoff = "2s"
+# Longest wait between probes of a paused endpoint.
+endpoint_backoff_max = "60s"
 # Fallback poll when file-system events are not available.
 poll_interval = "5s"
 # Time between SIGTERM and SIGKILL when an agent is stopped.

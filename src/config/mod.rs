@@ -90,6 +90,9 @@ pub struct CoordinatorConfig {
     pub first_output_timeout: Option<String>,
     /// First retry delay; doubles per retry.
     pub retry_backoff: String,
+    /// Longest wait between two probes of a paused endpoint (the wait starts at
+    /// `retry_backoff` and doubles per failed probe).
+    pub endpoint_backoff_max: String,
     pub max_nudges: u32,
 }
 
@@ -104,6 +107,7 @@ impl Default for CoordinatorConfig {
             idle_timeout: None,
             first_output_timeout: None,
             retry_backoff: "2s".into(),
+            endpoint_backoff_max: "60s".into(),
             max_nudges: 1,
         }
     }
@@ -341,6 +345,10 @@ impl Config {
             (
                 "coordinator.retry_backoff",
                 Some(&self.coordinator.retry_backoff),
+            ),
+            (
+                "coordinator.endpoint_backoff_max",
+                Some(&self.coordinator.endpoint_backoff_max),
             ),
             (
                 "coordinator.hard_timeout",

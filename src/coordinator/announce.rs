@@ -30,6 +30,7 @@ impl Coordinator {
                 time: now_rfc3339(),
                 reason: reason.map(str::to_string),
                 workspace: None,
+                endpoint: None,
             };
             if let Err(e) = n.send(event) {
                 self.log.line(&format!("webhook: {e}"));

@@ -11,7 +11,7 @@ use tokio::sync::mpsc::unbounded_channel;
 use super::recovery::{self, AgentRecord};
 use super::scheduler::{self, Candidate, Limits};
 use super::supervisor::{self, Watch};
-use super::{notify, Coordinator, Event, Running, ACTOR, AGENT_PREFIX};
+use super::{Coordinator, Event, Running, ACTOR, AGENT_PREFIX};
 use crate::conversation;
 use crate::executor::process::{agent_env, build_env, spawn, AgentSpec};
 use crate::executor::Executor;
@@ -180,25 +180,6 @@ impl Coordinator {
                 .unwrap_or_else(|| "default-endpoint".into())
         } else {
             format!("executor:{}", x.name)
-        }
-    }
-
-    pub(super) fn start_probe(&mut self, endpoint: String) {
-        let state = self.endpoints.entry(endpoint.clone()).or_default();
-        state.probing = true;
-        let tx = self.tx.clone();
-        self.log.line(&format!("endpoint {endpoint}: probing"));
-        if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
-            tokio::task::spawn_blocking(move || {
-                let result = notify::probe(&endpoint);
-                let _ = tx.send(Event::Probe { endpoint, result });
-            });
-        } else {
-            // Nothing to ask: the pause itself was the backoff.
-            let _ = tx.send(Event::Probe {
-                endpoint,
-                result: Ok(()),
-            });
         }
     }
 

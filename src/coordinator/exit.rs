@@ -2,16 +2,15 @@
 //! error replies, endpoint trouble), let `scheduler::decide_exit` judge them, and apply the
 //! decision; then start the evaluation gate of a finished task.
 
-use std::time::Instant;
-
-use super::scheduler::{self, Decision, ExitFacts};
+use super::scheduler::{self, Decision, ExitFacts, TurnFailure};
 use super::supervisor::Ended;
 use super::{cli_err, Coordinator, Event, ACTOR};
-use crate::conversation;
+use crate::conversation::{self, OutboxRecord};
 use crate::executor::process::tail;
 use crate::executor::Executor;
 use crate::lifecycle::{transition, Change};
 use crate::model::TaskStatus;
+use crate::outcome::{self, ErrorKind};
 use crate::workspace;
 
 impl Coordinator {
@@ -41,9 +40,8 @@ impl Coordinator {
         };
         let still_ours = task.assigned.as_deref() == Some(rec.agent_id.as_str());
         let uses_endpoint = x.as_ref().is_some_and(|x| x.uses_endpoint);
-        let mut endpoint_error = output_tail.contains("endpoint_error");
         let (mut unanswered, mut nudges_sent) = (false, 0);
-        let mut error_reply = None;
+        let mut failure = None;
         if rec.conversational {
             // Only messages that arrived during the turn call for another one: a turn that
             // left its own messages unanswered made no progress, and repeating it would loop.
@@ -52,33 +50,23 @@ impl Coordinator {
                 .unwrap_or(false);
             let inbox = conversation::read_inbox(&self.layout, &id).unwrap_or_default();
             nudges_sent = inbox.iter().rev().take_while(|m| m.kind == "nudge").count() as u32;
-            // The handler exits 1 when a turn of this run ended in an error reply; its
+            // The handler exits 1 when a turn of this run ended in an error reply; its typed
             // `error_kind` says whether the endpoint is to blame (pause, no retry spent) or
             // the task cannot go on as it is (fail, with the reply's advice as the reason).
             if e.exit_code.is_some_and(|c| c != 0) {
-                let last_error = conversation::read_outbox(&self.layout, &id)
+                failure = conversation::read_outbox(&self.layout, &id)
                     .ok()
                     .and_then(|o| o.last().cloned())
-                    .filter(|r| r.role == "error");
-                if let Some(r) = last_error {
-                    let kind = r
-                        .extra
-                        .get("error_kind")
-                        .and_then(|k| k.as_str())
-                        .unwrap_or("");
-                    if uses_endpoint
-                        && (scheduler::is_endpoint_error_kind(kind)
-                            || scheduler::is_endpoint_error(&r.text))
-                    {
-                        endpoint_error = true;
-                    } else {
-                        error_reply = Some(r.text.clone());
-                    }
-                }
+                    .filter(|r| r.role == "error")
+                    .map(|r| turn_failure(&r));
             }
-        }
-        if uses_endpoint {
-            endpoint_error |= scheduler::is_endpoint_error(&output_tail);
+        } else if e.exit_code.is_some_and(|c| c != 0) {
+            // Executors without an outbox are judged by their log's words, never by digits.
+            failure = outcome::classify_log(&output_tail).map(|kind| TurnFailure {
+                kind,
+                message: output_tail.lines().last().unwrap_or_default().to_string(),
+                reply: None,
+            });
         }
         let facts = ExitFacts {
             status: task.status,
@@ -88,12 +76,12 @@ impl Coordinator {
             exit_code: e.exit_code,
             signal: e.signal,
             stopped: e.stopped,
-            endpoint_error,
+            uses_endpoint,
+            failure,
             unanswered,
             nudges_sent,
             max_nudges: self.config.coordinator.max_nudges,
             output_tail,
-            error_reply,
         };
         let decision = scheduler::decide_exit(&facts);
         let code = e
@@ -131,14 +119,8 @@ impl Coordinator {
             .map_err(cli_err)?;
             Ok(())
         };
-        if !matches!(decision, Decision::EndpointTrouble(_)) && e.stopped.is_none() {
-            if let Some(x) = &x {
-                if let Some(state) = self.endpoints.get_mut(&self.endpoint_key(x)) {
-                    state.succeeded();
-                }
-            }
-        }
         let mut announce: Option<(TaskStatus, Option<String>)> = None;
+        let mut pause = None;
         match &decision {
             Decision::Nothing => {}
             Decision::Done => {
@@ -156,17 +138,16 @@ impl Coordinator {
                 change_to(&mut w, TaskStatus::Open, Some(reason), *count_retry)?;
                 announce = Some((TaskStatus::Open, Some(reason.clone())));
             }
-            Decision::EndpointTrouble(reason) => {
+            Decision::EndpointTrouble {
+                kind,
+                message,
+                reason,
+            } => {
                 change_to(&mut w, TaskStatus::Open, Some(reason), false)?;
                 announce = Some((TaskStatus::Open, Some(reason.clone())));
                 if let Some(x) = &x {
                     let key = self.endpoint_key(x);
-                    let state = self.endpoints.entry(key.clone()).or_default();
-                    state.failed(Instant::now(), self.retry_base);
-                    self.log.line(&format!(
-                        "endpoint {key} paused after endpoint trouble ({} in a row)",
-                        state.failures
-                    ));
+                    pause = Some((key, *kind, message.clone()));
                 }
             }
             Decision::NextTurn | Decision::Nudge => {
@@ -196,6 +177,9 @@ impl Coordinator {
         }
         if let Some((to, reason)) = announce {
             self.announce(&id, Some(from), to, reason.as_deref());
+        }
+        if let Some((key, kind, message)) = pause {
+            self.pause_endpoint(&key, kind, &message);
         }
         let done_now = decision == Decision::Done || task.status == TaskStatus::Done;
         if done_now && self.config.evaluate.auto && self.stopping.is_none() {
@@ -239,5 +223,26 @@ impl Coordinator {
             })();
             let _ = tx.send(Event::Evaluated { task: id, outcome });
         });
+    }
+}
+
+/// The typed failure of a handler's `error` record. Records written before the kind was
+/// typed fall back to the `unknown` kind, which is the task's own.
+fn turn_failure(r: &OutboxRecord) -> TurnFailure {
+    let kind = r
+        .extra
+        .get("error_kind")
+        .and_then(|k| serde_json::from_value::<ErrorKind>(k.clone()).ok())
+        .unwrap_or(ErrorKind::Unknown);
+    let message = r
+        .extra
+        .get("error_message")
+        .and_then(|m| m.as_str())
+        .unwrap_or(&r.text)
+        .to_string();
+    TurnFailure {
+        kind,
+        message,
+        reply: Some(r.text.clone()),
     }
 }

@@ -8,6 +8,7 @@
 
 mod announce;
 mod dispatch;
+pub mod endpoints;
 mod exit;
 pub mod notify;
 pub mod recovery;
@@ -159,8 +160,10 @@ enum Event {
     Ended(Ended),
     Probe {
         endpoint: String,
-        result: Result<(), String>,
+        result: Result<(), crate::http::ProbeFailure>,
     },
+    /// `wg service resume`: probe paused endpoints now.
+    Resume,
     Stop {
         force: bool,
     },
@@ -188,6 +191,8 @@ struct Coordinator {
     poll: Duration,
     grace: Duration,
     retry_base: Duration,
+    /// Longest wait between probes of a paused endpoint.
+    pause_cap: Duration,
     agents: BTreeMap<String, Running>,
     tx: UnboundedSender<Event>,
     rx: UnboundedReceiver<Event>,
@@ -255,6 +260,7 @@ impl Coordinator {
             poll: duration_setting(&c.poll_interval, "poll_interval")?,
             grace: duration_setting(&c.grace_period, "grace_period")?,
             retry_base: duration_setting(&c.retry_backoff, "retry_backoff")?,
+            pause_cap: duration_setting(&c.endpoint_backoff_max, "endpoint_backoff_max")?,
             layout,
             store,
             lock,
@@ -285,6 +291,8 @@ impl Coordinator {
             self.handle_signals()?;
         }
         self.recover()?;
+        // No pause survives a restart: a stale state file would show one.
+        self.write_endpoints();
         // The pid in the lock file says "up": `wg service start` waits for it.
         let f = self.lock.file();
         f.set_len(0)?;
@@ -399,6 +407,16 @@ impl Coordinator {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let mut quit = signal(SignalKind::quit())?;
+        // SIGUSR1 is `wg service resume`: probe paused endpoints now.
+        let mut usr1 = signal(SignalKind::user_defined1())?;
+        let resume_tx = self.tx.clone();
+        tokio::spawn(async move {
+            while usr1.recv().await.is_some() {
+                if resume_tx.send(Event::Resume).is_err() {
+                    break;
+                }
+            }
+        });
         let tx = self.tx.clone();
         tokio::spawn(async move {
             let mut seen = 0;
@@ -432,27 +450,8 @@ impl Coordinator {
                     self.begin_stop(false);
                 }
             }
-            Event::Probe { endpoint, result } => {
-                let state = self.endpoints.entry(endpoint.clone()).or_default();
-                match result {
-                    Ok(()) => {
-                        state.recovered();
-                        self.log.line(&format!(
-                            "endpoint {endpoint} answers again; dispatch resumes"
-                        ));
-                    }
-                    Err(e) => {
-                        state.failed(Instant::now(), self.retry_base);
-                        self.log.line(&format!(
-                            "endpoint {endpoint} probe failed ({e}); paused {} more",
-                            humantime::format_duration(scheduler::backoff(
-                                self.retry_base,
-                                state.failures.saturating_sub(1)
-                            ))
-                        ));
-                    }
-                }
-            }
+            Event::Probe { endpoint, result } => self.on_probe(endpoint, result),
+            Event::Resume => self.probe_paused_now(),
             Event::Stop { force } => self.begin_stop(force),
             Event::Evaluated { task, outcome } => {
                 self.evaluating.remove(&task);

@@ -30,6 +30,9 @@ pub struct Event {
     /// Set on the event that reports a worktree cleanup (see docs/workspaces.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workspace: Option<serde_json::Value>,
+    /// Set on `endpoint-paused` and `endpoint-resumed` events (whose `task` is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 /// The webhook name of a stored status: `in-progress` is announced as `running`.
@@ -133,15 +136,5 @@ fn deliver(
     }
 }
 
-/// Asks an OpenAI-compatible endpoint whether it answers (`GET {url}/models`). Any answer that
-/// is not 429 or 5xx counts as up: a 401 still means the server is there.
-pub fn probe(url: &str) -> Result<(), String> {
-    let models = format!("{}/models", url.trim_end_matches('/'));
-    match http_agent().get(&models).call() {
-        Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
-            Err(format!("HTTP {}", r.status().as_u16()))
-        }
-        Ok(_) => Ok(()),
-        Err(e) => Err(e.to_string()),
-    }
-}
+/// Per-probe limit of a paused endpoint's probe.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);

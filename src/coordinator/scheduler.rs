@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::model::TaskStatus;
+use crate::outcome::ErrorKind;
 
 /// Longest delay between retries or endpoint probes.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
@@ -28,15 +29,23 @@ pub fn retry_at(
     (retries < max_retries).then(|| failed_at + backoff(base, retries))
 }
 
+/// Why an endpoint is paused, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pause {
+    pub kind: ErrorKind,
+    /// The server's (or the agent's) own words, whole.
+    pub message: String,
+    pub since: SystemTime,
+    /// The next probe is due then.
+    pub until: Instant,
+    /// Probes that failed during this pause: the wait doubles per probe, not per agent.
+    pub probes: u32,
+}
+
 /// Dispatch state of one endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Endpoint {
-    /// Endpoint failures in a row; reset when an agent ends without endpoint trouble (a
-    /// probe that answers only reopens the gate: a server that is up but rate-limits keeps
-    /// its growing backoff).
-    pub failures: u32,
-    /// No dispatch before this.
-    pub paused_until: Option<Instant>,
+    pub pause: Option<Pause>,
     /// A probe is in flight.
     pub probing: bool,
 }
@@ -53,69 +62,85 @@ pub enum Gate {
     Probing,
 }
 
+/// The wait before the probe after `probes` failed ones: `base * 2^probes`, at most `cap`.
+pub fn probe_delay(base: Duration, probes: u32, cap: Duration) -> Duration {
+    backoff(base, probes).min(cap)
+}
+
 impl Endpoint {
     pub fn gate(&self, now: Instant) -> Gate {
         if self.probing {
             return Gate::Probing;
         }
-        match self.paused_until {
+        match &self.pause {
             None => Gate::Open,
-            Some(t) if now < t => Gate::Paused(t),
+            Some(p) if now < p.until => Gate::Paused(p.until),
             Some(_) => Gate::Probe,
         }
     }
 
-    /// An agent hit endpoint trouble (or a probe failed): pause with a growing backoff.
-    pub fn failed(&mut self, now: Instant, base: Duration) {
+    /// An agent hit endpoint-wide trouble. Returns whether a new pause began: a pause that is
+    /// already on holds as it is (agents failing in the same outage say nothing new, and
+    /// only probes lengthen the wait).
+    pub fn pause(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        kind: ErrorKind,
+        message: String,
+        delays: (Duration, Duration),
+    ) -> bool {
+        if self.pause.is_some() {
+            return false;
+        }
+        self.pause = Some(Pause {
+            kind,
+            message,
+            since: wall,
+            until: now + probe_delay(delays.0, 0, delays.1),
+            probes: 0,
+        });
+        true
+    }
+
+    /// A probe failed: the pause holds, the next probe waits longer (up to the cap), and the
+    /// reason becomes what the probe saw. Returns the wait.
+    pub fn probe_failed(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        kind: ErrorKind,
+        message: String,
+        delays: (Duration, Duration),
+    ) -> Duration {
         self.probing = false;
-        self.paused_until = Some(now + backoff(base, self.failures));
-        self.failures = self.failures.saturating_add(1);
+        let p = self.pause.get_or_insert(Pause {
+            kind,
+            message: String::new(),
+            since: wall,
+            until: now,
+            probes: 0,
+        });
+        p.probes = p.probes.saturating_add(1);
+        let wait = probe_delay(delays.0, p.probes, delays.1);
+        p.until = now + wait;
+        p.kind = kind;
+        p.message = message;
+        wait
     }
 
-    /// A probe answered: dispatch again, keeping the failure count.
-    pub fn recovered(&mut self) {
-        self.paused_until = None;
+    /// A probe succeeded: the only way a pause ends. Returns the pause that ended.
+    pub fn probe_succeeded(&mut self) -> Option<Pause> {
         self.probing = false;
+        self.pause.take()
     }
 
-    /// An agent of this endpoint ended without endpoint trouble.
-    pub fn succeeded(&mut self) {
-        *self = Endpoint::default();
+    /// `wg service resume`: probe at once.
+    pub fn probe_now(&mut self, now: Instant) {
+        if let Some(p) = &mut self.pause {
+            p.until = now;
+        }
     }
-}
-
-/// Text that says the model endpoint, not the task, is at fault. Agents report it in their
-/// error reply or their log; `endpoint_error` is wg's own marker for agents that know.
-pub fn is_endpoint_error(text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    const MARKERS: [&str; 12] = [
-        "endpoint_error",
-        "connection refused",
-        "connection reset",
-        "429",
-        "too many requests",
-        "rate limit",
-        "500 internal server error",
-        "502",
-        "503",
-        "504",
-        "bad gateway",
-        "service unavailable",
-    ];
-    MARKERS.iter().any(|m| t.contains(m))
-}
-
-/// The handler's `error_kind`s that mean the endpoint, not the task, is in trouble.
-pub fn is_endpoint_error_kind(kind: &str) -> bool {
-    matches!(
-        kind,
-        "unreachable"
-            | "rate-limited"
-            | "server-error"
-            | "stream-broken"
-            | "timeout-first-output"
-            | "timeout-idle"
-    )
 }
 
 /// A task the scheduler may start.
@@ -264,8 +289,11 @@ pub struct ExitFacts {
     /// The signal that ended it, when known.
     pub signal: Option<i32>,
     pub stopped: Option<StopReason>,
-    /// The agent's output or error reply names endpoint trouble.
-    pub endpoint_error: bool,
+    /// The executor talks to a model endpoint (its endpoint-wide failures pause it).
+    pub uses_endpoint: bool,
+    /// What the agent's last turn failed with: the handler's outbox record (conversational),
+    /// or, for other executors, what their log says in words.
+    pub failure: Option<TurnFailure>,
     /// Unanswered inbox messages exist (conversational).
     pub unanswered: bool,
     /// Reminders already sent since the last real message.
@@ -273,9 +301,16 @@ pub struct ExitFacts {
     pub max_nudges: u32,
     /// The end of the agent's output, for failure reasons.
     pub output_tail: String,
-    /// A conversational agent's last turn ended in an `error` reply that is not endpoint
-    /// trouble (a rejected key, a missing binary, a spent budget): its text.
-    pub error_reply: Option<String>,
+}
+
+/// A failed turn, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnFailure {
+    pub kind: ErrorKind,
+    /// The server's or the agent's own words.
+    pub message: String,
+    /// The handler's error reply (what to do), when there is one.
+    pub reply: Option<String>,
 }
 
 /// What to do with the task after its agent ended.
@@ -291,7 +326,13 @@ pub enum Decision {
         reason: String,
     },
     /// Back to `open` without spending a retry, and pause the endpoint.
-    EndpointTrouble(String),
+    EndpointTrouble {
+        kind: ErrorKind,
+        /// The server's own words, for the pause.
+        message: String,
+        /// For the task's history: kind and message.
+        reason: String,
+    },
     /// Leave it `waiting`: its unanswered messages start the next turn.
     NextTurn,
     /// Send a reminder; its answer is the next turn.
@@ -344,11 +385,16 @@ pub fn decide_exit(f: &ExitFacts) -> Decision {
         Some(StopReason::Abandoned) => return Decision::Nothing,
         None => {}
     }
-    if f.endpoint_error && f.exit_code != Some(0) {
-        return Decision::EndpointTrouble(with_tail(
-            format!("endpoint trouble ({})", code_text(f.exit_code, f.signal)),
-            &f.output_tail,
-        ));
+    if let Some(t) = f
+        .failure
+        .as_ref()
+        .filter(|t| f.uses_endpoint && t.kind.endpoint_wide() && f.exit_code != Some(0))
+    {
+        return Decision::EndpointTrouble {
+            kind: t.kind,
+            message: t.message.clone(),
+            reason: format!("endpoint trouble ({}): {}", t.kind, t.message),
+        };
     }
     if f.exit_code_decides {
         return match f.exit_code {
@@ -367,8 +413,12 @@ pub fn decide_exit(f: &ExitFacts) -> Decision {
             ));
         }
         // A turn that failed is not the agent ignoring its task: never nudge it.
-        if let Some(text) = &f.error_reply {
-            return Decision::Fail(text.clone());
+        if let Some(t) = &f.failure {
+            return Decision::Fail(
+                t.reply
+                    .clone()
+                    .unwrap_or_else(|| format!("{}: {}", t.kind, t.message)),
+            );
         }
         if f.unanswered {
             return Decision::NextTurn;
@@ -454,38 +504,45 @@ mod tests {
     }
 
     #[test]
-    fn endpoint_pauses_grow_until_a_probe_succeeds() {
+    fn a_pause_holds_until_a_probe_succeeds_and_grows_per_probe_up_to_the_cap() {
         let now = Instant::now();
-        let base = Duration::from_millis(100);
+        let wall = SystemTime::UNIX_EPOCH;
+        let d = (Duration::from_millis(100), Duration::from_millis(350));
         let mut e = Endpoint::default();
         assert_eq!(e.gate(now), Gate::Open);
-        e.failed(now, base);
-        assert_eq!(e.gate(now), Gate::Paused(now + base));
-        assert_eq!(e.gate(now + base), Gate::Probe);
+        assert!(e.pause(now, wall, ErrorKind::ServerError, "down".into(), d));
+        assert_eq!(e.gate(now), Gate::Paused(now + d.0));
+        // More agents failing in the same outage neither restart nor lengthen the pause.
+        let later = now + Duration::from_millis(50);
+        assert!(!e.pause(later, wall, ErrorKind::RateLimited, "x".into(), d));
+        assert_eq!(e.gate(later), Gate::Paused(now + d.0));
+        assert_eq!(e.pause.as_ref().unwrap().message, "down");
+        // Due: probe, then wait for it.
+        assert_eq!(e.gate(now + d.0), Gate::Probe);
         e.probing = true;
-        assert_eq!(e.gate(now + base), Gate::Probing);
-        e.failed(now, base);
-        assert_eq!(e.gate(now), Gate::Paused(now + 2 * base));
-        e.recovered();
+        assert_eq!(e.gate(now + d.0), Gate::Probing);
+        // Each failed probe doubles the wait, up to the cap; the reason is the probe's.
+        let w = e.probe_failed(now, wall, ErrorKind::Unauthorized, "key rejected".into(), d);
+        assert_eq!(w, Duration::from_millis(200));
+        assert_eq!(e.pause.as_ref().unwrap().kind, ErrorKind::Unauthorized);
+        assert_eq!(
+            e.probe_failed(now, wall, ErrorKind::Unauthorized, "k".into(), d),
+            Duration::from_millis(350)
+        );
+        assert_eq!(
+            e.probe_failed(now, wall, ErrorKind::Unauthorized, "k".into(), d),
+            Duration::from_millis(350)
+        );
+        // `wg service resume` makes the probe due at once.
+        e.probe_now(now);
+        assert_eq!(e.gate(now), Gate::Probe);
+        // Only a probe that succeeds lifts it.
+        let ended = e.probe_succeeded().unwrap();
+        assert_eq!(ended.probes, 3);
         assert_eq!(e.gate(now), Gate::Open);
-        // The count survives a probe, so the next pause is longer still...
-        e.failed(now, base);
-        assert_eq!(e.gate(now), Gate::Paused(now + 4 * base));
-        // ...until an agent gets through.
-        e.succeeded();
-        e.failed(now, base);
-        assert_eq!(e.gate(now), Gate::Paused(now + base));
-    }
-
-    #[test]
-    fn endpoint_errors_are_recognised() {
-        assert!(is_endpoint_error(
-            "error: Connection refused (os error 111)"
-        ));
-        assert!(is_endpoint_error("HTTP 429 Too Many Requests"));
-        assert!(is_endpoint_error("503 Service Unavailable"));
-        assert!(is_endpoint_error("endpoint_error: timeout"));
-        assert!(!is_endpoint_error("test failed: expected 4, got 5"));
+        // A new outage starts from the base again.
+        assert!(e.pause(now, wall, ErrorKind::Unreachable, "refused".into(), d));
+        assert_eq!(e.gate(now), Gate::Paused(now + d.0));
     }
 
     #[test]
@@ -522,12 +579,12 @@ mod tests {
             exit_code: Some(0),
             signal: None,
             stopped: None,
-            endpoint_error: false,
+            uses_endpoint: true,
+            failure: None,
             unanswered: false,
             nudges_sent: 0,
             max_nudges: 1,
             output_tail: String::new(),
-            error_reply: None,
         }
     }
 
@@ -582,11 +639,11 @@ mod tests {
         assert!(matches!(decide_exit(&f), Decision::Fail(r) if r.starts_with("idle timeout")));
         // Endpoint trouble costs no retry.
         let f = ExitFacts {
-            endpoint_error: true,
+            failure: Some(failure(ErrorKind::Unreachable)),
             exit_code: Some(1),
             ..facts()
         };
-        assert!(matches!(decide_exit(&f), Decision::EndpointTrouble(_)));
+        assert!(matches!(decide_exit(&f), Decision::EndpointTrouble { .. }));
     }
 
     #[test]
@@ -613,20 +670,23 @@ mod tests {
         // A turn that ended in an error reply fails with the reply's advice, never a nudge.
         let f = ExitFacts {
             exit_code: Some(1),
-            error_reply: Some("The endpoint rejected the API key".into()),
+            failure: Some(TurnFailure {
+                reply: Some("The conversation no longer fits".into()),
+                ..failure(ErrorKind::ContextOverflow)
+            }),
             ..conv.clone()
         };
         assert_eq!(
             decide_exit(&f),
-            Decision::Fail("The endpoint rejected the API key".into())
+            Decision::Fail("The conversation no longer fits".into())
         );
         // Endpoint trouble pauses instead.
         let f = ExitFacts {
             exit_code: Some(1),
-            endpoint_error: true,
+            failure: Some(failure(ErrorKind::Unauthorized)),
             ..conv.clone()
         };
-        assert!(matches!(decide_exit(&f), Decision::EndpointTrouble(_)));
+        assert!(matches!(decide_exit(&f), Decision::EndpointTrouble { .. }));
         // A handler that crashed mid-turn is a failure, not a turn.
         let f = ExitFacts {
             status: TaskStatus::InProgress,
@@ -634,6 +694,60 @@ mod tests {
             ..conv
         };
         assert!(matches!(decide_exit(&f), Decision::Fail(r) if r.contains("exit code 2")));
-        assert!(is_endpoint_error_kind("unreachable") && !is_endpoint_error_kind("unauthorized"));
+    }
+
+    fn failure(kind: ErrorKind) -> TurnFailure {
+        TurnFailure {
+            kind,
+            message: format!("the server said {kind}"),
+            reply: Some(format!("reply for {kind}")),
+        }
+    }
+
+    #[test]
+    fn every_kind_is_judged_by_its_scope() {
+        let conv = ExitFacts {
+            conversational: true,
+            status: TaskStatus::Waiting,
+            exit_code: Some(1),
+            ..facts()
+        };
+        for kind in ErrorKind::ALL {
+            let f = ExitFacts {
+                failure: Some(failure(kind)),
+                ..conv.clone()
+            };
+            let d = decide_exit(&f);
+            if kind.endpoint_wide() {
+                assert_eq!(
+                    d,
+                    Decision::EndpointTrouble {
+                        kind,
+                        message: format!("the server said {kind}"),
+                        reason: format!("endpoint trouble ({kind}): the server said {kind}")
+                    }
+                );
+                // An executor without an endpoint has nothing to pause.
+                let f = ExitFacts {
+                    uses_endpoint: false,
+                    ..f
+                };
+                assert_eq!(decide_exit(&f), Decision::Fail(format!("reply for {kind}")));
+            } else {
+                assert_eq!(d, Decision::Fail(format!("reply for {kind}")), "{kind}");
+            }
+        }
+        // A custom executor's log words, without a reply, name the kind.
+        let f = ExitFacts {
+            failure: Some(TurnFailure {
+                reply: None,
+                ..failure(ErrorKind::BadRequest)
+            }),
+            ..conv
+        };
+        assert_eq!(
+            decide_exit(&f),
+            Decision::Fail("bad-request: the server said bad-request".into())
+        );
     }
 }

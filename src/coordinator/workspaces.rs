@@ -161,6 +161,7 @@ impl Coordinator {
                     time: now_rfc3339(),
                     reason: None,
                     workspace: Some(value),
+                    endpoint: None,
                 };
                 if let Err(e) = n.send(event) {
                     self.log.line(&format!("webhook: {e}"));

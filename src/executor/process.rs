@@ -92,14 +92,24 @@ pub fn spawn(spec: &AgentSpec) -> std::io::Result<tokio::process::Child> {
     cmd.spawn()
 }
 
-/// The last `max` bytes of a file as text (for failure reasons).
+/// About the last `max` bytes of a file as text (for failure reasons), from a line start.
 pub fn tail(path: &Path, since: u64, max: usize) -> String {
     let Ok(bytes) = std::fs::read(path) else {
         return String::new();
     };
     let from = (since as usize).min(bytes.len());
     let part = &bytes[from..];
-    let start = part.len().saturating_sub(max);
+    let mut start = part.len().saturating_sub(max);
+    // Whole lines only: a reason cut inside a word says less than one line fewer.
+    if start > 0 && part[start - 1] != b'\n' {
+        let rest = &part[start..];
+        if let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+            start += nl + 1;
+        } else if let Some(sp) = rest.iter().position(|b| b.is_ascii_whitespace()) {
+            // One long line: at least no half word.
+            start += sp + 1;
+        }
+    }
     String::from_utf8_lossy(&part[start..]).trim().to_string()
 }
 

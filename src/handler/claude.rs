@@ -4,9 +4,15 @@
 
 use serde_json::Value;
 
-use super::events::{classify, CommandRun, FailureKind, Notice, PendingTool, TurnEvents};
+use super::agent::{AgentCli, Invocation};
+use super::events::{CommandRun, Dialect, Notice, PendingTool, TurnEvents};
+use super::files::HandlerLog;
+use super::resolve::Resolved;
+use super::session::SessionError;
+use crate::config::Config;
 use crate::config::ModelPrice;
 use crate::conversation::Usage;
+use crate::outcome::{self, ErrorKind};
 
 /// The env vars the CLI reads the key from: `x-api-key` and `Authorization: Bearer`.
 pub const KEY_VARS: [&str; 2] = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"];
@@ -300,25 +306,28 @@ pub fn tool_exit_code(block: &Value, is_error: bool, shell: bool) -> Option<i64>
 
 /// What kind of failure a claude turn ended in: the HTTP status when the CLI reports one,
 /// else its message (measured texts: reference §6).
-pub fn classify_claude(status: Option<u64>, message: &str) -> FailureKind {
+pub fn classify_claude(status: Option<u64>, message: &str) -> ErrorKind {
     let m = message.to_ascii_lowercase();
-    match status {
-        Some(401 | 403) => FailureKind::Unauthorized,
-        Some(429) => FailureKind::RateLimited,
-        Some(500..=599) => FailureKind::ServerError,
-        _ if m.contains("not logged in") => FailureKind::KeyMissing,
-        _ if m.contains("connection refused")
-            || m.contains("econnrefused")
-            || m.contains("unable to connect")
-            || m.contains("enotfound") =>
-        {
-            FailureKind::Unreachable
-        }
-        _ if m.contains("timed out") || m.contains("stream") && m.contains("idle") => {
-            FailureKind::StreamBroken
-        }
-        _ if m.contains("cannot be used with root") => FailureKind::BadConfig,
-        _ => classify(message),
+    if let Some(k) = status
+        .and_then(|s| u16::try_from(s).ok())
+        .and_then(|s| ErrorKind::from_status(s, message))
+    {
+        return k;
+    }
+    if m.contains("not logged in") {
+        ErrorKind::KeyMissing
+    } else if m.contains("connection refused")
+        || m.contains("econnrefused")
+        || m.contains("unable to connect")
+        || m.contains("enotfound")
+    {
+        ErrorKind::Unreachable
+    } else if m.contains("timed out") || m.contains("stream") && m.contains("idle") {
+        ErrorKind::StreamBroken
+    } else if m.contains("cannot be used with root") {
+        ErrorKind::BadConfig
+    } else {
+        outcome::classify_text(message)
     }
 }
 
@@ -330,6 +339,93 @@ pub fn cost_usd(price: Option<&ModelPrice>, usage: &Usage) -> Option<f64> {
             + usage.output_tokens as f64 * p.output_per_mtok)
             / 1_000_000.0,
     )
+}
+
+/// claude behind [`AgentCli`]: the key under the variable the CLI reads, a per-task config
+/// dir, and an env file that keeps the key from the agent's commands.
+pub struct Claude;
+
+impl AgentCli for Claude {
+    fn dialect(&self) -> Dialect {
+        Dialect::Claude
+    }
+
+    fn invocation(
+        &self,
+        r: &Resolved,
+        config: &Config,
+        _log: &mut HandlerLog,
+        _turn: u64,
+    ) -> Result<Invocation, SessionError> {
+        let c = &config.claude;
+        std::fs::create_dir_all(&r.claude_dir)?;
+        let env_file = r.claude_dir.join("env.sh");
+        crate::store::atomic::write_atomic(
+            &env_file,
+            env_file_script(&r.key_env).as_bytes(),
+            false,
+        )
+        .map_err(|e| SessionError::Io(std::io::Error::other(e.to_string())))?;
+        let ms = |key: &str, v: &str| -> Result<u64, SessionError> {
+            crate::time::parse_duration(v)
+                .map(|d| d.as_millis() as u64)
+                .map_err(|e| SessionError::config(format!("claude.{key}: {e}")))
+        };
+        // SAFETY: geteuid has no preconditions and touches no memory.
+        let is_root = unsafe { libc::geteuid() } == 0;
+        let p = ClaudeParams {
+            model: r.model.clone().unwrap_or_default(),
+            endpoint: r.endpoint.clone(),
+            permissions: c.permissions.clone(),
+            allowed_tools: c.allowed_tools.clone(),
+            auth: c.auth.clone(),
+            config_dir: r.claude_dir.display().to_string(),
+            env_file: env_file.display().to_string(),
+            max_retries: c.max_retries,
+            api_timeout_ms: ms("api_timeout", &c.api_timeout)?,
+            stream_idle_ms: ms("stream_idle_timeout", &c.stream_idle_timeout)?,
+            is_root,
+        };
+        let mut env = claude_env(&p);
+        // Both key variables may be inherited; the CLI sends every one it finds, so only the
+        // one wg sets survives, and the configured variable itself is not passed on under
+        // its name.
+        let mut env_remove: Vec<String> = KEY_VARS.iter().map(|s| s.to_string()).collect();
+        if !env_remove.contains(&r.key_env) {
+            env_remove.push(r.key_env.clone());
+        }
+        if let Some(k) = &r.key {
+            env.push((key_var(&c.auth).to_string(), k.clone()));
+        }
+        Ok(Invocation {
+            args: claude_args(&p),
+            env,
+            env_remove,
+            home: ("claude_config_dir", r.claude_dir.display().to_string()),
+        })
+    }
+
+    fn classify(&self, events: &TurnEvents, detail: &str) -> ErrorKind {
+        classify_claude(events.error_status, detail)
+    }
+
+    fn reply_extra(
+        &self,
+        r: &Resolved,
+        config: &Config,
+        version: Option<&str>,
+        usage: &Usage,
+        extra: &mut serde_json::Map<String, Value>,
+    ) {
+        extra.insert("executor".into(), "claude".into());
+        if let Some(v) = version {
+            extra.insert("claude_version".into(), v.into());
+        }
+        let price = r.model.as_ref().and_then(|m| config.claude.prices.get(m));
+        if let Some(c) = cost_usd(price, usage) {
+            extra.insert("cost_usd".into(), c.into());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -465,11 +561,11 @@ mod tests {
     #[test]
     fn failures_are_judged_by_is_error_and_classified_by_status() {
         for (sample, kind) in [
-            (E401, FailureKind::Unauthorized),
-            (E500, FailureKind::ServerError),
-            (E429, FailureKind::RateLimited),
-            (REFUSED, FailureKind::Unreachable),
-            (NOAUTH, FailureKind::KeyMissing),
+            (E401, ErrorKind::Unauthorized),
+            (E500, ErrorKind::ServerError),
+            (E429, ErrorKind::RateLimited),
+            (REFUSED, ErrorKind::Unreachable),
+            (NOAUTH, ErrorKind::KeyMissing),
         ] {
             let t = run(sample);
             assert!(!t.succeeded(Some(0)), "{sample}");

@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use crate::conversation::Usage;
+use crate::outcome::ErrorKind;
 
 /// A command the agent ran.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,65 +189,18 @@ impl TurnEvents {
     }
 }
 
-/// What kind of failure a codex error message describes, and what to tell the person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    Unauthorized,
-    RateLimited,
-    ServerError,
-    Unreachable,
-    StreamBroken,
-    KeyMissing,
-    BadConfig,
-    Other,
-}
-
-impl FailureKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureKind::Unauthorized => "unauthorized",
-            FailureKind::RateLimited => "rate-limited",
-            FailureKind::ServerError => "server-error",
-            FailureKind::Unreachable => "unreachable",
-            FailureKind::StreamBroken => "stream-broken",
-            FailureKind::KeyMissing => "key-missing",
-            FailureKind::BadConfig => "bad-config",
-            FailureKind::Other => "codex-failed",
-        }
-    }
-}
-
-/// Classifies a codex failure message (measured texts: reference §6).
-pub fn classify(message: &str) -> FailureKind {
-    let m = message.to_ascii_lowercase();
-    // Match status phrases, not bare digits: a URL's port may hold "401".
-    if m.contains("status 401")
-        || m.contains("unauthorized")
-        || m.contains("status 403")
-        || m.contains("forbidden")
-    {
-        FailureKind::Unauthorized
-    } else if m.contains("status 429") || m.contains("too many requests") {
-        FailureKind::RateLimited
-    } else if m.contains("missing environment variable") {
-        FailureKind::KeyMissing
-    } else if m.contains("connection failed")
-        || m.contains("error sending request")
-        || m.contains("connection refused")
-    {
-        FailureKind::Unreachable
-    } else if m.contains("high demand")
-        || m.contains("status 5")
-        || m.contains("internal server error")
-    {
-        FailureKind::ServerError
-    } else if m.contains("stream disconnected") || m.contains("idle timeout") {
-        FailureKind::StreamBroken
-    } else if m.contains("error loading config") || m.contains("config") && m.contains("error") {
-        FailureKind::BadConfig
-    } else {
-        FailureKind::Other
-    }
+/// Classifies a failed codex turn from everything it said: the warnings it printed while
+/// retrying (`Reconnecting... (unexpected status 401 …)`), then the final failure. The first
+/// HTTP status wins (see [`crate::outcome::classify_messages`]).
+pub fn classify(t: &TurnEvents, detail: &str) -> ErrorKind {
+    let msgs: Vec<&str> = t
+        .warnings
+        .iter()
+        .map(String::as_str)
+        .chain(t.failed.as_deref())
+        .chain(std::iter::once(detail))
+        .collect();
+    crate::outcome::classify_messages(msgs.iter().copied())
 }
 
 #[cfg(test)]
@@ -296,15 +250,15 @@ mod tests {
     #[test]
     fn failures_are_classified() {
         for (sample, kind) in [
-            (E401, FailureKind::Unauthorized),
-            (E500, FailureKind::ServerError),
-            (REFUSED, FailureKind::Unreachable),
-            (NOKEY, FailureKind::KeyMissing),
-            (STALL, FailureKind::StreamBroken),
+            (E401, ErrorKind::Unauthorized),
+            (E500, ErrorKind::ServerError),
+            (REFUSED, ErrorKind::Unreachable),
+            (NOKEY, ErrorKind::KeyMissing),
+            (STALL, ErrorKind::StreamBroken),
         ] {
             let t = run(sample);
             assert!(!t.succeeded(Some(0)), "{sample}");
-            assert_eq!(classify(t.failed.as_deref().unwrap()), kind, "{sample}");
+            assert_eq!(classify(&t, t.failed.as_deref().unwrap()), kind, "{sample}");
         }
         // Retries alone ("Reconnecting...") are warnings; only turn.failed decides.
         assert_eq!(run(E401).warnings.len(), 7);

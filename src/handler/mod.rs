@@ -5,18 +5,22 @@
 //! `prompt`, `command`, `events`, `log` and this file are pure; `run` and `files` do the I/O
 //! (the codex child, `events.jsonl`, `handler.log`); `cli/handler.rs` wires them to the store.
 
+pub mod agent;
 pub mod claude;
+pub mod codex;
 pub mod command;
 pub mod events;
 pub mod files;
 pub mod log;
 pub mod prompt;
+pub mod resolve;
 pub mod run;
+pub mod session;
 
 use std::time::Duration;
 
 use crate::conversation::OutboxRecord;
-use events::FailureKind;
+use crate::outcome::ErrorKind;
 
 /// Per-task limits, counted over the whole conversation (retries included: the outbox keeps
 /// every turn).
@@ -79,8 +83,9 @@ impl Budget {
 /// Why a turn ended without an assistant reply.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
-    /// codex reported `turn.failed` (or exited non-zero); the message is codex's.
-    Codex { kind: FailureKind, detail: String },
+    /// The agent reported a failure (or exited non-zero); the message is its own (or the
+    /// server's, when the bridge kept it).
+    Agent { kind: ErrorKind, detail: String },
     /// The handler's own timeout ended the process group.
     Timeout {
         which: &'static str,
@@ -99,21 +104,36 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// Short kind, for `handler.log` and the outbox record's `error_kind`.
-    pub fn kind(&self) -> &'static str {
+    /// The typed kind, for `handler.log` and the outbox record's `error_kind`.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Failure::Codex { kind, .. } => kind.as_str(),
+            Failure::Agent { kind, .. } => *kind,
             Failure::Timeout { which, .. } => match *which {
-                "first-output" => "timeout-first-output",
-                "idle" => "timeout-idle",
-                _ => "timeout-hard",
+                "first-output" => ErrorKind::TimeoutFirstOutput,
+                "idle" => ErrorKind::TimeoutIdle,
+                _ => ErrorKind::TimeoutHard,
             },
             Failure::NotInstalled {
                 agent: "claude", ..
-            } => "claude-missing",
-            Failure::NotInstalled { .. } => "codex-missing",
-            Failure::KeyMissing { .. } => "key-missing",
-            Failure::Budget { .. } => "budget",
+            } => ErrorKind::ClaudeMissing,
+            Failure::NotInstalled { .. } => ErrorKind::CodexMissing,
+            Failure::KeyMissing { .. } => ErrorKind::KeyMissing,
+            Failure::Budget { .. } => ErrorKind::Budget,
+        }
+    }
+
+    /// The failure in the words of whoever reported it (the server, the agent, wg), for the
+    /// outbox record's `error_message`, the task's last error and the pause reason.
+    pub fn detail(&self) -> String {
+        match self {
+            Failure::Agent { detail, .. } => detail.clone(),
+            Failure::Timeout { which, after } => format!(
+                "{which} timeout after {}",
+                humantime::format_duration(*after)
+            ),
+            Failure::NotInstalled { binary, detail, .. } => format!("{binary}: {detail}"),
+            Failure::KeyMissing { var } => format!("${var} is not set"),
+            Failure::Budget { what } => format!("over budget: {what}"),
         }
     }
 }
@@ -136,31 +156,43 @@ pub fn error_reply(f: &Failure, c: &ReplyContext<'_>) -> String {
     let again =
         format!("then send the message again (`wg msg {id} TEXT`) or rerun `wg handler {id}`");
     match f {
-        Failure::Codex { kind, detail } => match kind {
-            FailureKind::Unauthorized => format!(
+        Failure::Agent { kind, detail } => match kind {
+            ErrorKind::Unauthorized => format!(
                 "The endpoint {url} rejected the API key ({detail}). Check that ${} holds a valid key for it (`wg doctor` checks this), {again}.",
                 c.key_env
             ),
-            FailureKind::RateLimited => format!(
+            ErrorKind::RateLimited => format!(
                 "The endpoint {url} is rate-limiting requests ({detail}). Wait a little, {again}; lower coordinator.max_agents if it keeps happening."
             ),
-            FailureKind::ServerError => format!(
+            ErrorKind::ServerError => format!(
                 "The endpoint {url} answered with a server error ({detail}). Look at the model server's own log (`wg doctor` checks that it answers), {again}."
             ),
-            FailureKind::Unreachable => format!(
+            ErrorKind::Unreachable => format!(
                 "Could not connect to the endpoint {url} ({detail}). Is the model server running, and is the URL right (`wg config get endpoint.url`)? `wg doctor` checks it; {again}."
             ),
-            FailureKind::StreamBroken => format!(
+            ErrorKind::StreamBroken => format!(
                 "The endpoint {url} stopped streaming the answer ({detail}). The server may be overloaded or may have crashed; check its log, {again}."
             ),
-            FailureKind::KeyMissing => format!(
+            ErrorKind::KeyMissing => format!(
                 "{agent} found no API key ({detail}). Export ${} where the coordinator or `wg handler` runs, {again}.",
                 c.key_env
             ),
-            FailureKind::BadConfig => format!(
+            ErrorKind::BadConfig => format!(
                 "{agent} refused its configuration ({detail}). Check [endpoint] and [{agent}] in .wg/config.toml, {again}."
             ),
-            FailureKind::Other => format!(
+            ErrorKind::Forbidden => format!(
+                "The endpoint {url} refused the request for this key ({detail}). The key is valid but not allowed to use this model or route (on a gateway: its model list or budget); fix its permissions, {again}."
+            ),
+            ErrorKind::ModelNotFound => format!(
+                "The endpoint {url} does not serve the model ({detail}). Check the model name (`wg config get endpoint.model`, or the task's) against the server's `/models`, and that the URL ends in /v1; {again}."
+            ),
+            ErrorKind::ContextOverflow => format!(
+                "The conversation no longer fits the model's context window ({detail}). Split the task, or raise the server's context length and set endpoint.model_context_window to match; {again}."
+            ),
+            ErrorKind::BadRequest => format!(
+                "The endpoint {url} refused the request ({detail}). The server's message says what it did not accept; {again}."
+            ),
+            _ => format!(
                 "{agent} failed: {detail}. The details are in .wg/tasks/{id}/handler.log and events.jsonl; {again}."
             ),
         },
@@ -254,8 +286,8 @@ mod tests {
         );
         assert!(r.contains("codex.binary"));
         let r = error_reply(
-            &Failure::Codex {
-                kind: FailureKind::Unreachable,
+            &Failure::Agent {
+                kind: ErrorKind::Unreachable,
                 detail: "Connection failed".into(),
             },
             &c,

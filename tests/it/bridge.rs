@@ -224,7 +224,7 @@ async fn text_turn_reaches_codex() {
     // codex's default web_search/namespace tools were dropped, with a warning.
     let warnings = bridge.take_warnings().join("\n");
     assert!(warnings.contains("dropped OpenAI-only"), "{warnings}");
-    assert!(bridge.last_error().is_none());
+    assert!(bridge.first_error().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -336,7 +336,7 @@ async fn failing_turn(status: u16, message: &str) -> (Turn, Option<bridge::Upstr
     let bridge = start_bridge(&server);
     let d = dirs();
     let turn = codex_turn(&codex, &bridge, &d, "say hi").await;
-    (turn, bridge.last_error())
+    (turn, bridge.first_error())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -494,7 +494,7 @@ async fn a_silent_upstream_fails_the_codex_turn_by_the_read_timeout() {
         failure.contains("cannot reach the chat endpoint"),
         "{failure}"
     );
-    let err = bridge.last_error().expect("recorded");
+    let err = bridge.first_error().expect("recorded");
     assert_eq!(err.status, None);
     assert!(
         err.message.contains("cannot reach the chat endpoint"),

@@ -1,5 +1,6 @@
-//! `wg service start|stop|status`: the coordinator as a per-project service.
+//! `wg service start|stop|status|resume`: the coordinator as a per-project service.
 
+mod resume;
 mod start;
 mod status;
 mod stop;
@@ -15,6 +16,7 @@ pub enum ServiceCommand {
     Start(start::StartArgs),
     Stop(stop::StopArgs),
     Status(status::StatusArgs),
+    Resume(resume::ResumeArgs),
 }
 
 pub fn cmd_service(ctx: &Ctx, cmd: &ServiceCommand) -> CliResult {
@@ -22,5 +24,6 @@ pub fn cmd_service(ctx: &Ctx, cmd: &ServiceCommand) -> CliResult {
         ServiceCommand::Start(a) => start::cmd_start(ctx, a),
         ServiceCommand::Stop(a) => stop::cmd_stop(ctx, a),
         ServiceCommand::Status(a) => status::cmd_status(ctx, a),
+        ServiceCommand::Resume(a) => resume::cmd_resume(ctx, a),
     }
 }

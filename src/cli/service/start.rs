@@ -37,8 +37,31 @@ fn already_running(pid: Option<u32>) -> CliError {
         .hinted("`wg service status` shows it; `wg service stop` ends it")
 }
 
+/// Says so when the key variable of an endpoint the agents use is not set: their tasks would
+/// pause (`key-missing`) until the service is restarted with it.
+fn check_key(ctx: &Ctx) {
+    let cfg = &ctx.config;
+    let ep = cfg.endpoint_for(&cfg.executor);
+    let (Some(url), true) = (
+        ep.url.as_deref(),
+        ["codex", "claude"].contains(&cfg.executor.as_str()),
+    ) else {
+        return;
+    };
+    if std::env::var(&ep.key_env).map_or(true, |v| v.is_empty()) {
+        eprintln!(
+            "warning: ${} is not set: agents cannot authenticate to {url}, so its tasks will \
+             pause (key-missing) instead of running. Export it and restart the service.",
+            ep.key_env
+        );
+    }
+}
+
 pub fn cmd_start(ctx: &Ctx, args: &StartArgs) -> CliResult {
     let wg_exe = std::env::current_exe().map_err(internal)?;
+    if !args.daemon {
+        check_key(ctx);
+    }
     if args.foreground {
         let opts = Options {
             layout: ctx.layout.clone(),

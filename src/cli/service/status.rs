@@ -5,6 +5,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::cli::Ctx;
+use crate::coordinator::endpoints::{self, PausedEndpoint};
 use crate::coordinator::{self, recovery};
 use crate::error::CliResult;
 use crate::model::TaskStatus;
@@ -32,6 +33,8 @@ struct StatusView {
     running: bool,
     pid: Option<u32>,
     agents: Vec<AgentView>,
+    /// Endpoints whose dispatch is paused: since when, why, the next probe.
+    paused_endpoints: Vec<PausedEndpoint>,
     counts: BTreeMap<String, usize>,
     /// Tasks whose agent asked a person (`wg ask`): id → question.
     needs_input: BTreeMap<String, String>,
@@ -84,6 +87,11 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
                 started_at: a.started_at,
             })
             .collect(),
+        paused_endpoints: if running {
+            endpoints::read_paused(&ctx.layout)
+        } else {
+            Vec::new()
+        },
         counts,
     };
     ctx.out.either(&view, || {
@@ -115,6 +123,12 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
             for (id, q) in &view.needs_input {
                 s.push_str(&format!("  {id:<24} {q}\n"));
             }
+        }
+        for p in &view.paused_endpoints {
+            s.push_str(&format!(
+                "endpoint {} PAUSED since {} ({}): {}\n  next probe {} (after {} failed); {}\n",
+                p.endpoint, p.since, p.kind, p.reason, p.next_probe, p.probes, p.advice
+            ));
         }
         let counts: Vec<String> = view
             .counts

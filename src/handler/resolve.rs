@@ -1,0 +1,232 @@
+//! Everything a turn needs, resolved once per `wg handler` run from the config, the task and
+//! the run's overrides: model, endpoint and key, binary, workdir and writable roots, PATH,
+//! timeouts and budgets. The one place a turn gets its base URL and key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::events::Dialect;
+use super::files::HandlerLog;
+use super::log::Level;
+use super::run::Timeouts;
+use super::session::{Session, SessionError};
+use super::Budget;
+use crate::config::Config;
+use crate::model::Task;
+use crate::time::parse_duration;
+
+/// codex's own log database in the shared CODEX_HOME is dropped past this size.
+pub const CODEX_HOME_LOG_CAP: u64 = 64 * 1024 * 1024;
+
+/// Everything a turn needs, resolved once.
+pub struct Resolved {
+    pub dialect: Dialect,
+    pub model: Option<String>,
+    pub endpoint: Option<String>,
+    pub key_env: String,
+    pub key: Option<String>,
+    pub binary: String,
+    pub sandbox: String,
+    pub workdir: PathBuf,
+    /// Writable roots besides the workdir (a worktree task's `.wg/` and git common dir).
+    pub add_dirs: Vec<PathBuf>,
+    pub codex_home: Option<PathBuf>,
+    /// claude's per-task CLAUDE_CONFIG_DIR.
+    pub claude_dir: PathBuf,
+    pub timeouts: Timeouts,
+    pub stream_idle_ms: u64,
+    pub budget: Budget,
+    pub agent: String,
+    pub path_env: String,
+    pub wg_dir: PathBuf,
+    /// The local Responses→Chat bridge, for endpoints with `wire_api = "chat"`.
+    pub bridge: Option<crate::bridge::BridgeHandle>,
+}
+
+/// The env var that carries the bridge's per-run token to codex (in place of the real key,
+/// which codex never sees when the bridge is in front).
+pub const BRIDGE_TOKEN_ENV: &str = "WG_BRIDGE_TOKEN";
+
+fn dur(key: &str, v: &str) -> Result<Duration, SessionError> {
+    parse_duration(v).map_err(|e| SessionError::config(format!("handler.{key}: {e}")))
+}
+
+fn nonempty(s: Option<&String>) -> Option<String> {
+    s.filter(|s| !s.trim().is_empty()).cloned()
+}
+
+/// Whether `p` lies in the system temp dir, where codex refuses to set up its helpers.
+fn under_temp(p: &Path) -> bool {
+    let tmp = std::env::temp_dir();
+    let tmp = tmp.canonicalize().unwrap_or(tmp);
+    p.starts_with(&tmp) || p.starts_with("/tmp") || p.starts_with("/var/tmp")
+}
+
+/// The project-local CODEX_HOME: `.wg/codex-home`, shared by the project's agents (codex is
+/// safe with parallel turns on one home once it is set up). codex refuses to install its
+/// helper binaries under the temp dir, so a project there gets one under `$HOME/.cache/wg`.
+fn codex_home(wg_dir: &Path) -> PathBuf {
+    let local = wg_dir.join("codex-home");
+    if !under_temp(wg_dir) {
+        return local;
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    match home {
+        Some(h) if !under_temp(&h) => {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            wg_dir.hash(&mut hasher);
+            h.join(".cache/wg")
+                .join(format!("codex-home-{:016x}", hasher.finish()))
+        }
+        _ => local,
+    }
+}
+
+pub fn resolve(s: &Session<'_>, task: &Task, dialect: Dialect) -> Result<Resolved, SessionError> {
+    let cfg = s.config;
+    // `[executors.NAME]` may point this executor at its own endpoint, model and key.
+    let ep = cfg.endpoint_for(dialect.name());
+    let h = &cfg.handler;
+    let wg_dir = std::path::absolute(s.layout.dir())?;
+    let root = wg_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| wg_dir.clone());
+    let endpoint = nonempty(s.endpoint.as_ref()).or_else(|| ep.url.clone());
+    if let Some(u) = &endpoint {
+        crate::config::validate_endpoint_url(u).map_err(SessionError::config)?;
+    }
+    let key_env = ep.key_env.clone();
+    // The key is read here and only handed to codex's environment under its own name.
+    let key = std::env::var(&key_env).ok().filter(|k| !k.is_empty());
+    let worktree = crate::workspace::recorded_worktree(task).filter(|d| d.is_dir());
+    let workdir = match (&worktree, &task.workspace) {
+        (Some(d), _) => d.clone(),
+        (None, Some(w)) if w == "shared" || w == "worktree" => root.clone(),
+        (None, Some(w)) if Path::new(w).is_absolute() => PathBuf::from(w),
+        (None, Some(w)) => root.join(w),
+        (None, None) => root.clone(),
+    };
+    // From a worktree the agent still runs `wg` against the project's `.wg/` and commits on
+    // its branch, which writes objects and refs under the git common dir and the index, HEAD
+    // and logs under the worktree's own git dir: all outside the workdir. The last needs its
+    // own root: codex makes the `.git` target of the workdir read-only even inside another
+    // writable root (measured with codex 0.169.0, tests/it/workspace.rs).
+    let add_dirs = match &worktree {
+        Some(d) => {
+            let mut dirs = vec![wg_dir.clone()];
+            dirs.extend(crate::workspace::git::common_dir(d).ok());
+            dirs.extend(crate::workspace::git::git_dir(d).ok());
+            dirs
+        }
+        None => Vec::new(),
+    };
+    let own_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let old_path = std::env::var("PATH").unwrap_or_default();
+    let path_env = match own_dir {
+        Some(d) if !old_path.is_empty() => format!("{}:{old_path}", d.display()),
+        Some(d) => d.display().to_string(),
+        None => old_path,
+    };
+    let agent = s.agent.clone();
+    Ok(Resolved {
+        dialect,
+        model: nonempty(s.model.as_ref())
+            .or_else(|| task.model.clone())
+            .or_else(|| ep.model.clone()),
+        codex_home: endpoint
+            .as_ref()
+            .filter(|_| dialect == Dialect::Codex)
+            .map(|_| codex_home(&wg_dir)),
+        claude_dir: wg_dir.join("tasks").join(&task.id).join("claude"),
+        endpoint,
+        key_env,
+        key,
+        binary: match dialect {
+            Dialect::Codex => cfg.codex.binary.clone(),
+            Dialect::Claude => cfg.claude.binary.clone(),
+        },
+        sandbox: cfg.codex.sandbox.clone(),
+        workdir,
+        add_dirs,
+        timeouts: Timeouts {
+            first_output: dur("first_output_timeout", &h.first_output_timeout)?,
+            idle: dur("idle_timeout", &h.idle_timeout)?,
+            hard: dur("turn_timeout", &h.turn_timeout)?,
+            grace: parse_duration(&cfg.coordinator.grace_period).unwrap_or(Duration::from_secs(5)),
+        },
+        stream_idle_ms: dur("stream_idle_timeout", &h.stream_idle_timeout)?.as_millis() as u64,
+        budget: Budget {
+            max_turns: h.max_turns,
+            max_tokens: h.max_tokens,
+            max_wall: h
+                .max_wall
+                .as_deref()
+                .map(|w| dur("max_wall", w))
+                .transpose()?,
+        },
+        agent,
+        path_env,
+        wg_dir,
+        bridge: None,
+    })
+}
+
+/// Starts the bridge when the endpoint only speaks Chat Completions (current codex speaks
+/// only the Responses API). It holds the real key; codex gets a random token for it.
+pub fn start_bridge(
+    config: &Config,
+    r: &Resolved,
+    log: &mut HandlerLog,
+) -> Result<Option<crate::bridge::BridgeHandle>, SessionError> {
+    // Only codex needs it: claude speaks the Anthropic Messages API to its own endpoint.
+    let chat = r.dialect == Dialect::Codex && config.endpoint.wire_api.as_deref() == Some("chat");
+    let (true, Some(url)) = (chat, r.endpoint.as_deref()) else {
+        return Ok(None);
+    };
+    let handle = crate::bridge::start(crate::bridge::BridgeConfig::new(url, r.key.clone()))
+        .map_err(|e| SessionError::Refused {
+            message: format!("cannot start the Responses-to-Chat bridge: {e}"),
+            hint: None,
+        })?;
+    log.write(
+        Level::Info,
+        0,
+        "bridge.start",
+        &[
+            ("listen", handle.base_url().to_string()),
+            ("upstream", url.to_string()),
+        ],
+    );
+    Ok(Some(handle))
+}
+
+/// The codex binary: a path as given (relative to the project root), or a PATH lookup.
+pub fn find_binary(binary: &str, path_env: &str, root: &Path) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if binary.contains('/') {
+        let p = if Path::new(binary).is_absolute() {
+            PathBuf::from(binary)
+        } else {
+            root.join(binary)
+        };
+        return if runnable(&p) {
+            Ok(p)
+        } else {
+            Err(format!(
+                "{} does not exist or is not executable",
+                p.display()
+            ))
+        };
+    }
+    std::env::split_paths(path_env)
+        .map(|d| d.join(binary))
+        .find(|p| runnable(p))
+        .ok_or_else(|| "not found on PATH".to_string())
+}

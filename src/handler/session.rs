@@ -1,0 +1,679 @@
+//! The turn loop of `wg handler ID`: claims the task, answers every unanswered inbox message
+//! with one agent turn each (codex or claude, see [`super::agent`]), records each reply or
+//! error in the outbox, and settles the task. Used by the CLI, which parses and prints.
+
+use std::path::Path;
+
+use super::agent;
+use super::command;
+use super::events::Dialect;
+use super::files::{self, EventsLog, HandlerLog};
+use super::log::Level;
+use super::prompt::{self, PromptInput};
+use super::resolve::{find_binary, resolve, start_bridge, Resolved};
+use super::run::{self, Spawn};
+use super::{error_reply, Failure, ReplyContext, Used};
+use crate::config::Config;
+use crate::conversation::{self, OutboxRecord};
+use crate::env;
+use crate::error::CliError;
+use crate::lifecycle::{transition, Change};
+use crate::model::{Task, TaskStatus};
+use crate::outcome::ErrorKind;
+use crate::store::lock::FileLock;
+use crate::store::{Layout, Store};
+use crate::time::now_rfc3339;
+
+/// One run of turns, and who runs them.
+pub struct Session<'a> {
+    pub layout: &'a Layout,
+    pub store: &'a Store,
+    pub config: &'a Config,
+    /// The agent id that holds the task (`manual` when a person runs it).
+    pub agent: String,
+    /// Run one turn only.
+    pub once: bool,
+    /// Overrides of the task's and the config's model and endpoint URL.
+    pub model: Option<String>,
+    pub endpoint: Option<String>,
+    /// Called with every record the run appends to the outbox (replies and errors).
+    pub on_record: &'a dyn Fn(&OutboxRecord),
+}
+
+/// Why a run could not take its turns. A turn that fails is not one of these: it is an
+/// `error` reply in the outbox and [`SessionEnd::error`].
+#[derive(Debug)]
+pub enum SessionError {
+    NotFound(String),
+    /// The task cannot take turns here (finished, another executor, no bridge).
+    Refused {
+        message: String,
+        hint: Option<String>,
+    },
+    /// The configuration cannot run a turn.
+    Config {
+        message: String,
+        hint: Option<String>,
+    },
+    /// The turn lock could not be read.
+    Locked(crate::store::lock::LockError),
+    /// The store or a status change refused (already typed by the store layer).
+    Store(CliError),
+    Io(std::io::Error),
+    /// The task's conversation files could not be read or written.
+    Conversation(anyhow::Error),
+}
+
+impl SessionError {
+    pub fn config(message: impl Into<String>) -> SessionError {
+        SessionError::Config {
+            message: message.into(),
+            hint: None,
+        }
+    }
+}
+
+impl From<CliError> for SessionError {
+    fn from(e: CliError) -> SessionError {
+        SessionError::Store(e)
+    }
+}
+
+impl From<crate::store::StoreError> for SessionError {
+    fn from(e: crate::store::StoreError) -> SessionError {
+        SessionError::Store(e.into())
+    }
+}
+
+impl From<conversation::ConversationError> for SessionError {
+    fn from(e: conversation::ConversationError) -> SessionError {
+        SessionError::Conversation(e.into())
+    }
+}
+
+impl From<crate::store::jsonl::ReadError> for SessionError {
+    fn from(e: crate::store::jsonl::ReadError) -> SessionError {
+        SessionError::Conversation(e.into())
+    }
+}
+
+impl From<std::io::Error> for SessionError {
+    fn from(e: std::io::Error) -> SessionError {
+        SessionError::Io(e)
+    }
+}
+
+fn not_finished(task: &Task) -> Result<(), SessionError> {
+    if task.status.is_terminal() {
+        return Err(SessionError::Refused {
+            message: format!(
+                "task `{}` is {}; there is nothing to answer",
+                task.id, task.status
+            ),
+            hint: Some(format!(
+                "`wg msg {} TEXT --reopen` opens it again with a new message",
+                task.id
+            )),
+        });
+    }
+    Ok(())
+}
+
+/// open → in-progress (claimed), waiting → in-progress when a message waits for an answer.
+fn claim(s: &Session<'_>, id: &str, agent: &str, has_work: bool) -> Result<Task, SessionError> {
+    let mut w = s.store.writer()?;
+    let task = w
+        .get(id)?
+        .ok_or_else(|| SessionError::NotFound(id.to_string()))?;
+    not_finished(&task)?;
+    let task = match task.status {
+        TaskStatus::Open => {
+            let t = transition(
+                &mut w,
+                id,
+                Change {
+                    to: TaskStatus::InProgress,
+                    reason: Some("wg handler started"),
+                    actor: agent,
+                },
+                |t| t.assigned = Some(agent.to_string()),
+            )?;
+            w.commit()?;
+            t
+        }
+        TaskStatus::Waiting if has_work => {
+            let t = transition(
+                &mut w,
+                id,
+                Change {
+                    to: TaskStatus::InProgress,
+                    reason: None,
+                    actor: agent,
+                },
+                |_| {},
+            )?;
+            w.commit()?;
+            t
+        }
+        _ => task,
+    };
+    Ok(task)
+}
+
+/// in-progress → `to` after a turn; leaves a task the agent closed alone.
+fn settle(
+    s: &Session<'_>,
+    id: &str,
+    agent: &str,
+    to: TaskStatus,
+    reason: Option<&str>,
+) -> Result<TaskStatus, SessionError> {
+    let mut w = s.store.writer()?;
+    let task = w
+        .get(id)?
+        .ok_or_else(|| SessionError::NotFound(id.to_string()))?;
+    // A question to a person (needs-input) or a pause stays until a person acts.
+    let held = matches!(task.status, TaskStatus::NeedsInput | TaskStatus::Paused);
+    if task.status.is_terminal() || held || task.status == to || !task.status.can_become(to) {
+        return Ok(task.status);
+    }
+    transition(
+        &mut w,
+        id,
+        Change {
+            to,
+            reason,
+            actor: agent,
+        },
+        |_| {},
+    )?;
+    w.commit()?;
+    Ok(to)
+}
+
+/// How a run of turns ended.
+#[derive(Debug, Default)]
+pub struct SessionEnd {
+    /// Another handler holds the task's turn lock; it answers the inbox.
+    pub busy: bool,
+    /// The turn that ended in an `error` reply, if one did (the run stops there).
+    pub error: Option<TurnError>,
+}
+
+#[derive(Debug)]
+pub struct TurnError {
+    pub kind: ErrorKind,
+    /// The error reply: what failed and what to do.
+    pub reply: String,
+}
+
+/// Runs agent turns for a task until every message to it is answered (or one turn fails).
+pub fn run(s: &Session<'_>, id: &str) -> Result<SessionEnd, SessionError> {
+    let graph = s.store.load()?;
+    let task = graph
+        .tasks
+        .get(id)
+        .cloned()
+        .ok_or_else(|| SessionError::NotFound(id.to_string()))?;
+    let dialect = match task.executor.as_deref() {
+        Some("claude") => Dialect::Claude,
+        None if s.config.executor == "claude" => Dialect::Claude,
+        Some("codex") | None => Dialect::Codex,
+        Some(x) => {
+            return Err(SessionError::Refused {
+                message: format!(
+                    "task `{id}` runs with executor `{x}`; `wg handler` runs codex and claude tasks"
+                ),
+                hint: Some("the coordinator (`wg service start`) runs other executors".into()),
+            })
+        }
+    };
+    not_finished(&task)?;
+    let mut r = resolve(s, &task, dialect)?;
+    if dialect == Dialect::Claude && r.model.is_none() {
+        // Without --model the CLI picks a Claude model id the endpoint may not serve.
+        return Err(SessionError::Config {
+            message: "the claude executor needs a model, and none is set".into(),
+            hint: Some(format!(
+                "`wg config set model NAME`, `wg edit {id} --model NAME` or [executors.claude] model"
+            )),
+        });
+    }
+    let task_dir = s.layout.task_dir(id);
+    std::fs::create_dir_all(&task_dir)?;
+    let brief = conversation::brief_for(s.layout, &task, |d| graph.tasks.get(d).cloned());
+    conversation::ensure_brief(s.layout, &task, &brief)?;
+
+    let secrets: Vec<String> = r.key.iter().cloned().collect();
+    let max = s.config.handler.log_max_bytes;
+    let mut log = HandlerLog::new(task_dir.join("handler.log"), id, max, secrets.clone());
+    let mut events_log = EventsLog::new(task_dir.join("events.jsonl"), max, secrets);
+    r.bridge = start_bridge(s.config, &r, &mut log)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+
+    let mut outcome = SessionEnd::default();
+    loop {
+        // One turn at a time per task, whoever runs it. A second handler leaves: the holder
+        // checks the inbox again after it lets go, so no message is left unanswered.
+        let lock_path = task_dir.join("turn.lock");
+        let Some(lock) = FileLock::try_acquire(&lock_path).map_err(SessionError::Locked)? else {
+            outcome.busy = true;
+            return Ok(outcome);
+        };
+        let ran = turns(s, &r, id, &mut log, &mut events_log, &rt, &mut outcome)?;
+        drop(lock);
+        let again = !s.once
+            && ran
+            && outcome.error.is_none()
+            && !conversation::unanswered(s.layout, id)?.is_empty();
+        if !again {
+            return Ok(outcome);
+        }
+    }
+}
+
+/// Runs turns while messages wait; returns whether the task can still take turns.
+#[allow(clippy::too_many_arguments)]
+fn turns(
+    s: &Session<'_>,
+    r: &Resolved,
+    id: &str,
+    log: &mut HandlerLog,
+    events_log: &mut EventsLog,
+    rt: &tokio::runtime::Runtime,
+    outcome: &mut SessionEnd,
+) -> Result<bool, SessionError> {
+    loop {
+        let inbox = conversation::read_inbox(s.layout, id)?;
+        let outbox = conversation::read_outbox(s.layout, id)?;
+        let answered = outbox.iter().map(|o| o.in_reply_to).max().unwrap_or(0);
+        let pending = inbox.iter().any(|m| m.seq > answered);
+        let task = claim(s, id, &r.agent, pending)?;
+        if !pending {
+            return Ok(true);
+        }
+        let turn = outbox.len() as u64 + 1;
+        let last_seq = inbox.last().map_or(0, |m| m.seq);
+        let reply_ctx = ReplyContext {
+            agent: r.dialect.name(),
+            task_id: id,
+            endpoint: r.endpoint.as_deref(),
+            key_env: &r.key_env,
+        };
+
+        if let Some(what) = r.budget.exceeded(&Used::of(&outbox), true) {
+            let f = Failure::Budget { what: what.clone() };
+            record_error(s, log, id, turn, last_seq, &f, &reply_ctx, None, 0, None)?;
+            settle(
+                s,
+                id,
+                &r.agent,
+                TaskStatus::Failed,
+                Some(&format!("over budget: {what}")),
+            )?;
+            outcome.error = Some(TurnError {
+                kind: f.kind(),
+                reply: error_reply(&f, &reply_ctx),
+            });
+            return Ok(false);
+        }
+
+        let p = prompt::build(&PromptInput {
+            task_id: id,
+            inbox: &inbox,
+            outbox: &outbox,
+            history_budget_chars: s.config.codex.history_budget_chars,
+        });
+        let (first, last) = p.answers.unwrap_or((last_seq, last_seq));
+        log.write(
+            Level::Info,
+            turn,
+            "turn.start",
+            &[
+                (
+                    "messages",
+                    if first == last {
+                        first.to_string()
+                    } else {
+                        format!("{first}-{last}")
+                    },
+                ),
+                ("prompt_chars", p.text.chars().count().to_string()),
+                ("dropped_turns", p.dropped_turns.to_string()),
+                ("model", r.model.clone().unwrap_or_else(|| "default".into())),
+                (
+                    "endpoint",
+                    r.endpoint
+                        .clone()
+                        .unwrap_or_else(|| format!("{}-default", r.dialect.name())),
+                ),
+            ],
+        );
+
+        let root = r
+            .wg_dir
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| r.wg_dir.clone());
+        // A missing key or binary ends the turn before anything is spawned.
+        let binary = if r.endpoint.is_some() && r.key.is_none() {
+            Err(Failure::KeyMissing {
+                var: r.key_env.clone(),
+            })
+        } else {
+            find_binary(&r.binary, &r.path_env, &root).map_err(|detail| Failure::NotInstalled {
+                agent: r.dialect.name(),
+                binary: r.binary.clone(),
+                detail,
+            })
+        };
+        let binary = match binary {
+            Ok(b) => b,
+            Err(f) => {
+                record_error(s, log, id, turn, last, &f, &reply_ctx, None, 0, None)?;
+                end_unspawned(log, turn, &f);
+                settle(s, id, &r.agent, TaskStatus::Waiting, None)?;
+                outcome.error = Some(TurnError {
+                    kind: f.kind(),
+                    reply: error_reply(&f, &reply_ctx),
+                });
+                return Ok(false);
+            }
+        };
+        let version = files::codex_version(
+            &binary,
+            &s.layout
+                .service_dir()
+                .join(format!("{}-version", r.dialect.name())),
+        );
+
+        let agent = agent::of(r.dialect);
+        let inv = agent.invocation(r, s.config, log, turn)?;
+        let mut envs = vec![
+            (env::WG_DIR.to_string(), r.wg_dir.display().to_string()),
+            (env::WG_TASK_ID.to_string(), id.to_string()),
+            (env::WG_AGENT_ID.to_string(), r.agent.clone()),
+            ("PATH".to_string(), r.path_env.clone()),
+        ];
+        if std::env::var_os(env::WG_EXECUTOR).is_none() {
+            envs.push((env::WG_EXECUTOR.to_string(), r.dialect.name().into()));
+        }
+        envs.extend(inv.env);
+        let argv = inv.args;
+        let mut shown = vec![binary.display().to_string()];
+        shown.extend(argv.iter().cloned());
+        log.write(
+            Level::Info,
+            turn,
+            "spawn",
+            &[
+                ("argv", command::shell_join(&shown)),
+                ("cwd", r.workdir.display().to_string()),
+                (inv.home.0, inv.home.1.clone()),
+                (
+                    if r.dialect == Dialect::Codex {
+                        "codex_version"
+                    } else {
+                        "claude_version"
+                    },
+                    version.clone().unwrap_or_else(|| "unknown".into()),
+                ),
+            ],
+        );
+        let spawn = Spawn {
+            program: binary.clone(),
+            args: argv,
+            env: envs,
+            cwd: r.workdir.clone(),
+            prompt: p.text,
+            timeouts: r.timeouts,
+            dialect: r.dialect,
+            env_remove: inv.env_remove,
+        };
+        let rep = rt.block_on(run::run_codex(spawn, turn, log, events_log));
+        // The bridge's upstream answer, typed: it outranks codex's retelling of it.
+        let mut upstream: Option<(u16, String)> = None;
+        if let Some(b) = &r.bridge {
+            for w in b.take_warnings() {
+                log.write(Level::Warn, turn, "bridge.warning", &[("message", w)]);
+            }
+            if let Some(e) = b.take_first_error() {
+                // codex replaces a 500's body with a generic text: keep the server's own words.
+                log.write(
+                    Level::Error,
+                    turn,
+                    "bridge.upstream_error",
+                    &[
+                        ("status", e.status.map_or("none".into(), |s| s.to_string())),
+                        ("message", e.message.clone()),
+                    ],
+                );
+                upstream = e.status.map(|s| (s, e.message.clone()));
+            }
+        }
+        let usage = rep.events.usage.clone();
+        let ok = rep.spawn_error.is_none()
+            && rep.timeout.is_none()
+            && rep.events.succeeded(rep.exit_code);
+        let duration_ms = rep.duration.as_millis() as u64;
+        let tokens = [
+            ("input_tokens", usage.input_tokens.to_string()),
+            ("cached_input_tokens", usage.cached_input_tokens.to_string()),
+            ("output_tokens", usage.output_tokens.to_string()),
+            (
+                "reasoning_tokens",
+                usage.reasoning_output_tokens.to_string(),
+            ),
+        ];
+        let exit = rep.exit_code.map_or("none".to_string(), |c| c.to_string());
+        if ok {
+            let text = rep.events.reply.clone().unwrap_or_default();
+            let text = log.redact(&text);
+            if rep.events.reply.is_none() {
+                log.write(
+                    Level::Warn,
+                    turn,
+                    "no_reply",
+                    &[(
+                        "reason",
+                        "codex completed the turn without an agent_message".into(),
+                    )],
+                );
+            }
+            let mut extra = serde_json::Map::new();
+            extra.insert("turn".into(), turn.into());
+            agent.reply_extra(r, s.config, version.as_deref(), &usage, &mut extra);
+            let rec = OutboxRecord {
+                seq: 0,
+                ts: now_rfc3339(),
+                in_reply_to: last,
+                role: "assistant".into(),
+                text,
+                usage: Some(usage.clone()),
+                duration_ms,
+                codex_version: version.clone().filter(|_| r.dialect == Dialect::Codex),
+                extra,
+            };
+            let rec = conversation::append_outbox(s.layout, id, rec)?;
+            let mut kv = vec![
+                ("status", "ok".to_string()),
+                ("exit_code", exit),
+                ("duration_ms", duration_ms.to_string()),
+            ];
+            kv.extend(tokens.iter().cloned());
+            kv.push(("commands", rep.events.commands.len().to_string()));
+            kv.push(("reply_chars", rec.text.chars().count().to_string()));
+            log.write(Level::Info, turn, "turn.end", &kv);
+            (s.on_record)(&rec);
+        } else {
+            let f = if let Some(e) = &rep.spawn_error {
+                Failure::NotInstalled {
+                    agent: r.dialect.name(),
+                    binary: binary.display().to_string(),
+                    detail: e.to_string(),
+                }
+            } else if let Some((which, after)) = rep.timeout {
+                Failure::Timeout { which, after }
+            } else {
+                let detail = rep
+                    .events
+                    .failed
+                    .clone()
+                    .or_else(|| {
+                        rep.stderr_tail
+                            .iter()
+                            .rev()
+                            .find(|l| !l.trim().is_empty())
+                            .cloned()
+                    })
+                    .unwrap_or_else(|| {
+                        format!(
+                            "{} exited with code {exit} without finishing the turn",
+                            r.dialect.name()
+                        )
+                    });
+                let (kind, detail) = match (&upstream, r.dialect) {
+                    (Some((status, message)), _) => (
+                        ErrorKind::from_status(*status, message)
+                            .unwrap_or_else(|| agent.classify(&rep.events, &detail)),
+                        format!("the endpoint answered {status}: {message}"),
+                    ),
+                    (None, _) => (agent.classify(&rep.events, &detail), detail),
+                };
+                Failure::Agent {
+                    kind,
+                    detail: log.redact(&detail),
+                }
+            };
+            record_error(
+                s,
+                log,
+                id,
+                turn,
+                last,
+                &f,
+                &reply_ctx,
+                Some(&usage),
+                duration_ms,
+                rep.exit_code,
+            )?;
+            let mut kv = vec![
+                ("status", "error".to_string()),
+                ("exit_code", exit),
+                ("duration_ms", duration_ms.to_string()),
+            ];
+            kv.extend(tokens.iter().cloned());
+            kv.push(("error_kind", f.kind().to_string()));
+            log.write(Level::Info, turn, "turn.end", &kv);
+            outcome.error = Some(TurnError {
+                kind: f.kind(),
+                reply: error_reply(&f, &reply_ctx),
+            });
+        }
+
+        // The turn is over. A task the agent did not close waits for the next message.
+        let after = settle(s, id, &r.agent, TaskStatus::Waiting, None)?;
+        if after != task.status {
+            log.write(
+                Level::Info,
+                turn,
+                "status",
+                &[("from", task.status.to_string()), ("to", after.to_string())],
+            );
+        }
+        if matches!(after, TaskStatus::NeedsInput | TaskStatus::Paused) {
+            return Ok(false);
+        }
+        if after.is_terminal() {
+            log.write(
+                Level::Info,
+                turn,
+                "task.closed",
+                &[("status", after.to_string())],
+            );
+            return Ok(false);
+        }
+        let outbox = conversation::read_outbox(s.layout, id)?;
+        if let Some(what) = r.budget.exceeded(&Used::of(&outbox), false) {
+            log.write(Level::Error, turn, "budget", &[("exceeded", what.clone())]);
+            settle(
+                s,
+                id,
+                &r.agent,
+                TaskStatus::Failed,
+                Some(&format!("over budget: {what}")),
+            )?;
+            let f = Failure::Budget { what };
+            outcome.error = Some(TurnError {
+                kind: f.kind(),
+                reply: error_reply(&f, &reply_ctx),
+            });
+            return Ok(false);
+        }
+        if outcome.error.is_some() || s.once {
+            return Ok(false);
+        }
+    }
+}
+
+/// `turn.end` of a turn that failed before codex started.
+fn end_unspawned(log: &mut HandlerLog, turn: u64, f: &Failure) {
+    log.write(
+        Level::Info,
+        turn,
+        "turn.end",
+        &[
+            ("status", "error".into()),
+            ("exit_code", "none".into()),
+            ("duration_ms", "0".into()),
+            ("error_kind", f.kind().to_string()),
+        ],
+    );
+}
+
+/// Writes the `error` reply and its ERROR line.
+#[allow(clippy::too_many_arguments)]
+fn record_error(
+    s: &Session<'_>,
+    log: &mut HandlerLog,
+    id: &str,
+    turn: u64,
+    in_reply_to: u64,
+    f: &Failure,
+    reply_ctx: &ReplyContext<'_>,
+    usage: Option<&crate::conversation::Usage>,
+    duration_ms: u64,
+    exit_code: Option<i32>,
+) -> Result<(), SessionError> {
+    let text = log.redact(&error_reply(f, reply_ctx));
+    log.write(
+        Level::Error,
+        turn,
+        "error",
+        &[("kind", f.kind().to_string()), ("message", text.clone())],
+    );
+    let mut extra = serde_json::Map::new();
+    extra.insert("turn".into(), turn.into());
+    extra.insert("error_kind".into(), f.kind().as_str().into());
+    // The server's (or agent's) own words, whole: the coordinator shows them as the reason.
+    extra.insert("error_message".into(), log.redact(&f.detail()).into());
+    if let Some(c) = exit_code {
+        extra.insert("exit_code".into(), c.into());
+    }
+    let rec = OutboxRecord {
+        seq: 0,
+        ts: now_rfc3339(),
+        in_reply_to,
+        role: "error".into(),
+        text,
+        usage: usage.cloned(),
+        duration_ms,
+        codex_version: None,
+        extra,
+    };
+    let rec = conversation::append_outbox(s.layout, id, rec)?;
+    (s.on_record)(&rec);
+    Ok(())
+}
