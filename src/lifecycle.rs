@@ -75,6 +75,8 @@ pub fn transition(
     } else {
         task.extra.remove(FAILED_BY);
     }
+    // Only the `done` being evaluated waits; a reopened or re-closed task starts over.
+    task.extra.remove(crate::evaluate::AWAITING);
     edit(&mut task);
     w.put(std::slice::from_ref(&task))?;
     let record = LogRecord::status(

@@ -55,7 +55,12 @@ pub fn cmd_done(ctx: &Ctx, args: &DoneArgs) -> CliResult {
         reason: args.note.as_deref(),
         actor: &ctx.actor,
     };
-    let task = transition(&mut w, &args.id, change, |t| t.failure_reason = None)?;
+    // An agent's `done` is checked by the evaluation gate before dependents may start; a
+    // person's is their own verdict.
+    let task = transition(&mut w, &args.id, change, |t| {
+        t.failure_reason = None;
+        crate::evaluate::hold_for_evaluation(t, &ctx.config, &ctx.actor);
+    })?;
     w.commit()?;
     ctx.out.either(&task, || match &committed {
         Some((c, files)) => format!(

@@ -497,12 +497,13 @@ impl Coordinator {
             let last_actor = status.filter(|s| s.is_terminal()).and_then(|_| {
                 crate::store::tasklog::read(&self.layout.task_file(id, "log.jsonl"))
                     .ok()
-                    .and_then(|log| log.into_iter().rev().find(|r| r.to.is_some()))
+                    .and_then(|log| log.into_iter().rev().find(|r| r.event == "status"))
                     .map(|r| r.actor)
             });
-            if let Some(why) =
-                scheduler::stop_for(status, last_actor.as_deref(), &r.record.agent_id)
-            {
+            // The coordinator's own decisions (exit codes, evaluations) are never a person's.
+            let last_actor = last_actor.filter(|a| a != ACTOR && a != "evaluator");
+            let last_actor = last_actor.as_deref().or(Some(r.record.agent_id.as_str()));
+            if let Some(why) = scheduler::stop_for(status, last_actor, &r.record.agent_id) {
                 r.stopping = true;
                 let _ = r.control.send(Control::Stop(StopReason::Abandoned));
                 self.log.line(&format!(
