@@ -104,9 +104,13 @@ stream_idle_timeout = "5m"
 request_max_retries = 1
 stream_max_retries = 1
 # Per-task budgets over the whole conversation; a task over one fails naming it.
-# max_turns = 50
-# max_tokens = 2000000
-# max_wall = "4h"
+max_turns = 50
+max_tokens = 2000000
+max_wall = "4h"
+# A turn that repeats one command this many times in a row, or runs more commands than
+# this, ends with error kind `loop` (0 = off).
+max_repeated_commands = 8
+max_commands_per_turn = 400
 
 [evaluate]
 # Score every task that ends done; below `pass` it goes back with the evaluator's notes,

@@ -15,6 +15,7 @@ pub mod log;
 pub mod prompt;
 pub mod resolve;
 pub mod run;
+pub mod runaway;
 pub mod session;
 
 use std::time::Duration;

@@ -431,6 +431,10 @@ fn turns(
             timeouts: r.timeouts,
             dialect: r.dialect,
             env_remove: inv.env_remove,
+            runaway: (
+                s.config.handler.max_repeated_commands,
+                s.config.handler.max_commands_per_turn,
+            ),
         };
         let rep = rt.block_on(run::run_codex(spawn, turn, log, events_log));
         // The bridge's upstream answer, typed: it outranks codex's retelling of it.
@@ -456,6 +460,7 @@ fn turns(
         let usage = rep.events.usage.clone();
         let ok = rep.spawn_error.is_none()
             && rep.timeout.is_none()
+            && rep.runaway.is_none()
             && rep.events.succeeded(rep.exit_code);
         let duration_ms = rep.duration.as_millis() as u64;
         let tokens = [
@@ -513,6 +518,11 @@ fn turns(
                     agent: r.dialect.name(),
                     binary: binary.display().to_string(),
                     detail: e.to_string(),
+                }
+            } else if let Some(why) = &rep.runaway {
+                Failure::Agent {
+                    kind: crate::outcome::ErrorKind::Loop,
+                    detail: why.describe(),
                 }
             } else if let Some((which, after)) = rep.timeout {
                 Failure::Timeout { which, after }

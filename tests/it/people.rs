@@ -259,3 +259,44 @@ async fn cancel_stops_and_keeps_the_task_with_its_reason() {
 async fn a_person_marking_a_running_task_done_stops_its_agent() {
     stop_and_keep(&["done"]).await;
 }
+
+/// Asks for the same command on every request, forever.
+struct Repeater;
+impl Respond for Repeater {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        call("cat notes.txt")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_turn_repeating_one_command_ends_with_a_loop_error_naming_it() {
+    let server = MockServer::start().await;
+    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(Repeater)
+        .mount(&server)
+        .await;
+    env.wg(&["config", "set", "handler.max_repeated_commands", "4"])
+        .ok();
+    env.wg(&["add", "Spin", "--id", "spin"]).ok();
+    let run = env.wg(&["handler", "spin", "--once"]);
+    let log = read(&env, "spin", "handler.log");
+    assert!(
+        log.contains("runaway kind=loop") && log.contains("4 times in a row: "),
+        "{log}\n{run}"
+    );
+    assert!(log.contains("error_kind=loop"), "{log}");
+    let reqs = server.received_requests().await.unwrap().len();
+    assert!(
+        reqs <= 6,
+        "stopped within the repeat count: {reqs} requests"
+    );
+    let outbox = read(&env, "spin", "outbox.jsonl");
+    assert!(
+        outbox.contains("\"error_kind\":\"loop\"") && outbox.contains("cat notes.txt"),
+        "{outbox}"
+    );
+}
