@@ -79,6 +79,36 @@ pub fn read_outbox(layout: &Layout, id: &str) -> Result<Vec<OutboxRecord>, jsonl
     jsonl::read_all(&outbox_path(layout, id))
 }
 
+/// The failure of a task's last turn, when its last outbox record is an `error`: the typed
+/// kind and the server's (or agent's) own words. `None` without a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastError {
+    pub kind: crate::outcome::ErrorKind,
+    pub message: String,
+}
+
+pub fn last_error(layout: &Layout, id: &str) -> Option<LastError> {
+    let path = outbox_path(layout, id);
+    if !path.exists() {
+        return None;
+    }
+    let last = read_outbox(layout, id).ok()?.pop()?;
+    if last.role != "error" {
+        return None;
+    }
+    let kind = last
+        .extra
+        .get("error_kind")
+        .and_then(|k| serde_json::from_value(k.clone()).ok())
+        .unwrap_or(crate::outcome::ErrorKind::Unknown);
+    let message = last
+        .extra
+        .get("error_message")
+        .and_then(|m| m.as_str())
+        .map_or(last.text.clone(), str::to_string);
+    Some(LastError { kind, message })
+}
+
 /// Inbox messages not yet answered by any outbox record.
 pub fn unanswered(layout: &Layout, id: &str) -> Result<Vec<InboxMessage>, jsonl::ReadError> {
     let answered = read_outbox(layout, id)?

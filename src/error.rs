@@ -2,7 +2,9 @@
 
 use std::fmt;
 
+use crate::conversation::ConversationError;
 use crate::exit;
+use crate::store::jsonl::ReadError;
 use crate::store::lock::LockError;
 use crate::store::StoreError;
 
@@ -16,6 +18,12 @@ pub enum Kind {
     Locked,
     Unavailable,
     Corrupt,
+    /// `--until-done` endings (see docs/exit-codes.md).
+    TasksFailed,
+    Stuck,
+    Paused,
+    /// A file could not be read or written (a full disk, permissions).
+    Io,
     Internal,
 }
 
@@ -29,6 +37,10 @@ impl Kind {
             Kind::Locked => exit::LOCKED,
             Kind::Unavailable => exit::UNAVAILABLE,
             Kind::Corrupt => exit::CORRUPT,
+            Kind::TasksFailed => exit::TASKS_FAILED,
+            Kind::Stuck => exit::STUCK,
+            Kind::Paused => exit::PAUSED,
+            Kind::Io => exit::IO,
             Kind::Internal => exit::INTERNAL,
         }
     }
@@ -54,8 +66,18 @@ impl CliError {
         self
     }
 
+    /// The exit code. A failure or "bug" whose cause is a corrupt line or a full disk says
+    /// so, whichever path it came up by.
     pub fn exit_code(&self) -> u8 {
-        self.kind.exit_code()
+        match self.kind {
+            Kind::User | Kind::Internal => self
+                .error
+                .chain()
+                .find_map(cause_kind)
+                .unwrap_or(self.kind)
+                .exit_code(),
+            k => k.exit_code(),
+        }
     }
 }
 
@@ -113,8 +135,82 @@ impl From<StoreError> for CliError {
 
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
-        CliError::new(Kind::User, e)
+        let kind = io_kind(&e).unwrap_or(Kind::User);
+        CliError::new(kind, e)
     }
+}
+
+/// I/O errors that are the machine's, not the command's: a full disk or quota, a read-only
+/// file system, a device error.
+fn io_kind(e: &std::io::Error) -> Option<Kind> {
+    use std::io::ErrorKind as K;
+    let machine = matches!(
+        e.kind(),
+        K::StorageFull | K::QuotaExceeded | K::ReadOnlyFilesystem | K::PermissionDenied
+    ) || e.raw_os_error() == Some(libc::EIO);
+    machine.then_some(Kind::Io)
+}
+
+/// What a cause in an error chain says about the exit code, if anything.
+fn cause_kind(e: &(dyn std::error::Error + 'static)) -> Option<Kind> {
+    if let Some(e) = e.downcast_ref::<std::io::Error>() {
+        return io_kind(e);
+    }
+    if let Some(ConversationError::Read(r)) = e.downcast_ref::<ConversationError>() {
+        return Some(read_kind(r));
+    }
+    if let Some(r) = e.downcast_ref::<ReadError>() {
+        return Some(read_kind(r));
+    }
+    if let Some(StoreError::Corrupt { .. }) = e.downcast_ref::<StoreError>() {
+        return Some(Kind::Corrupt);
+    }
+    None
+}
+
+fn read_kind(e: &ReadError) -> Kind {
+    match e {
+        ReadError::Bad(_) => Kind::Corrupt,
+        ReadError::Io { source, .. } => io_kind(source).unwrap_or(Kind::Io),
+    }
+}
+
+const CORRUPT_LINE_HINT: &str = "nothing was changed; fix or remove that line by hand (one JSON record per line), then run the command again";
+
+impl From<ReadError> for CliError {
+    fn from(e: ReadError) -> Self {
+        let kind = read_kind(&e);
+        let err = CliError::new(kind, e);
+        if kind == Kind::Corrupt {
+            err.hinted(CORRUPT_LINE_HINT)
+        } else {
+            err
+        }
+    }
+}
+
+impl From<ConversationError> for CliError {
+    fn from(e: ConversationError) -> Self {
+        match e {
+            ConversationError::Read(r) => r.into(),
+            ConversationError::Lock(l) => StoreError::Locked(l).into(),
+            w @ ConversationError::Write { .. } => {
+                let kind = cause_kind_of(&w).unwrap_or(Kind::Io);
+                CliError::new(kind, w)
+            }
+        }
+    }
+}
+
+fn cause_kind_of(e: &(dyn std::error::Error + 'static)) -> Option<Kind> {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(k) = c.downcast_ref::<std::io::Error>().and_then(io_kind) {
+            return Some(k);
+        }
+        cur = c.source();
+    }
+    None
 }
 
 pub type CliResult<T = ()> = Result<T, CliError>;

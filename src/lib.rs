@@ -20,6 +20,7 @@ pub mod logging;
 pub mod model;
 pub mod outcome;
 pub mod output;
+pub mod pricing;
 pub mod process;
 pub mod store;
 pub mod time;

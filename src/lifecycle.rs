@@ -78,7 +78,6 @@ pub fn transition(
     // Only the `done` being evaluated waits; a reopened or re-closed task starts over.
     task.extra.remove(crate::evaluate::AWAITING);
     edit(&mut task);
-    w.put(std::slice::from_ref(&task))?;
     let record = LogRecord::status(
         &now,
         change.actor,
@@ -86,6 +85,13 @@ pub fn transition(
         change.to.as_str(),
         change.reason,
     );
-    tasklog::append(&w.layout().clone(), id, &record, false)?;
+    // The change and its log record are one unit: the record goes first, and is taken back
+    // when the change cannot be written. A full disk therefore leaves neither, and a change
+    // is never reported as failed while it was applied.
+    let log = tasklog::append_undoable(w.layout(), id, &record)?;
+    if let Err(e) = w.put(std::slice::from_ref(&task)) {
+        log.undo();
+        return Err(e.into());
+    }
     Ok(task)
 }

@@ -15,5 +15,8 @@ pub fn init(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()
+        // Its own report of a failed write would go to the same broken stderr by `eprintln!`
+        // and panic (`2>/dev/full`).
+        .log_internal_errors(false)
         .try_init();
 }

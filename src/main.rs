@@ -15,7 +15,7 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::from(wg::exit::OK);
             }
-            eprintln!("{e}");
+            wg::output::stderr(&format!("{e}\n"));
             ExitCode::from(e.exit_code())
         }
     }

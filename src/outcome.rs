@@ -189,16 +189,21 @@ impl std::fmt::Display for ErrorKind {
 /// The servers' wordings for a prompt longer than the context window: vLLM ("This model's
 /// maximum context length is N tokens", "longer than the maximum model length"), SGLang ("is
 /// longer than the model's context length", "exceeds the model's maximum context length")
-/// and OpenAI (`context_length_exceeded`, "maximum context length").
+/// and OpenAI (`context_length_exceeded`, "maximum context length"); codex's own text for
+/// OpenAI's ("ran out of room in the model's context window"), llama.cpp's server ("exceeds
+/// the available context size") and Anthropic's ("prompt is too long").
 pub fn is_context_overflow(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    const PHRASES: [&str; 6] = [
+    const PHRASES: [&str; 9] = [
         "maximum context length",
         "context_length_exceeded",
         "longer than the model's context length",
         "longer than the maximum model length",
         "context length exceeded",
         "exceeds the context window",
+        "out of room in the model's context window",
+        "exceeds the available context size",
+        "prompt is too long",
     ];
     PHRASES.iter().any(|p| m.contains(p))
 }
@@ -429,6 +434,10 @@ mod tests {
             "The input (40000 tokens) is longer than the model's context length (32768 tokens).",
             // OpenAI
             "Your input exceeds the context window of this model. code: context_length_exceeded",
+            // codex's text for OpenAI's, llama.cpp, Anthropic
+            "Codex ran out of room in the model's context window. Start a new thread or clear earlier history before retrying.",
+            "the request exceeds the available context size, try increasing it",
+            "prompt is too long: 210000 tokens > 200000 maximum",
         ] {
             assert_eq!(classify_messages([m]), ErrorKind::ContextOverflow, "{m}");
         }

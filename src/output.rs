@@ -1,4 +1,5 @@
-//! All stdout goes through the printer: human text, or JSON when `--json` is given.
+//! All stdout goes through the printer: human text, or JSON when `--json` is given. Notes
+//! for people go to stderr through [`stderr`], which never panics.
 
 use std::io::{self, Write};
 
@@ -47,4 +48,11 @@ impl Printer {
             self.line(text.trim_end_matches('\n'))
         }
     }
+}
+
+/// Writes `text` to stderr as is. A stderr that cannot be written (`2>/dev/full`, a closed
+/// pipe) is ignored: there is nowhere left to report it, and the command's outcome (its exit
+/// code, its files) must not change because of it. `eprint!` would panic instead.
+pub fn stderr(text: &str) {
+    let _ = io::stderr().lock().write_all(text.as_bytes());
 }

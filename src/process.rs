@@ -23,6 +23,35 @@ pub fn signal_group(pgid: i32, signal: i32) -> std::io::Result<bool> {
     }
 }
 
+/// Makes the child started by `cmd` die (SIGKILL) when the thread that starts it ends: an
+/// agent CLI must not outlive the `wg handler` that runs its turn, or the turn would run on
+/// while the coordinator starts another agent for it. The caller must spawn from a thread
+/// that lives as long as the child should (the handler's single runtime thread).
+pub fn die_with_parent(cmd: &mut tokio::process::Command) {
+    // SAFETY: getpid is async-signal-safe.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) run between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) == -1
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before the request took effect.
+            if libc::getppid() != parent {
+                libc::_exit(137);
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Whether any process of group `pgid` still exists.
 pub fn group_alive(pgid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence and permission.

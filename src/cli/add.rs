@@ -84,9 +84,7 @@ pub fn check_deps(w: &Writer<'_>, task_id: &str, after: &[String]) -> CliResult<
 }
 
 pub fn cmd_add(ctx: &Ctx, args: &AddArgs) -> CliResult {
-    if args.title.trim().is_empty() {
-        return Err(usage_error("the title is empty"));
-    }
+    crate::cli::check_title(&args.title)?;
     if let Some(id) = &args.id {
         check_id(id)?;
     }

@@ -24,7 +24,7 @@ pub fn cmd_chat(ctx: &Ctx, args: &ChatArgs) -> CliResult {
     let mut lines = stdin.lock().lines();
     loop {
         if tty {
-            eprint!("you> ");
+            crate::output::stderr("you> ");
             let _ = std::io::stderr().flush();
         }
         let Some(line) = lines.next() else { break };
@@ -47,10 +47,10 @@ pub fn cmd_chat(ctx: &Ctx, args: &ChatArgs) -> CliResult {
                 .status()
                 .map_err(internal)?;
         } else if tty {
-            eprintln!("(waiting for the agent…)");
+            crate::output::stderr("(waiting for the agent…)\n");
         }
         let reply = loop {
-            let out = conversation::read_outbox(&ctx.layout, id).map_err(internal)?;
+            let out = conversation::read_outbox(&ctx.layout, id)?;
             if let Some(r) = out.into_iter().find(|r| r.in_reply_to >= msg.seq) {
                 break r;
             }

@@ -129,6 +129,7 @@ pub fn cmd_demo(cli: &Cli, args: &DemoArgs) -> CliResult {
         layout: layout.clone(),
         max_agents: Some(args.max_agents),
         until_done: true,
+        max_pause: None,
         echo: false,
         signals: true,
         wg_exe,

@@ -6,6 +6,10 @@ use serde::Serialize;
 use crate::cli::Ctx;
 use crate::error::{user_error, CliResult};
 use crate::handler::resolve::find_binary;
+use crate::outcome::ErrorKind;
+
+/// The limit of each network check; they run at once, so it bounds them all.
+const BOUND: Duration = Duration::from_secs(15);
 
 /// Check that agents can run: codex found (and its version), the endpoint reachable, the model
 /// listed there, the API key's env var set; and worktrees left behind by tasks that no
@@ -108,25 +112,142 @@ fn codex_checks(ctx: &Ctx, path: &str, root: &std::path::Path, checks: &mut Vec<
             ok: true,
             detail: "none configured; codex uses its own login and provider".into(),
         }),
-        Some(url) => {
-            let (reach, listed) = probe(url, key.as_deref(), cfg.model.as_deref());
-            let reachable = reach.ok;
-            checks.push(reach);
-            checks.push(listed);
-            if let (true, Some(model)) = (reachable, cfg.model.as_deref()) {
-                checks.push(wire_check(
-                    url,
-                    key.as_deref(),
-                    model,
-                    cfg.endpoint.wire_api.as_deref(),
-                ));
-            }
-            checks.push(match &key {
-                Some(_) => Check { name: "api key", ok: true, detail: format!("${key_env} is set") },
-                None => Check { name: "api key", ok: false, detail: format!("${key_env} is not set; export it where the coordinator and `wg handler` run") },
+        Some(url) => checks.extend(endpoint_checks(
+            url,
+            key_env,
+            key.as_deref(),
+            cfg.model.as_deref(),
+            cfg.endpoint.wire_api.as_deref(),
+        )),
+    }
+}
+
+/// Every network check of the endpoint, run at once: each request is bounded by
+/// [`BOUND`], so the whole set is too (a hanging backend costs one bound, not one per check).
+fn endpoint_checks(
+    url: &str,
+    key_env: &str,
+    key: Option<&str>,
+    model: Option<&str>,
+    wire_api: Option<&str>,
+) -> Vec<Check> {
+    use crate::bridge::probe::{tool_call_check, ToolCallCheck, TOOL_CALL_TEXT_ADVICE};
+    let chat = wire_api == Some("chat");
+    let (models, wire, tools) = std::thread::scope(|s| {
+        let models = s.spawn(|| crate::http::probe_models(url, key, BOUND));
+        let wire = model.map(|m| s.spawn(move || wire_check(url, key, m, wire_api)));
+        let tools = model.map(|m| s.spawn(move || tool_call_check(url, key, m, chat, BOUND)));
+        (
+            models.join().expect("the probe thread does not panic"),
+            wire.map(|h| h.join().expect("the wire check does not panic")),
+            tools.map(|h| h.join().expect("the tool check does not panic")),
+        )
+    });
+    let mut checks = Vec::new();
+    let key_rejected = matches!(&models, Err(f) if matches!(f.kind, ErrorKind::Unauthorized | ErrorKind::Forbidden));
+    match &models {
+        Ok(ids) => {
+            checks.push(Check {
+                name: "endpoint",
+                ok: true,
+                detail: format!("{url} reachable (GET /models: {} models)", ids.len()),
+            });
+            checks.push(match model {
+                None => Check {
+                    name: "model",
+                    ok: false,
+                    detail: "no model configured; `wg config set model NAME`".into(),
+                },
+                Some(m) if ids.iter().any(|i| i == m) => Check {
+                    name: "model",
+                    ok: true,
+                    detail: format!("{m} is listed"),
+                },
+                Some(m) if ids.is_empty() => Check {
+                    name: "model",
+                    ok: true,
+                    detail: format!("{m}: the endpoint lists no models; not checked"),
+                },
+                Some(m) => Check {
+                    name: "model",
+                    ok: false,
+                    detail: format!("{m} is not listed (the endpoint has: {})", ids.join(", ")),
+                },
+            });
+        }
+        Err(f) => {
+            checks.push(Check {
+                name: "endpoint",
+                ok: key_rejected,
+                detail: if key_rejected {
+                    format!("{url} answers (the key is checked below)")
+                } else {
+                    format!("{}; {}", f.message, f.kind.advice())
+                },
+            });
+            checks.push(Check {
+                name: "model",
+                ok: false,
+                detail: "not checked: no model list".into(),
             });
         }
     }
+    checks.push(match (key, &models) {
+        (None, _) => Check {
+            name: "api key",
+            ok: false,
+            detail: format!(
+                "${key_env} is not set; export it where the coordinator and `wg handler` run"
+            ),
+        },
+        (Some(_), Err(f)) if key_rejected => Check {
+            name: "api key",
+            ok: false,
+            detail: format!(
+                "${key_env} is set but the endpoint rejects it: {}",
+                f.message
+            ),
+        },
+        (Some(_), Ok(_)) => Check {
+            name: "api key",
+            ok: true,
+            detail: format!("${key_env} is set and accepted (GET /models)"),
+        },
+        (Some(_), Err(_)) => Check {
+            name: "api key",
+            ok: true,
+            detail: format!("${key_env} is set (not verified: the endpoint did not answer)"),
+        },
+    });
+    if let Some(w) = wire {
+        checks.push(w);
+    }
+    if let Some(t) = tools {
+        checks.push(match t {
+            ToolCallCheck::Structured => Check {
+                name: "tool calls",
+                ok: true,
+                detail: "a tool call came back structured".into(),
+            },
+            ToolCallCheck::AsText => Check {
+                name: "tool calls",
+                ok: false,
+                detail: TOOL_CALL_TEXT_ADVICE.into(),
+            },
+            ToolCallCheck::NoCall => Check {
+                name: "tool calls",
+                ok: true,
+                detail: "the model answered without calling the offered tool; not conclusive"
+                    .into(),
+            },
+            ToolCallCheck::Failed(why) => Check {
+                name: "tool calls",
+                ok: false,
+                detail: format!("not checked: {why}"),
+            },
+        });
+    }
+    checks
 }
 
 /// Whether the project runs claude tasks: the default executor, a `[executors.claude]` table
@@ -227,20 +348,26 @@ fn probe_anthropic(url: &str, key: Option<&str>, auth: &str) -> Check {
             ok: false,
             detail: format!("{models} unreachable: {e}; is the model server running?"),
         },
-        Ok(resp) => {
+        Ok(mut resp) => {
             let status = resp.status().as_u16();
             let bad = matches!(status, 401 | 403 | 429) || status >= 500;
+            let body = resp.body_mut().read_to_string().unwrap_or_default();
             Check {
                 name: "claude endpoint",
                 ok: !bad,
-                detail: format!(
-                    "GET {models} answered {status}{}",
-                    if status == 401 || status == 403 {
-                        " (check the API key)"
-                    } else {
-                        ""
-                    }
-                ),
+                detail: if bad {
+                    format!(
+                        "GET {models} answered {status}: {}{}",
+                        crate::http::server_message(&body),
+                        if status == 401 || status == 403 {
+                            " (check the API key)"
+                        } else {
+                            ""
+                        }
+                    )
+                } else {
+                    format!("GET {models} answered {status}")
+                },
             }
         }
     }
@@ -248,7 +375,8 @@ fn probe_anthropic(url: &str, key: Option<&str>, auth: &str) -> Check {
 
 /// Which API the endpoint answers (a one-token request to each), against `endpoint.wire_api`.
 fn wire_check(url: &str, key: Option<&str>, model: &str, configured: Option<&str>) -> Check {
-    let w = crate::bridge::probe(url, key, model, Duration::from_secs(20));
+    // Its two requests run one after the other: half the bound each keeps it in the bound.
+    let w = crate::bridge::probe(url, key, model, BOUND / 2);
     let configured = configured.unwrap_or("responses");
     let answers = match (w.responses, w.chat) {
         (true, true) => "answers /v1/responses and /v1/chat/completions".to_string(),
@@ -344,80 +472,4 @@ fn worktree_checks(ctx: &Ctx, fix: bool) -> CliResult<Vec<Check>> {
         });
     }
     Ok(checks)
-}
-
-/// `GET {url}/models` with the key: is the endpoint there, and does it list the model?
-fn probe(url: &str, key: Option<&str>, model: Option<&str>) -> (Check, Check) {
-    let agent = crate::http::agent(Duration::from_secs(5));
-    let models_url = format!("{}/models", url.trim_end_matches('/'));
-    let mut req = agent.get(&models_url);
-    if let Some(k) = key {
-        req = req.header("Authorization", &format!("Bearer {k}"));
-    }
-    let unknown = |why: &str| Check {
-        name: "model",
-        ok: false,
-        detail: format!("not checked: {why}"),
-    };
-    match req.call() {
-        Err(e) => (
-            Check {
-                name: "endpoint",
-                ok: false,
-                detail: format!("{models_url} unreachable: {e}; is the model server running?"),
-            },
-            unknown("endpoint unreachable"),
-        ),
-        Ok(mut resp) => {
-            let status = resp.status().as_u16();
-            if status != 200 {
-                return (
-                    Check {
-                        name: "endpoint",
-                        ok: false,
-                        detail: format!(
-                            "GET {models_url} answered {status}{}",
-                            if status == 401 || status == 403 {
-                                " (check the API key)"
-                            } else {
-                                ""
-                            }
-                        ),
-                    },
-                    unknown("no model list"),
-                );
-            }
-            let body = resp.body_mut().read_to_string().unwrap_or_default();
-            let ids: Vec<String> = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("data").and_then(|d| d.as_array()).cloned())
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|m| m.get("id").and_then(|i| i.as_str()).map(str::to_string))
-                .collect();
-            let reach = Check {
-                name: "endpoint",
-                ok: true,
-                detail: format!("{url} reachable (GET /models: {} models)", ids.len()),
-            };
-            let listed = match model {
-                None => Check {
-                    name: "model",
-                    ok: false,
-                    detail: "no model configured; `wg config set model NAME`".into(),
-                },
-                Some(m) if ids.iter().any(|i| i == m) => Check {
-                    name: "model",
-                    ok: true,
-                    detail: format!("{m} is listed"),
-                },
-                Some(m) => Check {
-                    name: "model",
-                    ok: false,
-                    detail: format!("{m} is not listed (the endpoint has: {})", ids.join(", ")),
-                },
-            };
-            (reach, listed)
-        }
-    }
 }

@@ -19,6 +19,7 @@ pub struct DoneArgs {
 pub fn cmd_done(ctx: &Ctx, args: &DoneArgs) -> CliResult {
     check_id(&args.id)?;
     let mut w = ctx.store.writer()?;
+    crate::cli::fence::check(ctx, &w, &args.id, "wg done")?;
     // A worktree's uncommitted changes are never dropped silently: committed on the task
     // branch, or `done` is refused (`workspace.on_done`). Only a task that may become done.
     let mut committed = None;

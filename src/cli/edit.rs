@@ -41,6 +41,7 @@ pub fn cmd_edit(ctx: &Ctx, args: &EditArgs) -> CliResult {
     }
     let mut task = w.get(&args.id)?.ok_or_else(|| not_found(&args.id))?;
     if let Some(t) = &args.title {
+        crate::cli::check_title(t)?;
         task.title = t.clone();
     }
     if let Some(d) = &args.description {
@@ -56,6 +57,13 @@ pub fn cmd_edit(ctx: &Ctx, args: &EditArgs) -> CliResult {
         task.model = Some(m.clone());
     }
     for dep in &args.remove_after {
+        if !task.after.contains(dep) {
+            return Err(user_error(format!(
+                "`{}` does not wait for `{dep}`; there is no edge to remove",
+                task.id
+            ))
+            .hinted(format!("`wg show {}` lists what it waits for", task.id)));
+        }
         task.after.retain(|d| d != dep);
     }
     check_deps(&w, &task.id, &args.add_after)?;

@@ -17,6 +17,7 @@ pub struct FailArgs {
 pub fn cmd_fail(ctx: &Ctx, args: &FailArgs) -> CliResult {
     check_id(&args.id)?;
     let mut w = ctx.store.writer()?;
+    crate::cli::fence::check(ctx, &w, &args.id, "wg fail")?;
     let change = Change {
         to: TaskStatus::Failed,
         reason: Some(&args.reason),

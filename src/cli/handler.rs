@@ -42,7 +42,9 @@ fn cli_error(e: SessionError) -> CliError {
         SessionError::Config { message, hint } => hinted(config_error(message), hint),
         SessionError::Locked(e) => CliError::new(Kind::Locked, e),
         SessionError::Store(e) => e,
-        SessionError::Io(e) => internal(e),
+        // A full disk or a corrupt conversation line is not a bug: exit 74 or 7 with the path.
+        SessionError::Io(e) => e.into(),
+        // Exit code from its cause (`CliError::exit_code` looks through the chain).
         SessionError::Conversation(e) => internal(e),
     }
 }
@@ -78,9 +80,9 @@ pub fn cmd_handler(ctx: &Ctx, args: &HandlerArgs) -> CliResult {
     };
     let end = session::run(&s, id).map_err(cli_error)?;
     if end.busy {
-        eprintln!(
-            "another `wg handler` is running turns for task `{id}`; it will answer the inbox"
-        );
+        crate::output::stderr(&format!(
+            "another `wg handler` is running turns for task `{id}`; it will answer the inbox\n"
+        ));
     }
     match end.error {
         Some(e) => Err(user_error(format!(

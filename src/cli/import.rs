@@ -78,6 +78,9 @@ pub fn cmd_import(ctx: &Ctx, args: &ImportArgs) -> CliResult {
         // Everything else goes through the Task deserializer, so field types are checked.
         let mut value = serde_json::Value::Object(rec.rest);
         value["id"] = id.clone().into();
+        crate::cli::check_title(&rec.title).map_err(|e| {
+            user_error(format!("{}: {}", where_(), e.error)).hinted("nothing was imported")
+        })?;
         value["title"] = rec.title.into();
         value["status"] = serde_json::to_value(rec.status.unwrap_or(TaskStatus::Open))
             .expect("status serializes");

@@ -91,8 +91,12 @@ max_nudges = 1
 binary = "codex"
 # read-only, workspace-write or danger-full-access
 sandbox = "workspace-write"
-# Upper bound on the conversation replayed into each turn's prompt.
-history_budget_chars = 200000
+# Upper bound on the conversation replayed into each turn's prompt (default: from
+# endpoint.model_context_window when set, else 200000). See docs/replay.md.
+# history_budget_chars = 200000
+# A digest of what the agent ran and changed in each earlier turn, and its bound per turn.
+replay_actions = true
+replay_actions_chars = 1200
 
 [handler]
 # The per-turn handler's own limits (codex alone would wait forever on a silent server).
@@ -120,6 +124,13 @@ pass = 0.7
 max_rejections = 3
 # model = "qwen3-coder"
 # endpoint = "https://gpu-box:30000/v1"
+
+# USD per million tokens by model, for the costs in `wg show` and `wg stats`. wg ships no
+# prices: copy your provider's current ones.
+# [pricing."MODEL"]
+# input_per_mtok = <USD per million input tokens>
+# cached_input_per_mtok = <USD per million cached input tokens; the input price when unset>
+# output_per_mtok = <USD per million output tokens>
 "#,
         executor = quoted(&args.executor),
         key_env = quoted(key_env),

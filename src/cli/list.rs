@@ -47,7 +47,21 @@ pub fn cmd_list(ctx: &Ctx, args: &ListArgs) -> CliResult {
         if tasks.is_empty() {
             return "no tasks".to_string();
         }
-        tasks.iter().map(task_line).collect::<Vec<_>>().join("\n")
+        tasks
+            .iter()
+            .map(|t| {
+                let mut line = task_line(t);
+                // A task whose last turn failed says so (only unfinished tasks have one that
+                // matters; finished ones are not read).
+                if matches!(t.status, TaskStatus::Open | TaskStatus::Waiting) {
+                    if let Some(e) = crate::conversation::last_error(&ctx.layout, &t.id) {
+                        line.push_str(&format!("  [last error: {}: {}]", e.kind, e.message));
+                    }
+                }
+                line
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     })?;
     Ok(())
 }

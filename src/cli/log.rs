@@ -16,16 +16,20 @@ pub struct LogArgs {
 pub fn cmd_log(ctx: &Ctx, args: &LogArgs) -> CliResult {
     check_id(&args.id)?;
     // An index lookup under the writer lock: no full parse of a large graph for one note.
-    if !ctx.store.writer()?.exists(&args.id) {
+    let w = ctx.store.writer()?;
+    if !w.exists(&args.id) {
         return Err(not_found(&args.id));
     }
     match &args.text {
         Some(text) => {
+            crate::cli::fence::check(ctx, &w, &args.id, "wg log")?;
+            drop(w);
             let rec = LogRecord::note(&now_rfc3339(), &ctx.actor, text);
             tasklog::append(&ctx.layout, &args.id, &rec, ctx.store.fsync)?;
             ctx.out.either(&rec, String::new)?;
         }
         None => {
+            drop(w);
             let records = tasklog::read(&ctx.layout.task_log(&args.id))
                 .map_err(crate::store::StoreError::from)?;
             ctx.out.either(&records, || {

@@ -13,6 +13,7 @@ mod done;
 mod edit;
 mod evaluate;
 mod fail;
+pub mod fence;
 mod handler;
 mod import;
 mod init;
@@ -209,6 +210,22 @@ pub fn run(cli: Cli) -> CliResult {
             }
         }
     }
+}
+
+/// Checks a task title: one line of text. A newline or other control character would break
+/// `wg list` and every other one-line-per-task output.
+pub fn check_title(title: &str) -> CliResult<()> {
+    if title.trim().is_empty() {
+        return Err(crate::error::usage_error("the title is empty"));
+    }
+    if let Some((i, c)) = title.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(crate::error::usage_error(format!(
+            "the title contains the control character {:?} at byte {i}; a title is one line of text",
+            c
+        ))
+        .hinted("put longer text in the description (`--description`)"));
+    }
+    Ok(())
 }
 
 /// Checks a task id given on the command line (keeps `../` and `/` out of paths).

@@ -2,7 +2,7 @@ use clap::Args;
 
 use crate::cli::{check_id, Ctx};
 use crate::conversation::{self, InboxMessage};
-use crate::error::{internal, not_found, user_error, CliResult};
+use crate::error::{not_found, user_error, CliResult};
 use crate::lifecycle::{transition, Change};
 use crate::model::TaskStatus;
 use crate::store::layout::Layout;
@@ -37,6 +37,16 @@ pub(crate) fn send(ctx: &Ctx, id: &str, text: &str, reopen: bool) -> CliResult<I
     check_id(id)?;
     if text.trim().is_empty() {
         return Err(user_error("the message is empty"));
+    }
+    let max = ctx.config.handler.max_message_chars;
+    if text.len() > max {
+        let chars = text.chars().count();
+        if chars > max {
+            return Err(user_error(format!(
+                "the message is {chars} characters; the limit is {max} (handler.max_message_chars)"
+            ))
+            .hinted("nothing was sent; put the text in a file and send its path, or raise handler.max_message_chars (codex refuses a prompt over 1,048,576 characters)"));
+        }
     }
     let graph = ctx.store.load()?;
     let mut task = graph.tasks.get(id).cloned().ok_or_else(|| not_found(id))?;
@@ -81,8 +91,7 @@ pub(crate) fn send(ctx: &Ctx, id: &str, text: &str, reopen: bool) -> CliResult<I
         }
         None => text,
     };
-    let msg = conversation::append_message(&ctx.layout, &task, brief, &ctx.actor, "message", text)
-        .map_err(internal)?;
+    let msg = conversation::append_message(&ctx.layout, &task, brief, &ctx.actor, "message", text)?;
     let mut w = ctx.store.writer()?;
     // The answer to `wg ask`: the task waits for its next turn, which reads this message.
     if w.get(id)?
@@ -116,10 +125,10 @@ pub fn cmd_msg(ctx: &Ctx, args: &MsgArgs) -> CliResult {
     ctx.out
         .either(&msg, || format!("sent message {} to {}", msg.seq, args.id))?;
     if !coordinator_running(&ctx.layout) {
-        eprintln!(
-            "note: no coordinator is running, so nothing will answer yet; run `wg handler {}` to answer now, or `wg service start`",
+        crate::output::stderr(&format!(
+            "note: no coordinator is running, so nothing will answer yet; run `wg handler {}` to answer now, or `wg service start`\n",
             args.id
-        );
+        ));
     }
     Ok(())
 }

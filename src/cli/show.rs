@@ -9,6 +9,21 @@ pub struct ShowArgs {
     pub id: String,
 }
 
+/// Turns listed in the human view; `--json` has them all.
+const SHOWN_TURNS: usize = 10;
+
+/// Tokens per turn and in total, priced at the model's `[pricing]` entry if it has one.
+fn task_tokens(ctx: &Ctx, task: &crate::model::Task) -> crate::pricing::TaskTokens {
+    let outbox = crate::conversation::read_outbox(&ctx.layout, &task.id).unwrap_or_default();
+    let executor = task.executor.as_deref().unwrap_or(&ctx.config.executor);
+    let model = task
+        .model
+        .clone()
+        .or_else(|| ctx.config.endpoint_for(executor).model);
+    let price = model.and_then(|m| ctx.config.price_for(&m));
+    crate::pricing::task_tokens(&outbox, price.as_ref())
+}
+
 pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
     check_id(&args.id)?;
     let graph = ctx.store.load()?;
@@ -25,13 +40,19 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
         std::fs::read(ctx.layout.task_file(&task.id, "evaluation.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
+    let tokens = task_tokens(ctx, &task);
     let mut value = serde_json::to_value(&task).map_err(crate::error::internal)?;
     // The record on disk leaves out an empty `after`; the JSON contract of `show` always has it.
     value["after"] = serde_json::json!(task.after);
     value["ready"] = serde_json::Value::Bool(ready);
     value["archived"] = serde_json::Value::Bool(archived);
+    value["tokens"] = serde_json::json!(tokens);
     if let Some(e) = &evaluation {
         value["evaluation"] = e.clone();
+    }
+    let last_error = crate::conversation::last_error(&ctx.layout, &task.id);
+    if let Some(e) = &last_error {
+        value["last_error"] = serde_json::to_value(e).map_err(crate::error::internal)?;
     }
     ctx.out.either(&value, || {
         let mut s = format!("{}: {}\n", task.id, task.title);
@@ -90,6 +111,14 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
                 s.push_str(&format!("  {k:<9} {v}\n"));
             }
         }
+        if let Some(e) = &last_error {
+            s.push_str(&format!(
+                "  error:    {} ({}): {}\n",
+                e.kind,
+                e.kind.advice(),
+                e.message
+            ));
+        }
         if !task.tags.is_empty() {
             s.push_str(&format!("  tags:     {}\n", task.tags.join(", ")));
         }
@@ -103,6 +132,14 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
                 task.max_retries
                     .map(|m| format!(" of {m}"))
                     .unwrap_or_default()
+            ));
+        }
+        if !tokens.turns.is_empty() {
+            s.push_str(&format!(
+                "  tokens:   {} over {} turn{}\n",
+                tokens.total.human(),
+                tokens.turns.len(),
+                if tokens.turns.len() == 1 { "" } else { "s" }
             ));
         }
         if !task.command.is_empty() {
@@ -122,6 +159,24 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
                     .map(|v| v.to_string())
                     .unwrap_or_else(|| "?".into())
             ));
+        }
+        if !tokens.turns.is_empty() {
+            s.push_str("\nturns:\n");
+            let skip = tokens.turns.len().saturating_sub(SHOWN_TURNS);
+            if skip > 0 {
+                s.push_str(&format!(
+                    "  ({skip} earlier turns: `wg show {} --json`)\n",
+                    task.id
+                ));
+            }
+            for t in &tokens.turns[skip..] {
+                let failed = if t.role == "error" { " (failed)" } else { "" };
+                s.push_str(&format!(
+                    "  turn {}{failed}: {}\n",
+                    t.turn,
+                    t.tokens.human()
+                ));
+            }
         }
         if !log.is_empty() {
             s.push_str("\nlog:\n");

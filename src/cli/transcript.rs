@@ -3,7 +3,7 @@ use serde::Serialize;
 
 use crate::cli::{check_id, Ctx};
 use crate::conversation::{self, InboxMessage, OutboxRecord};
-use crate::error::{internal, not_found, CliResult};
+use crate::error::{not_found, CliResult};
 
 /// Print a task's conversation: every message and reply, in order.
 #[derive(Debug, Args)]
@@ -23,8 +23,8 @@ pub fn cmd_transcript(ctx: &Ctx, args: &TranscriptArgs) -> CliResult {
     if !ctx.store.writer()?.exists(&args.id) {
         return Err(not_found(&args.id));
     }
-    let inbox = conversation::read_inbox(&ctx.layout, &args.id).map_err(internal)?;
-    let outbox = conversation::read_outbox(&ctx.layout, &args.id).map_err(internal)?;
+    let inbox = conversation::read_inbox(&ctx.layout, &args.id)?;
+    let outbox = conversation::read_outbox(&ctx.layout, &args.id)?;
     // Each reply follows the messages it answered.
     let mut entries = Vec::with_capacity(inbox.len() + outbox.len());
     let mut msgs = inbox.iter().peekable();

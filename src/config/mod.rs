@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Default executor for tasks that do not name one.
     pub executor: String,
@@ -26,11 +26,13 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub evaluate: crate::evaluate::EvaluateConfig,
     pub workspace: WorkspaceConfig,
+    /// `[pricing."MODEL"]`: USD per million tokens, for costs in `wg show` and `wg stats`.
+    pub pricing: BTreeMap<String, crate::pricing::Price>,
 }
 
 /// `[workspace]`: where agents work. See docs/workspaces.md.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WorkspaceConfig {
     /// `shared` (every agent in the project root) or `worktree` (a git worktree per task).
     pub mode: String,
@@ -61,7 +63,7 @@ impl Default for WorkspaceConfig {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct EndpointConfig {
     /// Base URL of an OpenAI-compatible API, including `/v1`.
     pub url: Option<String>,
@@ -74,7 +76,7 @@ pub struct EndpointConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CoordinatorConfig {
     pub max_agents: usize,
     pub max_retries: u32,
@@ -114,14 +116,20 @@ impl Default for CoordinatorConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CodexConfig {
     /// The codex binary; `codex` on PATH by default.
     pub binary: String,
     /// `read-only`, `workspace-write` or `danger-full-access`.
     pub sandbox: String,
-    /// Upper bound on the replayed conversation in the prompt.
-    pub history_budget_chars: usize,
+    /// Upper bound on the replayed conversation in the prompt. Unset: derived from
+    /// `endpoint.model_context_window` when that is set, else 200,000.
+    pub history_budget_chars: Option<usize>,
+    /// Replay a digest of what the agent did in each earlier turn (commands, exit codes,
+    /// changed files).
+    pub replay_actions: bool,
+    /// Upper bound on one earlier turn's digest.
+    pub replay_actions_chars: usize,
 }
 
 impl Default for CodexConfig {
@@ -129,7 +137,9 @@ impl Default for CodexConfig {
         CodexConfig {
             binary: "codex".into(),
             sandbox: "workspace-write".into(),
-            history_budget_chars: 200_000,
+            history_budget_chars: None,
+            replay_actions: true,
+            replay_actions_chars: 1_200,
         }
     }
 }
@@ -137,7 +147,7 @@ impl Default for CodexConfig {
 /// `[claude]`: how the `claude` executor runs Claude Code (`claude -p`) each turn. Measured
 /// facts behind the defaults: reference/claude-cli.md (Claude Code 2.1.330).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClaudeConfig {
     /// The Claude Code binary; `claude` on PATH by default.
     pub binary: String,
@@ -165,7 +175,7 @@ pub struct ClaudeConfig {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ModelPrice {
     pub input_per_mtok: f64,
     pub output_per_mtok: f64,
@@ -199,10 +209,15 @@ pub struct ExecutorEndpoint {
     pub key_env: String,
 }
 
+/// Default `handler.max_message_chars`: a quarter of codex's input limit (1,048,576
+/// characters), leaving the rest to the brief and the replayed conversation
+/// (`codex.history_budget_chars`, 200,000 by default).
+pub const DEFAULT_MAX_MESSAGE_CHARS: usize = 256 * 1024;
+
 /// `[handler]`: limits of the codex per-turn handler (`wg handler`). Durations are humantime
 /// strings; an unset budget means no limit.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HandlerConfig {
     /// No stdout line from codex for this long after it starts ends the turn.
     pub first_output_timeout: String,
@@ -226,6 +241,9 @@ pub struct HandlerConfig {
     pub max_commands_per_turn: u32,
     /// `events.jsonl` and `handler.log` are rotated to `.1` past this size.
     pub log_max_bytes: u64,
+    /// `wg msg` refuses longer messages: the whole prompt (brief, replayed conversation and
+    /// the message) must stay under the agent CLI's input limit (codex: 1 MiB characters).
+    pub max_message_chars: usize,
 }
 
 impl Default for HandlerConfig {
@@ -243,12 +261,13 @@ impl Default for HandlerConfig {
             max_repeated_commands: 8,
             max_commands_per_turn: 400,
             log_max_bytes: 8 * 1024 * 1024,
+            max_message_chars: DEFAULT_MAX_MESSAGE_CHARS,
         }
     }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct NotifyConfig {
     pub url: Option<String>,
     pub token_env: Option<String>,
@@ -269,6 +288,7 @@ impl Default for Config {
             notify: NotifyConfig::default(),
             evaluate: Default::default(),
             workspace: WorkspaceConfig::default(),
+            pricing: BTreeMap::new(),
         }
     }
 }
@@ -298,7 +318,8 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
+        let config: Config =
+            toml::from_str(text).map_err(|e| with_suggestion(e.to_string().trim()))?;
         config.validate()?;
         Ok(config)
     }
@@ -386,7 +407,34 @@ impl Config {
             ),
         ] {
             if let Some(v) = value {
-                crate::time::parse_duration(v).map_err(|e| format!("{key}: {e}"))?;
+                let d = crate::time::parse_duration(v).map_err(|e| format!("{key}: {e}"))?;
+                // A zero poll spins the idle coordinator; a zero timeout kills every run at
+                // once and spends every retry.
+                if d.is_zero() && key != "coordinator.grace_period" {
+                    return Err(format!("{key} = \"{v}\": must be more than zero"));
+                }
+            }
+        }
+        for (key, value, min) in [
+            (
+                "coordinator.max_agents",
+                self.coordinator.max_agents as u64,
+                1,
+            ),
+            (
+                "codex.history_budget_chars",
+                self.codex.history_budget_chars.unwrap_or(1) as u64,
+                1,
+            ),
+            ("handler.log_max_bytes", self.handler.log_max_bytes, 1024),
+            (
+                "handler.max_message_chars",
+                self.handler.max_message_chars as u64,
+                1,
+            ),
+        ] {
+            if value < min {
+                return Err(format!("{key} = {value}: must be at least {min}"));
             }
         }
         if !matches!(self.claude.auth.as_str(), "api-key" | "bearer") {
@@ -394,6 +442,11 @@ impl Config {
                 "claude.auth = \"{}\": expected \"api-key\" or \"bearer\"",
                 self.claude.auth
             ));
+        }
+        for (model, price) in &self.pricing {
+            price
+                .validate()
+                .map_err(|e| format!("pricing.\"{model}\".{e}"))?;
         }
         for (name, table) in &self.executors {
             if let Some(url) = table.get("endpoint") {
@@ -421,6 +474,36 @@ impl Config {
         }
     }
 
+    /// The price of `model`: `[pricing."MODEL"]`, else the older `[claude.prices.MODEL]`.
+    pub fn price_for(&self, model: &str) -> Option<crate::pricing::Price> {
+        self.pricing.get(model).cloned().or_else(|| {
+            self.claude
+                .prices
+                .get(model)
+                .map(|p| crate::pricing::Price {
+                    input_per_mtok: p.input_per_mtok,
+                    cached_input_per_mtok: None,
+                    output_per_mtok: p.output_per_mtok,
+                })
+        })
+    }
+
+    /// The history budget of the prompt: `codex.history_budget_chars`, else derived from
+    /// `endpoint.model_context_window`.
+    pub fn history_budget_chars(&self) -> usize {
+        crate::handler::trim::default_budget(
+            self.codex.history_budget_chars,
+            self.endpoint.model_context_window,
+        )
+    }
+
+    /// The bound of each earlier turn's action digest; `None` when digests are off.
+    pub fn replay_actions_chars(&self) -> Option<usize> {
+        self.codex
+            .replay_actions
+            .then_some(self.codex.replay_actions_chars)
+    }
+
     /// The name of the env var holding the API key.
     pub fn api_key_env(&self) -> &str {
         self.endpoint
@@ -437,6 +520,48 @@ impl Config {
     pub fn executor_setting(&self, executor: &str, key: &str) -> Option<&toml::Value> {
         self.executors.get(executor).and_then(|t| t.get(key))
     }
+}
+
+/// Adds "did you mean" to serde's unknown-field error. The known names come from the error
+/// itself, which serde builds from the typed structs (`deny_unknown_fields`): a field added to
+/// a struct is known at once, with no list to keep.
+fn with_suggestion(err: &str) -> String {
+    let Some(rest) = err.split("unknown field `").nth(1) else {
+        return err.to_string();
+    };
+    let Some((unknown, rest)) = rest.split_once('`') else {
+        return err.to_string();
+    };
+    let known: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    let best = known
+        .iter()
+        .map(|k| (edit_distance(unknown, k), *k))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
+        .min();
+    match best {
+        Some((_, k)) => format!("{err}\nhint: did you mean `{k}`?"),
+        None => err.to_string(),
+    }
+}
+
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(cur).min(row[j])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// An endpoint must be an absolute http(s) URL; codex appends `/responses` to it.
@@ -498,6 +623,86 @@ mod tests {
         let c = Config::parse("[workspace]\nmode = \"worktree\"\nmerge = \"ff\"").unwrap();
         assert_eq!(c.workspace.mode, "worktree");
         assert_eq!(c.workspace.on_done, "commit");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_the_nearest_known_one() {
+        let e = Config::parse("[coordinator]\nmax_agent = 3").unwrap_err();
+        assert!(e.contains("unknown field `max_agent`"), "{e}");
+        assert!(e.contains("did you mean `max_agents`?"), "{e}");
+        let e = Config::parse("executer = \"codex\"").unwrap_err();
+        assert!(e.contains("did you mean `executor`?"), "{e}");
+        let e = Config::parse("[handler]\nzzzzzzzz = 1").unwrap_err();
+        assert!(
+            e.contains("unknown field") && !e.contains("did you mean"),
+            "{e}"
+        );
+        // Open tables stay open.
+        Config::parse("[executors.mine]\nanything = 1\n[claude.prices.m]\ninput_per_mtok = 1.0")
+            .unwrap();
+    }
+
+    #[test]
+    fn zero_durations_and_counts_are_refused() {
+        for (text, key) in [
+            (
+                "[coordinator]\npoll_interval = \"0s\"",
+                "coordinator.poll_interval",
+            ),
+            (
+                "[coordinator]\nhard_timeout = \"0s\"",
+                "coordinator.hard_timeout",
+            ),
+            ("[handler]\nturn_timeout = \"0ms\"", "handler.turn_timeout"),
+            ("[coordinator]\nmax_agents = 0", "coordinator.max_agents"),
+            (
+                "[handler]\nmax_message_chars = 0",
+                "handler.max_message_chars",
+            ),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        let e = Config::parse("[coordinator]\nmax_agents = -1").unwrap_err();
+        assert!(
+            e.contains("max_agents") || e.contains("invalid value"),
+            "{e}"
+        );
+        Config::parse("[coordinator]\ngrace_period = \"0s\"").unwrap();
+    }
+
+    #[test]
+    fn pricing_tables_are_read_and_checked() {
+        let c = Config::parse(
+            "[pricing.\"org/model-a\"]\ninput_per_mtok = 1.5\ncached_input_per_mtok = 0.15\noutput_per_mtok = 6\n[claude.prices.old]\ninput_per_mtok = 3.0\noutput_per_mtok = 15.0\n",
+        )
+        .unwrap();
+        let p = c.price_for("org/model-a").unwrap();
+        assert_eq!(
+            (p.input_per_mtok, p.cached_input_per_mtok),
+            (1.5, Some(0.15))
+        );
+        assert_eq!(c.price_for("old").unwrap().output_per_mtok, 15.0);
+        assert_eq!(c.price_for("other"), None);
+        let e = Config::parse("[pricing.m]\ninput_per_mtok = -1.0").unwrap_err();
+        assert!(e.contains("pricing.\"m\".input_per_mtok"), "{e}");
+        let e = Config::parse("[pricing.m]\ninput = 1.0").unwrap_err();
+        assert!(e.contains("input"), "{e}");
+    }
+
+    #[test]
+    fn history_budget_comes_from_the_context_window_unless_set() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.history_budget_chars(), 200_000);
+        assert_eq!(c.replay_actions_chars(), Some(1_200));
+        let c = Config::parse("[endpoint]\nmodel_context_window = 32768\n").unwrap();
+        assert_eq!(c.history_budget_chars(), 31_152);
+        let c = Config::parse(
+            "[endpoint]\nmodel_context_window = 32768\n[codex]\nhistory_budget_chars = 9000\nreplay_actions = false\n",
+        )
+        .unwrap();
+        assert_eq!(c.history_budget_chars(), 9000);
+        assert_eq!(c.replay_actions_chars(), None);
     }
 
     #[test]

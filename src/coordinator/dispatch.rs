@@ -94,7 +94,12 @@ impl Coordinator {
         // Candidates: conversations waiting on an answer first, then ready tasks.
         let mut tasks: Vec<Task> = Vec::new();
         for t in graph.tasks.values() {
-            if t.status == TaskStatus::Waiting && !self.agents.contains_key(&t.id) {
+            // `wg msg` may have moved a waiting task to in-progress itself: its agent is gone
+            // and the message still calls for a turn.
+            let woken = t.status == TaskStatus::InProgress
+                && !self.agents.contains_key(&t.id)
+                && recovery::woken_by_message(&self.layout, t);
+            if (t.status == TaskStatus::Waiting || woken) && !self.agents.contains_key(&t.id) {
                 let conversational = self
                     .executor_for(t)
                     .map(|x| x.conversational)
@@ -228,6 +233,23 @@ impl Coordinator {
             if status != t.status {
                 continue;
             }
+            // A task a message woke to in-progress after its agent's turn ended goes back to
+            // waiting first, and is then claimed like any waiting conversation.
+            let status = if status == TaskStatus::InProgress {
+                let change = Change {
+                    to: TaskStatus::Waiting,
+                    reason: Some("a message arrived after its agent's turn ended"),
+                    actor: ACTOR,
+                };
+                if let Err(e) = transition(&mut w, &t.id, change, |_| {}) {
+                    self.log
+                        .line(&format!("claim task={} refused: {}", t.id, e.error));
+                    continue;
+                }
+                TaskStatus::Waiting
+            } else {
+                status
+            };
             // The worktree is made under the graph lock: two coordinators cannot both pass
             // the collision check, and a claimed task always has its worktree recorded.
             let prepared = if workspace::mode(&t, &self.config.workspace) == Mode::Worktree {

@@ -178,6 +178,19 @@ impl Coordinator {
             .unwrap_or_else(|| self.config.api_key_env().to_string())
     }
 
+    /// Whether an endpoint has been paused longer than `--max-pause`.
+    pub(super) fn paused_too_long(&self) -> bool {
+        let Some(max) = self.opts.max_pause else {
+            return false;
+        };
+        let now = SystemTime::now();
+        self.endpoints.values().any(|s| {
+            s.pause
+                .as_ref()
+                .is_some_and(|p| now.duration_since(p.since).unwrap_or_default() >= max)
+        })
+    }
+
     /// The paused endpoints, as shown by `wg service status`.
     pub(super) fn paused_endpoints(&self) -> Vec<PausedEndpoint> {
         let now = Instant::now();

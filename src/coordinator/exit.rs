@@ -2,6 +2,7 @@
 //! error replies, endpoint trouble), let `scheduler::decide_exit` judge them, and apply the
 //! decision; then start the evaluation gate of a finished task.
 
+use super::recovery::AgentRecord;
 use super::scheduler::{self, Decision, ExitFacts, TurnFailure};
 use super::supervisor::Ended;
 use super::{cli_err, Coordinator, Event, ACTOR};
@@ -24,7 +25,12 @@ impl Coordinator {
         }
         let r = self.agents.remove(&e.task).expect("checked above");
         self.write_agents()?;
-        let rec = r.record;
+        self.judge_exit(r.record, e)
+    }
+
+    /// Judges the end of the agent `rec` and applies the decision. Also used by recovery for
+    /// an agent whose end no coordinator saw.
+    pub(super) fn judge_exit(&mut self, rec: AgentRecord, e: Ended) -> anyhow::Result<()> {
         let id = rec.task.clone();
         let x = Executor::resolve(&rec.executor, &self.config).ok();
         let log_path = self.layout.task_file(&id, "agent.log");
@@ -39,7 +45,6 @@ impl Coordinator {
             return Ok(());
         };
         let still_ours = task.assigned.as_deref() == Some(rec.agent_id.as_str());
-        let uses_endpoint = x.as_ref().is_some_and(|x| x.uses_endpoint);
         let (mut unanswered, mut nudges_sent) = (false, 0);
         let mut failure = None;
         if rec.conversational {
@@ -76,7 +81,6 @@ impl Coordinator {
             exit_code: e.exit_code,
             signal: e.signal,
             stopped: e.stopped,
-            uses_endpoint,
             failure,
             unanswered,
             nudges_sent,

@@ -50,6 +50,9 @@ pub struct Options {
     pub max_agents: Option<usize>,
     /// Exit once no task can make progress.
     pub until_done: bool,
+    /// With `until_done`: also exit when an endpoint has been paused this long (and no agent
+    /// runs). `None`: wait for it.
+    pub max_pause: Option<Duration>,
     /// Also print each decision line on stderr.
     pub echo: bool,
     /// Handle SIGTERM/SIGINT (graceful) and SIGQUIT (force). Off for in-process callers.
@@ -81,6 +84,9 @@ pub struct AlreadyRunning {
 pub struct Summary {
     pub counts: BTreeMap<String, usize>,
     pub started_agents: u64,
+    pub ending: Option<scheduler::Ending>,
+    /// The endpoints still paused at the end.
+    pub paused: Vec<endpoints::PausedEndpoint>,
 }
 
 /// The pid written in `coordinator.lock`, if any.
@@ -149,7 +155,7 @@ impl DecisionLog {
         // One write per line on an O_APPEND file: lines from threads never interleave.
         let _ = (&*self.file).write_all(line.as_bytes());
         if self.echo {
-            eprint!("{line}");
+            crate::output::stderr(&line);
         }
     }
 }
@@ -303,6 +309,7 @@ impl Coordinator {
             self.max_agents,
             self.poll
         ));
+        let mut paused_too_long = false;
         loop {
             let tick = self.tick();
             let (next_wake, can_progress) = match tick {
@@ -324,6 +331,17 @@ impl Coordinator {
                 && !can_progress
             {
                 self.log.line("until-done: no task can make progress");
+                break;
+            }
+            if self.opts.until_done
+                && self.stopping.is_none()
+                && self.agents.is_empty()
+                && self.evaluating.is_empty()
+                && self.paused_too_long()
+            {
+                self.log
+                    .line("until-done: an endpoint is paused longer than --max-pause");
+                paused_too_long = true;
                 break;
             }
             let mut deadline = Instant::now() + self.poll;
@@ -355,9 +373,18 @@ impl Coordinator {
             n.finish(Duration::from_secs(10));
         }
         self.log.line(&format!("stopped; {counts:?}"));
+        let ending = self
+            .opts
+            .until_done
+            .then(|| scheduler::ending(&counts, paused_too_long, self.stopping.is_some()));
+        let paused = self.paused_endpoints();
+        // Nothing is paused once the coordinator is gone.
+        let _ = std::fs::remove_file(endpoints::state_file(&self.layout));
         Ok(Summary {
             counts,
             started_agents: self.started_agents,
+            ending,
+            paused,
         })
     }
 

@@ -7,11 +7,15 @@ use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use super::supervisor::Ended;
 use super::{cli_err, Coordinator, ACTOR, AGENT_PREFIX};
+use crate::conversation;
 use crate::lifecycle::{transition, Change};
 use crate::model::{Task, TaskStatus};
-use crate::process::{pid_alive, pid_start_time};
+use crate::process::{group_alive, pid_alive, pid_start_time, terminate_blocking, StopHow};
 use crate::store::atomic::write_atomic;
+use crate::store::tasklog;
+use crate::store::Layout;
 use crate::time::{now_rfc3339, parse_rfc3339};
 
 /// The agents.json format this binary writes.
@@ -109,6 +113,30 @@ pub fn still_alive(r: &AgentRecord) -> bool {
     pid_alive(r.pid) && pid_start_time(r.pid) == Some(r.start_time)
 }
 
+/// Whether `t` is in progress only because a message woke it from `waiting` (its last status
+/// change, made by someone other than the coordinator) and a message is still unanswered.
+pub fn woken_by_message(layout: &Layout, t: &Task) -> bool {
+    if t.status != TaskStatus::InProgress {
+        return false;
+    }
+    let Ok(log) = tasklog::read(&layout.task_log(&t.id)) else {
+        return false;
+    };
+    let woken = log
+        .iter()
+        .rev()
+        .find(|r| r.event == "status")
+        .is_some_and(|r| {
+            r.from.as_deref() == Some(TaskStatus::Waiting.as_str())
+                && r.to.as_deref() == Some(TaskStatus::InProgress.as_str())
+                && r.actor != ACTOR
+        });
+    woken
+        && conversation::unanswered(layout, &t.id)
+            .map(|m| !m.is_empty())
+            .unwrap_or(false)
+}
+
 /// Looks for a live process whose environment says it is agent `agent_id` (for a claim whose
 /// agents.json entry a crash prevented). Reads /proc/PID/environ of our own processes only.
 pub fn find_agent_process(agent_id: &str) -> Option<i32> {
@@ -143,6 +171,7 @@ impl Coordinator {
         let path = self.layout.agents_file();
         let records = read(&path)?;
         let graph = self.store.load()?;
+        let mut dead = Vec::new();
         for rec in records {
             if still_alive(&rec) {
                 let task = graph.tasks.get(&rec.task).cloned();
@@ -163,9 +192,46 @@ impl Coordinator {
                     "agent={} task={} pid={} is gone",
                     rec.agent_id, rec.task, rec.pid
                 ));
+                dead.push(rec);
             }
         }
         self.write_agents()?;
+        for rec in dead {
+            // Whatever the dead agent left running in its group goes before another starts:
+            // the same turn must never run twice. (The group id cannot be reused while any
+            // member lives, so a live group is the agent's own.)
+            if group_alive(rec.pgid) {
+                let killed = terminate_blocking(rec.pgid, StopHow::Graceful(self.grace), || {});
+                self.log.line(&format!(
+                    "stopped what agent={} left running in group {}{}",
+                    rec.agent_id,
+                    rec.pgid,
+                    if killed { " (SIGKILL)" } else { "" }
+                ));
+            }
+            // A turn that ended while no coordinator ran is judged as if it had been seen:
+            // next turn for messages that came meanwhile, else a nudge, else fail by the rules.
+            let ended_waiting = graph.tasks.get(&rec.task).is_some_and(|t| {
+                t.status == TaskStatus::Waiting && t.assigned.as_deref() == Some(&rec.agent_id)
+            });
+            if ended_waiting {
+                self.log.line(&format!(
+                    "recover task={}: its turn ended while no coordinator ran",
+                    rec.task
+                ));
+                let ended = Ended {
+                    task: rec.task.clone(),
+                    agent_id: rec.agent_id.clone(),
+                    exit_code: None,
+                    signal: None,
+                    stopped: None,
+                    killed: false,
+                };
+                self.last_agent
+                    .insert(rec.task.clone(), rec.agent_id.clone());
+                self.judge_exit(rec, ended)?;
+            }
+        }
         // Tasks held by a coordinator agent that is not running: requeue as a retry.
         let orphans: Vec<Task> = graph
             .tasks
@@ -177,6 +243,9 @@ impl Coordinator {
                     .is_some_and(|a| a.starts_with(AGENT_PREFIX))
             })
             .filter(|t| !self.agents.contains_key(&t.id))
+            // A message woke it while its agent's turn was over: the dispatch answers it;
+            // that is not a crash and spends no retry.
+            .filter(|t| !woken_by_message(&self.layout, t))
             .cloned()
             .collect();
         for t in orphans {

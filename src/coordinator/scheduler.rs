@@ -289,8 +289,6 @@ pub struct ExitFacts {
     /// The signal that ended it, when known.
     pub signal: Option<i32>,
     pub stopped: Option<StopReason>,
-    /// The executor talks to a model endpoint (its endpoint-wide failures pause it).
-    pub uses_endpoint: bool,
     /// What the agent's last turn failed with: the handler's outbox record (conversational),
     /// or, for other executors, what their log says in words.
     pub failure: Option<TurnFailure>,
@@ -388,7 +386,7 @@ pub fn decide_exit(f: &ExitFacts) -> Decision {
     if let Some(t) = f
         .failure
         .as_ref()
-        .filter(|t| f.uses_endpoint && t.kind.endpoint_wide() && f.exit_code != Some(0))
+        .filter(|t| t.kind.endpoint_wide() && f.exit_code != Some(0))
     {
         return Decision::EndpointTrouble {
             kind: t.kind,
@@ -435,6 +433,44 @@ pub fn decide_exit(f: &ExitFacts) -> Decision {
         ),
         &f.output_tail,
     ))
+}
+
+/// How an `--until-done` run ended, from the final task counts. Each has its own exit code
+/// (docs/exit-codes.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ending {
+    /// Every task is done.
+    AllDone,
+    /// Some task failed (its retries spent) or was abandoned.
+    SomeFailed,
+    /// An endpoint stayed paused longer than `--max-pause`.
+    Paused,
+    /// Tasks are left that cannot start (waiting on a failed dependency, a message, a person).
+    Stuck,
+    /// Stopped (signal, `wg service stop`) before it was over.
+    Stopped,
+}
+
+/// Judges the end of a run by the final task counts.
+pub fn ending(
+    counts: &std::collections::BTreeMap<String, usize>,
+    paused_too_long: bool,
+    stopped: bool,
+) -> Ending {
+    let n = |s: TaskStatus| counts.get(s.as_str()).copied().unwrap_or(0);
+    let total: usize = counts.values().sum();
+    if n(TaskStatus::Failed) + n(TaskStatus::Abandoned) > 0 {
+        Ending::SomeFailed
+    } else if n(TaskStatus::Done) == total {
+        Ending::AllDone
+    } else if paused_too_long {
+        Ending::Paused
+    } else if stopped {
+        Ending::Stopped
+    } else {
+        Ending::Stuck
+    }
 }
 
 #[cfg(test)]
@@ -579,7 +615,6 @@ mod tests {
             exit_code: Some(0),
             signal: None,
             stopped: None,
-            uses_endpoint: true,
             failure: None,
             unanswered: false,
             nudges_sent: 0,
@@ -727,12 +762,6 @@ mod tests {
                         reason: format!("endpoint trouble ({kind}): the server said {kind}")
                     }
                 );
-                // An executor without an endpoint has nothing to pause.
-                let f = ExitFacts {
-                    uses_endpoint: false,
-                    ..f
-                };
-                assert_eq!(decide_exit(&f), Decision::Fail(format!("reply for {kind}")));
             } else {
                 assert_eq!(d, Decision::Fail(format!("reply for {kind}")), "{kind}");
             }
@@ -749,5 +778,28 @@ mod tests {
             decide_exit(&f),
             Decision::Fail("bad-request: the server said bad-request".into())
         );
+    }
+
+    #[test]
+    fn endings_follow_the_final_counts() {
+        let c = |pairs: &[(&str, usize)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        assert_eq!(ending(&c(&[("done", 3)]), false, false), Ending::AllDone);
+        assert_eq!(ending(&c(&[]), false, false), Ending::AllDone);
+        assert_eq!(
+            ending(&c(&[("done", 1), ("failed", 1), ("open", 1)]), true, false),
+            Ending::SomeFailed
+        );
+        assert_eq!(
+            ending(&c(&[("done", 1), ("abandoned", 1)]), false, false),
+            Ending::SomeFailed
+        );
+        assert_eq!(ending(&c(&[("open", 2)]), true, false), Ending::Paused);
+        assert_eq!(ending(&c(&[("waiting", 1)]), false, false), Ending::Stuck);
+        assert_eq!(ending(&c(&[("open", 1)]), false, true), Ending::Stopped);
     }
 }

@@ -29,7 +29,7 @@ use verdict::{gate, GateDecision};
 
 /// `[evaluate]` in config.toml.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct EvaluateConfig {
     /// The coordinator evaluates every task that ends done.
     pub auto: bool,

@@ -10,7 +10,6 @@ use super::files::HandlerLog;
 use super::resolve::Resolved;
 use super::session::SessionError;
 use crate::config::Config;
-use crate::config::ModelPrice;
 use crate::conversation::Usage;
 use crate::outcome::{self, ErrorKind};
 
@@ -331,16 +330,6 @@ pub fn classify_claude(status: Option<u64>, message: &str) -> ErrorKind {
     }
 }
 
-/// The turn's cost in USD, only for a model with a configured price.
-pub fn cost_usd(price: Option<&ModelPrice>, usage: &Usage) -> Option<f64> {
-    let p = price?;
-    Some(
-        (usage.input_tokens as f64 * p.input_per_mtok
-            + usage.output_tokens as f64 * p.output_per_mtok)
-            / 1_000_000.0,
-    )
-}
-
 /// claude behind [`AgentCli`]: the key under the variable the CLI reads, a per-task config
 /// dir, and an env file that keeps the key from the agent's commands.
 pub struct Claude;
@@ -409,21 +398,18 @@ impl AgentCli for Claude {
         classify_claude(events.error_status, detail)
     }
 
+    /// The cost is added by the session for every agent ([pricing]).
     fn reply_extra(
         &self,
-        r: &Resolved,
-        config: &Config,
+        _r: &Resolved,
+        _config: &Config,
         version: Option<&str>,
-        usage: &Usage,
+        _usage: &Usage,
         extra: &mut serde_json::Map<String, Value>,
     ) {
         extra.insert("executor".into(), "claude".into());
         if let Some(v) = version {
             extra.insert("claude_version".into(), v.into());
-        }
-        let price = r.model.as_ref().and_then(|m| config.claude.prices.get(m));
-        if let Some(c) = cost_usd(price, usage) {
-            extra.insert("cost_usd".into(), c.into());
         }
     }
 }
@@ -578,7 +564,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_and_odd_events_are_tolerated_and_cost_needs_a_price() {
+    fn unknown_and_odd_events_are_tolerated() {
         let mut t = TurnEvents::new(Dialect::Claude);
         for l in [
             r#"{"type":"something_new","x":1}"#,
@@ -592,16 +578,5 @@ mod tests {
             t.feed(&v);
         }
         assert!(t.succeeded(Some(0)) && t.reply.is_none() && t.events == 4);
-        let u = Usage {
-            input_tokens: 1_000_000,
-            output_tokens: 500_000,
-            ..Default::default()
-        };
-        assert_eq!(cost_usd(None, &u), None);
-        let p = ModelPrice {
-            input_per_mtok: 1.0,
-            output_per_mtok: 4.0,
-        };
-        assert_eq!(cost_usd(Some(&p), &u), Some(3.0));
     }
 }

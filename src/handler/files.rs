@@ -2,12 +2,13 @@
 //! oldest part is rotated to `<name>.1`, replacing an older `.1`). Every line passes through
 //! redaction so the API key can never land in them.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::command::redact;
 use super::log::{self, Level};
+use crate::store::append;
 use crate::time::now_rfc3339;
 
 /// An append-only text file with a size cap.
@@ -31,13 +32,7 @@ impl CappedFile {
 
     fn open(&mut self) -> io::Result<&mut File> {
         if self.file.is_none() {
-            if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
+            let f = append::open(&self.path)?;
             self.size = f.metadata()?.len();
             self.file = Some(f);
         }
@@ -52,9 +47,11 @@ impl CappedFile {
             std::fs::rename(&self.path, rotated(&self.path))?;
             self.open()?;
         }
-        let f = self.open()?;
-        f.write_all(bytes)?;
-        self.size += bytes.len() as u64;
+        self.open()?;
+        let f = self.file.as_ref().expect("opened above");
+        // The shared primitive: a torn last line (a full disk, a crash) is cut first.
+        let done = append::append_to(f, &self.path, bytes, false)?;
+        self.size = done.at + bytes.len() as u64;
         Ok(())
     }
 }
@@ -132,6 +129,24 @@ impl EventsLog {
     }
 }
 
+/// The events of one turn, in order, from `events.jsonl` and its rotated `.1` (a turn's
+/// events may straddle a rotation). Lines are matched on the `{"turn":N,` prefix the writer
+/// above puts first, so only the turn's own lines are parsed.
+pub fn turn_events(path: &Path, turn: u64) -> Vec<serde_json::Value> {
+    let prefix = format!("{{\"turn\":{turn},");
+    [rotated(path), path.to_path_buf()]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter(|l| l.starts_with(&prefix))
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter_map(|mut v| v.get_mut("event").map(serde_json::Value::take))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// `codex --version`, cached by binary path, size and mtime in `cache`: running it costs a
 /// process start of a 300 MB binary, too much to pay every turn.
 pub fn codex_version(binary: &Path, cache: &Path) -> Option<String> {
@@ -206,6 +221,37 @@ mod tests {
         assert!(cur.len() <= 1024 && old.len() <= 1024);
         assert!(cur.ends_with(&format!("line 0099 {}\n", "x".repeat(40))));
         assert!(!old.contains("line 0000"));
+    }
+
+    #[test]
+    fn a_turns_events_are_read_across_a_rotation() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("events.jsonl");
+        let mut e = EventsLog::new(p.clone(), 4096, vec![]);
+        for i in 0..40 {
+            let turn = if i < 20 {
+                1
+            } else if i < 35 {
+                12
+            } else {
+                13
+            };
+            e.write(
+                turn,
+                &format!(r#"{{"type":"x","i":{i},"pad":"{}"}}"#, "p".repeat(60)),
+            )
+            .unwrap();
+        }
+        assert!(rotated(&p).exists());
+        let evs = turn_events(&p, 12);
+        let ids: Vec<u64> = evs.iter().map(|v| v["i"].as_u64().unwrap()).collect();
+        assert_eq!(ids, (20..35).collect::<Vec<_>>());
+        let rotated_text = std::fs::read_to_string(rotated(&p)).unwrap();
+        assert!(
+            rotated_text.contains(r#"{"turn":12,"#),
+            "the turn straddles the rotation"
+        );
+        assert!(turn_events(&p, 2).is_empty());
     }
 
     #[test]

@@ -9,14 +9,17 @@ pub mod agent;
 pub mod claude;
 pub mod codex;
 pub mod command;
+pub mod digest;
 pub mod events;
 pub mod files;
 pub mod log;
+pub mod overflow;
 pub mod prompt;
 pub mod resolve;
 pub mod run;
 pub mod runaway;
 pub mod session;
+pub mod trim;
 
 use std::time::Duration;
 
@@ -188,7 +191,7 @@ pub fn error_reply(f: &Failure, c: &ReplyContext<'_>) -> String {
                 "The endpoint {url} does not serve the model ({detail}). Check the model name (`wg config get endpoint.model`, or the task's) against the server's `/models`, and that the URL ends in /v1; {again}."
             ),
             ErrorKind::ContextOverflow => format!(
-                "The conversation no longer fits the model's context window ({detail}). Split the task, or raise the server's context length and set endpoint.model_context_window to match; {again}."
+                "The conversation no longer fits the model's context window ({detail}). wg retries such a turn once with half the replayed history before reporting it. Split the task, lower codex.history_budget_chars, or raise the server's context length and set endpoint.model_context_window to match; {again}."
             ),
             ErrorKind::BadRequest => format!(
                 "The endpoint {url} refused the request ({detail}). The server's message says what it did not accept; {again}."

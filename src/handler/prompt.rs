@@ -1,19 +1,29 @@
 //! The prompt of one turn, rebuilt from the whole conversation every time: codex is started
 //! fresh per turn, so the prompt is its only memory. Pure: no I/O.
 //!
-//! Layout: preamble, the brief (inbox message 1), earlier turns in order (messages then the
-//! reply), then the messages this turn answers. `history_budget_chars` bounds the earlier
-//! turns: the oldest are dropped first, with a marker saying how many; the brief, the newest
-//! earlier turn and the new messages always stay.
+//! Layout (docs/conversation.md, "How a turn's prompt is built"): preamble, the brief (inbox
+//! message 1), `## Conversation`, the earlier turns in order (the messages each answered, its
+//! reply, a digest of what the agent did), the messages this turn answers rendered exactly as
+//! they will appear once answered, and last a short request to answer them.
+//!
+//! Built so a server's prefix cache can serve it: nothing before the newest turn changes from
+//! one turn to the next (no counters, times or ids), so each prompt extends the previous one
+//! minus its final request. The one exception is the cut point of the history budget
+//! (trim.rs), which moves in large steps.
 
 use crate::conversation::{InboxMessage, OutboxRecord};
 
-/// What the preamble needs to know.
+use super::digest::{self, Actions};
+use super::trim;
+
+/// What the prompt is built from.
 pub struct PromptInput<'a> {
     pub task_id: &'a str,
     pub inbox: &'a [InboxMessage],
     pub outbox: &'a [OutboxRecord],
     pub history_budget_chars: usize,
+    /// Bound of each earlier turn's digest of actions; `None` leaves digests out.
+    pub actions_chars: Option<usize>,
 }
 
 /// A built prompt and what was left out of it.
@@ -22,9 +32,14 @@ pub struct Prompt {
     pub text: String,
     /// Earlier turns dropped to fit the budget.
     pub dropped_turns: usize,
+    /// Characters of the replayed earlier turns (what the budget bounds).
+    pub history_chars: usize,
     /// The inbox seqs this turn answers (first, last); `None` when nothing is unanswered.
     pub answers: Option<(u64, u64)>,
 }
+
+/// The heading of the final request; everything before it is stable across turns.
+pub const REQUEST_HEADING: &str = "## Your turn\n";
 
 /// One earlier turn: the messages it answered and its reply.
 struct Turn<'a> {
@@ -35,7 +50,9 @@ struct Turn<'a> {
 pub fn preamble(task_id: &str) -> String {
     format!(
         "You are a coding agent working on task `{task_id}` of a project coordinated by `wg`.\n\
-         Each turn you see the whole conversation so far; answer the new message(s) at the end.\n\
+         Each turn you see the conversation so far: the brief, then every earlier turn (the \
+         messages, your reply, and what you ran and changed), then the new message(s) to answer. \
+         Old turns may be left out to fit the history budget.\n\
          Report progress with `wg log {task_id} \"what you did\"`.\n\
          When the task is complete, run `wg done {task_id}`; if it cannot be done, run \
          `wg fail {task_id} --reason \"why\"`. If you need a person to decide or answer something, \
@@ -55,7 +72,7 @@ fn render_message(out: &mut String, m: &InboxMessage) {
     out.push_str("\n\n");
 }
 
-fn render_turn(t: &Turn<'_>) -> String {
+fn render_turn(t: &Turn<'_>, actions_chars: Option<usize>) -> String {
     let mut s = String::new();
     for m in &t.messages {
         render_message(&mut s, m);
@@ -69,6 +86,9 @@ fn render_turn(t: &Turn<'_>) -> String {
         s.push_str(t.reply.text.trim_end());
     }
     s.push_str("\n\n");
+    if let (Some(max), Some(a)) = (actions_chars, Actions::of_record(&t.reply.extra)) {
+        s.push_str(&digest::render(&a, max));
+    }
     s
 }
 
@@ -85,6 +105,30 @@ fn squeeze(s: &str, max: usize) -> String {
     format!("{head}{marker}{tail}")
 }
 
+/// Groups the answered messages (brief excluded) by the reply that answered them.
+fn earlier_turns<'a>(
+    inbox: &'a [InboxMessage],
+    outbox: &'a [OutboxRecord],
+    answered: u64,
+) -> Vec<Turn<'a>> {
+    let mut turns = Vec::with_capacity(outbox.len());
+    let mut msgs = inbox
+        .iter()
+        .filter(|m| m.seq != 1 && m.seq <= answered)
+        .peekable();
+    let mut covered = 0u64;
+    for reply in outbox {
+        let upto = reply.in_reply_to.max(covered);
+        let mut messages = Vec::new();
+        while let Some(m) = msgs.next_if(|m| m.seq <= upto) {
+            messages.push(m);
+        }
+        covered = upto;
+        turns.push(Turn { messages, reply });
+    }
+    turns
+}
+
 /// Builds the prompt for the turn that answers every unanswered message.
 pub fn build(input: &PromptInput<'_>) -> Prompt {
     let answered = input
@@ -94,40 +138,16 @@ pub fn build(input: &PromptInput<'_>) -> Prompt {
         .max()
         .unwrap_or(0);
     let brief = input.inbox.iter().find(|m| m.seq == 1);
-
-    // Group the answered messages (brief excluded) by the reply that answered them.
-    let mut turns: Vec<Turn<'_>> = Vec::with_capacity(input.outbox.len());
-    let mut msgs = input
-        .inbox
-        .iter()
-        .filter(|m| m.seq != 1 && m.seq <= answered)
-        .peekable();
-    let mut covered = 0u64;
-    for reply in input.outbox {
-        let upto = reply.in_reply_to.max(covered);
-        let mut messages = Vec::new();
-        while let Some(m) = msgs.next_if(|m| m.seq <= upto) {
-            messages.push(m);
-        }
-        covered = upto;
-        turns.push(Turn { messages, reply });
-    }
+    let turns = earlier_turns(input.inbox, input.outbox, answered);
     let new: Vec<&InboxMessage> = input.inbox.iter().filter(|m| m.seq > answered).collect();
 
-    // Keep the newest turns that fit the budget; the newest one always stays (squeezed if
-    // it alone is over).
-    let rendered: Vec<String> = turns.iter().map(render_turn).collect();
+    let rendered: Vec<String> = turns
+        .iter()
+        .map(|t| render_turn(t, input.actions_chars))
+        .collect();
+    let lens: Vec<usize> = rendered.iter().map(|r| r.chars().count()).collect();
     let budget = input.history_budget_chars;
-    let mut used = 0usize;
-    let mut keep_from = rendered.len();
-    for (i, r) in rendered.iter().enumerate().rev() {
-        let len = r.chars().count();
-        if keep_from < rendered.len() && used + len > budget {
-            break;
-        }
-        used += len;
-        keep_from = i;
-    }
+    let keep_from = trim::stable_cut(&lens, budget);
     let dropped = keep_from;
 
     let mut text = preamble(input.task_id);
@@ -136,44 +156,55 @@ pub fn build(input: &PromptInput<'_>) -> Prompt {
         Some(b) => text.push_str(b.text.trim_end()),
         None => text.push_str("(no brief)"),
     }
-    text.push_str("\n\n");
-    if !rendered.is_empty() {
-        text.push_str("## Conversation so far\n\n");
-        if dropped > 0 {
-            text.push_str(&format!(
-                "[wg: {dropped} earlier turn{} omitted to fit the history budget]\n\n",
-                if dropped == 1 { "" } else { "s" }
-            ));
-        }
-        for (i, r) in rendered.iter().enumerate().skip(keep_from) {
-            if i + 1 == rendered.len() && used > budget {
-                text.push_str(&squeeze(r, budget));
-            } else {
-                text.push_str(r);
-            }
-        }
+    text.push_str("\n\n## Conversation\n\n");
+    if dropped > 0 {
+        // Changes only when the cut point moves.
+        text.push_str(&format!(
+            "[wg: {dropped} earlier turn{} omitted to fit the history budget]\n\n",
+            if dropped == 1 { "" } else { "s" }
+        ));
+    }
+    let mut history_chars = 0;
+    for (i, r) in rendered.iter().enumerate().skip(keep_from) {
+        // Only the newest earlier turn can be over the budget alone (the cut keeps it).
+        let r = if i + 1 == rendered.len() && lens[i] > budget {
+            squeeze(r, budget)
+        } else {
+            r.clone()
+        };
+        history_chars += r.chars().count();
+        text.push_str(&r);
     }
     let new_msgs: Vec<&&InboxMessage> = new.iter().filter(|m| m.seq != 1).collect();
-    if !new_msgs.is_empty() {
-        text.push_str(if new_msgs.len() == 1 {
-            "## New message\n\n"
-        } else {
-            "## New messages\n\n"
-        });
-        for m in new_msgs {
-            render_message(&mut text, m);
-        }
-    } else if answered == 0 {
-        text.push_str("Start on the task now.\n");
+    // The new messages exactly as the next turn will replay them: the next prompt extends
+    // this one up to the request below.
+    for m in &new_msgs {
+        render_message(&mut text, m);
     }
+    text.push_str(REQUEST_HEADING);
+    text.push('\n');
+    text.push_str(match new_msgs.len() {
+        0 if answered == 0 => "Start on the task now.\n",
+        0 => "Continue the task.\n",
+        1 => "Answer the new message above.\n",
+        _ => "Answer the new messages above.\n",
+    });
     Prompt {
         text,
         dropped_turns: dropped,
+        history_chars,
         answers: match (new.first(), new.last()) {
             (Some(a), Some(b)) => Some((a.seq, b.seq)),
             _ => None,
         },
     }
+}
+
+/// The part of a prompt the next turn's prompt starts with: all of it but the final request.
+pub fn stable_part(prompt: &str) -> &str {
+    prompt
+        .rfind(REQUEST_HEADING)
+        .map_or(prompt, |at| &prompt[..at])
 }
 
 #[cfg(test)]
@@ -228,6 +259,7 @@ mod tests {
             inbox: &inbox,
             outbox: &[],
             history_budget_chars: 1000,
+            actions_chars: None,
         });
         assert!(p
             .text
@@ -258,6 +290,7 @@ mod tests {
             inbox: &inbox,
             outbox: &outbox,
             history_budget_chars: 10_000,
+            actions_chars: None,
         });
         let order = [
             "B",
@@ -267,8 +300,8 @@ mod tests {
             "endpoint down",
             "m4",
             "r3",
-            "## New message",
             "m5",
+            "## Your turn",
         ];
         let mut at = 0;
         for needle in order {
@@ -290,6 +323,7 @@ mod tests {
             inbox: &inbox,
             outbox: &outbox,
             history_budget_chars: 10_000,
+            actions_chars: None,
         });
         assert!(p.dropped_turns > 40, "{}", p.dropped_turns);
         assert!(p
@@ -312,6 +346,7 @@ mod tests {
             inbox: &inbox,
             outbox: &outbox,
             history_budget_chars: 5_000,
+            actions_chars: None,
         });
         assert!(p.text.len() < 7_000, "{}", p.text.len());
         assert!(p.text.contains("characters omitted") && p.text.contains("the new one"));
@@ -326,10 +361,132 @@ mod tests {
             inbox: &inbox,
             outbox: &outbox,
             history_budget_chars: 200_000,
+            actions_chars: None,
         });
         let took = start.elapsed();
         assert!(p.text.len() < 205_000);
         // Generous for unoptimised test builds; benches/prompt.rs measures the release build.
         assert!(took.as_millis() < 100, "{took:?}");
+    }
+
+    /// A long synthetic conversation: sizes vary, some turns answer two messages, some fail,
+    /// every turn ran commands (a few with long failing output) and changed files.
+    struct Synthetic {
+        inbox: Vec<InboxMessage>,
+        outbox: Vec<OutboxRecord>,
+        /// The last inbox seq each turn answers.
+        last_seq: Vec<u64>,
+    }
+
+    fn synthetic(turns: usize) -> Synthetic {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut inbox = vec![msg(1, "BRIEF: build the parser")];
+        let mut outbox = Vec::new();
+        let mut last_seq = Vec::new();
+        let mut seq = 1;
+        for t in 0..turns {
+            if t > 0 {
+                for _ in 0..1 + usize::from(rnd(5) == 0) {
+                    seq += 1;
+                    let len = 20 + rnd(380) as usize;
+                    inbox.push(msg(seq, &format!("msg {seq} {}", "m".repeat(len))));
+                }
+            }
+            last_seq.push(seq);
+            let role = if rnd(10) == 0 { "error" } else { "assistant" };
+            let len = 100 + rnd(1100) as usize;
+            let mut r = reply(
+                t as u64 + 1,
+                seq,
+                role,
+                &format!("reply {t} {}", "r".repeat(len)),
+            );
+            let actions = Actions {
+                commands: (0..rnd(6))
+                    .map(|i| digest::Ran {
+                        command: format!("cargo test step{i}"),
+                        exit_code: Some(if i == 2 { 101 } else { 0 }),
+                        failed: i == 2,
+                        output: (i == 2).then(|| "e".repeat(200)),
+                    })
+                    .collect(),
+                files: vec![digest::Changed {
+                    path: format!("src/f{t}.rs"),
+                    kind: "update".into(),
+                }],
+                more_commands: 0,
+            };
+            r.extra
+                .insert("actions".into(), serde_json::to_value(&actions).unwrap());
+            outbox.push(r);
+        }
+        Synthetic {
+            inbox,
+            outbox,
+            last_seq,
+        }
+    }
+
+    #[test]
+    fn three_hundred_turns_keep_prompts_prefix_stable_with_brief_new_messages_and_bounded_digests()
+    {
+        let s = synthetic(300);
+        let budget = 20_000;
+        let actions_max = 300;
+        let mut prev: Option<Prompt> = None;
+        let mut shares = Vec::new();
+        let mut low_in_step = 0;
+        let mut cuts = 0;
+        for k in 0..300 {
+            // The state when turn k starts: k turns answered, turn k's messages waiting.
+            let upto = s.last_seq[k];
+            let inbox: Vec<InboxMessage> =
+                s.inbox.iter().filter(|m| m.seq <= upto).cloned().collect();
+            let p = build(&PromptInput {
+                task_id: "t",
+                inbox: &inbox,
+                outbox: &s.outbox[..k],
+                history_budget_chars: budget,
+                actions_chars: Some(actions_max),
+            });
+            assert!(p.text.contains("BRIEF: build the parser"), "turn {k}");
+            let answered = if k == 0 { 0 } else { s.last_seq[k - 1] };
+            for m in inbox.iter().filter(|m| m.seq > answered && m.seq != 1) {
+                assert!(p.text.contains(&m.text), "turn {k} lacks message {}", m.seq);
+            }
+            assert!(p.history_chars <= budget, "turn {k}: {}", p.history_chars);
+            for block in p.text.split("### What you did in that turn\n").skip(1) {
+                let end = block.find("\n\n").unwrap();
+                assert!(end + 32 <= actions_max, "digest of {} chars", end + 32);
+            }
+            if let Some(prev) = &prev {
+                let share = trim::prefix_share(&prev.text, &p.text);
+                shares.push(share);
+                if p.dropped_turns == prev.dropped_turns {
+                    // No cut: this prompt extends the previous one minus its final request.
+                    assert!(
+                        p.text.starts_with(stable_part(&prev.text)),
+                        "turn {k} changed text before the newest turn"
+                    );
+                } else {
+                    cuts += 1;
+                    low_in_step = 0;
+                }
+                if share < 0.5 {
+                    low_in_step += 1;
+                    assert!(low_in_step <= 1, "two turns below 0.5 in one step at {k}");
+                }
+            }
+            prev = Some(p);
+        }
+        assert!(cuts >= 5, "the budget was passed only {cuts} times");
+        let median = trim::median(&shares).unwrap();
+        assert!(median >= 0.90, "median prefix share {median:.3}");
     }
 }

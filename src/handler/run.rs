@@ -118,6 +118,8 @@ pub async fn run_codex(
         .process_group(0)
         // Backstop only: kills the leader if the handler unwinds; the group is ended below.
         .kill_on_drop(true);
+    // And it dies with the handler: a killed handler must not leave its turn running.
+    crate::process::die_with_parent(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {

@@ -12,6 +12,7 @@ use super::log::Level;
 use super::prompt::{self, PromptInput};
 use super::resolve::{find_binary, resolve, start_bridge, Resolved};
 use super::run::{self, Spawn};
+use super::{digest, overflow};
 use super::{error_reply, Failure, ReplyContext, Used};
 use crate::config::Config;
 use crate::conversation::{self, OutboxRecord};
@@ -285,6 +286,8 @@ fn turns(
     rt: &tokio::runtime::Runtime,
     outcome: &mut SessionEnd,
 ) -> Result<bool, SessionError> {
+    // Set while a turn is retried after a context overflow.
+    let mut retry: Option<OverflowRetry> = None;
     loop {
         let inbox = conversation::read_inbox(s.layout, id)?;
         let outbox = conversation::read_outbox(s.layout, id)?;
@@ -305,7 +308,9 @@ fn turns(
 
         if let Some(what) = r.budget.exceeded(&Used::of(&outbox), true) {
             let f = Failure::Budget { what: what.clone() };
-            record_error(s, log, id, turn, last_seq, &f, &reply_ctx, None, 0, None)?;
+            record_error(
+                s, log, id, turn, last_seq, &f, &reply_ctx, None, 0, None, None,
+            )?;
             settle(
                 s,
                 id,
@@ -320,12 +325,18 @@ fn turns(
             return Ok(false);
         }
 
+        let configured = s.config.history_budget_chars();
+        let budget = retry
+            .as_ref()
+            .map_or_else(|| overflow::effective_budget(configured, &outbox), |t| t.to);
         let p = prompt::build(&PromptInput {
             task_id: id,
             inbox: &inbox,
             outbox: &outbox,
-            history_budget_chars: s.config.codex.history_budget_chars,
+            history_budget_chars: budget,
+            actions_chars: s.config.replay_actions_chars(),
         });
+        let history_chars = p.history_chars;
         let (first, last) = p.answers.unwrap_or((last_seq, last_seq));
         log.write(
             Level::Info,
@@ -342,6 +353,8 @@ fn turns(
                 ),
                 ("prompt_chars", p.text.chars().count().to_string()),
                 ("dropped_turns", p.dropped_turns.to_string()),
+                ("history_budget", budget.to_string()),
+                ("history_chars", history_chars.to_string()),
                 ("model", r.model.clone().unwrap_or_else(|| "default".into())),
                 (
                     "endpoint",
@@ -372,7 +385,7 @@ fn turns(
         let binary = match binary {
             Ok(b) => b,
             Err(f) => {
-                record_error(s, log, id, turn, last, &f, &reply_ctx, None, 0, None)?;
+                record_error(s, log, id, turn, last, &f, &reply_ctx, None, 0, None, None)?;
                 end_unspawned(log, turn, &f);
                 settle(s, id, &r.agent, TaskStatus::Waiting, None)?;
                 outcome.error = Some(TurnError {
@@ -457,6 +470,10 @@ fn turns(
                 upstream = e.status.map(|s| (s, e.message.clone()));
             }
         }
+        let actions = digest::of_events(
+            r.dialect,
+            &files::turn_events(&s.layout.task_dir(id).join("events.jsonl"), turn),
+        );
         let usage = rep.events.usage.clone();
         let ok = rep.spawn_error.is_none()
             && rep.timeout.is_none()
@@ -475,7 +492,23 @@ fn turns(
         let exit = rep.exit_code.map_or("none".to_string(), |c| c.to_string());
         if ok {
             let text = rep.events.reply.clone().unwrap_or_default();
-            let text = log.redact(&text);
+            let mut text = log.redact(&text);
+            // In responses mode nothing converts a `<tool_call>` the server left as text: the
+            // turn "succeeds" with prose and the task waits. Say why where people look.
+            if r.bridge.is_none()
+                && r.dialect == Dialect::Codex
+                && crate::bridge::probe::has_tool_call_text(&text)
+            {
+                log.write(
+                    Level::Warn,
+                    turn,
+                    "tool_call_text",
+                    &[(
+                        "advice",
+                        crate::bridge::probe::TOOL_CALL_TEXT_ADVICE.to_string(),
+                    )],
+                );
+            }
             if rep.events.reply.is_none() {
                 log.write(
                     Level::Warn,
@@ -490,6 +523,17 @@ fn turns(
             let mut extra = serde_json::Map::new();
             extra.insert("turn".into(), turn.into());
             agent.reply_extra(r, s.config, version.as_deref(), &usage, &mut extra);
+            if let Some(p) = r.model.as_ref().and_then(|m| s.config.price_for(m)) {
+                extra.insert("cost_usd".into(), p.cost(&usage).into());
+            }
+            if !actions.is_empty() {
+                extra.insert("actions".into(), serde_json::json!(actions));
+            }
+            if let Some(t) = retry.take() {
+                text = format!("{}\n\n{text}", overflow::reply_note(t.was, t.to));
+                extra.insert(overflow::FROM_FIELD.into(), t.configured.into());
+                extra.insert(overflow::BUDGET_FIELD.into(), t.to.into());
+            }
             let rec = OutboxRecord {
                 seq: 0,
                 ts: now_rfc3339(),
@@ -557,6 +601,28 @@ fn turns(
                     detail: log.redact(&detail),
                 }
             };
+            let first_try = retry.take().is_none();
+            if let Some(to) = overflow::retry_budget(history_chars, budget)
+                .filter(|_| f.kind() == ErrorKind::ContextOverflow && first_try)
+            {
+                // One more try of the same turn with half the replayed history.
+                log.write(
+                    Level::Warn,
+                    turn,
+                    "context_overflow.retry",
+                    &[
+                        ("history_budget", budget.to_string()),
+                        ("history_chars", history_chars.to_string()),
+                        ("retry_budget", to.to_string()),
+                    ],
+                );
+                retry = Some(OverflowRetry {
+                    configured,
+                    was: budget,
+                    to,
+                });
+                continue;
+            }
             record_error(
                 s,
                 log,
@@ -568,6 +634,7 @@ fn turns(
                 Some(&usage),
                 duration_ms,
                 rep.exit_code,
+                Some(&actions),
             )?;
             let mut kv = vec![
                 ("status", "error".to_string()),
@@ -643,6 +710,16 @@ fn end_unspawned(log: &mut HandlerLog, turn: u64, f: &Failure) {
     );
 }
 
+/// A turn being retried after a context overflow: its budgets, for the outbox record.
+struct OverflowRetry {
+    /// The configured history budget.
+    configured: usize,
+    /// The budget of the attempt that overflowed.
+    was: usize,
+    /// The budget of the retry.
+    to: usize,
+}
+
 /// Writes the `error` reply and its ERROR line.
 #[allow(clippy::too_many_arguments)]
 fn record_error(
@@ -656,6 +733,7 @@ fn record_error(
     usage: Option<&crate::conversation::Usage>,
     duration_ms: u64,
     exit_code: Option<i32>,
+    actions: Option<&digest::Actions>,
 ) -> Result<(), SessionError> {
     let text = log.redact(&error_reply(f, reply_ctx));
     log.write(
@@ -671,6 +749,9 @@ fn record_error(
     extra.insert("error_message".into(), log.redact(&f.detail()).into());
     if let Some(c) = exit_code {
         extra.insert("exit_code".into(), c.into());
+    }
+    if let Some(a) = actions.filter(|a| !a.is_empty()) {
+        extra.insert("actions".into(), serde_json::json!(a));
     }
     let rec = OutboxRecord {
         seq: 0,

@@ -1,7 +1,7 @@
-//! Append-only JSON Lines files: one `write_all` per record, readers skip a torn last line.
+//! Append-only JSON Lines files: one `write_all` per record (see `append.rs`), readers skip a
+//! torn last line.
 
-use std::fs::OpenOptions;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -15,16 +15,10 @@ pub fn append<T: Serialize>(path: &Path, record: &T, fsync: bool) -> io::Result<
     append_bytes(path, &line, fsync)
 }
 
+/// Appends whole lines through the shared primitive (torn tail repaired first, a failed write
+/// taken back, errors naming the path).
 pub fn append_bytes(path: &Path, bytes: &[u8], fsync: bool) -> io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
-    file.write_all(bytes)?;
-    if fsync {
-        file.sync_data()?;
-    }
-    Ok(())
+    super::append::append(path, bytes, fsync).map(|_| ())
 }
 
 /// A line that could not be parsed.

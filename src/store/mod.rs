@@ -2,6 +2,7 @@
 //! id wins), compacted when it holds more than twice as many lines as live tasks. Readers take
 //! no lock; every writer holds `graph.lock`. See `docs/storage.md`.
 
+pub mod append;
 pub mod atomic;
 pub mod index;
 pub mod jsonl;
@@ -400,7 +401,7 @@ fn file_identity(path: &Path) -> io::Result<(u64, u64, u64)> {
 /// Cuts a final line that has no newline (an append a crash interrupted). Returns a
 /// description of what was cut, if anything.
 fn repair_torn_tail(path: &Path) -> Result<Option<String>> {
-    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+    let file = match OpenOptions::new().read(true).write(true).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StoreError::io("open", path)(e)),
@@ -409,33 +410,9 @@ fn repair_torn_tail(path: &Path) -> Result<Option<String>> {
     if len == 0 {
         return Ok(None);
     }
-    // The common case, a file ending in a newline, costs one one-byte read.
-    let mut last = [0u8; 1];
-    std::os::unix::fs::FileExt::read_exact_at(&file, &mut last, len - 1)
-        .map_err(StoreError::io("read", path))?;
-    if last[0] == b'\n' {
+    let keep = append::complete_len(&file, len).map_err(StoreError::io("read", path))?;
+    if keep == len {
         return Ok(None);
-    }
-    // Read backwards in blocks until the last newline.
-    let mut end = len;
-    let mut keep = 0u64;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut first = true;
-    'scan: while end > 0 {
-        let start = end.saturating_sub(buf.len() as u64);
-        let n = (end - start) as usize;
-        file.seek(SeekFrom::Start(start))
-            .map_err(StoreError::io("read", path))?;
-        io::Read::read_exact(&mut file, &mut buf[..n]).map_err(StoreError::io("read", path))?;
-        if first && buf[n - 1] == b'\n' {
-            return Ok(None);
-        }
-        first = false;
-        if let Some(i) = buf[..n].iter().rposition(|b| *b == b'\n') {
-            keep = start + i as u64 + 1;
-            break 'scan;
-        }
-        end = start;
     }
     file.set_len(keep)
         .map_err(StoreError::io("truncate", path))?;

@@ -1,11 +1,11 @@
 //! `.wg/tasks/<id>/log.jsonl`: progress notes and every status change, with time and actor.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::jsonl;
 use super::layout::Layout;
+use super::{append, jsonl};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LogRecord {
@@ -89,6 +89,36 @@ impl LogRecord {
 
 pub fn append(layout: &Layout, id: &str, record: &LogRecord, fsync: bool) -> std::io::Result<()> {
     jsonl::append(&layout.task_log(id), record, fsync)
+}
+
+/// A record appended to a task's log that can still be taken back.
+pub struct Undoable {
+    path: PathBuf,
+    at: u64,
+    len: u64,
+}
+
+impl Undoable {
+    /// Takes the record back (if nothing was appended after it; a record another writer
+    /// already followed stays, rather than cutting theirs).
+    pub fn undo(self) {
+        if let Err(e) = append::retract(&self.path, self.at, self.len) {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+/// Appends `record` to the task's log, keeping what is needed to take it back.
+pub fn append_undoable(layout: &Layout, id: &str, record: &LogRecord) -> std::io::Result<Undoable> {
+    let path = layout.task_log(id);
+    let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    let done = append::append(&path, &line, false)?;
+    Ok(Undoable {
+        path,
+        at: done.at,
+        len: line.len() as u64,
+    })
 }
 
 pub fn read(path: &Path) -> Result<Vec<LogRecord>, jsonl::ReadError> {

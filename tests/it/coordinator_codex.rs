@@ -12,12 +12,16 @@ use crate::common::{to_run, wait_until, Run, TestEnv};
 use crate::handler::{assert_no_key, codex_env, message, outbox, read, sse_response};
 
 /// `wg service start --foreground --until-done`, killed with its agents if the test fails.
-struct Service(Option<Child>);
+pub struct Service(Option<Child>);
 
 impl Service {
-    fn start(env: &TestEnv) -> Service {
+    pub fn start(env: &TestEnv) -> Service {
+        Service::start_with(env, &["service", "start", "--foreground", "--until-done"])
+    }
+
+    pub fn start_with(env: &TestEnv, args: &[&str]) -> Service {
         let child = env
-            .command(&["service", "start", "--foreground", "--until-done"])
+            .command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -25,7 +29,7 @@ impl Service {
         Service(Some(child))
     }
 
-    fn wait(mut self, timeout: Duration) -> Run {
+    pub fn wait(mut self, timeout: Duration) -> Run {
         let mut child = self.0.take().expect("running");
         let finished = wait_until(timeout, || child.try_wait().unwrap().is_some());
         if !finished {
@@ -183,35 +187,129 @@ async fn endpoint_trouble_pauses_dispatch_then_the_task_resumes_without_spending
         "endpoint trouble spent a retry: {t}"
     );
     let log = std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap();
-    assert!(log.contains("paused after endpoint trouble"), "{log}");
-    assert!(log.contains("answers again"), "{log}");
+    assert!(log.contains("paused (server-error)"), "{log}");
+    assert!(log.contains("passed its probe"), "{log}");
+    // The probe that lifted the pause carried the key agents use.
+    let probes: Vec<_> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == "/v1/models")
+        .collect();
+    assert!(!probes.is_empty(), "{log}");
+    assert!(probes.iter().all(|r| r
+        .headers
+        .get("authorization")
+        .is_some_and(|v| v.to_str().unwrap() == format!("Bearer {}", crate::handler::KEY))));
     let replies = outbox(&env, "flaky");
     assert_eq!(replies[0]["role"], "error");
     assert_eq!(replies.last().unwrap()["role"], "assistant");
     assert!(read(&env, "flaky", "inbox.jsonl").contains("started again"));
 }
 
+/// Holds the first request (the turn the test kills) and answers the rest as `Finisher`.
+struct HoldFirst(std::sync::atomic::AtomicUsize);
+impl Respond for HoldFirst {
+    fn respond(&self, r: &Request) -> ResponseTemplate {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let reply = Finisher.respond(r);
+        if n == 0 {
+            reply.set_delay(Duration::from_secs(60))
+        } else {
+            reply
+        }
+    }
+}
+
+/// Live (not zombie) processes whose environment says they belong to agent `agent`.
+fn processes_of(agent: &str) -> Vec<i32> {
+    let needle = format!("WG_AGENT_ID={agent}");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                let state = s[s.rfind(')').unwrap() + 2..].chars().next();
+                !matches!(state, Some('Z' | 'X'))
+            })
+            .unwrap_or(false);
+        if alive && env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_rejected_key_fails_the_task_with_advice_instead_of_a_nudge() {
+async fn a_killed_handler_takes_its_codex_along_and_its_attempt_is_fenced() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/responses"))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .set_body_json(json!({"error": {"message": "invalid api key"}})),
-        )
+        .respond_with(HoldFirst(Default::default()))
         .mount(&server)
         .await;
     let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
         return;
     };
-    env.wg(&["add", "Locked out", "--id", "locked", "--max-retries", "0"])
-        .ok();
-    let run = Service::start(&env).wait(Duration::from_secs(60));
-    let t = task(&env, "locked");
-    assert_eq!(t["status"], "failed", "{t}\n{run}");
-    let reason = t["failure_reason"].as_str().unwrap();
-    assert!(reason.contains("rejected the API key"), "{reason}");
-    assert!(!read(&env, "locked", "inbox.jsonl").contains("nudge"));
-    assert_no_key(&env, &[&run.stdout, &run.stderr]);
+    // The held turn must be ended by the kill, not by a timeout.
+    for (k, v) in [
+        ("handler.idle_timeout", "5m"),
+        ("handler.first_output_timeout", "5m"),
+    ] {
+        env.wg(&["config", "set", k, v]).ok();
+    }
+    env.wg(&["add", "Work", "--id", "t"]).ok();
+    let service = Service::start(&env);
+    let asked = async {
+        for _ in 0..1200 {
+            if !server.received_requests().await.unwrap().is_empty() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    };
+    assert!(asked.await, "codex never asked the stub");
+    let agents: Value = serde_json::from_str(
+        &std::fs::read_to_string(env.wg_dir().join("service/agents.json")).unwrap(),
+    )
+    .unwrap();
+    let first = agents["agents"][0].clone();
+    let (agent, handler_pid) = (
+        first["agent_id"].as_str().unwrap().to_string(),
+        first["pid"].as_i64().unwrap() as i32,
+    );
+    let codex: Vec<i32> = processes_of(&agent)
+        .into_iter()
+        .filter(|p| *p != handler_pid)
+        .collect();
+    assert!(!codex.is_empty(), "codex runs the turn under the handler");
+    // SAFETY: kill(2) on the handler this test's coordinator started.
+    assert_eq!(unsafe { libc::kill(handler_pid, libc::SIGKILL) }, 0);
+    assert!(
+        wait_until(Duration::from_secs(2), || processes_of(&agent).is_empty()),
+        "2 s after the handler was killed, these of its processes still run: {:?}",
+        processes_of(&agent)
+    );
+    let run = service.wait(Duration::from_secs(120));
+    let t = task(&env, "t");
+    assert_eq!(
+        t["status"], "done",
+        "the next attempt finished it: {t}\n{run}"
+    );
+    assert_ne!(t["assigned"].as_str(), Some(agent.as_str()));
+    // The killed turn's request, then the next attempt's two: no turn ran twice.
+    assert_eq!(server.received_requests().await.unwrap().len(), 3, "{run}");
+    // Had anything of the killed attempt survived, its reports would be refused.
+    let mut stale = env.command(&["log", "t", "late report"]);
+    stale.env("WG_AGENT_ID", &agent).env("WG_TASK_ID", "t");
+    let r = to_run(stale.output().unwrap());
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("no longer the current attempt"), "{r}");
 }

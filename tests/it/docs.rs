@@ -75,6 +75,10 @@ fn exit_codes_md_mirrors_exit_rs() {
         ("LOCKED", wg::exit::LOCKED),
         ("UNAVAILABLE", wg::exit::UNAVAILABLE),
         ("CORRUPT", wg::exit::CORRUPT),
+        ("TASKS_FAILED", wg::exit::TASKS_FAILED),
+        ("STUCK", wg::exit::STUCK),
+        ("PAUSED", wg::exit::PAUSED),
+        ("IO", wg::exit::IO),
         ("INTERNAL", wg::exit::INTERNAL),
     ] {
         let row = format!("| {code} | `{name}` |");

@@ -21,12 +21,65 @@ pub struct StartArgs {
     /// Agents running at once (default: coordinator.max_agents).
     #[arg(long, value_name = "N")]
     pub max_agents: Option<usize>,
-    /// Exit once no task can make progress (for scripts and CI).
+    /// Run until no task can make progress, then exit with a status that says how it ended:
+    /// 0 all done, 8 some failed or abandoned, 9 stuck, 10 paused longer than --max-pause
+    /// (docs/exit-codes.md). Waits in the foreground even without --foreground.
     #[arg(long)]
     pub until_done: bool,
+    /// With --until-done: give up when an endpoint stays paused this long (e.g. `10m`).
+    /// Default: wait for it.
+    #[arg(long, value_name = "DURATION", requires = "until_done", value_parser = parse_max_pause)]
+    pub max_pause: Option<Duration>,
     /// Set by the background start for the detached process (its stderr is the log already).
     #[arg(long, hide = true)]
     pub daemon: bool,
+}
+
+fn parse_max_pause(s: &str) -> Result<Duration, String> {
+    crate::time::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// The exit status of an `--until-done` run: how it ended.
+fn until_done_result(summary: &coordinator::Summary) -> CliResult {
+    use coordinator::scheduler::Ending;
+    let Some(ending) = summary.ending else {
+        return Ok(());
+    };
+    let n = |s: &str| summary.counts.get(s).copied().unwrap_or(0);
+    let paused: Vec<String> = summary
+        .paused
+        .iter()
+        .map(|p| format!("{} ({}): {}", p.endpoint, p.kind, p.reason))
+        .collect();
+    match ending {
+        Ending::AllDone => Ok(()),
+        Ending::SomeFailed => Err(CliError::new(
+            Kind::TasksFailed,
+            anyhow::anyhow!(
+                "{} task(s) failed and {} abandoned",
+                n("failed"),
+                n("abandoned")
+            ),
+        )
+        .hinted("`wg list --status failed` shows them with their reasons")),
+        Ending::Paused => Err(CliError::new(
+            Kind::Paused,
+            anyhow::anyhow!("paused longer than --max-pause: {}", paused.join("; ")),
+        )
+        .hinted("fix the endpoint, then run again (tasks kept their retries)")),
+        Ending::Stuck => Err(CliError::new(
+            Kind::Stuck,
+            anyhow::anyhow!(
+                "no task can make progress: {} open, {} waiting",
+                n("open"),
+                n("waiting")
+            ),
+        )
+        .hinted(
+            "`wg ready` and `wg list` show what they wait for (a failed dependency, a message)",
+        )),
+        Ending::Stopped => Err(user_error("stopped before every task was done")),
+    }
 }
 
 /// How long a background start waits for the coordinator to come up.
@@ -49,11 +102,11 @@ fn check_key(ctx: &Ctx) {
         return;
     };
     if std::env::var(&ep.key_env).map_or(true, |v| v.is_empty()) {
-        eprintln!(
+        crate::output::stderr(&format!(
             "warning: ${} is not set: agents cannot authenticate to {url}, so its tasks will \
-             pause (key-missing) instead of running. Export it and restart the service.",
+             pause (key-missing) instead of running. Export it and restart the service.\n",
             ep.key_env
-        );
+        ));
     }
 }
 
@@ -62,12 +115,15 @@ pub fn cmd_start(ctx: &Ctx, args: &StartArgs) -> CliResult {
     if !args.daemon {
         check_key(ctx);
     }
-    if args.foreground {
+    // --until-done waits for the end to report it, so it runs here even without
+    // --foreground (decisions then go only to the log).
+    if args.foreground || args.until_done {
         let opts = Options {
             layout: ctx.layout.clone(),
             max_agents: args.max_agents,
             until_done: args.until_done,
-            echo: !args.daemon,
+            max_pause: args.max_pause,
+            echo: args.foreground && !args.daemon,
             signals: true,
             wg_exe,
             progress: None,
@@ -82,7 +138,7 @@ pub fn cmd_start(ctx: &Ctx, args: &StartArgs) -> CliResult {
                         .collect();
                     format!("coordinator stopped; tasks: {}", counts.join(", "))
                 })?;
-                Ok(())
+                until_done_result(&summary)
             }
             Err(e) => match e.downcast::<AlreadyRunning>() {
                 Ok(a) => Err(already_running(a.pid)),
@@ -128,6 +184,16 @@ pub fn cmd_start(ctx: &Ctx, args: &StartArgs) -> CliResult {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Some(status) = child.try_wait()? {
+            // Lost a race with another start: name the winner once it wrote its pid.
+            match coordinator::running(&ctx.layout)? {
+                Some(Some(other)) => return Err(already_running(Some(other))),
+                Some(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+                Some(None) => return Err(already_running(None)),
+                None => {}
+            }
             let tail = crate::executor::process::tail(&log_path, 0, 600);
             return Err(
                 user_error(format!("the coordinator exited at start ({status})"))

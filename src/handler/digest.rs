@@ -1,0 +1,397 @@
+//! What the agent did in a turn, in a few lines: the commands it ran with their exit codes and
+//! the files it changed. Taken from the turn's events (`events.jsonl`) when the turn ends,
+//! stored bounded in the outbox record (`actions`), and replayed with each earlier turn so the
+//! agent remembers its own work and failures. Pure: no I/O.
+//!
+//! The record is written once and never changes, so its rendering is the same on every later
+//! turn: a prompt prefix that stays put (see prompt.rs).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::events::Dialect;
+
+/// Characters kept of one command line.
+const COMMAND_CHARS: usize = 240;
+/// Characters kept of a failed command's output (its end: where errors are).
+const OUTPUT_CHARS: usize = 240;
+/// Commands kept per turn; later ones are counted in `more_commands`.
+const MAX_COMMANDS: usize = 40;
+/// Distinct changed files kept per turn.
+const MAX_FILES: usize = 40;
+
+/// The actions of one turn, as stored in the outbox record's `actions` field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Actions {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<Ran>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<Changed>,
+    /// Commands run beyond the ones kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_commands: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// One command the agent ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ran {
+    pub command: String,
+    /// codex reports it; claude only says whether the tool call failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
+    /// The end of a failed command's output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+/// One file the agent changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Changed {
+    pub path: String,
+    /// `add`, `update`, `delete` (codex) or `edit`, `write` (claude).
+    pub kind: String,
+}
+
+impl Actions {
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty() && self.files.is_empty()
+    }
+
+    /// The `actions` field of an outbox record, if it has one.
+    pub fn of_record(extra: &serde_json::Map<String, Value>) -> Option<Actions> {
+        serde_json::from_value(extra.get("actions")?.clone()).ok()
+    }
+
+    fn push_command(&mut self, run: Ran) {
+        if self.commands.len() < MAX_COMMANDS {
+            self.commands.push(run);
+        } else {
+            self.more_commands += 1;
+        }
+    }
+
+    fn push_file(&mut self, path: String, kind: String) {
+        if path.is_empty() || self.files.len() >= MAX_FILES {
+            return;
+        }
+        match self.files.iter_mut().find(|f| f.path == path) {
+            Some(f) => f.kind = kind,
+            None => self.files.push(Changed { path, kind }),
+        }
+    }
+}
+
+fn cut_start(s: &str, max: usize) -> String {
+    let s = s.trim();
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max).collect();
+    out.push('…');
+    out
+}
+
+fn cut_end(s: &str, max: usize) -> String {
+    let s = s.trim();
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let mut out = String::from("…");
+    out.extend(s.chars().skip(n - max));
+    out
+}
+
+/// `/bin/bash -lc 'cmd'` → `cmd`: codex wraps every command in a shell; the wrapper says
+/// nothing to the agent and costs characters.
+fn unwrap_shell(cmd: &str) -> &str {
+    for prefix in [
+        "/bin/bash -lc '",
+        "/bin/bash -c '",
+        "bash -lc '",
+        "bash -c '",
+    ] {
+        if let Some(inner) = cmd.strip_prefix(prefix).and_then(|r| r.strip_suffix('\'')) {
+            if !inner.contains('\'') {
+                return inner;
+            }
+        }
+    }
+    cmd
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// The actions in one turn's events (the `event` values of its `events.jsonl` lines).
+pub fn of_events<'a>(dialect: Dialect, events: impl IntoIterator<Item = &'a Value>) -> Actions {
+    let mut a = Actions::default();
+    // claude: tool calls by id until their result arrives.
+    let mut pending: Vec<(String, String, Value)> = Vec::new();
+    for ev in events {
+        match dialect {
+            Dialect::Codex => codex_event(&mut a, ev),
+            Dialect::Claude => claude_event(&mut a, &mut pending, ev),
+        }
+    }
+    a
+}
+
+fn codex_event(a: &mut Actions, ev: &Value) {
+    if text(ev, "type") != Some("item.completed") {
+        return;
+    }
+    let Some(item) = ev.get("item") else { return };
+    match text(item, "type") {
+        Some("command_execution") => {
+            let exit_code = item.get("exit_code").and_then(Value::as_i64);
+            let failed =
+                exit_code.is_some_and(|c| c != 0) || text(item, "status") == Some("failed");
+            a.push_command(Ran {
+                command: cut_start(
+                    unwrap_shell(text(item, "command").unwrap_or("")),
+                    COMMAND_CHARS,
+                ),
+                exit_code,
+                failed,
+                output: text(item, "aggregated_output")
+                    .filter(|o| failed && !o.trim().is_empty())
+                    .map(|o| cut_end(o, OUTPUT_CHARS)),
+            });
+        }
+        Some("file_change") => {
+            for c in item
+                .get("changes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                a.push_file(
+                    text(c, "path").unwrap_or("").to_string(),
+                    text(c, "kind").unwrap_or("update").to_string(),
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+fn claude_event(a: &mut Actions, pending: &mut Vec<(String, String, Value)>, ev: &Value) {
+    let blocks = ev.pointer("/message/content").and_then(Value::as_array);
+    match text(ev, "type") {
+        Some("assistant") => {
+            for b in blocks.into_iter().flatten() {
+                if text(b, "type") == Some("tool_use") {
+                    pending.push((
+                        text(b, "id").unwrap_or("").to_string(),
+                        text(b, "name").unwrap_or("").to_string(),
+                        b.get("input").cloned().unwrap_or(Value::Null),
+                    ));
+                }
+            }
+        }
+        Some("user") => {
+            for b in blocks.into_iter().flatten() {
+                if text(b, "type") != Some("tool_result") {
+                    continue;
+                }
+                let id = text(b, "tool_use_id").unwrap_or("");
+                let Some(at) = pending.iter().position(|(i, _, _)| i == id) else {
+                    continue;
+                };
+                let (_, name, input) = pending.remove(at);
+                let failed = b.get("is_error").and_then(Value::as_bool).unwrap_or(false);
+                let output = match b.get("content") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Array(parts)) => parts
+                        .iter()
+                        .filter_map(|p| text(p, "text"))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    _ => String::new(),
+                };
+                match name.as_str() {
+                    "Bash" => a.push_command(Ran {
+                        command: cut_start(text(&input, "command").unwrap_or(""), COMMAND_CHARS),
+                        exit_code: None,
+                        failed,
+                        output: Some(output)
+                            .filter(|o| failed && !o.trim().is_empty())
+                            .map(|o| cut_end(&o, OUTPUT_CHARS)),
+                    }),
+                    "Edit" | "MultiEdit" | "Write" | "NotebookEdit" if !failed => {
+                        let path = text(&input, "file_path")
+                            .or_else(|| text(&input, "notebook_path"))
+                            .unwrap_or("");
+                        let kind = if name == "Write" { "write" } else { "edit" };
+                        a.push_file(path.to_string(), kind.to_string());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The digest as prompt text, at most `max_chars` characters (a line that does not fit is
+/// left out and counted). Empty when there is nothing to show.
+pub fn render(a: &Actions, max_chars: usize) -> String {
+    if a.is_empty() || max_chars == 0 {
+        return String::new();
+    }
+    let head = "### What you did in that turn\n";
+    let mut lines: Vec<String> = Vec::new();
+    for r in &a.commands {
+        let status = match (r.exit_code, r.failed) {
+            (Some(c), _) => format!("exit {c}"),
+            (None, true) => "failed".to_string(),
+            (None, false) => "ok".to_string(),
+        };
+        let mut line = format!("- ran `{}` → {status}", r.command);
+        if let Some(o) = &r.output {
+            line.push_str(&format!(": {}", o.replace('\n', " ⏎ ")));
+        }
+        lines.push(line);
+    }
+    if !a.files.is_empty() {
+        let files: Vec<String> = a
+            .files
+            .iter()
+            .map(|f| format!("{} ({})", f.path, f.kind))
+            .collect();
+        lines.push(format!("- changed {}", files.join(", ")));
+    }
+    let mut out = String::from(head);
+    let mut left_out = a.more_commands;
+    let mut used = head.chars().count();
+    // Room for the "… more" line, so the bound holds whatever is left out.
+    let reserve = 40 + 1;
+    for (i, line) in lines.iter().enumerate() {
+        let len = line.chars().count() + 1;
+        if used + len + reserve > max_chars {
+            left_out += lines.len() - i;
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+        used += len;
+    }
+    if left_out > 0 {
+        out.push_str(&format!("- … {left_out} more not shown\n"));
+    }
+    if out.chars().count() + 1 > max_chars {
+        // A bound too small for even the heading: show nothing rather than break it.
+        return String::new();
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn codex_cmd(cmd: &str, code: i64, out: &str) -> Value {
+        json!({"type":"item.completed","item":{"id":"i","type":"command_execution",
+            "command": cmd, "aggregated_output": out, "exit_code": code, "status": "completed"}})
+    }
+
+    #[test]
+    fn codex_commands_and_files_are_collected_with_failures_and_their_output() {
+        let evs = [
+            json!({"type":"turn.started"}),
+            codex_cmd(
+                "/bin/bash -lc 'cargo test'",
+                101,
+                "lots\nof\nerror: test failed",
+            ),
+            codex_cmd("/bin/bash -lc 'ls'", 0, "a\nb\n"),
+            json!({"type":"item.completed","item":{"type":"file_change","changes":[
+                {"path":"src/a.rs","kind":"update"},{"path":"src/b.rs","kind":"add"}]}}),
+            json!({"type":"item.completed","item":{"type":"file_change","changes":[
+                {"path":"src/a.rs","kind":"update"}]}}),
+        ];
+        let a = of_events(Dialect::Codex, &evs);
+        assert_eq!(a.commands.len(), 2);
+        assert_eq!(a.commands[0].command, "cargo test");
+        assert_eq!(a.commands[0].exit_code, Some(101));
+        assert!(a.commands[0].failed);
+        assert!(a.commands[0]
+            .output
+            .as_deref()
+            .unwrap()
+            .ends_with("test failed"));
+        assert_eq!(
+            a.commands[1].output, None,
+            "a passing command keeps no output"
+        );
+        assert_eq!(a.files.len(), 2, "a file changed twice is listed once");
+        let r = render(&a, 2000);
+        assert!(r.contains("- ran `cargo test` → exit 101: lots ⏎ of ⏎ error: test failed"));
+        assert!(r.contains("- ran `ls` → exit 0\n"));
+        assert!(r.contains("- changed src/a.rs (update), src/b.rs (add)"));
+        // Round trip through the outbox record's field.
+        let mut extra = serde_json::Map::new();
+        extra.insert("actions".into(), serde_json::to_value(&a).unwrap());
+        assert_eq!(Actions::of_record(&extra), Some(a));
+    }
+
+    #[test]
+    fn claude_tool_calls_become_commands_and_file_changes() {
+        let evs = [
+            json!({"type":"assistant","message":{"content":[
+                {"type":"tool_use","id":"t1","name":"Bash","input":{"command":"make"}},
+                {"type":"tool_use","id":"t2","name":"Write","input":{"file_path":"/p/x.rs"}},
+                {"type":"tool_use","id":"t3","name":"Read","input":{"file_path":"/p/y.rs"}}]}}),
+            json!({"type":"user","message":{"content":[
+                {"type":"tool_result","tool_use_id":"t1","is_error":true,"content":"make: *** no rule"}]}}),
+            json!({"type":"user","message":{"content":[
+                {"type":"tool_result","tool_use_id":"t2","content":[{"type":"text","text":"ok"}]}]}}),
+            json!({"type":"user","message":{"content":[
+                {"type":"tool_result","tool_use_id":"t3","content":"..."}]}}),
+        ];
+        let a = of_events(Dialect::Claude, &evs);
+        assert_eq!(a.commands.len(), 1);
+        assert!(a.commands[0].failed && a.commands[0].exit_code.is_none());
+        assert_eq!(a.commands[0].output.as_deref(), Some("make: *** no rule"));
+        assert_eq!(
+            a.files,
+            vec![Changed {
+                path: "/p/x.rs".into(),
+                kind: "write".into()
+            }]
+        );
+        assert!(render(&a, 500).contains("- ran `make` → failed: make: *** no rule"));
+    }
+
+    #[test]
+    fn everything_is_bounded() {
+        let long = "x".repeat(10_000);
+        let evs: Vec<Value> = (0..100)
+            .map(|i| codex_cmd(&format!("echo {i} {long}"), 1, &long))
+            .collect();
+        let a = of_events(Dialect::Codex, &evs);
+        assert_eq!(a.commands.len(), MAX_COMMANDS);
+        assert_eq!(a.more_commands, 100 - MAX_COMMANDS);
+        for c in &a.commands {
+            assert!(c.command.chars().count() <= COMMAND_CHARS + 1);
+            assert!(c.output.as_ref().unwrap().chars().count() <= OUTPUT_CHARS + 1);
+        }
+        for max in [0, 10, 100, 700, 1500, 5000] {
+            let r = render(&a, max);
+            assert!(r.chars().count() <= max, "{max}: {}", r.chars().count());
+        }
+        let r = render(&a, 1500);
+        assert!(r.contains("more not shown"), "{r}");
+        assert_eq!(render(&Actions::default(), 1500), "");
+    }
+}

@@ -1,0 +1,415 @@
+//! Endpoint faults end to end: the real codex through `wg handler` and the coordinator,
+//! against wiremock. A rejected key pauses instead of failing or retrying forever, a pause
+//! lifts only on an authenticated probe, `--until-done` says how it ended.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wiremock::matchers::{body_string_contains, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::common::TestEnv;
+use crate::coordinator_codex::Service;
+use crate::handler::{assert_no_key, codex_env, message, outbox, sse_response, KEY};
+
+/// A listener on a free port whose number contains "503" (the digits a status-matching
+/// classifier would mistake for a 503).
+fn listener_with_503() -> std::net::TcpListener {
+    for prefix in 1..=6 {
+        for last in 0..10 {
+            let port = prefix * 10000 + 5030 + last;
+            if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port as u16)) {
+                return l;
+            }
+        }
+    }
+    panic!("no free port with 503 in it between 15030 and 65039");
+}
+
+fn task(env: &TestEnv, id: &str) -> Value {
+    env.wg(&["show", id, "--json"]).ok().json()
+}
+
+fn posts(reqs: &[wiremock::Request]) -> usize {
+    reqs.iter()
+        .filter(|r| r.url.path() == "/v1/responses")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_key_at_a_503_port_pauses_with_the_key_reason_and_spends_nothing() {
+    let server = MockServer::builder()
+        .listener(listener_with_503())
+        .start()
+        .await;
+    assert!(server.uri().contains("503"), "{}", server.uri());
+    let rejected = ResponseTemplate::new(401)
+        .set_body_json(json!({"error": {"message": "invalid api key for this gateway"}}));
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(rejected.clone())
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(rejected)
+        .mount(&server)
+        .await;
+    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
+    env.wg(&["config", "set", "coordinator.retry_backoff", "200ms"])
+        .ok();
+    env.wg(&["config", "set", "coordinator.endpoint_backoff_max", "400ms"])
+        .ok();
+    // One agent at a time: the second task must meet the pause, not race the first.
+    env.wg(&["config", "set", "coordinator.max_agents", "1"])
+        .ok();
+    env.wg(&["add", "Fix the 503 page", "--id", "fix-503-page"])
+        .ok();
+    env.wg(&["add", "Plain", "--id", "plain", "--max-retries", "0"])
+        .ok();
+    // Without --foreground: --until-done still waits, and says how it ended.
+    let run = Service::start_with(
+        &env,
+        &["service", "start", "--until-done", "--max-pause", "3s"],
+    )
+    .wait(Duration::from_secs(90));
+    assert_eq!(run.code, 10, "paused longer than --max-pause\n{run}");
+    assert!(
+        run.stderr.contains("invalid api key for this gateway"),
+        "{run}"
+    );
+    for id in ["fix-503-page", "plain"] {
+        let t = task(&env, id);
+        assert_eq!(t["status"], "open", "{id}: {t}\n{run}");
+        assert!(t.get("retries").is_none_or(|r| r == 0), "{id}: {t}");
+    }
+    // The one task that ran recorded the typed kind and the server's words.
+    let errors: Vec<Value> = ["fix-503-page", "plain"]
+        .iter()
+        .flat_map(|id| outbox(&env, id))
+        .collect();
+    assert_eq!(errors.len(), 1, "one turn, then the pause held: {errors:?}");
+    assert_eq!(errors[0]["error_kind"], "unauthorized");
+    assert!(errors[0]["error_message"]
+        .as_str()
+        .unwrap()
+        .contains("invalid api key for this gateway"));
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(posts(&reqs), 1, "bounded: no agent started into the outage");
+    let probes: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.url.path() == "/v1/models")
+        .collect();
+    assert!(probes.len() >= 2, "probes while paused: {}", probes.len());
+    assert!(probes.iter().all(|r| r
+        .headers
+        .get("authorization")
+        .is_some_and(|v| v.to_str().unwrap() == format!("Bearer {KEY}"))));
+    let log = std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap();
+    assert!(log.contains("paused (unauthorized)"), "{log}");
+    // The failed turn is visible where people look.
+    let ran = errors[0]["text"].as_str().unwrap().contains("fix-503-page");
+    let id = if ran { "fix-503-page" } else { "plain" };
+    let show = env.wg(&["show", id]).ok();
+    assert!(
+        show.stdout.contains("error:    unauthorized")
+            && show.stdout.contains("invalid api key for this gateway"),
+        "{show}"
+    );
+    assert_eq!(task(&env, id)["last_error"]["kind"], "unauthorized");
+    let list = env.wg(&["list"]).ok();
+    assert!(
+        list.stdout.contains("[last error: unauthorized: "),
+        "{list}"
+    );
+    assert_no_key(&env, &[&run.stdout, &run.stderr]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pause_is_visible_and_never_lifted_by_an_unrelated_agent_exit() {
+    let server = MockServer::start().await;
+    // One model is still served (slowly: its agent ends after the pause began), the
+    // default one is down.
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .and(body_string_contains("other-model"))
+        .respond_with(sse_response(&[message("fine here")]).set_delay(Duration::from_secs(3)))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("backend warming up"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("backend warming up"))
+        .mount(&server)
+        .await;
+    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
+    env.wg(&["config", "set", "coordinator.retry_backoff", "300ms"])
+        .ok();
+    env.wg(&["config", "set", "coordinator.endpoint_backoff_max", "600ms"])
+        .ok();
+    // The slow answer must not look idle.
+    env.wg(&["config", "set", "handler.idle_timeout", "20s"])
+        .ok();
+    env.wg(&["add", "Remote", "--id", "remote"]).ok();
+    // An agent of the same endpoint whose turn ends well while the endpoint is paused.
+    env.wg(&["add", "Other", "--id", "other", "--model", "other-model"])
+        .ok();
+    let svc = Service::start_with(
+        &env,
+        &[
+            "service",
+            "start",
+            "--foreground",
+            "--until-done",
+            "--max-pause",
+            "4s",
+        ],
+    );
+    let status = |env: &TestEnv| env.wg(&["service", "status", "--json"]);
+    let mut seen = None;
+    crate::common::wait_until(Duration::from_secs(60), || {
+        let s = status(&env);
+        let v: Value = serde_json::from_str(&s.stdout).unwrap_or_default();
+        let p = v["paused_endpoints"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if let Some(p) = p.first() {
+            seen = Some(p.clone());
+            true
+        } else {
+            false
+        }
+    });
+    let p = seen.expect("the pause shows in `wg service status --json`");
+    assert_eq!(p["kind"], "server-error", "{p}");
+    assert!(
+        p["reason"].as_str().unwrap().contains("backend warming up"),
+        "{p}"
+    );
+    assert!(p["since"].is_string() && p["next_probe"].is_string(), "{p}");
+    let text = env.wg(&["service", "status"]);
+    assert!(
+        text.stdout.contains("PAUSED") && text.stdout.contains("backend warming up"),
+        "{text}"
+    );
+    let run = svc.wait(Duration::from_secs(60));
+    assert_eq!(run.code, 10, "{run}");
+    assert_eq!(task(&env, "remote")["status"], "open");
+    let other = outbox(&env, "other");
+    assert_eq!(other.last().unwrap()["role"], "assistant", "{other:?}");
+    let reqs = server.received_requests().await.unwrap();
+    // The other agent's good exit did not lift the pause: nothing went in after it.
+    assert_eq!(posts(&reqs), 2, "{run}");
+    let log = std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap();
+    assert!(!log.contains("passed its probe"), "{log}");
+}
+
+/// A project whose endpoint is `server`, for `wg doctor`.
+async fn doctor_env(server: &MockServer, models: ResponseTemplate) -> Option<TestEnv> {
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(models)
+        .mount(server)
+        .await;
+    codex_env(&format!("{}/v1", server.uri()))
+}
+
+fn listed() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"data": [{"id": "qwen3-coder"}]}))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_sees_whether_tool_calls_come_back_structured_or_as_text() {
+    // Structured: a function_call item.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .and(body_string_contains("\"ping\""))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"output": [
+            {"type": "function_call", "name": "ping", "arguments": "{\"text\":\"ok\"}",
+             "call_id": "c1"}]})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"output": []})))
+        .mount(&server)
+        .await;
+    let Some(env) = doctor_env(&server, listed()).await else {
+        return;
+    };
+    let out = env.wg(&["doctor"]).ok();
+    assert!(
+        out.stdout
+            .contains("ok   tool calls a tool call came back structured"),
+        "{out}"
+    );
+    // As text: the server's parser is off; doctor says what to change, per server.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .and(body_string_contains("\"ping\""))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"output": [
+            {"type": "message", "content": [{"type": "output_text", "text":
+            "<tool_call>\n<function=ping>\n<parameter=text>ok</parameter>\n</function>\n</tool_call>"}]}]})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"output": []})))
+        .mount(&server)
+        .await;
+    let Some(env) = doctor_env(&server, listed()).await else {
+        return;
+    };
+    let out = env.wg(&["doctor"]).code(1);
+    assert!(out.stdout.contains("FAIL tool calls"), "{out}");
+    assert!(
+        out.stdout
+            .contains("--enable-auto-tool-choice --tool-call-parser qwen3_coder")
+            && out.stdout.contains("SGLang"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_quotes_the_server_and_checks_the_key_where_it_is_verified() {
+    let server = MockServer::start().await;
+    let rejected = ResponseTemplate::new(401)
+        .set_body_json(json!({"error": {"message": "key sk-... is not valid for team blue"}}));
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"error": {"message": "unsupported parameter: tools"}})),
+        )
+        .mount(&server)
+        .await;
+    let Some(env) = doctor_env(&server, rejected).await else {
+        return;
+    };
+    let out = env.wg(&["doctor"]).code(1);
+    assert!(
+        out.stdout.contains("FAIL api key")
+            && out
+                .stdout
+                .contains("answered 401: key sk-... is not valid for team blue"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("unsupported parameter: tools"),
+        "every failure quotes the server: {out}"
+    );
+    assert_no_key(&env, &[&out.stdout, &out.stderr]);
+}
+
+/// `wg handler ID` once, returning the typed kind of the error record it wrote.
+fn handler_error_kind(env: &TestEnv, id: &str) -> (String, String) {
+    env.wg(&["add", id, "--id", id]).ok();
+    env.wg(&["handler", id]).code(1);
+    let last = outbox(env, id).pop().expect("an error record");
+    assert_eq!(last["role"], "error", "{last}");
+    (
+        last["error_kind"].as_str().unwrap().to_string(),
+        last["error_message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_the_bridge_429_and_5xx_are_classified_like_passthrough() {
+    for (status, kind) in [
+        (429, "rate-limited"),
+        (503, "server-error"),
+        (401, "unauthorized"),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(
+                ResponseTemplate::new(status).set_body_json(
+                    json!({"error": {"message": format!("upstream says {status}")}}),
+                ),
+            )
+            .mount(&server)
+            .await;
+        let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+            return;
+        };
+        env.wg(&["config", "set", "endpoint.wire_api", "chat"]).ok();
+        let (got, message) = handler_error_kind(&env, &format!("bridged-{status}"));
+        assert_eq!(got, kind, "{status}: {message}");
+        // The server's own words survive, not codex's retelling.
+        assert!(
+            message.contains(&format!("upstream says {status}")),
+            "{message}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_status_of_a_turn_wins_over_what_codex_retries_saw_later() {
+    // A gateway: the backend rejects the key, then the gateway's cooldown answers 429.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"error": {"message": "backend: key rejected"}})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .set_body_json(json!({"error": {"message": "cooldown: too many failures"}})),
+        )
+        .mount(&server)
+        .await;
+    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
+    // codex retries a 401 as a broken stream (`Reconnecting... 1/1`).
+    env.wg(&["config", "set", "handler.stream_max_retries", "1"])
+        .ok();
+    let (kind, message) = handler_error_kind(&env, "gated");
+    let posts = posts(&server.received_requests().await.unwrap());
+    assert!(posts >= 2, "codex retried: {posts} requests");
+    assert_eq!(kind, "unauthorized", "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_handler_logs_tool_calls_left_as_text_with_what_to_change() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(sse_response(&[message(
+            "<tool_call>\n<function=exec_command>\n<parameter=cmd>wg done t</parameter>\n</function>\n</tool_call>",
+        )]))
+        .mount(&server)
+        .await;
+    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
+    env.wg(&["add", "T", "--id", "t"]).ok();
+    env.wg(&["handler", "t"]).ok();
+    let log = crate::handler::read(&env, "t", "handler.log");
+    assert!(
+        log.contains("tool_call_text") && log.contains("--tool-call-parser qwen3_coder"),
+        "{log}"
+    );
+}
