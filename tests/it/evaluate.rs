@@ -362,9 +362,10 @@ async fn the_gate_holds_dependents_until_acceptance_and_never_after_a_rejection(
     env.wg(&["add", "Up bad", "--id", "up-bad"]).ok();
     env.wg(&["add", "Down bad", "--id", "down-bad", "--after", "up-bad"])
         .ok();
+    // Exit 8: the run ended with a failed task (up-bad, failed by the evaluator).
     let run = env
         .wg(&["service", "start", "--foreground", "--until-done"])
-        .ok();
+        .code(8);
     let status = |id: &str| env.wg(&["show", id, "--json"]).ok().json()["status"].clone();
     assert_eq!(status("up-ok"), "done", "{run}");
     assert_eq!(status("down-ok"), "done", "{run}");
