@@ -28,6 +28,24 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The name `--json` errors carry (`"kind"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::User => "failed",
+            Kind::Usage => "usage",
+            Kind::Config => "config",
+            Kind::NotFound => "not-found",
+            Kind::Locked => "locked",
+            Kind::Unavailable => "unavailable",
+            Kind::Corrupt => "corrupt",
+            Kind::TasksFailed => "tasks-failed",
+            Kind::Stuck => "stuck",
+            Kind::Paused => "paused",
+            Kind::Io => "io",
+            Kind::Internal => "internal",
+        }
+    }
+
     pub fn exit_code(self) -> u8 {
         match self {
             Kind::User => exit::FAILURE,
@@ -78,6 +96,19 @@ impl CliError {
                 .exit_code(),
             k => k.exit_code(),
         }
+    }
+
+    /// The error as one JSON object, for commands run with `--json` (see docs/exit-codes.md).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "error": {
+                "kind": self.kind.name(),
+                "exit_code": self.exit_code(),
+                "message": self.error.to_string(),
+                "causes": self.error.chain().skip(1).map(|c| c.to_string()).collect::<Vec<_>>(),
+                "hints": self.hints,
+            }
+        })
     }
 }
 

@@ -24,4 +24,5 @@ pub mod pricing;
 pub mod process;
 pub mod store;
 pub mod time;
+pub mod top;
 pub mod workspace;

@@ -12,12 +12,13 @@ use crate::outcome::ErrorKind;
 const BOUND: Duration = Duration::from_secs(15);
 
 /// Check that agents can run: codex found (and its version), the endpoint reachable, the model
-/// listed there, the API key's env var set; and worktrees left behind by tasks that no
-/// longer run. One line each.
+/// listed there, the API key's env var set; worktrees left behind by tasks that no longer
+/// run; the task store (superseded records, e.g. after a git merge) and, in a git repository,
+/// the union merge of `.wg/.gitattributes`. One line each.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// Remove the stale worktrees found (their changes are committed on their branch first;
-    /// branches are kept).
+    /// Repair what can be: remove the stale worktrees found (their changes are committed on
+    /// their branch first; branches are kept), compact `graph.jsonl`, write `.wg/.gitattributes`.
     #[arg(long)]
     pub fix: bool,
 }
@@ -48,6 +49,7 @@ pub fn cmd_doctor(ctx: &Ctx, args: &DoctorArgs) -> CliResult {
         checks.extend(claude_checks(ctx, &path, &root));
     }
     checks.extend(worktree_checks(ctx, args.fix)?);
+    checks.extend(store_checks(ctx, args.fix)?);
     ctx.out.either(&checks, || {
         checks
             .iter()
@@ -470,6 +472,66 @@ fn worktree_checks(ctx: &Ctx, fix: bool) -> CliResult<Vec<Check>> {
                 ),
             }
         });
+    }
+    Ok(checks)
+}
+
+/// The store: superseded records in `graph.jsonl` (compacted with `--fix`), and in a git
+/// repository a missing union merge in `.wg/.gitattributes` (written with `--fix`). Silent when
+/// all is well.
+fn store_checks(ctx: &Ctx, fix: bool) -> CliResult<Vec<Check>> {
+    let mut checks = Vec::new();
+    let (lines, live) = ctx.store.line_stats()?;
+    let superseded = lines.saturating_sub(live);
+    // Like worktrees, the store is named only when there is something to say.
+    if superseded > 0 && fix {
+        let mut w = ctx.store.writer()?;
+        w.compact()?;
+        checks.push(Check {
+            name: "store",
+            ok: true,
+            detail: format!("{live} tasks; compacted away {superseded} superseded records"),
+        });
+    } else if superseded > 0 {
+        checks.push(Check {
+            name: "store",
+            ok: true,
+            detail: format!(
+                "{live} tasks, {superseded} superseded records (`wg doctor --fix` compacts)"
+            ),
+        });
+    }
+    let root = ctx.layout.project_root();
+    if crate::workspace::git::is_repo(&std::path::absolute(&root).unwrap_or(root)) {
+        let path = ctx.layout.dir().join(".gitattributes");
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        let unioned = have
+            .lines()
+            .any(|l| l.split_whitespace().eq(["graph.jsonl", "merge=union"]));
+        if unioned {
+            return Ok(checks);
+        }
+        if fix {
+            let mut text = have;
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(super::init::GITATTRIBUTES);
+            crate::store::atomic::write_atomic(&path, text.as_bytes(), true)?;
+            checks.push(Check {
+                name: "git",
+                ok: true,
+                detail: "wrote .wg/.gitattributes: graph.jsonl merges with the union driver".into(),
+            });
+        } else {
+            checks.push(Check {
+                name: "git",
+                ok: false,
+                detail: "no union merge for .wg/graph.jsonl: a merge of two branches that both \
+                         changed tasks conflicts; `wg doctor --fix` writes .wg/.gitattributes"
+                    .into(),
+            });
+        }
     }
     Ok(checks)
 }

@@ -66,6 +66,9 @@ durability = "os"
 api_key_env = {key_env}
 # "responses" (vLLM, OpenAI) or "chat" (servers that only offer /v1/chat/completions).
 wire_api = {wire_api}
+# Context window of the model, for models codex does not know (qwen3-coder, most local
+# models): without it codex assumes a small window and compacts the conversation early.
+# model_context_window = 262144
 
 [coordinator]
 # Agents running at once.
@@ -116,6 +119,17 @@ max_wall = "4h"
 max_repeated_commands = 8
 max_commands_per_turn = 400
 
+# Where agents work: "shared" (the project root, all agents together; the default) or
+# "worktree" (a git worktree and branch wg/<id> per task, merged or kept for review when done).
+# [workspace]
+# mode = "worktree"
+
+# POST every task status change as JSON to a URL (a chat webhook, a dashboard); the token is
+# read at run time from the environment variable named here and sent as X-WG-Token.
+# [notify]
+# url = "https://hooks.example.com/wg"
+# token_env = "WG_NOTIFY_TOKEN"
+
 [evaluate]
 # Score every task that ends done; below `pass` it goes back with the evaluator's notes,
 # and the `max_rejections`-th rejection fails it. Endpoint and model default to the above.
@@ -141,6 +155,36 @@ max_rejections = 3
 const GITIGNORE: &str =
     "# Runtime files of wg; the task graph and conversations are worth committing.\n\
 graph.lock\ngraph.idx\n.tmp-*\nservice/\ncodex-home/\ntasks/*/agent.log\ntasks/*/turn.lock\nworktrees/\n";
+
+/// The three commands a new project runs next, with why, for `wg init` to print.
+pub fn next_steps(args: &InitArgs) -> String {
+    let check = match args.executor.as_str() {
+        "codex" | "claude" => "the agent CLI, endpoint, model and key, one line each",
+        _ => "what this project needs to run, one line each",
+    };
+    [
+        ("wg doctor", check),
+        (
+            "wg add \"First task\" -d \"...\"",
+            "what to do and how to know it is done",
+        ),
+        (
+            "wg service start && wg top",
+            "run agents on ready tasks and watch them",
+        ),
+    ]
+    .iter()
+    .map(|(cmd, why)| format!("  {cmd:<30} # {why}"))
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+/// Git merges of the append-only logs: both branches' lines are kept (the union driver), and
+/// wg reads the result, the last line for an id winning. See docs/storage.md.
+pub const GITATTRIBUTES: &str =
+    "# wg's logs are append-only, one record per line; the last record for a task id wins.\n\
+# A union merge keeps both branches' lines, and every wg command reads the result.\n\
+graph.jsonl merge=union\narchive.jsonl merge=union\ntasks/*/log.jsonl merge=union\n";
 
 pub fn cmd_init(cli: &Cli, args: &InitArgs) -> CliResult {
     let root = match &cli.dir {
@@ -183,6 +227,11 @@ pub fn cmd_init(cli: &Cli, args: &InitArgs) -> CliResult {
     std::fs::create_dir_all(layout.service_dir())?;
     store::atomic::write_atomic(&layout.config(), render_config(args).as_bytes(), true)?;
     store::atomic::write_atomic(&layout.dir().join(".gitignore"), GITIGNORE.as_bytes(), true)?;
+    store::atomic::write_atomic(
+        &layout.dir().join(".gitattributes"),
+        GITATTRIBUTES.as_bytes(),
+        true,
+    )?;
     store::atomic::write_atomic(&layout.graph(), b"", true)?;
     store::write_format(&layout)?;
     let tmp_path = tmp.keep();
@@ -192,15 +241,32 @@ pub fn cmd_init(cli: &Cli, args: &InitArgs) -> CliResult {
     }
     let out = Printer::new(cli.json);
     out.either(
-        &serde_json::json!({"dir": dir, "executor": args.executor, "model": args.model, "endpoint": args.endpoint}),
+        &serde_json::json!({
+            "dir": dir,
+            "executor": args.executor,
+            "model": args.model,
+            "endpoint": args.endpoint,
+            "next": ["wg doctor", "wg add TITLE -d DESCRIPTION", "wg service start"],
+        }),
         || {
-            let mut s = format!("created {} (executor {})", display_path(&dir), args.executor);
+            let mut s = format!(
+                "created {} (executor {})",
+                display_path(&dir),
+                args.executor
+            );
             if args.endpoint.is_some() {
                 s.push_str(&format!(
                     "\nthe API key is read from ${} at run time",
-                    args.api_key_env.as_deref().unwrap_or(crate::env::DEFAULT_API_KEY_ENV)
+                    args.api_key_env
+                        .as_deref()
+                        .unwrap_or(crate::env::DEFAULT_API_KEY_ENV)
                 ));
             }
+            s.push_str(&format!(
+                "\nsettings: {} (commented; workspace, notify, budgets)\n\nnext:\n{}",
+                display_path(&dir.join("config.toml")),
+                next_steps(args)
+            ));
             s
         },
     )?;

@@ -6,6 +6,7 @@ mod archive;
 pub(crate) mod ask;
 mod cancel;
 mod chat;
+mod completions;
 mod config;
 mod demo;
 mod doctor;
@@ -19,6 +20,7 @@ mod import;
 mod init;
 mod list;
 mod log;
+mod man;
 mod mock_agent;
 mod msg;
 pub(crate) mod pause;
@@ -31,6 +33,7 @@ mod show;
 mod stats;
 mod status;
 mod tail;
+mod top;
 mod transcript;
 mod viz;
 
@@ -106,7 +109,10 @@ pub enum Command {
     Chat(chat::ChatArgs),
     Transcript(transcript::TranscriptArgs),
     Tail(tail::TailArgs),
+    Top(top::TopArgs),
     Doctor(doctor::DoctorArgs),
+    Completions(completions::CompletionsArgs),
+    Man(man::ManArgs),
 }
 
 /// Everything a command needs, resolved once: the project, its config, the store, output.
@@ -170,11 +176,15 @@ pub fn run(cli: Cli) -> CliResult {
     match &cli.command {
         Command::Init(args) => init::cmd_init(&cli, args),
         Command::Demo(args) => demo::cmd_demo(&cli, args),
+        Command::Completions(args) => completions::cmd_completions(args),
+        Command::Man(args) => man::cmd_man(&cli, args),
         command => {
             let ctx = Ctx::open(&cli)?;
             match command {
                 Command::Init(_) => unreachable!("handled above"),
-                Command::Demo(_) => unreachable!("handled above"),
+                Command::Demo(_) | Command::Completions(_) | Command::Man(_) => {
+                    unreachable!("handled above")
+                }
                 Command::Add(a) => add::cmd_add(&ctx, a),
                 Command::Import(a) => import::cmd_import(&ctx, a),
                 Command::List(a) => list::cmd_list(&ctx, a),
@@ -206,6 +216,7 @@ pub fn run(cli: Cli) -> CliResult {
                 Command::Chat(a) => chat::cmd_chat(&ctx, a),
                 Command::Transcript(a) => transcript::cmd_transcript(&ctx, a),
                 Command::Tail(a) => tail::cmd_tail(&ctx, a),
+                Command::Top(a) => top::cmd_top(&ctx, a),
                 Command::Doctor(a) => doctor::cmd_doctor(&ctx, a),
             }
         }

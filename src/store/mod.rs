@@ -356,6 +356,15 @@ impl Store {
         Ok((counts, ready))
     }
 
+    /// Lines in `graph.jsonl` and live tasks: the difference is superseded records (older
+    /// versions of a task, or both branches' versions after a git union merge).
+    pub fn line_stats(&self) -> Result<(usize, usize)> {
+        let path = self.layout.graph();
+        let bytes = read_or_empty(&path)?;
+        let lines = memchr::memchr_iter(b'\n', &bytes).count();
+        Ok((lines, self.load()?.tasks.len()))
+    }
+
     /// Takes the writer lock and brings the index up to date.
     pub fn writer(&self) -> Result<Writer<'_>> {
         Writer::open(self)
@@ -597,6 +606,12 @@ impl<'s> Writer<'s> {
     pub fn replace_all(&mut self, graph: &Graph) -> Result<()> {
         let archive = self.store.load_archive()?;
         self.write_compacted(graph, &archive)
+    }
+
+    /// Rewrites `graph.jsonl` with one record per live task (`wg doctor --fix`).
+    pub fn compact(&mut self) -> Result<()> {
+        let graph = self.load_all()?;
+        self.replace_all(&graph)
     }
 
     /// Moves `ids` from the live graph to `archive.jsonl` (fsynced first, so a crash leaves a

@@ -413,3 +413,39 @@ async fn the_handler_logs_tool_calls_left_as_text_with_what_to_change() {
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_key_pauses_the_graph_instead_of_failing_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(sse_response(&[message("never asked")]))
+        .mount(&server)
+        .await;
+    let Some(mut env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
+    env.extra_env.retain(|(k, _)| k != "WG_API_KEY");
+    env.wg(&["config", "set", "coordinator.retry_backoff", "200ms"])
+        .ok();
+    for id in ["one", "two", "three"] {
+        env.wg(&["add", id, "--id", id, "--max-retries", "0"]).ok();
+    }
+    let run = Service::start_with(
+        &env,
+        &["service", "start", "--until-done", "--max-pause", "2s"],
+    )
+    .wait(Duration::from_secs(60));
+    // `wg service start` said so before it started.
+    assert!(run.stderr.contains("$WG_API_KEY is not set"), "{run}");
+    assert_eq!(run.code, 10, "{run}");
+    assert!(run.stderr.contains("key-missing"), "{run}");
+    for id in ["one", "two", "three"] {
+        let t = task(&env, id);
+        assert_eq!(t["status"], "open", "{id}: {t}");
+        assert!(t.get("retries").is_none_or(|r| r == 0), "{id}: {t}");
+    }
+    // Nothing reached the endpoint: the key is checked before codex starts, and the probe
+    // does not ask without one.
+    assert!(server.received_requests().await.unwrap().is_empty());
+}

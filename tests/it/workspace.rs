@@ -239,7 +239,8 @@ fn done_is_refused_with_the_files_when_on_done_is_refuse() {
         .ok();
     add_sh(&env, "strict", DIRTY, &[]);
     let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(30));
-    assert_eq!(out.code, 0, "{out}");
+    // A task failed (or was abandoned): --until-done says so.
+    assert_eq!(out.code, 8, "{out}");
     let t = show(&env, "strict");
     // `wg done` failed, so the script did: the task is failed, not done.
     assert_eq!(t["status"], "failed", "{t}");
@@ -281,7 +282,8 @@ fn cleanup_after_fail_and_abandon_reaches_log_and_webhook() {
     }));
     env.wg(&["abandon", "long"]).ok();
     let out = c.wait(Duration::from_secs(30));
-    assert_eq!(out.code, 0, "{out}");
+    // A task failed (or was abandoned): --until-done says so.
+    assert_eq!(out.code, 8, "{out}");
     assert_eq!(show(&env, "breaks")["status"], "failed");
     assert_eq!(show(&env, "long")["status"], "abandoned");
     for (id, file) in [("breaks", "half.txt"), ("long", "x.txt")] {

@@ -291,3 +291,15 @@ pub fn real_claude() -> Option<PathBuf> {
         "scripts/install-claude.sh",
     )
 }
+
+/// A system tool the tests drive (tmux, man, bash): its path on PATH. A missing one fails the
+/// test with the command that installs it.
+pub fn system_tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("`{name}` is required by this test and was not found on PATH; run scripts/install-tools.sh (as root)")
+        })
+}
