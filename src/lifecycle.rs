@@ -64,7 +64,8 @@ pub fn transition(
         }
         _ => {}
     }
-    if change.to.is_terminal() {
+    // A paused task's agent is stopped; whoever resumes it starts a new one.
+    if change.to.is_terminal() || change.to == TaskStatus::Paused {
         task.assigned = None;
     }
     // Who failed it decides whether the coordinator may retry it: an agent's failure is
@@ -74,6 +75,8 @@ pub fn transition(
     } else {
         task.extra.remove(FAILED_BY);
     }
+    // Only the `done` being evaluated waits; a reopened or re-closed task starts over.
+    task.extra.remove(crate::evaluate::AWAITING);
     edit(&mut task);
     let record = LogRecord::status(
         &now,

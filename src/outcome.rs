@@ -41,6 +41,8 @@ pub enum ErrorKind {
     ClaudeMissing,
     /// A per-task budget is spent.
     Budget,
+    /// The agent repeated one command, or ran too many in one turn (runaway).
+    Loop,
     /// Anything else the agent reported. Its name predates claude support.
     #[serde(rename = "codex-failed")]
     AgentFailed,
@@ -60,7 +62,7 @@ pub enum Scope {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 19] = [
+    pub const ALL: [ErrorKind; 20] = [
         ErrorKind::Unauthorized,
         ErrorKind::Forbidden,
         ErrorKind::KeyMissing,
@@ -78,6 +80,7 @@ impl ErrorKind {
         ErrorKind::CodexMissing,
         ErrorKind::ClaudeMissing,
         ErrorKind::Budget,
+        ErrorKind::Loop,
         ErrorKind::AgentFailed,
         ErrorKind::Unknown,
     ];
@@ -102,6 +105,7 @@ impl ErrorKind {
             ErrorKind::CodexMissing => "codex-missing",
             ErrorKind::ClaudeMissing => "claude-missing",
             ErrorKind::Budget => "budget",
+            ErrorKind::Loop => "loop",
             ErrorKind::AgentFailed => "codex-failed",
             ErrorKind::Unknown => "unknown",
         }
@@ -155,6 +159,7 @@ impl ErrorKind {
             ErrorKind::CodexMissing => "codex cannot be started: install it or set codex.binary",
             ErrorKind::ClaudeMissing => "claude cannot be started: install it or set claude.binary",
             ErrorKind::Budget => "the task is over its budget: raise the limit in [handler] and `wg retry` it",
+            ErrorKind::Loop => "the agent was looping: look at its last commands (`wg tail ID`), then `wg msg` it a hint or `wg retry` it",
             ErrorKind::AgentFailed | ErrorKind::Unknown => "see the task's handler.log and events.jsonl",
         }
     }
@@ -327,9 +332,9 @@ mod tests {
                 assert_eq!(ErrorKind::parse(k.as_str()), k);
             }
         }
-        // A kind from a newer wg (e.g. `loop`) still reads.
+        // A kind from a newer wg still reads.
         assert_eq!(
-            serde_json::from_str::<ErrorKind>("\"loop\"").unwrap(),
+            serde_json::from_str::<ErrorKind>("\"from-the-future\"").unwrap(),
             ErrorKind::Unknown
         );
     }

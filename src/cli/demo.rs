@@ -175,10 +175,10 @@ fn print_progress(
                 done += 1;
                 running = running.saturating_sub(1);
             }
-            TaskStatus::Failed | TaskStatus::Abandoned | TaskStatus::Open => {
+            TaskStatus::Failed | TaskStatus::Abandoned | TaskStatus::Open | TaskStatus::Paused => {
                 running = running.saturating_sub(1)
             }
-            TaskStatus::Waiting => {}
+            TaskStatus::Waiting | TaskStatus::NeedsInput => {}
         }
         let t = started.elapsed().as_secs_f64();
         let what = match p.status {
@@ -188,6 +188,8 @@ fn print_progress(
             TaskStatus::Waiting => "waiting",
             TaskStatus::Open => "requeued",
             TaskStatus::Abandoned => "abandoned",
+            TaskStatus::NeedsInput => "needs input",
+            TaskStatus::Paused => "paused",
         };
         let reason = p.reason.map(|r| format!(" ({r})")).unwrap_or_default();
         let agent = p.agent.map(|a| format!(" [{a}]")).unwrap_or_default();

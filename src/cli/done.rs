@@ -56,7 +56,12 @@ pub fn cmd_done(ctx: &Ctx, args: &DoneArgs) -> CliResult {
         reason: args.note.as_deref(),
         actor: &ctx.actor,
     };
-    let task = transition(&mut w, &args.id, change, |t| t.failure_reason = None)?;
+    // An agent's `done` is checked by the evaluation gate before dependents may start; a
+    // person's is their own verdict.
+    let task = transition(&mut w, &args.id, change, |t| {
+        t.failure_reason = None;
+        crate::evaluate::hold_for_evaluation(t, &ctx.config, &ctx.actor);
+    })?;
     w.commit()?;
     // Closing a task leaves what it was sent since its last reply without a turn: say so. (An
     // agent's own `wg done` runs inside a turn whose reply is still to come; the coordinator

@@ -111,9 +111,13 @@ stream_idle_timeout = "5m"
 request_max_retries = 1
 stream_max_retries = 1
 # Per-task budgets over the whole conversation; a task over one fails naming it.
-# max_turns = 50
-# max_tokens = 2000000
-# max_wall = "4h"
+max_turns = 50
+max_tokens = 2000000
+max_wall = "4h"
+# A turn that repeats one command this many times in a row, or runs more commands than
+# this, ends with error kind `loop` (0 = off).
+max_repeated_commands = 8
+max_commands_per_turn = 400
 
 # Where agents work: "shared" (the project root, all agents together; the default) or
 # "worktree" (a git worktree and branch wg/<id> per task, merged or kept for review when done).

@@ -118,7 +118,10 @@ pub fn cmd_mock_agent(ctx: &Ctx, args: &MockAgentArgs, env_task: Option<String>)
                 reason: None,
                 actor: agent,
             };
-            transition(&mut w, &id, change, |t| t.failure_reason = None)?;
+            transition(&mut w, &id, change, |t| {
+                t.failure_reason = None;
+                crate::evaluate::hold_for_evaluation(t, &ctx.config, agent);
+            })?;
             w.commit()?;
             println!("mock agent {agent}: done {id}");
             Ok(())

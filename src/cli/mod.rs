@@ -3,6 +3,8 @@
 mod abandon;
 mod add;
 mod archive;
+pub(crate) mod ask;
+mod cancel;
 mod chat;
 mod completions;
 mod config;
@@ -21,7 +23,9 @@ mod log;
 mod man;
 mod mock_agent;
 mod msg;
+pub(crate) mod pause;
 mod ready;
+mod resume;
 mod retry;
 mod rm;
 mod service;
@@ -83,6 +87,9 @@ pub enum Command {
     Fail(fail::FailArgs),
     Retry(retry::RetryArgs),
     Abandon(abandon::AbandonArgs),
+    Pause(pause::PauseArgs),
+    Resume(resume::ResumeArgs),
+    Cancel(cancel::CancelArgs),
     Log(log::LogArgs),
     Rm(rm::RmArgs),
     Archive(archive::ArchiveArgs),
@@ -98,6 +105,7 @@ pub enum Command {
     MockAgent(mock_agent::MockAgentArgs),
     Handler(handler::HandlerArgs),
     Msg(msg::MsgArgs),
+    Ask(ask::AskArgs),
     Chat(chat::ChatArgs),
     Transcript(transcript::TranscriptArgs),
     Tail(tail::TailArgs),
@@ -200,6 +208,9 @@ pub fn run(cli: Cli) -> CliResult {
                 Command::Fail(a) => fail::cmd_fail(&ctx, a),
                 Command::Retry(a) => retry::cmd_retry(&ctx, a),
                 Command::Abandon(a) => abandon::cmd_abandon(&ctx, a),
+                Command::Pause(a) => pause::cmd_pause(&ctx, a),
+                Command::Resume(a) => resume::cmd_resume(&ctx, a),
+                Command::Cancel(a) => cancel::cmd_cancel(&ctx, a),
                 Command::Log(a) => log::cmd_log(&ctx, a),
                 Command::Rm(a) => rm::cmd_rm(&ctx, a),
                 Command::Archive(a) => archive::cmd_archive(&ctx, a),
@@ -213,6 +224,7 @@ pub fn run(cli: Cli) -> CliResult {
                 }
                 Command::Handler(a) => handler::cmd_handler(&ctx, a),
                 Command::Msg(a) => msg::cmd_msg(&ctx, a),
+                Command::Ask(a) => ask::cmd_ask(&ctx, a),
                 Command::Chat(a) => chat::cmd_chat(&ctx, a),
                 Command::Transcript(a) => transcript::cmd_transcript(&ctx, a),
                 Command::Tail(a) => tail::cmd_tail(&ctx, a),

@@ -76,8 +76,38 @@ pub(crate) fn send(ctx: &Ctx, id: &str, text: &str, reopen: bool) -> CliResult<I
         w.commit()?;
     }
     let brief = || conversation::brief_for(&ctx.layout, &task, |d| graph.tasks.get(d).cloned());
+    // An answer names the question it answers: the agent's replayed conversation has its
+    // replies, not the commands it ran, so it would not see its own `wg ask` otherwise.
+    let question = task
+        .extra
+        .get(crate::cli::ask::QUESTION)
+        .and_then(|q| q.as_str())
+        .filter(|_| task.status == TaskStatus::NeedsInput);
+    let answered;
+    let text = match question {
+        Some(q) => {
+            answered = format!("Answer to your question \"{q}\":\n{text}");
+            answered.as_str()
+        }
+        None => text,
+    };
     let msg = conversation::append_message(&ctx.layout, &task, brief, &ctx.actor, "message", text)?;
     let mut w = ctx.store.writer()?;
+    // The answer to `wg ask`: the task waits for its next turn, which reads this message.
+    if w.get(id)?
+        .is_some_and(|t| t.status == TaskStatus::NeedsInput)
+    {
+        let change = Change {
+            to: TaskStatus::Waiting,
+            reason: Some("answered"),
+            actor: &ctx.actor,
+        };
+        transition(&mut w, id, change, |t| {
+            t.extra.remove(crate::cli::ask::QUESTION);
+        })?;
+        w.commit()?;
+        return Ok(msg);
+    }
     if w.get(id)?.is_some_and(|t| t.status == TaskStatus::Waiting) {
         let change = Change {
             to: TaskStatus::InProgress,

@@ -31,7 +31,10 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
         .store
         .find(&graph, &args.id)?
         .ok_or_else(|| not_found(&args.id))?;
-    let ready = !archived && ctx.store.ready(&graph)?.iter().any(|t| t.id == task.id);
+    // A task held by the evaluation gate is not ready, whatever the graph alone says.
+    let ready = !archived
+        && ctx.store.ready(&graph)?.iter().any(|t| t.id == task.id)
+        && crate::evaluate::held_by(&task, |d| graph.tasks.get(d)).is_empty();
     let log = crate::store::tasklog::read(&ctx.layout.task_log(&task.id)).unwrap_or_default();
     let evaluation: Option<serde_json::Value> =
         std::fs::read(ctx.layout.task_file(&task.id, "evaluation.json"))
@@ -62,12 +65,31 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
         if !task.after.is_empty() {
             s.push_str(&format!("  after:    {}\n", task.after.join(", ")));
         }
+        if crate::evaluate::awaiting(&task) {
+            s.push_str(
+                "  gate:     waiting for evaluation (dependents start once it is accepted)\n",
+            );
+        }
+        let held = crate::evaluate::held_by(&task, |d| graph.tasks.get(d));
+        if !held.is_empty() && task.status == crate::model::TaskStatus::Open {
+            s.push_str(&format!(
+                "  gate:     waiting for evaluation of {}\n",
+                held.join(", ")
+            ));
+        }
         for (k, v) in [
             ("executor", task.executor.as_deref()),
             ("model", task.model.as_deref()),
             ("timeout", task.timeout.as_deref()),
             ("assigned", task.assigned.as_deref()),
             ("failed:  ", task.failure_reason.as_deref()),
+            (
+                "question:",
+                task.extra
+                    .get(crate::cli::ask::QUESTION)
+                    .and_then(|q| q.as_str())
+                    .filter(|_| task.status == crate::model::TaskStatus::NeedsInput),
+            ),
             (
                 "workspace",
                 task.workspace.as_deref().or(crate::workspace::extra_str(

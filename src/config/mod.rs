@@ -278,6 +278,10 @@ pub struct HandlerConfig {
     pub max_turns: Option<u64>,
     pub max_tokens: Option<u64>,
     pub max_wall: Option<String>,
+    /// A turn that runs the same command this many times in a row ends (error kind `loop`).
+    pub max_repeated_commands: u32,
+    /// A turn that runs more commands than this ends (error kind `loop`). 0 = no limit.
+    pub max_commands_per_turn: u32,
     /// `events.jsonl` and `handler.log` are rotated to `.1` past this size.
     pub log_max_bytes: u64,
     /// `wg msg` refuses longer messages: the whole prompt (brief, replayed conversation and
@@ -297,6 +301,8 @@ impl Default for HandlerConfig {
             max_turns: None,
             max_tokens: None,
             max_wall: None,
+            max_repeated_commands: 8,
+            max_commands_per_turn: 400,
             log_max_bytes: 8 * 1024 * 1024,
             max_message_chars: DEFAULT_MAX_MESSAGE_CHARS,
         }

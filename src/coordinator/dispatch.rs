@@ -112,7 +112,14 @@ impl Coordinator {
                 }
             }
         }
-        tasks.extend(self.store.ready(graph)?.into_iter().cloned());
+        // The evaluation gate: a dependency that is done but not yet accepted holds it.
+        tasks.extend(
+            self.store
+                .ready(graph)?
+                .into_iter()
+                .filter(|t| crate::evaluate::held_by(t, |d| graph.tasks.get(d)).is_empty())
+                .cloned(),
+        );
         let tasks = self.gate_workspaces(graph, tasks)?;
         let can_progress = !tasks.is_empty() || next_retry.is_some();
 

@@ -107,6 +107,7 @@ impl Coordinator {
             task.status,
         ));
         let from = task.status;
+        let gated = self.config.evaluate.auto;
         let change_to = |w: &mut crate::store::Writer<'_>,
                          to: TaskStatus,
                          reason: Option<&str>,
@@ -123,6 +124,10 @@ impl Coordinator {
                 }
                 if to == TaskStatus::Done {
                     t.failure_reason = None;
+                    if gated {
+                        t.extra
+                            .insert(crate::evaluate::AWAITING.into(), true.into());
+                    }
                 }
             })
             .map_err(cli_err)?;

@@ -521,17 +521,24 @@ impl Coordinator {
         let mut graph = self.store.load()?;
         self.announce_changes(&graph);
 
-        // Abandoned (or removed) tasks lose their agent: the whole group is stopped.
-        for (id, r) in self.agents.iter_mut() {
-            let gone = match graph.tasks.get(id) {
-                None => true,
-                Some(t) => t.status == TaskStatus::Abandoned,
-            };
-            if gone && !r.stopping {
+        // Agents whose task was removed, abandoned, paused or closed by a person are stopped
+        // (the whole group). Who closed it is read from the task's log only for closed tasks.
+        for (id, r) in self.agents.iter_mut().filter(|(_, r)| !r.stopping) {
+            let status = graph.tasks.get(id).map(|t| t.status);
+            let last_actor = status.filter(|s| s.is_terminal()).and_then(|_| {
+                crate::store::tasklog::read(&self.layout.task_file(id, "log.jsonl"))
+                    .ok()
+                    .and_then(|log| log.into_iter().rev().find(|r| r.event == "status"))
+                    .map(|r| r.actor)
+            });
+            // The coordinator's own decisions (exit codes, evaluations) are never a person's.
+            let last_actor = last_actor.filter(|a| a != ACTOR && a != "evaluator");
+            let last_actor = last_actor.as_deref().or(Some(r.record.agent_id.as_str()));
+            if let Some(why) = scheduler::stop_for(status, last_actor, &r.record.agent_id) {
                 r.stopping = true;
                 let _ = r.control.send(Control::Stop(StopReason::Abandoned));
                 self.log.line(&format!(
-                    "stop agent={} task={id}: task abandoned or removed",
+                    "stop agent={} task={id}: {why}",
                     r.record.agent_id
                 ));
             }

@@ -250,10 +250,30 @@ pub fn timed_out(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
     Timeout(TimeoutKind, Duration),
-    /// Its task was abandoned (or removed).
+    /// Its task was abandoned, removed, paused or closed by a person.
     Abandoned,
     /// The coordinator is shutting down.
     Shutdown,
+}
+
+/// Why a running agent must be stopped now, from its task's record: the task was removed,
+/// abandoned or paused, or a person (anyone but the agent itself) closed it. `last_actor` is
+/// who made the task's last status change.
+pub fn stop_for(
+    task: Option<TaskStatus>,
+    last_actor: Option<&str>,
+    agent_id: &str,
+) -> Option<String> {
+    match task {
+        None => Some("task removed".into()),
+        Some(TaskStatus::Abandoned) => Some("task abandoned".into()),
+        Some(TaskStatus::Paused) => Some("task paused".into()),
+        Some(s @ (TaskStatus::Done | TaskStatus::Failed)) => match last_actor {
+            Some(a) if a == agent_id => None,
+            a => Some(format!("task made {s} by {}", a.unwrap_or("someone else"))),
+        },
+        Some(_) => None,
+    }
 }
 
 /// What the coordinator knows when an agent has ended.
@@ -335,7 +355,15 @@ fn with_tail(mut reason: String, tail: &str) -> String {
 
 /// The outcome rules of design.md ("Outcomes", "Endpoint trouble").
 pub fn decide_exit(f: &ExitFacts) -> Decision {
-    if !f.still_ours || f.status.is_terminal() || f.status == TaskStatus::Open {
+    // A person or the agent decided already: closed, paused, or asked a question (a task
+    // waiting for a person's answer is never nudged or failed for waiting).
+    if !f.still_ours
+        || f.status.is_terminal()
+        || matches!(
+            f.status,
+            TaskStatus::Open | TaskStatus::Paused | TaskStatus::NeedsInput
+        )
+    {
         return Decision::Nothing;
     }
     match f.stopped {
@@ -448,6 +476,24 @@ pub fn ending(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agents_stop_when_a_person_closes_or_pauses_their_task() {
+        use TaskStatus::*;
+        assert_eq!(stop_for(None, None, "a-1").as_deref(), Some("task removed"));
+        assert!(stop_for(Some(Paused), Some("user"), "a-1").is_some());
+        assert!(stop_for(Some(Abandoned), Some("a-1"), "a-1").is_some());
+        assert_eq!(
+            stop_for(Some(Done), Some("user"), "a-1").as_deref(),
+            Some("task made done by user")
+        );
+        assert!(stop_for(Some(Failed), None, "a-1").is_some());
+        // The agent closing its own task ends its run the normal way.
+        assert_eq!(stop_for(Some(Done), Some("a-1"), "a-1"), None);
+        for s in [InProgress, Waiting, NeedsInput, Open] {
+            assert_eq!(stop_for(Some(s), Some("user"), "a-1"), None, "{s}");
+        }
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

@@ -359,6 +359,32 @@ pub fn record(layout: &Layout, actor: &str, e: &Evaluation) -> std::io::Result<(
     tasklog::append(layout, &e.task, &rec, false)
 }
 
+/// Task record field: `true` while an agent's `done` waits for the automatic evaluation
+/// (`evaluate.auto`). Such a task does not satisfy its dependents until accepted.
+pub const AWAITING: &str = "awaiting_evaluation";
+
+/// Whether `t` is done but not yet accepted by the evaluation gate.
+pub fn awaiting(t: &Task) -> bool {
+    t.status == TaskStatus::Done && t.extra.get(AWAITING).and_then(|v| v.as_bool()) == Some(true)
+}
+
+/// Marks a task an agent (not a person: `user`) just made done as waiting for the automatic
+/// evaluation, when `evaluate.auto` is on.
+pub fn hold_for_evaluation(t: &mut Task, config: &Config, actor: &str) {
+    if config.evaluate.auto && actor != "user" {
+        t.extra.insert(AWAITING.into(), true.into());
+    }
+}
+
+/// The dependencies of `t` that are done but still wait for their evaluation: `t` waits too.
+pub fn held_by<'a>(t: &Task, get: impl Fn(&str) -> Option<&'a Task>) -> Vec<String> {
+    t.after
+        .iter()
+        .filter(|d| get(d).is_some_and(awaiting))
+        .cloned()
+        .collect()
+}
+
 /// The gate: below the pass mark a done task goes back to open with the notes as a new
 /// inbox message; the `max_rejections`-th rejection fails it.
 pub fn apply_gate(
@@ -377,7 +403,16 @@ pub fn apply_gate(
         cfg.max_rejections,
     );
     let (n, last) = match decision {
-        GateDecision::Accept => return Ok(decision),
+        GateDecision::Accept => {
+            // Accepted: its dependents may start now.
+            if task.extra.contains_key(AWAITING) {
+                let mut t = task.clone();
+                t.extra.remove(AWAITING);
+                w.put(std::slice::from_ref(&t))?;
+                w.commit()?;
+            }
+            return Ok(decision);
+        }
         GateDecision::Reject { n } => (n, false),
         GateDecision::Fail { n } => (n, true),
     };

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::agent::{AgentCli, Invocation};
-use super::events::{CommandRun, Dialect, Notice, TurnEvents};
+use super::events::{CommandRun, Dialect, Notice, PendingTool, TurnEvents};
 use super::files::HandlerLog;
 use super::resolve::Resolved;
 use super::session::SessionError;
@@ -139,7 +139,7 @@ fn text(v: &Value, key: &str) -> Option<String> {
 
 /// `result.usage` in wg's terms. Anthropic counts cached input apart from `input_tokens`;
 /// wg's `input_tokens` is all input, as codex reports it.
-fn usage_of(u: &Value) -> Usage {
+pub fn usage_of(u: &Value) -> Usage {
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
     Usage {
         input_tokens: n("input_tokens")
@@ -185,14 +185,8 @@ pub fn feed(t: &mut TurnEvents, ev: &Value) -> Option<Notice> {
             for block in content {
                 match block.get("type").and_then(Value::as_str).unwrap_or("") {
                     "tool_use" => {
-                        let name = text(block, "name").unwrap_or_default();
-                        let input = block.get("input").cloned().unwrap_or(Value::Null);
-                        let shown = match input.get("command").and_then(Value::as_str) {
-                            Some(c) => c.to_string(),
-                            None => format!("{name} {input}"),
-                        };
-                        if let Some(id) = text(block, "id") {
-                            t.pending_tools.push((id, shown));
+                        if let Some(p) = pending_tool(block) {
+                            t.pending_tools.push(p);
                         }
                     }
                     "text" => {
@@ -212,17 +206,17 @@ pub fn feed(t: &mut TurnEvents, ev: &Value) -> Option<Notice> {
                 .iter()
                 .find(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))?;
             let id = text(block, "tool_use_id").unwrap_or_default();
-            let pos = t.pending_tools.iter().position(|(i, _)| *i == id);
-            let command = pos
-                .map(|p| t.pending_tools.remove(p).1)
-                .unwrap_or_else(|| format!("tool {id}"));
+            let pos = t.pending_tools.iter().position(|p| p.id == id);
+            let (command, shell) = pos
+                .map(|p| t.pending_tools.remove(p))
+                .map_or((format!("tool {id}"), false), |p| (p.shown, p.shell));
             let is_error = block
                 .get("is_error")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
             let run = CommandRun {
+                exit_code: tool_exit_code(block, is_error, shell),
                 command,
-                exit_code: None,
                 status: if is_error { "failed" } else { "completed" }.into(),
             };
             t.commands.push(run.clone());
@@ -263,6 +257,50 @@ pub fn feed(t: &mut TurnEvents, ev: &Value) -> Option<Notice> {
         }
         _ => None,
     }
+}
+
+/// A `tool_use` block as a call waiting for its result; `None` without an id.
+pub fn pending_tool(block: &Value) -> Option<PendingTool> {
+    let name = text(block, "name").unwrap_or_default();
+    let input = block.get("input").cloned().unwrap_or(Value::Null);
+    let command = input.get("command").and_then(Value::as_str);
+    Some(PendingTool {
+        id: text(block, "id")?,
+        shown: command.map_or_else(|| format!("{name} {input}"), str::to_string),
+        shell: command.is_some(),
+    })
+}
+
+/// The text of a `tool_result` block: a string, or text blocks.
+pub fn tool_result_text(block: &Value) -> String {
+    match block.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// A Bash tool's exit code: 0 when the result is not an error; on an error the CLI starts the
+/// result with `Exit code N` (measured: "Exit code 137" after a SIGTERM). Other tools and
+/// errors without that line have none.
+pub fn tool_exit_code(block: &Value, is_error: bool, shell: bool) -> Option<i64> {
+    if !shell {
+        return None;
+    }
+    if !is_error {
+        return Some(0);
+    }
+    let text = tool_result_text(block);
+    let rest = text.trim_start().strip_prefix("Exit code ")?;
+    let digits: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '-')
+        .collect();
+    digits.parse().ok()
 }
 
 /// What kind of failure a claude turn ended in: the HTTP status when the CLI reports one,
@@ -481,6 +519,27 @@ mod tests {
         assert_eq!(t.commands.len(), 1);
         assert_eq!(t.commands[0].command, "echo done > marker.txt");
         assert_eq!(t.commands[0].status, "completed");
+        assert_eq!(t.commands[0].exit_code, Some(0));
+    }
+
+    #[test]
+    fn bash_results_carry_exit_codes_and_other_tools_none() {
+        let sigterm = include_str!(
+            "../../tests/fixtures/claude-events/events-tool-sigterm-during-bash.jsonl"
+        );
+        let t = run(sigterm);
+        assert_eq!(t.commands.last().and_then(|c| c.exit_code), Some(137));
+        let block = |content: &str, err| serde_json::json!({"type":"tool_result","tool_use_id":"x","content":content,"is_error":err});
+        assert_eq!(
+            tool_exit_code(&block("Exit code 2\nboom", true), true, true),
+            Some(2)
+        );
+        assert_eq!(tool_exit_code(&block("fine", false), false, true), Some(0));
+        assert_eq!(
+            tool_exit_code(&block("no such file", true), true, false),
+            None
+        );
+        assert_eq!(tool_exit_code(&block("weird", true), true, true), None);
     }
 
     #[test]

@@ -17,6 +17,16 @@ pub struct CommandRun {
     pub status: String,
 }
 
+/// A claude tool call waiting for its result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingTool {
+    pub id: String,
+    /// The command for a shell tool, else the tool's name and input.
+    pub shown: String,
+    /// A shell tool (Bash): its result carries an exit code.
+    pub shell: bool,
+}
+
 /// What one stdout line was.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Line {
@@ -75,8 +85,8 @@ pub struct TurnEvents {
     pub events: usize,
     /// The HTTP status of the final API error, when the agent reports one (claude).
     pub error_status: Option<u64>,
-    /// Tool calls started and not yet answered: (id, what it runs) (claude).
-    pub pending_tools: Vec<(String, String)>,
+    /// Tool calls started and not yet answered (claude).
+    pub pending_tools: Vec<PendingTool>,
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {

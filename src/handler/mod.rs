@@ -18,6 +18,7 @@ pub mod prompt;
 pub mod proxy;
 pub mod resolve;
 pub mod run;
+pub mod runaway;
 pub mod session;
 pub mod trim;
 

@@ -55,8 +55,9 @@ pub fn preamble(task_id: &str) -> String {
          Old turns may be left out to fit the history budget.\n\
          Report progress with `wg log {task_id} \"what you did\"`.\n\
          When the task is complete, run `wg done {task_id}`; if it cannot be done, run \
-         `wg fail {task_id} --reason \"why\"`. Do not stop without one of them unless you need an \
-         answer from a person first.\n\
+         `wg fail {task_id} --reason \"why\"`. If you need a person to decide or answer something, \
+         run `wg ask {task_id} \"your question\"` and end your turn: the answer arrives as the \
+         next message. Do not stop without one of these.\n\
          The environment variables WG_TASK_ID and WG_DIR are set; `wg` is on PATH.\n"
     )
 }
@@ -267,6 +268,7 @@ mod tests {
             .text
             .starts_with("You are a coding agent working on task `t`"));
         assert!(p.text.contains("wg done t") && p.text.contains("wg fail t --reason"));
+        assert!(p.text.contains("wg ask t \"your question\""));
         assert!(p.text.contains("## Task brief\n\nDo the thing"));
         assert!(p.text.contains("Start on the task now."));
         assert_eq!(p.answers, Some((1, 1)));

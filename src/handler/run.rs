@@ -34,6 +34,8 @@ pub struct Spawn {
     pub timeouts: Timeouts,
     /// Which parser reads stdout, and how the process is stopped.
     pub dialect: Dialect,
+    /// Runaway limits: (same command in a row, commands per turn); 0 is off.
+    pub runaway: (u32, u32),
 }
 
 /// How the process ended.
@@ -43,6 +45,8 @@ pub struct Report {
     pub exit_code: Option<i32>,
     /// `first-output`, `idle` or `hard` when the handler ended it.
     pub timeout: Option<(&'static str, Duration)>,
+    /// Set when the handler ended a looping turn.
+    pub runaway: Option<super::runaway::Runaway>,
     pub spawn_error: Option<std::io::Error>,
     pub stderr_tail: Vec<String>,
     pub duration: Duration,
@@ -93,6 +97,7 @@ pub async fn run_codex(
         events: TurnEvents::new(spec.dialect),
         exit_code: None,
         timeout: None,
+        runaway: None,
         spawn_error: None,
         stderr_tail: Vec::new(),
         duration: Duration::ZERO,
@@ -151,6 +156,7 @@ pub async fn run_codex(
     drop(tx);
 
     let t = spec.timeouts;
+    let mut watch = super::runaway::Watch::new(spec.runaway.0, spec.runaway.1);
     let hard_deadline = start + t.hard;
     let mut last_output = Instant::now();
     let mut first_stdout: Option<Instant> = None;
@@ -181,7 +187,23 @@ pub async fn run_codex(
                             first_stdout = Some(last_output);
                             log.write(Level::Debug, turn, "first_output", &[("after_ms", start.elapsed().as_millis().to_string())]);
                         }
+                        let ran = report.events.commands.len();
                         handle_stdout(&bytes, turn, &mut report.events, log, events_log);
+                        let stop = report.events.commands[ran..]
+                            .iter()
+                            .find_map(|c| watch.observe(&c.command));
+                        if let (Some(why), None) = (stop, &report.runaway) {
+                            // Written at once, not at turn end: a person tailing the log sees it.
+                            log.write(Level::Warn, turn, "runaway", &[("kind", "loop".to_string()), ("reason", log.redact(&why.describe()))]);
+                            report.runaway = Some(why);
+                            let how = if spec.dialect == Dialect::Claude {
+                                StopHow::LeaderFirst(t.grace)
+                            } else {
+                                StopHow::Graceful(t.grace)
+                            };
+                            let killed = terminate(pgid, Some(&mut child), how).await;
+                            log.write(Level::Warn, turn, "killed", &[("pgid", pgid.to_string()), ("sigkill", killed.to_string())]);
+                        }
                     }
                     Some(Out::Stderr(bytes)) => {
                         last_output = Instant::now();

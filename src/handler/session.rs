@@ -174,7 +174,9 @@ fn settle(
     let task = w
         .get(id)?
         .ok_or_else(|| SessionError::NotFound(id.to_string()))?;
-    if task.status.is_terminal() || task.status == to || !task.status.can_become(to) {
+    // A question to a person (needs-input) or a pause stays until a person acts.
+    let held = matches!(task.status, TaskStatus::NeedsInput | TaskStatus::Paused);
+    if task.status.is_terminal() || held || task.status == to || !task.status.can_become(to) {
         return Ok(task.status);
     }
     transition(
@@ -462,6 +464,10 @@ fn turns(
             prompt: p.text,
             timeouts: r.timeouts,
             dialect: r.dialect,
+            runaway: (
+                s.config.handler.max_repeated_commands,
+                s.config.handler.max_commands_per_turn,
+            ),
         };
         let rep = rt.block_on(run::run_codex(spawn, turn, log, events_log));
         // The proxy's upstream answer, typed: it outranks the agent's retelling of it.
@@ -495,6 +501,7 @@ fn turns(
         let usage = rep.events.usage.clone();
         let ok = rep.spawn_error.is_none()
             && rep.timeout.is_none()
+            && rep.runaway.is_none()
             && rep.events.succeeded(rep.exit_code);
         let duration_ms = rep.duration.as_millis() as u64;
         let tokens = [
@@ -583,6 +590,11 @@ fn turns(
                     agent: r.dialect.name(),
                     binary: binary.display().to_string(),
                     detail: e.to_string(),
+                }
+            } else if let Some(why) = &rep.runaway {
+                Failure::Agent {
+                    kind: crate::outcome::ErrorKind::Loop,
+                    detail: why.describe(),
                 }
             } else if let Some((which, after)) = rep.timeout {
                 Failure::Timeout { which, after }
@@ -676,6 +688,9 @@ fn turns(
                 "status",
                 &[("from", task.status.to_string()), ("to", after.to_string())],
             );
+        }
+        if matches!(after, TaskStatus::NeedsInput | TaskStatus::Paused) {
+            return Ok(false);
         }
         if after.is_terminal() {
             log.write(

@@ -93,16 +93,22 @@ pub enum TaskStatus {
     Open,
     InProgress,
     Waiting,
+    /// The agent asked a person a question (`wg ask`); the answer (`wg msg`) resumes it.
+    NeedsInput,
+    /// Stopped by a person (`wg pause`, `wg cancel`); never dispatched until `wg resume`.
+    Paused,
     Done,
     Failed,
     Abandoned,
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 6] = [
+    pub const ALL: [TaskStatus; 8] = [
         TaskStatus::Open,
         TaskStatus::InProgress,
         TaskStatus::Waiting,
+        TaskStatus::NeedsInput,
+        TaskStatus::Paused,
         TaskStatus::Done,
         TaskStatus::Failed,
         TaskStatus::Abandoned,
@@ -113,6 +119,8 @@ impl TaskStatus {
             TaskStatus::Open => "open",
             TaskStatus::InProgress => "in-progress",
             TaskStatus::Waiting => "waiting",
+            TaskStatus::NeedsInput => "needs-input",
+            TaskStatus::Paused => "paused",
             TaskStatus::Done => "done",
             TaskStatus::Failed => "failed",
             TaskStatus::Abandoned => "abandoned",
@@ -132,19 +140,35 @@ impl TaskStatus {
     /// open → in-progress → (waiting ⇄ in-progress)* → done | failed; any non-terminal task may
     /// be closed by hand; retry (and an evaluator's rejection) sends failed or done back to open;
     /// abandoned is final. A running task may also be put back to open (requeue after a crash).
+    /// A running or waiting task may ask a person (needs-input); the answer makes it waiting
+    /// again. Any non-terminal task may be paused; a paused task is only resumed (open) or
+    /// closed.
     pub fn can_become(self, to: TaskStatus) -> bool {
         use TaskStatus::*;
         match (self, to) {
             (Abandoned, _) => false,
             (a, b) if a == b => false,
-            (Open, InProgress | Done | Failed | Abandoned) => true,
-            (Open, Waiting | Open) => false,
+            (Open, InProgress | Done | Failed | Abandoned | Paused) => true,
+            (Open, _) => false,
             (InProgress, _) => true,
             (Waiting, _) => true,
+            (NeedsInput, Waiting | InProgress | Paused | Done | Failed | Abandoned) => true,
+            (NeedsInput, _) => false,
+            (Paused, Open | Done | Failed | Abandoned) => true,
+            (Paused, _) => false,
             (Done | Failed, Open) => true,
             (Failed, Abandoned) => true,
             (Done | Failed, _) => false,
         }
+    }
+
+    /// Statuses whose task holds on to its conversation and may get another turn: the agent
+    /// is running, or between turns.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::InProgress | TaskStatus::Waiting | TaskStatus::NeedsInput
+        )
     }
 }
 
@@ -162,7 +186,7 @@ impl FromStr for TaskStatus {
             .find(|st| st.as_str() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown status `{s}` (expected one of: open, in-progress, waiting, done, failed, abandoned)"
+                    "unknown status `{s}` (expected one of: open, in-progress, waiting, needs-input, paused, done, failed, abandoned)"
                 )
             })
     }
@@ -285,6 +309,13 @@ mod tests {
         for to in TaskStatus::ALL {
             assert!(!Abandoned.can_become(to));
         }
+        assert!(InProgress.can_become(NeedsInput) && NeedsInput.can_become(Waiting));
+        assert!(!Open.can_become(NeedsInput) && !NeedsInput.can_become(Open));
+        for from in [Open, InProgress, Waiting, NeedsInput] {
+            assert!(from.can_become(Paused), "{from}");
+        }
+        assert!(Paused.can_become(Open) && !Paused.can_become(InProgress));
+        assert!(!Done.can_become(Paused) && !Paused.can_become(Waiting));
     }
 
     #[test]

@@ -149,10 +149,10 @@ pub struct Snapshot {
 /// waits, then the rest. A new status must be placed here (the match is exhaustive).
 pub fn status_rank(s: TaskStatus) -> u8 {
     match s {
-        TaskStatus::Failed => 0,
+        TaskStatus::Failed | TaskStatus::NeedsInput => 0,
         TaskStatus::InProgress => 1,
         TaskStatus::Waiting => 2,
-        TaskStatus::Open => 3,
+        TaskStatus::Open | TaskStatus::Paused => 3,
         TaskStatus::Done => 4,
         TaskStatus::Abandoned => 5,
     }
@@ -419,7 +419,7 @@ pub fn last_event_claude(events: &[Value]) -> Option<LastEvent> {
             running: false,
         });
     }
-    if let Some((_, command)) = turn_events.pending_tools.last() {
+    if let Some(command) = turn_events.pending_tools.last().map(|p| &p.shown) {
         return Some(LastEvent {
             kind: EventKind::Command,
             text: first_line(command),

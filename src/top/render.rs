@@ -41,7 +41,9 @@ impl Theme {
             TaskStatus::Failed => Color::Red,
             TaskStatus::InProgress => Color::Green,
             TaskStatus::Waiting => Color::Yellow,
+            TaskStatus::NeedsInput => Color::Magenta,
             TaskStatus::Open => Color::Cyan,
+            TaskStatus::Paused => Color::Gray,
             TaskStatus::Done => Color::DarkGray,
             TaskStatus::Abandoned => Color::DarkGray,
         })

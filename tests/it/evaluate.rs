@@ -317,3 +317,73 @@ fn stats_group_by_executor_and_model() {
     );
     assert!(rows.iter().any(|r| r["executor"] == "shell"));
 }
+
+/// The first time a task's log.jsonl records status `to`, or `event`.
+fn first_ts(env: &TestEnv, id: &str, pred: impl Fn(&Value) -> bool) -> Option<String> {
+    let text = std::fs::read_to_string(env.wg_dir().join("tasks").join(id).join("log.jsonl"))
+        .unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|r| pred(r))
+        .and_then(|r| r["ts"].as_str().map(str::to_string))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gate_holds_dependents_until_acceptance_and_never_after_a_rejection() {
+    let server = MockServer::start().await;
+    // The evaluator is slow, so a dependent that ignored the gate would start meanwhile.
+    let slow = std::time::Duration::from_millis(1500);
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(wiremock::matchers::body_string_contains("up-bad"))
+        .respond_with(chat_reply(&verdict(0.1, "not done")).set_delay(slow))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(chat_reply(&verdict(0.95, "good")).set_delay(slow))
+        .mount(&server)
+        .await;
+    let mut env = TestEnv::new();
+    env.set_env("WG_API_KEY", KEY);
+    let url = format!("{}/v1", server.uri());
+    for (k, v) in [
+        ("endpoint.url", url.as_str()),
+        ("model", "qwen3-coder"),
+        ("evaluate.wire_api", "chat"),
+        ("evaluate.auto", "true"),
+        ("evaluate.max_rejections", "1"),
+    ] {
+        env.wg(&["config", "set", k, v]).ok();
+    }
+    env.wg(&["add", "Up ok", "--id", "up-ok"]).ok();
+    env.wg(&["add", "Down ok", "--id", "down-ok", "--after", "up-ok"])
+        .ok();
+    env.wg(&["add", "Up bad", "--id", "up-bad"]).ok();
+    env.wg(&["add", "Down bad", "--id", "down-bad", "--after", "up-bad"])
+        .ok();
+    // Exit 8: the run ended with a failed task (up-bad, failed by the evaluator).
+    let run = env
+        .wg(&["service", "start", "--foreground", "--until-done"])
+        .code(8);
+    let status = |id: &str| env.wg(&["show", id, "--json"]).ok().json()["status"].clone();
+    assert_eq!(status("up-ok"), "done", "{run}");
+    assert_eq!(status("down-ok"), "done", "{run}");
+    assert_eq!(status("up-bad"), "failed", "{run}");
+    assert_eq!(status("down-bad"), "open", "{run}");
+    // From log.jsonl: the dependent started after the upstream's evaluation was recorded.
+    let started = |id: &str| first_ts(&env, id, |r| r["to"] == "in-progress");
+    let accepted = first_ts(&env, "up-ok", |r| r["event"] == "evaluation").expect("evaluated");
+    let down_started = started("down-ok").expect("down-ok started");
+    assert!(
+        down_started > accepted,
+        "down-ok started {down_started}, up-ok accepted {accepted}"
+    );
+    assert_eq!(
+        started("down-bad"),
+        None,
+        "a rejected upstream's dependent never starts"
+    );
+    let shown = env.wg(&["show", "down-bad"]).ok().stdout;
+    assert!(!shown.contains("(ready)"), "{shown}");
+}

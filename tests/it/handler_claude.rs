@@ -349,9 +349,17 @@ async fn a_claude_bash_turn_runs_wg_done_without_seeing_the_key() {
     assert!(!seen.contains(KEY), "the agent's command saw the key");
     let log = read(&env, "finish", "handler.log");
     assert!(
-        log.contains(" turn=1 command exit_code=none status=completed cmd="),
+        log.contains(" turn=1 command exit_code=0 status=completed cmd="),
         "{log}"
     );
+    // `wg tail` reads claude's events as it reads codex's: the command and its exit code.
+    let tail = env.wg(&["tail", "finish"]).ok().stdout;
+    assert!(
+        tail.contains("[turn 1] $ echo \"seen-task=$WG_TASK_ID\""),
+        "{tail}"
+    );
+    assert!(tail.contains("wg done \"$WG_TASK_ID\"  → exit 0"), "{tail}");
+    assert!(tail.contains("[turn 1] agent: finished the task"), "{tail}");
     assert!(log.contains("task.closed status=done"), "{log}");
     assert_no_key(&env, &[&run.stdout, &run.stderr]);
     std::fs::remove_file(env.root.join("env-seen.txt")).unwrap();

@@ -39,6 +39,8 @@ struct StatusView {
     /// Endpoints whose dispatch is paused: since when, why, the next probe.
     paused_endpoints: Vec<PausedEndpoint>,
     counts: BTreeMap<String, usize>,
+    /// Tasks whose agent asked a person (`wg ask`): id → question.
+    needs_input: BTreeMap<String, String>,
 }
 
 pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
@@ -56,8 +58,21 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
     for t in graph.tasks.values() {
         *counts.entry(t.status.to_string()).or_insert(0) += 1;
     }
+    let needs_input = graph
+        .tasks
+        .values()
+        .filter(|t| t.status == TaskStatus::NeedsInput)
+        .map(|t| {
+            let q = t
+                .extra
+                .get(crate::cli::ask::QUESTION)
+                .and_then(|q| q.as_str());
+            (t.id.clone(), q.unwrap_or("").to_string())
+        })
+        .collect();
     let now = SystemTime::now();
     let view = StatusView {
+        needs_input,
         running,
         pid: state.flatten(),
         agents: agents
@@ -105,6 +120,15 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
                     humantime::format_duration(elapsed).to_string(),
                     a.turn
                 ));
+            }
+        }
+        if !view.needs_input.is_empty() {
+            s.push_str(&format!(
+                "needs input ({}; answer with `wg msg ID ANSWER`):\n",
+                view.needs_input.len()
+            ));
+            for (id, q) in &view.needs_input {
+                s.push_str(&format!("  {id:<24} {q}\n"));
             }
         }
         for p in &view.paused_endpoints {

@@ -1,0 +1,302 @@
+//! People in the loop, end to end with the real codex against a wiremock Responses stub and a
+//! real coordinator: an agent asks and waits for an answer; a person pauses, resumes and
+//! cancels a running task.
+
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::common::{wait_until, TestEnv};
+use crate::handler::{codex_env, message, read, sse_response, status};
+
+/// `wg service start --foreground` (no --until-done: a task waiting for a person is not
+/// progress), stopped with `wg service stop` and killed if that fails.
+struct Service<'a>(&'a TestEnv, Child);
+
+impl<'a> Service<'a> {
+    fn start(env: &'a TestEnv) -> Service<'a> {
+        let child = env
+            .command(&["service", "start", "--foreground"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start coordinator");
+        Service(env, child)
+    }
+}
+
+impl Drop for Service<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.command(&["service", "stop"]).output();
+        if !wait_until(Duration::from_secs(20), || {
+            self.1.try_wait().unwrap().is_some()
+        }) {
+            let _ = self.1.kill();
+        }
+        let _ = self.1.wait();
+    }
+}
+
+fn call(cmd: &str) -> ResponseTemplate {
+    let args = json!({ "cmd": cmd }).to_string();
+    sse_response(&[
+        json!({"type": "function_call", "status": "completed", "id": "fc_1",
+        "name": "exec_command", "arguments": args, "call_id": "call_1"}),
+    ])
+}
+
+fn body(r: &Request) -> String {
+    String::from_utf8_lossy(&r.body).to_string()
+}
+
+fn fast(env: &TestEnv) {
+    env.wg(&["config", "set", "coordinator.poll_interval", "200ms"])
+        .ok();
+}
+
+fn coordinator_log(env: &TestEnv) -> String {
+    std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap_or_default()
+}
+
+/// Turn 1: asks a question. Turn 2 (the answer is in the prompt): reports done.
+struct Asker;
+impl Respond for Asker {
+    fn respond(&self, r: &Request) -> ResponseTemplate {
+        let b = body(r);
+        if b.contains("function_call_output") {
+            return sse_response(&[message("ok")]);
+        }
+        if b.contains("ANSWER-BLUE") {
+            return call("wg done \"$WG_TASK_ID\"");
+        }
+        call("wg ask \"$WG_TASK_ID\" 'Which colour should the button be?'")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_that_asks_waits_unnudged_and_the_answer_is_its_next_message() {
+    let server = MockServer::start().await;
+    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(Asker)
+        .mount(&server)
+        .await;
+    fast(&env);
+    env.wg(&["add", "Paint", "--id", "paint"]).ok();
+    let _service = Service::start(&env);
+    assert!(
+        wait_until(Duration::from_secs(60), || status(&env, "paint")
+            == "needs-input"),
+        "{}",
+        coordinator_log(&env)
+    );
+    // Several coordinator ticks (200 ms each) after the turn ended: still waiting, unnudged.
+    assert!(wait_until(Duration::from_secs(30), || coordinator_log(
+        &env
+    )
+    .contains("ended agent=")));
+    let ticks_from = std::time::Instant::now();
+    wait_until(Duration::from_secs(2), || false);
+    assert!(ticks_from.elapsed() >= Duration::from_secs(2));
+    assert_eq!(status(&env, "paint"), "needs-input");
+    let inbox = read(&env, "paint", "inbox.jsonl");
+    assert!(!inbox.contains("\"kind\":\"nudge\""), "{inbox}");
+    let shown = env.wg(&["show", "paint"]).ok().stdout;
+    assert!(
+        shown.contains("Which colour should the button be?"),
+        "{shown}"
+    );
+    let listed = env.wg(&["list"]).ok().stdout;
+    assert!(listed.contains("needs-input"), "{listed}");
+    let svc = env.command(&["service", "status"]).output().unwrap();
+    let svc = String::from_utf8_lossy(&svc.stdout).to_string();
+    assert!(
+        svc.contains("needs input (1") && svc.contains("paint"),
+        "{svc}"
+    );
+
+    env.wg(&["msg", "paint", "Make it ANSWER-BLUE"]).ok();
+    assert!(
+        wait_until(Duration::from_secs(60), || status(&env, "paint") == "done"),
+        "{}",
+        coordinator_log(&env)
+    );
+    let reqs = server.received_requests().await.unwrap();
+    let answered = reqs
+        .iter()
+        .map(body)
+        .find(|b| b.contains("ANSWER-BLUE"))
+        .expect("a prompt carried the answer");
+    // The answer names the question it answers.
+    let tail = &answered[answered.find("## New message").unwrap_or(0)..];
+    assert!(
+        tail.contains("Answer to your question \\\"Which colour should the button be?\\\""),
+        "{}",
+        &tail[..tail.len().min(600)]
+    );
+    let log = read(&env, "paint", "log.jsonl");
+    assert!(
+        log.contains("\"to\":\"needs-input\"") && log.contains("answered"),
+        "{log}"
+    );
+}
+
+/// Runs a long command until the test flips `finish`; then reports done.
+struct Sleeper(Arc<AtomicBool>);
+impl Respond for Sleeper {
+    fn respond(&self, r: &Request) -> ResponseTemplate {
+        let b = body(r);
+        if b.contains("function_call_output") {
+            return sse_response(&[message("ok")]);
+        }
+        if self.0.load(Ordering::SeqCst) {
+            return call("wg done \"$WG_TASK_ID\"");
+        }
+        call("echo started-long-work; sleep 120")
+    }
+}
+
+fn agent_pid(env: &TestEnv, id: &str) -> Option<i64> {
+    let text = std::fs::read_to_string(env.wg_dir().join("service/agents.json")).ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
+    v["agents"]
+        .as_array()?
+        .iter()
+        .find(|a| a["task"] == id)
+        .and_then(|a| a["pgid"].as_i64())
+}
+
+/// Whether any process is left in process group `pgid`.
+fn group_alive(pgid: i64) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read_to_string(e.path().join("stat"))
+            .ok()
+            .and_then(|s| {
+                let rest = s.rsplit_once(')')?.1.to_string();
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                Some(f.first() != Some(&"Z") && f.get(2)?.parse::<i64>().ok()? == pgid)
+            })
+            .unwrap_or(false)
+    })
+}
+
+async fn stop_and_keep(verb: &[&str]) {
+    let server = MockServer::start().await;
+    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
+    let finish = Arc::new(AtomicBool::new(false));
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(Sleeper(finish.clone()))
+        .mount(&server)
+        .await;
+    fast(&env);
+    // The long command prints nothing for a while: only the test ends it.
+    env.wg(&["config", "set", "handler.idle_timeout", "300s"])
+        .ok();
+    env.wg(&["add", "Long", "--id", "long"]).ok();
+    let _service = Service::start(&env);
+    let mut pgid = None;
+    assert!(wait_until(Duration::from_secs(60), || {
+        pgid = agent_pid(&env, "long");
+        pgid.is_some() && read(&env, "long", "events.jsonl").contains("started-long-work")
+    }));
+    let pgid = pgid.unwrap();
+    let mut args = verb.to_vec();
+    args.insert(1, "long");
+    env.wg(&args).ok();
+    assert!(
+        wait_until(Duration::from_secs(30), || !group_alive(pgid)),
+        "the agent's group is still running: {}",
+        coordinator_log(&env)
+    );
+    if verb[0] == "done" {
+        assert_eq!(status(&env, "long"), "done");
+        assert!(coordinator_log(&env).contains("task made done by user"));
+        return;
+    }
+    assert_eq!(status(&env, "long"), "paused");
+    // Never dispatched while paused.
+    wait_until(Duration::from_secs(1), || false);
+    assert_eq!(status(&env, "long"), "paused");
+    assert!(agent_pid(&env, "long").is_none());
+    assert!(
+        read(&env, "long", "inbox.jsonl").contains("Long"),
+        "conversation kept"
+    );
+    let shown = env.wg(&["show", "long"]).ok().stdout;
+    assert!(shown.contains("status:   paused"), "{shown}");
+
+    finish.store(true, Ordering::SeqCst);
+    env.wg(&["resume", "long"]).ok();
+    assert!(
+        wait_until(Duration::from_secs(60), || status(&env, "long") == "done"),
+        "{}",
+        coordinator_log(&env)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pause_stops_a_running_agent_and_resume_continues_the_task() {
+    stop_and_keep(&["pause"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_stops_and_keeps_the_task_with_its_reason() {
+    stop_and_keep(&["cancel", "--reason", "wrong approach"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_marking_a_running_task_done_stops_its_agent() {
+    stop_and_keep(&["done"]).await;
+}
+
+/// Asks for the same command on every request, forever.
+struct Repeater;
+impl Respond for Repeater {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        call("cat notes.txt")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_turn_repeating_one_command_ends_with_a_loop_error_naming_it() {
+    let server = MockServer::start().await;
+    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(Repeater)
+        .mount(&server)
+        .await;
+    env.wg(&["config", "set", "handler.max_repeated_commands", "4"])
+        .ok();
+    env.wg(&["add", "Spin", "--id", "spin"]).ok();
+    let run = env.wg(&["handler", "spin", "--once"]);
+    let log = read(&env, "spin", "handler.log");
+    assert!(
+        log.contains("runaway kind=loop") && log.contains("4 times in a row: "),
+        "{log}\n{run}"
+    );
+    assert!(log.contains("error_kind=loop"), "{log}");
+    let reqs = server.received_requests().await.unwrap().len();
+    assert!(
+        reqs <= 6,
+        "stopped within the repeat count: {reqs} requests"
+    );
+    let outbox = read(&env, "spin", "outbox.jsonl");
+    assert!(
+        outbox.contains("\"error_kind\":\"loop\"") && outbox.contains("cat notes.txt"),
+        "{outbox}"
+    );
+}
