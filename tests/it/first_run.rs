@@ -31,13 +31,23 @@ fn init_prints_the_next_three_commands_and_writes_day_one_settings() {
         "# mode = \"worktree\"",
         "# url = \"https://hooks.example.com/wg\"",
         "# token_env = \"WG_NOTIFY_TOKEN\"",
-        "# max_turns = 50",
-        "# max_tokens = 2000000",
-        "# max_wall = \"4h\"",
     ] {
         assert!(
             config.lines().any(|l| l == commented),
             "no `{commented}` in config.toml:\n{config}"
+        );
+    }
+    // The runaway budgets are on from the first day, not left commented.
+    for budget in [
+        "max_turns = 50",
+        "max_tokens = 2000000",
+        "max_wall = \"4h\"",
+        "max_repeated_commands = 8",
+        "max_commands_per_turn = 400",
+    ] {
+        assert!(
+            config.lines().any(|l| l == budget),
+            "no `{budget}` in config.toml:\n{config}"
         );
     }
     // Each one works once uncommented.
@@ -47,15 +57,9 @@ fn init_prints_the_next_three_commands_and_writes_day_one_settings() {
             Some(kv)
                 if kv == "[workspace]"
                     || kv == "[notify]"
-                    || [
-                        "model_context_window",
-                        "mode",
-                        "url",
-                        "token_env",
-                        "max_turns",
-                    ]
-                    .iter()
-                    .any(|k| kv.starts_with(&format!("{k} = "))) =>
+                    || ["model_context_window", "mode", "url", "token_env"]
+                        .iter()
+                        .any(|k| kv.starts_with(&format!("{k} = "))) =>
             {
                 kv.to_string()
             }
