@@ -13,6 +13,7 @@ use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, Ke
 
 use super::model::{self, Snapshot};
 use super::render::{self, Theme, View};
+use crate::model::TaskStatus;
 use crate::store::{Layout, Store};
 
 /// Fastest re-read of the project while files keep changing.
@@ -43,6 +44,14 @@ pub enum Outcome {
     Retry {
         id: String,
     },
+    /// Stop the task's agent and keep the task (`wg pause`).
+    Pause {
+        id: String,
+    },
+    /// Make a paused task ready again (`wg resume`).
+    Resume {
+        id: String,
+    },
     /// Probe the paused endpoints now (`wg service resume`).
     ProbeEndpoints,
 }
@@ -53,6 +62,8 @@ pub fn action_args(o: &Outcome) -> Option<Vec<String>> {
     match o {
         Outcome::Send { id, text } => Some(vec!["msg".into(), id.clone(), text.clone()]),
         Outcome::Retry { id } => Some(vec!["retry".into(), id.clone()]),
+        Outcome::Pause { id } => Some(vec!["pause".into(), id.clone()]),
+        Outcome::Resume { id } => Some(vec!["resume".into(), id.clone()]),
         Outcome::ProbeEndpoints => Some(vec!["service".into(), "resume".into()]),
         _ => None,
     }
@@ -143,7 +154,14 @@ pub fn on_key(view: &mut View, snap: &Snapshot, key: KeyEvent) -> Outcome {
             view.notice = None;
             Outcome::Redraw
         }
-        KeyCode::Char('p') if !snap.paused.is_empty() => Outcome::ProbeEndpoints,
+        // One key both ways, like a player's pause: the footer names what it will do. A task
+        // that cannot be paused (done, failed) gets `wg pause`'s own refusal in the footer.
+        KeyCode::Char('p') => match snap.tasks.get(view.selected) {
+            Some(row) if row.status == TaskStatus::Paused => Outcome::Resume { id: row.id.clone() },
+            Some(row) => Outcome::Pause { id: row.id.clone() },
+            None => Outcome::Nothing,
+        },
+        KeyCode::Char('P') if !snap.paused.is_empty() => Outcome::ProbeEndpoints,
         KeyCode::Char('r') => match selected_id {
             Some(id) => Outcome::Retry { id },
             None => Outcome::Nothing,
@@ -382,7 +400,11 @@ fn event_loop(
                         live.rewatch();
                         redraw = true;
                     }
-                    Outcome::Send { .. } | Outcome::Retry { .. } | Outcome::ProbeEndpoints => {
+                    Outcome::Send { .. }
+                    | Outcome::Retry { .. }
+                    | Outcome::Pause { .. }
+                    | Outcome::Resume { .. }
+                    | Outcome::ProbeEndpoints => {
                         if let Some(args) = action_args(&outcome) {
                             live.perform(args);
                         }
@@ -412,7 +434,6 @@ pub fn color_allowed() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::TaskStatus;
     use crate::top::model::{Coordinator, TaskRow, Totals};
 
     fn snap(ids: &[&str]) -> Snapshot {
@@ -513,6 +534,46 @@ mod tests {
         assert_eq!(
             on_key(&mut v, &empty, key(KeyCode::Char('r'))),
             Outcome::Nothing
+        );
+    }
+
+    #[test]
+    fn p_pauses_the_selected_task_and_resumes_a_paused_one() {
+        let mut s = snap(&["a", "b"]);
+        s.tasks[1].status = TaskStatus::Paused;
+        let mut v = View::default();
+        let pause = on_key(&mut v, &s, key(KeyCode::Char('p')));
+        assert_eq!(pause, Outcome::Pause { id: "a".into() });
+        assert_eq!(
+            action_args(&pause).unwrap(),
+            ["pause", "a"].map(String::from)
+        );
+        on_key(&mut v, &s, key(KeyCode::Down));
+        let resume = on_key(&mut v, &s, key(KeyCode::Char('p')));
+        assert_eq!(resume, Outcome::Resume { id: "b".into() });
+        assert_eq!(
+            action_args(&resume).unwrap(),
+            ["resume", "b"].map(String::from)
+        );
+        assert_eq!(
+            on_key(&mut v, &snap(&[]), key(KeyCode::Char('p'))),
+            Outcome::Nothing
+        );
+        // Probing endpoints is `P`, and only when some are paused.
+        assert_eq!(
+            on_key(&mut v, &s, key(KeyCode::Char('P'))),
+            Outcome::Nothing
+        );
+        s.paused.push(crate::top::model::PausedEndpoint {
+            endpoint: "http://gpu:8000/v1".into(),
+            reason: "429".into(),
+            until: None,
+        });
+        let probe = on_key(&mut v, &s, key(KeyCode::Char('P')));
+        assert_eq!(probe, Outcome::ProbeEndpoints);
+        assert_eq!(
+            action_args(&probe).unwrap(),
+            ["service", "resume"].map(String::from)
         );
     }
 
