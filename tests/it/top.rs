@@ -243,6 +243,16 @@ fn live_view_under_tmux_follows_an_agent_messages_pauses_resumes_and_retries_it(
     tmux.wait_for(Duration::from_secs(10), "the transcript", |s| {
         s.contains("transcript: live-task") && s.contains("user: please also run clippy")
     });
+    // ...and grows as the agent works: its next command appears in the open pane.
+    append(
+        &events,
+        r#"{"turn":2,"ts":"2026-11-30T00:00:01.000Z","event":{"type":"item.started","item":{"id":"item_2","type":"command_execution","command":"cargo clippy --all-targets","status":"in_progress"}}}"#,
+    );
+    tmux.wait_for(
+        Duration::from_secs(10),
+        "the new command in the transcript",
+        |s| s.contains("$: cargo clippy --all-targets"),
+    );
 
     // `p` pauses the task: the coordinator stops its agent, the row says paused, the footer
     // offers to resume; `p` again resumes it and the coordinator starts a new agent.
