@@ -187,6 +187,14 @@ fn ignored(path: &Path) -> bool {
     ) || name.starts_with(".tmp-")
 }
 
+/// Whether a file event calls for a re-read. Opening or reading a file raises inotify events
+/// too: without this filter every read (the coordinator's poll of `graph.jsonl`, and wg top's
+/// own reload) woke the view again, so it re-read the project several times a second forever.
+fn wakes(ev: &notify::Event) -> bool {
+    !matches!(ev.kind, notify::EventKind::Access(_))
+        && (ev.paths.is_empty() || ev.paths.iter().any(|p| !ignored(p)))
+}
+
 /// The folders to watch: the store, the service folder, the task folders of running agents
 /// and of the selected task. Non-recursive: a project with 10,000 tasks costs a handful of
 /// watches, not 10,000.
@@ -318,10 +326,8 @@ pub fn run(layout: &Layout, store: &Store, theme: Theme) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel::<Input>();
     let ftx = tx.clone();
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if let Ok(ev) = res {
-            if ev.paths.is_empty() || ev.paths.iter().any(|p| !ignored(p)) {
-                let _ = ftx.send(Input::Files);
-            }
+        if res.is_ok_and(|ev| wakes(&ev)) {
+            let _ = ftx.send(Input::Files);
         }
     })?;
     let mut live = Live {
@@ -575,6 +581,25 @@ mod tests {
             action_args(&probe).unwrap(),
             ["service", "resume"].map(String::from)
         );
+    }
+
+    #[test]
+    fn reads_do_not_wake_the_view_changes_do() {
+        use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, ModifyKind};
+        use notify::{Event, EventKind};
+        let at = |kind: EventKind, path: &str| Event::new(kind).add_path(PathBuf::from(path));
+        let graph = "/p/.wg/graph.jsonl";
+        for read in [
+            AccessKind::Open(AccessMode::Any),
+            AccessKind::Read,
+            AccessKind::Close(AccessMode::Read),
+        ] {
+            assert!(!wakes(&at(EventKind::Access(read), graph)), "{read:?}");
+        }
+        let append = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        assert!(wakes(&at(append, "/p/.wg/tasks/a/events.jsonl")));
+        assert!(wakes(&at(EventKind::Create(CreateKind::File), graph)));
+        assert!(!wakes(&at(append, "/p/.wg/tasks/a/agent.log")));
     }
 
     #[test]
