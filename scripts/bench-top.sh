@@ -9,6 +9,7 @@
 #    being on wg top's screen (tmux capture-pane polled every 10 ms). Target: under 1 s.
 # 2. CPU of wg top over IDLE_SECS with the agent running and no events: clock redraws only.
 # 3. CPU of wg top over IDLE_SECS with nothing running (the task paused): idle. Target: < 1%.
+#    CPU is read from /proc in clock ticks (10 ms): no tick at all is reported as 0.005 s.
 # 4. For scale: one `wg top --once` (a full read of the project, what each reload costs), and
 #    the CPU of polling it once a second over IDLE_SECS (what `watch -n1 wg top --once` costs).
 #    Ratios: wg top's CPU in 2 and 3 against that polling.
@@ -71,10 +72,11 @@ pid=$(tmux -S "$SOCK" display-message -p -t top "#{pane_pid}")
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 # cpu_over SECS: wg top's CPU seconds over SECS of wall time.
+# Zero ticks is reported as half a tick: below the clock's resolution, not free.
 cpu_over() {
     local a b
     a=$(ticks); sleep "$1"; b=$(ticks)
-    python3 -c "print(f'{($b - $a) / $hz:.3f}')"
+    python3 -c "print(f'{max($b - $a, 0.5) / $hz:.3f}')"
 }
 
 EV="$P/.wg/tasks/live-task/events.jsonl"
