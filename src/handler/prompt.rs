@@ -356,9 +356,8 @@ mod tests {
     }
 
     #[test]
-    fn two_hundred_turns_build_fast_and_bounded() {
+    fn two_hundred_turns_stay_within_the_budget() {
         let (inbox, outbox) = conversation(200, 2_000);
-        let start = std::time::Instant::now();
         let p = build(&PromptInput {
             task_id: "t",
             inbox: &inbox,
@@ -366,10 +365,9 @@ mod tests {
             history_budget_chars: 200_000,
             actions_chars: None,
         });
-        let took = start.elapsed();
+        assert!(p.history_chars <= 200_000, "{}", p.history_chars);
         assert!(p.text.len() < 205_000);
-        // Generous for unoptimised test builds; benches/prompt.rs measures the release build.
-        assert!(took.as_millis() < 100, "{took:?}");
+        // Build time is measured by benches/prompt.rs on the release build, not asserted here.
     }
 
     /// A long synthetic conversation: sizes vary, some turns answer two messages, some fail,

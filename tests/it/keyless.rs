@@ -148,12 +148,16 @@ mod real_agents {
 wg done "$WG_TASK_ID"
 "#;
 
-    /// Runs `wg handler ID` as the agent user with the key in its environment; returns the
-    /// dump, the handler's pid and its output.
+    /// Runs `wg handler ID` as the agent user with the key (and variants of it under the usual
+    /// key variables) in its environment; returns the dump, the handler's pid and its output.
     fn run_handler(env: &TestEnv, id: &str, key: &str) -> (String, u32, crate::common::Run) {
         std::fs::write(env.path("dump.sh"), DUMP).unwrap();
         let mut cmd = env.command(&["handler", id]);
+        // Also the variables a person's shell often exports: `wg handler` run by hand gives
+        // the agent only the allowlisted environment, so none of them may reach it either.
         cmd.env("WG_API_KEY", key)
+            .env("OPENAI_API_KEY", format!("{key}-openai"))
+            .env("ANTHROPIC_API_KEY", format!("{key}-anthropic"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some((uid, gid)) = agent_user() {

@@ -124,6 +124,15 @@ async fn requests_extend_each_other_except_at_the_budget_cut_points() {
         }
     }
     assert!(cuts >= 2, "the budget was passed {cuts} times: {dropped:?}");
+    // Cuts come in large steps: after a cut, the next turn extends the prompt again. (The
+    // old layout dropped the oldest turn on every turn past the budget: a cut each turn.)
+    for k in 2..turns {
+        assert!(
+            !(dropped[k] != dropped[k - 1] && dropped[k - 1] != dropped[k - 2]),
+            "turns {k} and {} both cut the history: {dropped:?}",
+            k + 1
+        );
+    }
     // What turn 1 ran is replayed with its exit code while that turn is shown.
     assert!(
         texts[1].contains("### What you did in that turn\n- ran `echo digest-marker; exit 3` → exit 3: digest-marker"),
