@@ -2,6 +2,7 @@
 //! API (`POST /v1/messages?beta=true`).
 
 use std::io::{Read, Write};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -72,7 +73,11 @@ pub fn messages() -> wiremock::MockBuilder {
 
 /// A claude project pointed at `url` (no `/v1`), with the real CLI and tight bounds.
 pub fn claude_env(url: &str) -> Option<TestEnv> {
-    let claude = real_claude()?;
+    Some(claude_env_with(url, &real_claude()?))
+}
+
+/// A claude project pointed at `url` whose `claude.binary` is `claude`, which need not exist.
+pub fn claude_env_with(url: &str, claude: &std::path::Path) -> TestEnv {
     let mut env = TestEnv::bare_outside_tmp();
     env.wg(&["init", "-x", "claude", "-m", "qwen3-coder", "-e", url])
         .ok();
@@ -86,7 +91,7 @@ pub fn claude_env(url: &str) -> Option<TestEnv> {
         env.wg(&["config", "set", k, v]).ok();
     }
     env.set_env("WG_API_KEY", KEY);
-    Some(env)
+    env
 }
 
 fn body(r: &Request) -> Value {
@@ -492,11 +497,8 @@ fn a_claude_stream_that_stalls_ends_within_its_bound() {
 
 #[test]
 fn claude_missing_is_an_error_reply_saying_how_to_install() {
-    let Some(env) = claude_env("http://127.0.0.1:9") else {
-        return;
-    };
-    env.wg(&["config", "set", "claude.binary", "/nonexistent/claude"])
-        .ok();
+    // Needs no real binary: the point is that there is none.
+    let env = claude_env_with("http://127.0.0.1:9", Path::new("/nonexistent/claude"));
     env.wg(&["add", "X"]).ok();
     expect_failure(
         &env,

@@ -243,15 +243,19 @@ fn note_skip(reason: String) {
     SKIPPED.lock().unwrap().push(reason);
 }
 
-/// A pinned real CLI: `$env_var` (set by its install script), else its default install path
-/// under `.tools/`. A missing binary fails the test with the command that installs it, unless
-/// the person running the tests set `WG_TEST_SKIP_MISSING_CLIS=1` on purpose (never honoured
-/// under `CI=true`): then the test is counted as skipped and returns `None`.
+/// A pinned real CLI: `$env_var` (set by its install script) when set, else its default
+/// install path under `.tools/`. A set variable is taken at its word: naming no file, it means
+/// the CLI is missing (no quiet fall-back to another copy). A missing binary fails the test
+/// with the command that installs it, unless the person running the tests set
+/// `WG_TEST_SKIP_MISSING_CLIS=1` on purpose (never honoured under `CI=true`): then the test is
+/// counted as skipped and returns `None`.
 fn pinned_binary(name: &str, env_var: &str, default_rel: &str, script: &str) -> Option<PathBuf> {
-    let from_env = std::env::var(env_var).ok().map(PathBuf::from);
-    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join(default_rel);
-    if let Some(p) = from_env.into_iter().chain([default]).find(|p| p.is_file()) {
-        return Some(p);
+    let path = match std::env::var_os(env_var).filter(|v| !v.is_empty()) {
+        Some(v) => PathBuf::from(v),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join(default_rel),
+    };
+    if path.is_file() {
+        return Some(path);
     }
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let skip = std::env::var(SKIP_VAR).is_ok_and(|v| v == "1");
@@ -260,10 +264,11 @@ fn pinned_binary(name: &str, env_var: &str, default_rel: &str, script: &str) -> 
         return None;
     }
     panic!(
-        "this test needs the real {name} CLI, which is not installed.\n\
+        "this test needs the real {name} CLI, which is not installed (no file at {}).\n\
          Install it and run every test with: ./scripts/test.sh\n\
          (or run {script} and export {env_var}=<the path it prints>).\n\
          To skip the tests that need it on purpose, set {SKIP_VAR}=1{}.",
+        path.display(),
         if ci {
             " (not honoured under CI=true)"
         } else {
