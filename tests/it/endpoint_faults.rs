@@ -449,3 +449,141 @@ async fn a_missing_key_pauses_the_graph_instead_of_failing_it() {
     // does not ask without one.
     assert!(server.received_requests().await.unwrap().is_empty());
 }
+
+/// Answers like the server behind it: down (503) until `up` is set, then `up_answer`.
+struct Switch<R> {
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    up_answer: R,
+}
+impl<R: wiremock::Respond> wiremock::Respond for Switch<R> {
+    fn respond(&self, r: &wiremock::Request) -> ResponseTemplate {
+        if self.up.load(std::sync::atomic::Ordering::SeqCst) {
+            self.up_answer.respond(r)
+        } else {
+            ResponseTemplate::new(503).set_body_string("backend warming up")
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_resume_probes_at_once_and_webhooks_announce_the_pause_and_its_end() {
+    let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(Switch {
+            up: up.clone(),
+            up_answer: crate::coordinator_codex::Finisher,
+        })
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(Switch {
+            up: up.clone(),
+            up_answer: listed(),
+        })
+        .mount(&server)
+        .await;
+    let hooks = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&hooks)
+        .await;
+    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        return;
+    };
+    // An hour to the next probe: only `wg service resume` can lift the pause in this test.
+    env.wg(&["config", "set", "coordinator.retry_backoff", "1h"])
+        .ok();
+    env.wg(&["config", "set", "coordinator.endpoint_backoff_max", "1h"])
+        .ok();
+    let cfg = env.wg_dir().join("config.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!("\n[notify]\nurl = \"{}/hook\"\n", hooks.uri()));
+    std::fs::write(&cfg, text).unwrap();
+    env.wg(&["add", "Remote", "--id", "remote"]).ok();
+    // No coordinator yet: nothing to ask.
+    env.wg(&["service", "resume"]).code(6);
+
+    let svc = Service::start(&env);
+    let paused = crate::common::wait_until(Duration::from_secs(60), || {
+        let s = env.wg(&["service", "status", "--json"]);
+        serde_json::from_str::<Value>(&s.stdout).is_ok_and(|v| {
+            v["paused_endpoints"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+        })
+    });
+    assert!(paused, "the endpoint never showed as paused");
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let resume = env.wg(&["service", "resume"]).ok();
+    assert!(resume.stdout.contains("probing now: "), "{resume}");
+    let run = svc.wait(Duration::from_secs(120));
+    assert_eq!(run.code, 0, "{run}");
+    let t = task(&env, "remote");
+    assert_eq!(t["status"], "done", "{t}");
+    assert!(t.get("retries").is_none_or(|r| r == 0), "{t}");
+    let log = std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap();
+    assert!(
+        log.contains("resume asked: 1 paused endpoint(s) probed now"),
+        "{log}"
+    );
+    assert!(log.contains("passed its probe"), "{log}");
+    // The probe that lifted the pause was the one resume asked for, with the agents' key.
+    let reqs = server.received_requests().await.unwrap();
+    let probes: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.url.path() == "/v1/models")
+        .collect();
+    assert_eq!(probes.len(), 1, "{log}");
+    assert_eq!(
+        probes[0]
+            .headers
+            .get("authorization")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        format!("Bearer {KEY}")
+    );
+
+    // Webhooks: the pause with its reason, then its end, both naming the endpoint.
+    let events: Vec<Value> = hooks
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let of = |status: &str| {
+        events
+            .iter()
+            .find(|e| e["status"] == status)
+            .unwrap_or_else(|| panic!("no {status} event: {events:?}"))
+            .clone()
+    };
+    let (pause, end) = (of("endpoint-paused"), of("endpoint-resumed"));
+    assert!(
+        pause["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("server-error") && r.contains("backend warming up")),
+        "{pause}"
+    );
+    for e in [&pause, &end] {
+        assert!(
+            e["endpoint"]
+                .as_str()
+                .is_some_and(|u| u.contains(&server.address().port().to_string())),
+            "{e}"
+        );
+    }
+    let at = |e: &Value| {
+        events
+            .iter()
+            .position(|x| x == e)
+            .expect("the event was received")
+    };
+    assert!(at(&pause) < at(&end), "{events:?}");
+    assert_no_key(&env, &[&run.stdout, &run.stderr]);
+}
