@@ -197,7 +197,11 @@ async fn endpoint_trouble_pauses_dispatch_then_the_task_resumes_without_spending
         .into_iter()
         .filter(|r| r.url.path() == "/v1/models")
         .collect();
-    assert_eq!(probes.len(), 1, "one probe passed and lifted the pause:\n{log}");
+    assert_eq!(
+        probes.len(),
+        1,
+        "one probe passed and lifted the pause:\n{log}"
+    );
     assert!(probes.iter().all(|r| r
         .headers
         .get("authorization")

@@ -514,3 +514,54 @@ fn a_job_cancelled_by_hand_is_retried_with_the_state_named_and_the_hard_timeout_
     assert_eq!(state, "CANCELLED", "{:?}", jobs.list());
     assert!(Path::new(&env.wg_dir()).is_dir());
 }
+
+#[test]
+fn doctor_checks_that_slurm_answers_and_a_job_sees_the_project() {
+    let Some(env) = slurm_project("") else {
+        return;
+    };
+    let jobs = Jobs::of(&env);
+    // (Other checks may fail on this machine: codex is not on PATH. Only the Slurm lines count.)
+    let out = env.wg(&["doctor"]);
+    let line = |out: &crate::common::Run, name: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no {name} check:\n{out}"))
+            .to_string()
+    };
+    let slurm = line(&out, "slurm");
+    assert!(
+        slurm.starts_with("ok ") && slurm.contains("squeue answers"),
+        "{out}"
+    );
+    let fs = line(&out, "slurm-fs");
+    let wg_dir = std::path::absolute(env.wg_dir()).unwrap();
+    assert!(
+        fs.starts_with("ok ")
+            && fs.contains("a job on ")
+            && fs.ends_with(&format!("read and wrote {}", wg_dir.display())),
+        "{out}"
+    );
+    // The probe job ran on the cluster and is gone.
+    assert!(!jobs.list().is_empty(), "no probe job was submitted");
+    assert!(jobs.active().is_empty(), "{:?}", jobs.list());
+
+    // A cluster that does not answer: doctor says so and fails.
+    let squeue = env.bin.join("squeue");
+    std::fs::write(
+        &squeue,
+        "#!/bin/sh\necho 'slurm_load_jobs error: Unable to contact slurm controller' >&2\nexit 1\n",
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&squeue).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&squeue, perms).unwrap();
+    let out = env.wg(&["doctor"]).code(1);
+    let slurm = line(&out, "slurm");
+    assert!(
+        slurm.starts_with("FAIL ") && slurm.contains("Unable to contact slurm controller"),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("slurm-fs"), "{out}");
+}
