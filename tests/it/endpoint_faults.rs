@@ -587,3 +587,57 @@ async fn service_resume_probes_at_once_and_webhooks_announce_the_pause_and_its_e
     assert!(at(&pause) < at(&end), "{events:?}");
     assert_no_key(&env, &[&run.stdout, &run.stderr]);
 }
+
+/// A backend that accepts connections and never answers. Returns its port and the largest
+/// number of connections that were open at one time (a connection counts until the client
+/// closes it).
+fn hanging_backend() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let open = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let seen = peak.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { continue };
+            let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            let open = open.clone();
+            std::thread::spawn(move || {
+                // Read (and ignore) until the client gives up and closes.
+                let mut buf = [0u8; 4096];
+                while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn doctor_runs_its_endpoint_probes_at_once_against_a_hanging_backend() {
+    let (port, peak) = hanging_backend();
+    // No real codex needed: only the endpoint checks matter here.
+    let env = crate::handler::codex_env_with(
+        &format!("http://127.0.0.1:{port}/v1"),
+        std::path::Path::new("/nonexistent/codex"),
+    );
+    let out = env.wg(&["doctor"]).code(1);
+    // The model list, the wire check and the tool-call check were all waiting at once
+    // (one after the other, no two connections would ever be open together).
+    let peak = peak.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(peak >= 3, "at most {peak} probe(s) at a time:\n{out}");
+    let endpoint = out
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("endpoint"))
+        .unwrap_or_else(|| panic!("no endpoint check:\n{out}"));
+    assert!(
+        endpoint.starts_with("FAIL ") && endpoint.contains("no answer from"),
+        "{out}"
+    );
+    assert_no_key(&env, &[&out.stdout, &out.stderr]);
+}
