@@ -92,7 +92,8 @@ pub fn spawn(spec: &AgentSpec) -> std::io::Result<tokio::process::Child> {
     cmd.spawn()
 }
 
-/// About the last `max` bytes of a file as text (for failure reasons), from a line start.
+/// About the last `max` bytes of a file as text (for failure reasons), from a line start, else
+/// from a word start (so at most `2 * max` bytes).
 pub fn tail(path: &Path, since: u64, max: usize) -> String {
     let Ok(bytes) = std::fs::read(path) else {
         return String::new();
@@ -108,6 +109,13 @@ pub fn tail(path: &Path, since: u64, max: usize) -> String {
         } else if let Some(sp) = rest.iter().position(|b| b.is_ascii_whitespace()) {
             // One long line: at least no half word.
             start += sp + 1;
+        } else if let Some(sp) = part[start.saturating_sub(max)..start]
+            .iter()
+            .rposition(|b| b.is_ascii_whitespace())
+        {
+            // The bound fell inside the last word: take that word whole (a token longer
+            // than the bound itself stays cut).
+            start = start.saturating_sub(max) + sp + 1;
         }
     }
     String::from_utf8_lossy(&part[start..]).trim().to_string()
@@ -135,6 +143,31 @@ pub fn agent_env(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tails_are_whole_lines_and_never_start_inside_a_word() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("agent.log");
+        let first = "starting the completion request\n";
+        let last = "error: the chat endpoint answered 401: key rejected";
+        std::fs::write(&log, format!("{first}{last}\n")).unwrap();
+        // The bound reaches into the first line: that line is left out, not cut.
+        assert_eq!(tail(&log, 0, last.len() + 10), last);
+        // Only what was written since the offset.
+        assert_eq!(tail(&log, first.len() as u64, 1000), last);
+        // One long line: the tail starts at a word.
+        std::fs::write(&log, last).unwrap();
+        for max in 5..last.len() {
+            let t = tail(&log, 0, max);
+            assert!(last.ends_with(&t), "{max}: {t:?}");
+            let before = last.len() - t.len() - 1;
+            assert_eq!(
+                last.as_bytes()[before],
+                b' ',
+                "{max}: cut inside a word: {t:?}"
+            );
+        }
+    }
 
     #[test]
     fn env_is_rebuilt_from_an_allowlist() {
