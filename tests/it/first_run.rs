@@ -37,6 +37,20 @@ fn init_prints_the_next_three_commands_and_writes_day_one_settings() {
             "no `{commented}` in config.toml:\n{config}"
         );
     }
+    // Prices: an example to fill in, never a price that pretends to be current.
+    assert!(
+        config.lines().any(|l| l == "# [pricing.\"MODEL\"]"),
+        "{config}"
+    );
+    let parsed: toml::Table = config.parse().unwrap();
+    assert!(!parsed.contains_key("pricing"), "{config}");
+    assert!(
+        !config.lines().any(|l| l.contains("_per_mtok = ")
+            && l.split(" = ")
+                .nth(1)
+                .is_some_and(|v| v.trim().parse::<f64>().is_ok())),
+        "a number for a price in config.toml:\n{config}"
+    );
     // The runaway budgets are on from the first day, not left commented.
     for budget in [
         "max_turns = 50",
