@@ -67,9 +67,9 @@ async fn a_chat_only_endpoint_answers_through_the_bridge() {
     assert_no_key(&env, &[&run.stdout, &run.stderr]);
 }
 
-/// First call: a streamed tool call running `wg done`; then a closing message.
-struct ToolThenText;
-impl Respond for ToolThenText {
+/// First call: a streamed tool call running the command; then a closing message.
+pub struct ChatTool(pub String);
+impl Respond for ChatTool {
     fn respond(&self, r: &Request) -> ResponseTemplate {
         let body: Value = serde_json::from_slice(&r.body).unwrap();
         if body["messages"]
@@ -80,8 +80,7 @@ impl Respond for ToolThenText {
         {
             return text("all done");
         }
-        let args = json!({"cmd": "echo \"key=${WG_API_KEY:-unset} token=${WG_PROXY_TOKEN:-unset}\"; wg done \"$WG_TASK_ID\""})
-            .to_string();
+        let args = json!({ "cmd": self.0 }).to_string();
         let (a, b) = args.split_at(args.len() / 2);
         chat_sse(&[
             json!({"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [
@@ -98,7 +97,9 @@ async fn a_streamed_tool_call_runs_wg_done_through_the_bridge() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
-        .respond_with(ToolThenText)
+        .respond_with(ChatTool(
+            "echo \"key=${WG_API_KEY:-unset} token=${WG_PROXY_TOKEN:-unset}\"; wg done \"$WG_TASK_ID\"".into(),
+        ))
         .mount(&server)
         .await;
     let Some(env) = chat_env(&server) else { return };

@@ -234,16 +234,26 @@ wg done "$WG_TASK_ID"
         assert!(!run.stdout.contains(key) && !run.stderr.contains(key));
     }
 
-    async fn codex_case(sandbox: &str) {
+    /// `wire`: `responses` (the credential proxy passes requests through) or `chat` (wg's
+    /// Chat Completions bridge).
+    async fn codex_case(sandbox: &str, wire: &str) {
         let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/v1/responses"))
-            .respond_with(crate::handler::Tool("sh dump.sh".into()))
-            .mount(&server)
-            .await;
+        let dump = "sh dump.sh".to_string();
+        let stub = Mock::given(method("POST"));
+        match wire {
+            "chat" => stub
+                .and(path("/v1/chat/completions"))
+                .respond_with(crate::handler_chat::ChatTool(dump)),
+            _ => stub
+                .and(path("/v1/responses"))
+                .respond_with(crate::handler::Tool(dump)),
+        }
+        .mount(&server)
+        .await;
         let Some(mut env) = crate::handler::codex_env(&format!("{}/v1", server.uri())) else {
             return;
         };
+        env.wg(&["config", "set", "endpoint.wire_api", wire]).ok();
         env.extra_env.retain(|(k, _)| k != "WG_API_KEY");
         env.wg(&["config", "set", "codex.sandbox", sandbox]).ok();
         env.wg(&["config", "set", "handler.idle_timeout", "60s"])
@@ -273,12 +283,17 @@ wg done "$WG_TASK_ID"
 
     #[tokio::test(flavor = "multi_thread")]
     async fn codex_workspace_write_agents_find_no_key() {
-        codex_case("workspace-write").await;
+        codex_case("workspace-write", "responses").await;
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn codex_danger_full_access_agents_find_no_key() {
-        codex_case("danger-full-access").await;
+        codex_case("danger-full-access", "responses").await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn codex_through_the_chat_bridge_agents_find_no_key() {
+        codex_case("danger-full-access", "chat").await;
     }
 
     #[tokio::test(flavor = "multi_thread")]
