@@ -109,6 +109,9 @@ async fn a_rejected_key_at_a_503_port_pauses_with_the_key_reason_and_spends_noth
         .is_some_and(|v| v.to_str().unwrap() == format!("Bearer {KEY}"))));
     let log = std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap();
     assert!(log.contains("paused (unauthorized)"), "{log}");
+    // The reason says it is the key, not the digits in the port or the task id.
+    assert!(log.contains("the endpoint rejected the API key"), "{log}");
+    assert!(!log.contains("server-error"), "{log}");
     // The failed turn is visible where people look.
     let ran = errors[0]["text"].as_str().unwrap().contains("fix-503-page");
     let id = if ran { "fix-503-page" } else { "plain" };
