@@ -253,6 +253,18 @@ fn settings_that_cannot_work_are_refused() {
             "{key} changed the file"
         );
     }
+    // The command-line override follows the same rule, and nothing starts.
+    for args in [
+        &["service", "start", "--max-agents", "0"][..],
+        &["service", "start", "--foreground", "--until-done", "--max-agents", "0"],
+    ] {
+        let r = env.wg(args).code(2);
+        assert!(r.stderr.contains("must be at least 1"), "{args:?}:\n{r}");
+        assert!(
+            !env.path(".wg/service/coordinator.lock").exists(),
+            "{args:?} started a coordinator"
+        );
+    }
     // A file edited by hand is refused when loaded, with the nearest key.
     let mut text = String::from_utf8(before).unwrap();
     text = text.replace("[coordinator]", "[coordinator]\nmax_agent = 3");
