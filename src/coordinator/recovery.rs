@@ -298,7 +298,17 @@ impl Coordinator {
             let max = t.max_retries.unwrap_or(self.config.coordinator.max_retries);
             let store = self.store.clone();
             let mut w = store.writer()?;
-            let (to, reason, retry) = if t.retries < max {
+            let (to, reason, retry) = if never_started(&self.layout, &t) {
+                // The coordinator died between the claim and the agent's start: nothing ran,
+                // so nothing failed.
+                (
+                    TaskStatus::Open,
+                    format!(
+                        "agent {agent} was claimed but never started (the coordinator stopped in between); requeued"
+                    ),
+                    false,
+                )
+            } else if t.retries < max {
                 (
                     TaskStatus::Open,
                     format!(
@@ -330,6 +340,35 @@ impl Coordinator {
         }
         Ok(())
     }
+}
+
+/// Whether the agent of the claimed task `t` left no trace: the claim (which set `t.updated`)
+/// is the last record of the task's log, and none of the files an agent writes changed since.
+/// A coordinator killed between a claim and the agent's start leaves exactly this; an agent
+/// that ran and died leaves output.
+pub fn never_started(layout: &Layout, t: &Task) -> bool {
+    let Some(claimed) = parse_rfc3339(&t.updated) else {
+        return false;
+    };
+    let claim_is_last = tasklog::read(&layout.task_log(&t.id))
+        .ok()
+        .and_then(|log| log.last().cloned())
+        .is_some_and(|r| {
+            r.event == "status"
+                && r.to.as_deref() == Some(TaskStatus::InProgress.as_str())
+                && r.actor == ACTOR
+                && r.ts == t.updated
+        });
+    claim_is_last
+        && ["agent.log", "handler.log", "outbox.jsonl"]
+            .iter()
+            .all(|name| {
+                let path = layout.task_file(&t.id, name);
+                match std::fs::metadata(&path).and_then(|m| m.modified()) {
+                    Ok(mtime) => mtime < claimed,
+                    Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+                }
+            })
 }
 
 /// When a recorded run started, on this coordinator's clock.

@@ -54,7 +54,7 @@ impl Drop for Service {
 }
 
 /// Asks codex to run `wg done $WG_TASK_ID`, then answers the follow-up with a message.
-struct Finisher;
+pub struct Finisher;
 impl Respond for Finisher {
     fn respond(&self, r: &Request) -> ResponseTemplate {
         if String::from_utf8_lossy(&r.body).contains("function_call_output") {
@@ -70,7 +70,7 @@ impl Respond for Finisher {
     }
 }
 
-fn task(env: &TestEnv, id: &str) -> Value {
+pub fn task(env: &TestEnv, id: &str) -> Value {
     env.wg(&["show", id, "--json"]).ok().json()
 }
 

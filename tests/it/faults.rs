@@ -256,7 +256,14 @@ fn settings_that_cannot_work_are_refused() {
     // The command-line override follows the same rule, and nothing starts.
     for args in [
         &["service", "start", "--max-agents", "0"][..],
-        &["service", "start", "--foreground", "--until-done", "--max-agents", "0"],
+        &[
+            "service",
+            "start",
+            "--foreground",
+            "--until-done",
+            "--max-agents",
+            "0",
+        ],
     ] {
         let r = env.wg(args).code(2);
         assert!(r.stderr.contains("must be at least 1"), "{args:?}:\n{r}");

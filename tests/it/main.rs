@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod coordinator;
 mod coordinator_codex;
+mod coordinator_crash;
 mod docs;
 mod endpoint_faults;
 mod evaluate;
