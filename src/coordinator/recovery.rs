@@ -343,7 +343,7 @@ impl Coordinator {
 }
 
 /// Whether the agent of the claimed task `t` left no trace: the claim (which set `t.updated`)
-/// is the last record of the task's log, and none of the files an agent writes changed since.
+/// is the last record of the task's log, and none of the files an agent writes got output since.
 /// A coordinator killed between a claim and the agent's start leaves exactly this; an agent
 /// that ran and died leaves output.
 pub fn never_started(layout: &Layout, t: &Task) -> bool {
@@ -364,8 +364,9 @@ pub fn never_started(layout: &Layout, t: &Task) -> bool {
             .iter()
             .all(|name| {
                 let path = layout.task_file(&t.id, name);
-                match std::fs::metadata(&path).and_then(|m| m.modified()) {
-                    Ok(mtime) => mtime < claimed,
+                // The coordinator itself creates an empty agent.log just before the fork.
+                match std::fs::metadata(&path) {
+                    Ok(m) => m.len() == 0 || m.modified().is_ok_and(|mtime| mtime < claimed),
                     Err(e) => e.kind() == std::io::ErrorKind::NotFound,
                 }
             })

@@ -692,7 +692,25 @@ impl<'s> Writer<'s> {
 
     /// Finishes a write: compacts when the log is more than twice the live tasks, folds a long
     /// tail into the index, and seals the index against the file as wg left it.
-    pub fn commit(mut self) -> Result<()> {
+    ///
+    /// The changes themselves are in `graph.jsonl` already (`put` appended them); all that is
+    /// left here keeps derived data in shape. So a failure here (a full disk) does not make
+    /// the change fail: it is reported as a warning, `graph.jsonl` is left as it was (the
+    /// rewrite is atomic), and the next writer rebuilds the index, whose seal no longer fits.
+    /// Never reporting failure for an applied change is what lets callers treat a status
+    /// change and its log record as one unit.
+    pub fn commit(self) -> Result<()> {
+        let path = self.store.layout.graph_index();
+        if let Err(e) = self.finish() {
+            tracing::warn!(
+                "the change is saved, but the index {} could not be brought up to date: {e}; it is rebuilt on the next change",
+                path.display()
+            );
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<()> {
         let lines = self.index.header.lines + self.tail_lines;
         let live = self.index.header.live + self.tail_new;
         if lines > COMPACT_MIN_LINES && lines > 2 * live {

@@ -229,8 +229,9 @@ async fn a_coordinator_killed_mid_turn_while_turns_end_and_after_a_claim_runs_no
 
 /// The state a coordinator killed between a claim and its agent's start leaves: the task
 /// in progress for an agent that is in no agents.json and runs nowhere, the claim its log's
-/// last record. `trace` also leaves agent output after the claim, as an agent that ran would.
-fn claimed_then_killed(env: &TestEnv, id: &str, trace: bool) {
+/// last record. `agent_log` is written after the claim: the empty file the coordinator creates
+/// just before the fork, or the output of an agent that ran.
+fn claimed_then_killed(env: &TestEnv, id: &str, agent_log: Option<&str>) {
     use std::io::Write;
     let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     let graph = env.wg_dir().join("graph.jsonl");
@@ -251,29 +252,28 @@ fn claimed_then_killed(env: &TestEnv, id: &str, trace: bool) {
             .unwrap();
         f.write_all(format!("{line}\n").as_bytes()).unwrap();
     }
-    if trace {
+    if let Some(text) = agent_log {
         std::thread::sleep(Duration::from_millis(5));
-        std::fs::write(
-            env.wg_dir().join("tasks").join(id).join("agent.log"),
-            "ran\n",
-        )
-        .unwrap();
+        std::fs::write(env.wg_dir().join("tasks").join(id).join("agent.log"), text).unwrap();
     }
 }
 
 #[test]
 fn a_claim_whose_agent_never_started_spends_no_retry() {
     let env = TestEnv::new();
-    for id in ["quiet", "ran"] {
+    for id in ["quiet", "forked", "ran"] {
         env.wg(&["add", id, "--id", id, "--max-retries", "0"]).ok();
         std::fs::create_dir_all(env.wg_dir().join("tasks").join(id)).unwrap();
     }
-    claimed_then_killed(&env, "quiet", false);
-    claimed_then_killed(&env, "ran", true);
+    claimed_then_killed(&env, "quiet", None);
+    claimed_then_killed(&env, "forked", Some(""));
+    claimed_then_killed(&env, "ran", Some("ran\n"));
     let run = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(30));
-    let quiet = task(&env, "quiet");
-    assert_eq!(quiet["status"], "done", "{quiet}\n{run}");
-    assert_eq!(quiet["retries"].as_u64().unwrap_or(0), 0, "{run}");
+    for id in ["quiet", "forked"] {
+        let t = task(&env, id);
+        assert_eq!(t["status"], "done", "{t}\n{run}");
+        assert_eq!(t["retries"].as_u64().unwrap_or(0), 0, "{run}");
+    }
     assert!(
         run.stderr.contains("was claimed but never started"),
         "{run}"

@@ -12,12 +12,12 @@ use crate::coordinator::Coordinator;
 
 /// A small tmpfs mounted for one test (unmounted on drop), or `None` with the reason printed
 /// where mounting is impossible. Under `CI=true` it must work.
-struct SmallDisk {
+pub struct SmallDisk {
     dir: PathBuf,
 }
 
 impl SmallDisk {
-    fn mount(at: &Path, size: &str) -> Option<SmallDisk> {
+    pub fn mount(at: &Path, size: &str) -> Option<SmallDisk> {
         std::fs::create_dir_all(at).unwrap();
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
@@ -36,7 +36,7 @@ impl SmallDisk {
     }
 
     /// Fills the disk: a file grows until the next write fails with ENOSPC.
-    fn fill(&self) -> PathBuf {
+    pub fn fill(&self) -> PathBuf {
         use std::io::Write;
         let path = self.dir.join("filler");
         let mut f = std::fs::File::create(&path).unwrap();
@@ -51,6 +51,16 @@ impl SmallDisk {
         while f.write_all(b"f").is_ok() {}
         path
     }
+
+    /// Frees `bytes` of the space `fill` took (tmpfs counts whole 4 KiB pages).
+    pub fn free(&self, filler: &Path, bytes: u64) {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(filler)
+            .unwrap();
+        let len = f.metadata().unwrap().len();
+        f.set_len(len.saturating_sub(bytes)).unwrap();
+    }
 }
 
 impl Drop for SmallDisk {
@@ -60,7 +70,7 @@ impl Drop for SmallDisk {
 }
 
 /// Every line of every JSON Lines file under `.wg/tasks/` parses, and ends with a newline.
-fn assert_all_lines_whole(env: &TestEnv) {
+pub fn assert_all_lines_whole(env: &TestEnv) {
     for (path, bytes) in env.snapshot() {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         if !name.ends_with(".jsonl") {
@@ -85,14 +95,14 @@ fn assert_all_lines_whole(env: &TestEnv) {
     }
 }
 
-fn status(env: &TestEnv, id: &str) -> String {
+pub fn status(env: &TestEnv, id: &str) -> String {
     env.wg(&["show", id, "--json"]).ok().json()["status"]
         .as_str()
         .unwrap()
         .to_string()
 }
 
-fn log_events(env: &TestEnv, id: &str) -> Vec<Value> {
+pub fn log_events(env: &TestEnv, id: &str) -> Vec<Value> {
     let text =
         std::fs::read_to_string(env.path(&format!(".wg/tasks/{id}/log.jsonl"))).unwrap_or_default();
     text.lines()
