@@ -41,7 +41,12 @@ pub fn codex_env(url: &str) -> Option<TestEnv> {
 
 /// A codex project pointed at `url` whose `codex.binary` is `codex`, which need not exist.
 pub fn codex_env_with(url: &str, codex: &std::path::Path) -> TestEnv {
-    let mut env = TestEnv::bare_outside_tmp();
+    codex_project(TestEnv::bare_outside_tmp(), url, codex)
+}
+
+/// Makes `env` (made by `TestEnv::bare_outside_tmp`, perhaps with a disk mounted on its
+/// root) a codex project pointed at `url`, as `codex_env_with` does.
+pub fn codex_project(mut env: TestEnv, url: &str, codex: &std::path::Path) -> TestEnv {
     env.wg(&["init", "-x", "codex", "-m", "qwen3-coder", "-e", url])
         .ok();
     env.wg(&["config", "set", "codex.binary", codex.to_str().unwrap()])
