@@ -307,9 +307,11 @@ async fn a_killed_handler_takes_its_codex_along_and_its_attempt_is_fenced() {
     // The killed turn's request, then the next attempt's two: no turn ran twice.
     assert_eq!(server.received_requests().await.unwrap().len(), 3, "{run}");
     // Had anything of the killed attempt survived, its reports would be refused.
-    let mut stale = env.command(&["log", "t", "late report"]);
-    stale.env("WG_AGENT_ID", &agent).env("WG_TASK_ID", "t");
-    let r = to_run(stale.output().unwrap());
-    assert_eq!(r.code, 1, "{r}");
-    assert!(r.stderr.contains("no longer the current attempt"), "{r}");
+    for args in [&["log", "t", "late report"][..], &["done", "t"]] {
+        let mut stale = env.command(args);
+        stale.env("WG_AGENT_ID", &agent).env("WG_TASK_ID", "t");
+        let r = to_run(stale.output().unwrap());
+        assert_eq!(r.code, 1, "{args:?}: {r}");
+        assert!(r.stderr.contains("no longer the current attempt"), "{r}");
+    }
 }

@@ -211,11 +211,28 @@ fn a_corrupt_conversation_line_is_exit_7_with_file_and_line() {
     let mut text = std::fs::read_to_string(&inbox).unwrap();
     text.push_str("{not json}\n");
     std::fs::write(&inbox, &text).unwrap();
-    for args in [&["transcript", "t"][..], &["msg", "t", "more"]] {
+    for args in [
+        &["transcript", "t"][..],
+        &["msg", "t", "more"],
+        &["handler", "t"],
+    ] {
         let r = env.wg(args).code(7);
-        assert!(r.stderr.contains("inbox.jsonl:3:"), "{r}");
+        assert!(r.stderr.contains("inbox.jsonl:3:"), "{args:?}: {r}");
     }
     assert_eq!(std::fs::read_to_string(&inbox).unwrap(), text);
+    // The same for a reply record.
+    text.truncate(text.len() - "{not json}\n".len());
+    std::fs::write(&inbox, &text).unwrap();
+    let outbox = env.path(".wg/tasks/t/outbox.jsonl");
+    std::fs::write(&outbox, "{\"seq\": 1, cut\n").unwrap();
+    for args in [&["transcript", "t"][..], &["handler", "t"]] {
+        let r = env.wg(args).code(7);
+        assert!(r.stderr.contains("outbox.jsonl:1:"), "{args:?}: {r}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&outbox).unwrap(),
+        "{\"seq\": 1, cut\n"
+    );
 }
 
 #[test]
