@@ -391,6 +391,11 @@ fn a_replaced_attempt_cannot_report() {
     env.extra_env.retain(|(k, _)| k != "WG_AGENT_ID");
     env.set_env("WG_AGENT_ID", "agent-1-2");
     env.wg(&["done", "t"]).ok();
+    // The agent that closed it may still log what it did in the rest of its turn.
+    env.wg(&["log", "t", "a summary"]).ok();
+    env.extra_env.retain(|(k, _)| k != "WG_AGENT_ID");
+    env.set_env("WG_AGENT_ID", "agent-1-1");
+    env.wg(&["log", "t", "late"]).code(1);
 }
 
 /// A conversational executor whose every turn reports done: the coordinator's own decisions
