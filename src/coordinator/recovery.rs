@@ -209,6 +209,9 @@ impl Coordinator {
             }
         }
         self.write_agents()?;
+        // Agents that did start (they have a record): their task's claim is not in question.
+        let recorded: std::collections::HashSet<String> =
+            dead.iter().map(|r| r.agent_id.clone()).collect();
         for rec in dead {
             // Whatever the dead agent left running in its group goes before another starts:
             // the same turn must never run twice. (The group id cannot be reused while any
@@ -298,7 +301,9 @@ impl Coordinator {
             let max = t.max_retries.unwrap_or(self.config.coordinator.max_retries);
             let store = self.store.clone();
             let mut w = store.writer()?;
-            let (to, reason, retry) = if never_started(&self.layout, &t) {
+            let (to, reason, retry) = if !recorded.contains(&agent)
+                && never_started(&self.layout, &t)
+            {
                 // The coordinator died between the claim and the agent's start: nothing ran,
                 // so nothing failed.
                 (

@@ -237,7 +237,7 @@ fn claimed_then_killed(env: &TestEnv, id: &str, agent_log: Option<&str>) {
     let graph = env.wg_dir().join("graph.jsonl");
     let mut rec = latest_record(env, id).unwrap();
     rec["status"] = "in-progress".into();
-    rec["assigned"] = "agent-dead-1".into();
+    rec["assigned"] = format!("agent-dead-{id}").into();
     rec["updated"] = ts.clone().into();
     let claim = serde_json::json!({"ts": ts, "actor": "coordinator", "event": "status",
         "from": "open", "to": "in-progress"});
@@ -261,13 +261,22 @@ fn claimed_then_killed(env: &TestEnv, id: &str, agent_log: Option<&str>) {
 #[test]
 fn a_claim_whose_agent_never_started_spends_no_retry() {
     let env = TestEnv::new();
-    for id in ["quiet", "forked", "ran"] {
+    for id in ["quiet", "forked", "ran", "recorded"] {
         env.wg(&["add", id, "--id", id, "--max-retries", "0"]).ok();
         std::fs::create_dir_all(env.wg_dir().join("tasks").join(id)).unwrap();
     }
     claimed_then_killed(&env, "quiet", None);
     claimed_then_killed(&env, "forked", Some(""));
     claimed_then_killed(&env, "ran", Some("ran\n"));
+    // A silent agent that agents.json says was started, and is gone.
+    claimed_then_killed(&env, "recorded", None);
+    std::fs::create_dir_all(env.wg_dir().join("service")).unwrap();
+    let agents = serde_json::json!({"version": 1, "coordinator_pid": 1, "agents": [{
+        "task": "recorded", "agent_id": "agent-dead-recorded", "pid": 999_999_999,
+        "pgid": 999_999_999, "start_time": 1, "started_at": "2026-01-01T00:00:00Z",
+        "executor": "mock", "turn": 1, "conversational": false, "exit_code_decides": false,
+        "log_offset": 0}]});
+    std::fs::write(env.wg_dir().join("service/agents.json"), agents.to_string()).unwrap();
     let run = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(30));
     for id in ["quiet", "forked"] {
         let t = task(&env, id);
@@ -278,13 +287,17 @@ fn a_claim_whose_agent_never_started_spends_no_retry() {
         run.stderr.contains("was claimed but never started"),
         "{run}"
     );
-    // An agent that left output ran and died: that is the retry rule's case (none left).
-    let ran = task(&env, "ran");
-    assert_eq!(ran["status"], "failed", "{ran}\n{run}");
-    assert!(
-        run.stderr
-            .contains("died while no coordinator watched it; no retries left"),
-        "{run}"
-    );
+    // An agent that left output, or was recorded as started, ran and died: that is the
+    // retry rule's case (none left).
+    for id in ["ran", "recorded"] {
+        let t = task(&env, id);
+        assert_eq!(t["status"], "failed", "{t}\n{run}");
+        assert!(
+            run.stderr.contains(&format!(
+                "agent agent-dead-{id} died while no coordinator watched it; no retries left"
+            )),
+            "{run}"
+        );
+    }
     assert_eq!(run.code, 8, "{run}");
 }
