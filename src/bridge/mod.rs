@@ -13,7 +13,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! translate.rs is pure; server.rs does the I/O (and the Chat translation's streaming);
+//! translate/ is pure (request.rs, stream.rs, tool_text.rs); server.rs does the I/O (and the Chat translation's streaming);
 //! passthrough.rs forwards Responses and Anthropic Messages requests as they are; probe.rs asks
 //! an endpoint which APIs it has.
 

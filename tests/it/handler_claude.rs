@@ -400,7 +400,7 @@ async fn claude_401_and_500_end_fast_with_an_error_reply() {
         };
         env.wg(&["add", "Fail"]).ok();
         // claude.max_retries = 0: one request, then the CLI gives up (its default is ~3 min).
-        expect_failure(&env, "fail", Duration::from_secs(8), kind, says);
+        expect_failure(&env, "fail", Duration::from_secs(30), kind, says);
         assert_eq!(server.received_requests().await.unwrap().len(), 1);
     }
 }

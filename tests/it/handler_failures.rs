@@ -293,7 +293,7 @@ fn hard_timeout_kills_a_term_ignoring_group() {
     let start = Instant::now();
     let run = env.wg(&["handler", "t"]).code(1);
     assert!(
-        start.elapsed() < Duration::from_secs(6),
+        start.elapsed() < Duration::from_secs(20),
         "{:?}",
         start.elapsed()
     );
