@@ -68,7 +68,7 @@ pub fn group_alive(pgid: i32) -> bool {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             return false;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        let Some(stat) = read_stat(pid) else {
             return false;
         };
         let pgrp = stat_field(&stat, 5).and_then(|g| g.parse::<i32>().ok());
