@@ -16,7 +16,7 @@ use crate::process::{group_alive, pid_alive, pid_start_time, terminate_blocking,
 use crate::store::atomic::write_atomic;
 use crate::store::tasklog;
 use crate::store::Layout;
-use crate::time::{now_rfc3339, parse_rfc3339};
+use crate::time::parse_rfc3339;
 
 /// The agents.json format this binary writes.
 pub const VERSION: u32 = 1;
@@ -275,19 +275,39 @@ impl Coordinator {
             }
             if let Some(pid) = find_agent_process(&agent) {
                 let x = self.executor_for(&t).ok();
+                let conversational = x.as_ref().is_some_and(|x| x.conversational);
+                // What start_agent would have recorded, as of the claim (`t.updated`): the
+                // messages and replies there were then.
+                let at_claim = |ts: &str| ts <= t.updated.as_str();
+                let inbox_seq = conversation::read_inbox(&self.layout, &t.id)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|m| at_claim(&m.ts))
+                    .map(|m| m.seq)
+                    .max()
+                    .unwrap_or(0);
+                let replies = conversation::read_outbox(&self.layout, &t.id)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|r| at_claim(&r.ts))
+                    .count() as u32;
                 let rec = AgentRecord {
                     task: t.id.clone(),
                     agent_id: agent.clone(),
                     pid,
                     pgid: pid,
                     start_time: pid_start_time(pid).unwrap_or(0),
-                    started_at: now_rfc3339(),
+                    started_at: t.updated.clone(),
                     executor: x.as_ref().map(|x| x.name.clone()).unwrap_or_default(),
-                    turn: 1,
-                    conversational: x.as_ref().is_some_and(|x| x.conversational),
+                    turn: if conversational {
+                        replies + 1
+                    } else {
+                        t.retries + 1
+                    },
+                    conversational,
                     exit_code_decides: x.as_ref().is_some_and(|x| x.exit_code_decides),
                     log_offset: 0,
-                    inbox_seq: 0,
+                    inbox_seq,
                     slurm_job: None,
                 };
                 self.log.line(&format!(
@@ -295,7 +315,8 @@ impl Coordinator {
                     t.id
                 ));
                 let limits = self.limits(&t);
-                self.supervise(None, rec, Some(Instant::now()), limits)?;
+                let started = recorded_start(&rec);
+                self.supervise(None, rec, Some(started), limits)?;
                 continue;
             }
             let max = t.max_retries.unwrap_or(self.config.coordinator.max_retries);

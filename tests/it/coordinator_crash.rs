@@ -239,6 +239,7 @@ fn claimed_then_killed(env: &TestEnv, id: &str, agent_log: Option<&str>) {
     rec["status"] = "in-progress".into();
     rec["assigned"] = format!("agent-dead-{id}").into();
     rec["updated"] = ts.clone().into();
+    std::fs::create_dir_all(env.wg_dir().join("tasks").join(id)).unwrap();
     let claim = serde_json::json!({"ts": ts, "actor": "coordinator", "event": "status",
         "from": "open", "to": "in-progress"});
     for (path, line) in [
@@ -263,7 +264,6 @@ fn a_claim_whose_agent_never_started_spends_no_retry() {
     let env = TestEnv::new();
     for id in ["quiet", "forked", "ran", "recorded"] {
         env.wg(&["add", id, "--id", id, "--max-retries", "0"]).ok();
-        std::fs::create_dir_all(env.wg_dir().join("tasks").join(id)).unwrap();
     }
     claimed_then_killed(&env, "quiet", None);
     claimed_then_killed(&env, "forked", Some(""));
@@ -300,4 +300,36 @@ fn a_claim_whose_agent_never_started_spends_no_retry() {
         );
     }
     assert_eq!(run.code, 8, "{run}");
+}
+
+#[test]
+fn a_claimed_agent_missing_from_agents_json_is_found_by_its_environment() {
+    use std::os::unix::process::CommandExt;
+    let env = TestEnv::new();
+    env.wg(&["add", "t", "--id", "t"]).ok();
+    claimed_then_killed(&env, "t", None);
+    // The agent the killed coordinator had just started: it reports in a moment.
+    let mut agent = std::process::Command::new("sh")
+        .args(["-c", "sleep 1 && exec \"$WG\" done t"])
+        .current_dir(&env.root)
+        .env("WG", crate::common::wg_bin())
+        .env("WG_DIR", env.wg_dir())
+        .env("WG_TASK_ID", "t")
+        .env("WG_AGENT_ID", "agent-dead-t")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let run = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(30));
+    let _ = agent.kill();
+    agent.wait().unwrap();
+    assert!(
+        run.stderr.contains("adopt agent=agent-dead-t task=t")
+            && run.stderr.contains("found by its environment"),
+        "{run}"
+    );
+    let t = task(&env, "t");
+    assert_eq!(t["status"], "done", "{t}\n{run}");
+    assert_eq!(t["retries"].as_u64().unwrap_or(0), 0, "{run}");
+    // Adopted, not started again.
+    assert!(!run.stderr.contains("start task=t"), "{run}");
 }
