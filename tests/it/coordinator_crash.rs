@@ -11,7 +11,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::common::{wait_until, TestEnv};
-use crate::coordinator::Coordinator;
+use crate::coordinator::{agents_json, alive, Coordinator};
 use crate::coordinator_codex::{task, Finisher};
 use crate::handler::{codex_env, message, outbox, read, sse_response};
 
@@ -148,10 +148,18 @@ async fn a_coordinator_killed_mid_turn_while_turns_end_and_after_a_claim_runs_no
     })
     .await;
     second.kill9();
+    let pids: Vec<i32> = agents_json(&env)
+        .iter()
+        .filter(|a| a["task"] == "b" || a["task"] == "c")
+        .map(|a| a["pid"].as_i64().unwrap() as i32)
+        .collect();
+    assert_eq!(pids.len(), 2, "{:?}", agents_json(&env));
+    // Over: replied, waiting, and their handlers gone.
     let ended = wait_until(Duration::from_secs(30), || {
         ["b", "c"]
             .iter()
             .all(|id| outbox(&env, id).len() == 1 && task(&env, id)["status"] == "waiting")
+            && !pids.iter().any(|p| alive(*p))
     });
     assert!(
         ended,
