@@ -692,13 +692,9 @@ impl<'s> Writer<'s> {
 
     /// Finishes a write: compacts when the log is more than twice the live tasks, folds a long
     /// tail into the index, and seals the index against the file as wg left it.
-    ///
-    /// The changes themselves are in `graph.jsonl` already (`put` appended them); all that is
-    /// left here keeps derived data in shape. So a failure here (a full disk) does not make
-    /// the change fail: it is reported as a warning, `graph.jsonl` is left as it was (the
-    /// rewrite is atomic), and the next writer rebuilds the index, whose seal no longer fits.
-    /// Never reporting failure for an applied change is what lets callers treat a status
-    /// change and its log record as one unit.
+    /// The changes are in `graph.jsonl` already (`put`), so a failure here (a full disk) is
+    /// only a warning: an applied change is never reported as failed. The compaction is
+    /// atomic, and the next writer rebuilds an index whose seal no longer fits.
     pub fn commit(self) -> Result<()> {
         let path = self.store.layout.graph_index();
         if let Err(e) = self.finish() {
