@@ -537,3 +537,21 @@ fn losers_of_a_simultaneous_start_name_the_running_pid() {
         );
     }
 }
+
+#[test]
+fn a_start_that_meets_a_status_probe_waits_it_out() {
+    use std::os::fd::AsRawFd;
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.path(".wg/service")).unwrap();
+    // What a status probe does, held a little longer: the lock taken for 50 ms.
+    let lock = std::fs::File::create(env.path(".wg/service/coordinator.lock")).unwrap();
+    // SAFETY: flock on a file this test owns.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        drop(lock);
+    });
+    let r = env.wg(&["service", "start", "--foreground", "--until-done"]);
+    release.join().unwrap();
+    assert_eq!(r.code, 0, "a start gave way to a probe:\n{r}");
+}
