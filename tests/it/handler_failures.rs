@@ -13,8 +13,8 @@ use crate::common::{wait_until, TestEnv};
 use crate::handler::{assert_no_key, codex_env, codex_env_with, outbox, read, status, KEY};
 
 /// Runs `wg handler ID`, checks it failed within `bound` with an error reply whose text holds
-/// `reply_says`, and an ERROR line of `kind` in handler.log.
-fn expect_failure(env: &TestEnv, id: &str, bound: Duration, kind: &str, reply_says: &str) {
+/// `reply_says`, and an ERROR line of `kind` in handler.log. Any agent CLI: codex or claude.
+pub fn expect_failure(env: &TestEnv, id: &str, bound: Duration, kind: &str, reply_says: &str) {
     let start = Instant::now();
     let run = env.wg(&["handler", id]).code(1);
     let took = start.elapsed();

@@ -27,4 +27,5 @@ mod slurm;
 mod smoke;
 mod store;
 mod top;
+mod until_done;
 mod workspace;

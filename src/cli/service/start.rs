@@ -49,6 +49,20 @@ fn parse_max_pause(s: &str) -> Result<Duration, String> {
     crate::time::parse_duration(s).map_err(|e| e.to_string())
 }
 
+/// The unfinished tasks of a stuck run by status, those waiting for a person first:
+/// `1 needs-input, 2 paused, 3 open`.
+fn left_over(counts: &std::collections::BTreeMap<String, usize>) -> String {
+    use crate::model::TaskStatus::*;
+    let parts: Vec<String> = [NeedsInput, Paused, Waiting, InProgress, Open]
+        .iter()
+        .filter_map(|s| {
+            let n = counts.get(s.as_str()).copied().unwrap_or(0);
+            (n > 0).then(|| format!("{n} {s}"))
+        })
+        .collect();
+    parts.join(", ")
+}
+
 /// The exit status of an `--until-done` run: how it ended.
 fn until_done_result(summary: &coordinator::Summary) -> CliResult {
     use coordinator::scheduler::Ending;
@@ -79,14 +93,11 @@ fn until_done_result(summary: &coordinator::Summary) -> CliResult {
         .hinted("fix the endpoint, then run again (tasks kept their retries)")),
         Ending::Stuck => Err(CliError::new(
             Kind::Stuck,
-            anyhow::anyhow!(
-                "no task can make progress: {} open, {} waiting",
-                n("open"),
-                n("waiting")
-            ),
+            anyhow::anyhow!("no task can make progress: {}", left_over(&summary.counts)),
         )
         .hinted(
-            "`wg ready` and `wg list` show what they wait for (a failed dependency, a message)",
+            "`wg list` shows what they wait for: an answer (`wg msg ID`), a resume (`wg resume ID`), \
+             a message, a dependency",
         )),
         Ending::Stopped => Err(user_error("stopped before every task was done")),
     }
