@@ -7,13 +7,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 use crate::common::{wait_until, TestEnv};
 use crate::coordinator::{agents_json, alive, Coordinator};
 use crate::coordinator_codex::{task, Finisher};
-use crate::handler::{codex_env, message, outbox, read, sse_response};
+use crate::handler::{codex_env, message, outbox, read, responses_stub, sse_response, v1};
 
 /// Marks each task's brief, so the stub knows whose turn a request is.
 const MARK: &str = "crash-test-task=";
@@ -103,13 +102,8 @@ fn latest_record(env: &TestEnv, id: &str) -> Option<Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_coordinator_killed_mid_turn_while_turns_end_and_after_a_claim_runs_no_turn_twice() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/responses"))
-        .respond_with(Script)
-        .mount(&server)
-        .await;
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let server = responses_stub(Script).await;
+    let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
     for (k, v) in [

@@ -4,12 +4,11 @@
 //! reported as failed was applied.
 
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Request, Respond, ResponseTemplate};
 
 use crate::common::{real_codex, to_run, TestEnv};
 use crate::faults::{assert_all_lines_whole, log_events, status, SmallDisk};
-use crate::handler::{codex_project, message, outbox, sse_response};
+use crate::handler::{codex_project, message, outbox, responses_stub, sse_response};
 
 fn done_records(env: &TestEnv, id: &str) -> usize {
     log_events(env, id)
@@ -109,12 +108,7 @@ impl Respond for LateFirst {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_handler_turn_on_a_disk_that_fills_loses_nothing_acknowledged() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/responses"))
-        .respond_with(LateFirst(Default::default()))
-        .mount(&server)
-        .await;
+    let server = responses_stub(LateFirst(Default::default())).await;
     let Some(codex) = real_codex() else {
         return;
     };
