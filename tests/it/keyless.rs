@@ -250,7 +250,7 @@ wg done "$WG_TASK_ID"
         }
         .mount(&server)
         .await;
-        let Some(mut env) = crate::handler::codex_env(&format!("{}/v1", server.uri())) else {
+        let Some(mut env) = crate::handler::codex_env(&crate::handler::v1(&server)) else {
             return;
         };
         env.wg(&["config", "set", "endpoint.wire_api", wire]).ok();

@@ -6,6 +6,8 @@ mod cli;
 mod common;
 mod coordinator;
 mod coordinator_codex;
+mod coordinator_crash;
+mod disk_full;
 mod docs;
 mod endpoint_faults;
 mod evaluate;

@@ -18,8 +18,8 @@ pub struct StartArgs {
     /// Stay attached: decisions are printed on stderr; Ctrl-C stops gracefully.
     #[arg(long)]
     pub foreground: bool,
-    /// Agents running at once (default: coordinator.max_agents).
-    #[arg(long, value_name = "N")]
+    /// Agents running at once, at least 1 (default: coordinator.max_agents).
+    #[arg(long, value_name = "N", value_parser = parse_max_agents)]
     pub max_agents: Option<usize>,
     /// Run until no task can make progress, then exit with a status that says how it ended:
     /// 0 all done, 8 some failed or abandoned, 9 stuck, 10 paused longer than --max-pause
@@ -33,6 +33,16 @@ pub struct StartArgs {
     /// Set by the background start for the detached process (its stderr is the log already).
     #[arg(long, hide = true)]
     pub daemon: bool,
+}
+
+/// At least one agent: with none nothing could ever run, and the coordinator would wait
+/// forever (the same rule as `coordinator.max_agents` in the config).
+pub(crate) fn parse_max_agents(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (the number of agents running at once)".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}: a whole number of agents, at least 1")),
+    }
 }
 
 fn parse_max_pause(s: &str) -> Result<Duration, String> {
