@@ -3,6 +3,7 @@
 
 pub mod edit;
 pub mod key_name;
+pub mod live;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -362,12 +363,17 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
+        Config::from_text(path, &text)
+    }
+
+    /// The config in `text`, checked as [`Config::load`] checks the file at `path`.
+    pub fn from_text(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let invalid = |reason| ConfigError::Invalid {
             path: path.display().to_string(),
             reason,
         };
         let config: Config =
-            toml::from_str(&text).map_err(|e| invalid(with_suggestion(e.to_string().trim())))?;
+            toml::from_str(text).map_err(|e| invalid(with_suggestion(e.to_string().trim())))?;
         // Checked first and typed, so the caller can say how to get the key out of the file.
         if let Some((setting, problem)) = config
             .key_name_settings()

@@ -348,6 +348,15 @@ impl Coordinator {
             model.as_deref(),
             ep.url.as_deref(),
         );
+        // The agent's own `wg` reads the settings this coordinator runs on, not a file a
+        // person may be halfway through editing.
+        let running_config = self.layout.running_config();
+        if running_config.is_file() {
+            extra.push((
+                crate::env::WG_CONFIG.into(),
+                running_config.display().to_string(),
+            ));
+        }
         // Only an executor that talks to the endpoint gets the key (for codex and claude that
         // is `wg handler`, whose credential proxy keeps it from the agent itself).
         match &self.api_key {

@@ -427,6 +427,7 @@ fn turns(
         for name in [
             env::WG_MODEL,
             env::WG_ENDPOINT,
+            env::WG_CONFIG,
             env::WG_LOG,
             env::WG_LOCK_TIMEOUT,
         ] {

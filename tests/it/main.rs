@@ -17,6 +17,7 @@ mod handler_chat;
 mod handler_claude;
 mod handler_failures;
 mod keyless;
+mod live_config;
 mod people;
 mod proxy;
 mod replay;
