@@ -112,14 +112,9 @@ impl Coordinator {
                 }
             }
         }
-        // The evaluation gate: a dependency that is done but not yet accepted holds it.
-        tasks.extend(
-            self.store
-                .ready(graph)?
-                .into_iter()
-                .filter(|t| crate::evaluate::held_by(t, |d| graph.tasks.get(d)).is_empty())
-                .cloned(),
-        );
+        // `Store::ready` applies the evaluation gate: a dependency that is done but not yet
+        // accepted holds its dependents.
+        tasks.extend(self.store.ready(graph)?.into_iter().cloned());
         let tasks = self.gate_workspaces(graph, tasks)?;
         let can_progress = !tasks.is_empty() || next_retry.is_some();
 
