@@ -203,6 +203,17 @@ pub fn build(input: &PromptInput<'_>) -> Prompt {
     }
 }
 
+/// `prompt` with `section` (an interrupted attempt at this turn, `digest::render_interrupted`)
+/// at the start of the final request: after the stable part, so the next turn's prompt still
+/// starts with this one's.
+pub fn with_interrupted(prompt: &str, section: &str) -> String {
+    let at = prompt
+        .rfind(REQUEST_HEADING)
+        .map_or(prompt.len(), |at| at + REQUEST_HEADING.len() + 1)
+        .min(prompt.len());
+    format!("{}{section}{}", &prompt[..at], &prompt[at..])
+}
+
 /// The part of a prompt the next turn's prompt starts with: all of it but the final request.
 pub fn stable_part(prompt: &str) -> &str {
     prompt
@@ -213,6 +224,26 @@ pub fn stable_part(prompt: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interrupted_attempt_goes_into_the_request_and_keeps_the_stable_part() {
+        let inbox = vec![msg(1, "BRIEF: build the parser")];
+        let p = build(&PromptInput {
+            task_id: "t",
+            inbox: &inbox,
+            outbox: &[],
+            history_budget_chars: 10_000,
+            actions_chars: Some(1200),
+        });
+        let with = with_interrupted(&p.text, "### An earlier attempt\nran x\n\n");
+        assert_eq!(stable_part(&with), stable_part(&p.text));
+        assert!(
+            with.ends_with(
+                "## Your turn\n\n### An earlier attempt\nran x\n\nStart on the task now.\n"
+            ),
+            "{with}"
+        );
+    }
 
     pub(crate) fn msg(seq: u64, text: &str) -> InboxMessage {
         InboxMessage {

@@ -337,6 +337,17 @@ fn turns(
             history_budget_chars: budget,
             actions_chars: s.config.replay_actions_chars(),
         });
+        // Events already logged under this turn's number are an attempt that was stopped
+        // before it wrote its record: say what it did, or the agent starts over blind.
+        let earlier = files::turn_events(&s.layout.task_dir(id).join("events.jsonl"), turn);
+        let interrupted = digest::interrupted(r.dialect, &earlier);
+        let p = match (&interrupted, s.config.replay_actions_chars()) {
+            (Some(i), Some(max)) => prompt::Prompt {
+                text: prompt::with_interrupted(&p.text, &digest::render_interrupted(i, max)),
+                ..p
+            },
+            _ => p,
+        };
         let history_chars = p.history_chars;
         let (first, last) = p.answers.unwrap_or((last_seq, last_seq));
         log.write(
