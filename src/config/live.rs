@@ -150,6 +150,49 @@ fn changed_keys(
     keys
 }
 
+/// Why an edit was refused, fit for `coordinator.log` and `wg service status`: a TOML error
+/// quotes the offending line of the file, and that line may hold a pasted key, so quoted
+/// source lines are dropped, and a quoted value that looks like a key is masked.
+pub fn safe_reason(reason: &str) -> String {
+    let source_line = |l: &str| {
+        let t = l.trim_start();
+        let digits = t.chars().take_while(char::is_ascii_digit).count();
+        let rest = t[digits..].trim_start();
+        (digits > 0 && rest.starts_with('|'))
+            || (!t.is_empty() && t.chars().all(|c| matches!(c, '|' | '^' | ' ')))
+    };
+    let kept: Vec<&str> = reason.lines().filter(|l| !source_line(l)).collect();
+    let mut out = String::new();
+    for (i, line) in kept.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&mask_quoted(line));
+    }
+    out
+}
+
+/// Masks every `"..."` or `` `...` `` segment that looks like a pasted key.
+fn mask_quoted(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(open) = rest.find(['"', '`']) {
+        let q = rest.as_bytes()[open] as char;
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let Some(close) = rest.find(q) else { break };
+        let inner = &rest[..close];
+        match super::key_name::check(inner) {
+            Err(e) if e.is_pasted() => out.push_str(&super::key_name::masked(inner)),
+            _ => out.push_str(inner),
+        }
+        out.push(q);
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A value for the log: strings bare, others as JSON, long ones cut.
 fn shown(v: Option<&Value>) -> String {
     let s = match v {
@@ -231,6 +274,25 @@ mod tests {
         // Put back: nothing pending any more.
         let r3 = plan(&r2.effective, old.clone());
         assert!(r3.needs_restart.is_empty(), "{:?}", r3.needs_restart);
+    }
+
+    #[test]
+    fn refusal_reasons_never_quote_a_pasted_key() {
+        let key = "sk-live-9f8e7d6c5b4a39281706f5e4d3c2b1a0";
+        let text = format!("[coordinator]\nmax_agents = \"{key}\"\n");
+        let e = crate::config::Config::from_text(std::path::Path::new("c.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key), "the raw error quotes it: {e}");
+        let safe = safe_reason(&e);
+        assert!(!safe.contains(key) && !safe.contains("9f8e7d6c"), "{safe}");
+        assert!(
+            safe.contains("max_agents") || safe.contains("line 2"),
+            "{safe}"
+        );
+        // What helps a person stays.
+        let e = "c.toml is not valid: coordinator.poll_interval: invalid duration `soon`";
+        assert_eq!(safe_reason(e), e);
     }
 
     #[test]

@@ -309,8 +309,9 @@ impl Coordinator {
         if self.opts.signals {
             self.handle_signals()?;
         }
-        self.recover()?;
+        // Before recovery, which may start agents: they get the settings as the file has them.
         self.check_config();
+        self.recover()?;
         // No pause survives a restart: a stale state file would show one.
         self.write_endpoints();
         // The pid in the lock file says "up": `wg service start` waits for it.

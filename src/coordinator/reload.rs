@@ -92,8 +92,11 @@ impl Coordinator {
         match parsed {
             Ok((new, text)) => self.apply_config(new, &text, first),
             Err(reason) => {
+                let reason = live::safe_reason(&reason);
+                // One line per decision in the log.
                 self.log.line(&format!(
-                    "config: the edit is not valid; still running on the previous settings: {reason}"
+                    "config: the edit is not valid; still running on the previous settings: {}",
+                    reason.replace('\n', " ")
                 ));
                 self.config_state.rejected = Some(Rejected {
                     at: now_rfc3339(),
