@@ -60,17 +60,20 @@ pub fn group_alive(pgid: i32) -> bool {
 
 /// Whether process `pid` exists (a zombie counts as gone).
 pub fn pid_alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat_field(&stat, 3).is_some_and(|s| s != "Z" && s != "X"),
-        Err(_) => false,
-    }
+    read_stat(pid).is_some_and(|stat| stat_field(&stat, 3).is_some_and(|s| s != "Z" && s != "X"))
+}
+
+/// /proc/PID/stat, decoded lossily: the command name in it is whatever bytes the program's
+/// file name had, and a name that is not UTF-8 must not make a live process look gone.
+fn read_stat(pid: i32) -> Option<String> {
+    let bytes = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat). With the pid
 /// it identifies a process across pid reuse: recovery adopts an agent only if both match.
 pub fn pid_start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat_field(&stat, 22)?.parse().ok()
+    stat_field(&read_stat(pid)?, 22)?.parse().ok()
 }
 
 /// Field `n` (1-based, as in proc(5)) of a /proc/PID/stat line; the command name in field 2
@@ -278,6 +281,29 @@ mod tests {
         let stat = "123 (a b) c) S 1 123 123 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 98765 0";
         assert_eq!(stat_field(stat, 3).as_deref(), Some("S"));
         assert_eq!(stat_field(stat, 22).as_deref(), Some("98765"));
+    }
+
+    #[test]
+    fn a_live_process_whose_name_is_not_utf8_is_alive() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let name = dir.path().join(std::ffi::OsStr::from_bytes(b"sl\xffeep"));
+        std::os::unix::fs::symlink("/bin/sleep", &name).unwrap();
+        let mut child = std::process::Command::new(&name).arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // Until the exec has happened, the name is still the test's own.
+        while !std::fs::read(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(&0xff))
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let alive = pid_alive(pid);
+        let started = pid_start_time(pid);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(alive, "a running process was taken for gone");
+        assert!(started.is_some());
     }
 
     #[test]

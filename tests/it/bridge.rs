@@ -339,47 +339,34 @@ async fn failing_turn(status: u16, message: &str) -> (Turn, Option<bridge::Upstr
     (turn, bridge.first_error())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn upstream_401_reaches_codex_and_the_record() {
+/// An upstream error answer reaches codex as a failed turn quoting the server's message, and
+/// the bridge records its status and message.
+async fn upstream_error_reaches_codex_and_the_record(status: u16, message: &str) {
     if real_codex().is_none() {
         return;
     }
-    let (turn, err) = failing_turn(401, "Incorrect API key provided (stub)").await;
+    let (turn, err) = failing_turn(status, message).await;
     assert_eq!(turn.code, 1, "{}", turn.dump());
     let failure = turn.failure().expect("turn.failed");
-    assert!(
-        failure.contains("Incorrect API key provided (stub)"),
-        "{failure}"
-    );
+    assert!(failure.contains(message), "{failure}");
     let err = err.expect("recorded");
-    assert_eq!(err.status, Some(401));
-    assert_eq!(err.message, "Incorrect API key provided (stub)");
+    assert_eq!(err.status, Some(status));
+    assert_eq!(err.message, message);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_401_reaches_codex_and_the_record() {
+    upstream_error_reaches_codex_and_the_record(401, "Incorrect API key provided (stub)").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn upstream_500_reaches_codex_and_the_record() {
-    if real_codex().is_none() {
-        return;
-    }
-    let (turn, err) = failing_turn(500, "model exploded (stub)").await;
-    assert_eq!(turn.code, 1, "{}", turn.dump());
-    let failure = turn.failure().expect("turn.failed");
-    assert!(failure.contains("model exploded (stub)"), "{failure}");
-    let err = err.expect("recorded");
-    assert_eq!(err.status, Some(500));
-    assert_eq!(err.message, "model exploded (stub)");
+    upstream_error_reaches_codex_and_the_record(500, "model exploded (stub)").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn upstream_429_reaches_codex_and_the_record() {
-    if real_codex().is_none() {
-        return;
-    }
-    let (turn, err) = failing_turn(429, "slow down (stub)").await;
-    assert_eq!(turn.code, 1, "{}", turn.dump());
-    let failure = turn.failure().expect("turn.failed");
-    assert!(failure.contains("slow down (stub)"), "{failure}");
-    assert_eq!(err.expect("recorded").status, Some(429));
+    upstream_error_reaches_codex_and_the_record(429, "slow down (stub)").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -164,8 +164,26 @@ wg done "$WG_TASK_ID"
         let child = cmd.spawn().unwrap();
         let pid = child.id();
         let run = to_run(child.wait_with_output().unwrap());
-        let seen = std::fs::read_to_string(env.path("seen.txt")).unwrap_or_default();
+        // Lossy: other processes' environ and cmdline may hold any bytes, and one of them
+        // must not turn the whole dump into nothing.
+        let seen = std::fs::read(env.path("seen.txt"))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
         (seen, pid, run)
+    }
+
+    /// Everything that tells why the agent's command did not dump: the handler's output, the
+    /// task's `handler.log` and events (the command's own output is there), the start of the dump.
+    fn diagnose(env: &TestEnv, seen: &str, run: &crate::common::Run) -> String {
+        let task = env.wg_dir().join("tasks").join("dump");
+        let file = |name: &str| std::fs::read_to_string(task.join(name)).unwrap_or_default();
+        let head: String = seen.chars().take(2000).collect();
+        format!(
+            "{run}\n--- handler.log\n{}\n--- events.jsonl\n{}\n--- seen.txt ({} bytes)\n{head}",
+            file("handler.log"),
+            file("events.jsonl"),
+            seen.len()
+        )
     }
 
     /// What every variant must show. `host_pids`: the command sees the machine's processes
@@ -179,9 +197,10 @@ wg done "$WG_TASK_ID"
         run: &crate::common::Run,
         host_pids: bool,
     ) {
-        assert_eq!(run.code, 0, "{run}");
+        let why = || diagnose(env, seen, run);
+        assert_eq!(run.code, 0, "{}", why());
         // The dump is real: the command's own environment, and other processes' files.
-        assert!(seen.contains("WG_TASK_ID="), "no dump:\n{run}");
+        assert!(seen.contains("WG_TASK_ID="), "no dump:\n{}", why());
         let environs = seen.matches("/environ\n").count();
         let cmdlines = seen.matches("/cmdline\n").count();
         let min = if host_pids { 10 } else { 2 };
