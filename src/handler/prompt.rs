@@ -13,7 +13,7 @@
 
 use crate::conversation::{InboxMessage, OutboxRecord};
 
-use super::digest::{self, Actions};
+use super::digest::{self, Actions, Interrupted};
 use super::trim;
 
 /// What the prompt is built from.
@@ -203,10 +203,25 @@ pub fn build(input: &PromptInput<'_>) -> Prompt {
     }
 }
 
-/// `prompt` with `section` (an interrupted attempt at this turn, `digest::render_interrupted`)
-/// at the start of the final request: after the stable part, so the next turn's prompt still
-/// starts with this one's.
-pub fn with_interrupted(prompt: &str, section: &str) -> String {
+/// `p` with what a stopped attempt at this turn did (`digest::render_interrupted`, bounded
+/// by `actions_chars`; nothing when digests are off) at the start of the final request:
+/// after the stable part, so the next turn's prompt still starts with this one's.
+pub fn with_interrupted(
+    p: Prompt,
+    stopped: Option<&Interrupted>,
+    actions_chars: Option<usize>,
+) -> Prompt {
+    let (Some(i), Some(max)) = (stopped, actions_chars) else {
+        return p;
+    };
+    let section = digest::render_interrupted(i, max);
+    Prompt {
+        text: insert_in_request(&p.text, &section),
+        ..p
+    }
+}
+
+fn insert_in_request(prompt: &str, section: &str) -> String {
     let at = prompt
         .rfind(REQUEST_HEADING)
         .map_or(prompt.len(), |at| at + REQUEST_HEADING.len() + 1)
@@ -235,7 +250,7 @@ mod tests {
             history_budget_chars: 10_000,
             actions_chars: Some(1200),
         });
-        let with = with_interrupted(&p.text, "### An earlier attempt\nran x\n\n");
+        let with = insert_in_request(&p.text, "### An earlier attempt\nran x\n\n");
         assert_eq!(stable_part(&with), stable_part(&p.text));
         assert!(
             with.ends_with(

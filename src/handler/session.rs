@@ -340,14 +340,8 @@ fn turns(
         // Events already logged under this turn's number are an attempt that was stopped
         // before it wrote its record: say what it did, or the agent starts over blind.
         let earlier = files::turn_events(&s.layout.task_dir(id).join("events.jsonl"), turn);
-        let interrupted = digest::interrupted(r.dialect, &earlier);
-        let p = match (&interrupted, s.config.replay_actions_chars()) {
-            (Some(i), Some(max)) => prompt::Prompt {
-                text: prompt::with_interrupted(&p.text, &digest::render_interrupted(i, max)),
-                ..p
-            },
-            _ => p,
-        };
+        let stopped = digest::interrupted(r.dialect, &earlier);
+        let p = prompt::with_interrupted(p, stopped.as_ref(), s.config.replay_actions_chars());
         let history_chars = p.history_chars;
         let (first, last) = p.answers.unwrap_or((last_seq, last_seq));
         log.write(
