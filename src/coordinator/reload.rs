@@ -177,6 +177,13 @@ impl Coordinator {
             "config: applied from the next dispatch: {}",
             list.join(", ")
         ));
+        if !self.agents.is_empty() {
+            self.log.line(&format!(
+                "config: {} running agent(s) keep the settings they started with (endpoint, \
+                 model, timeouts) until their turn ends",
+                self.agents.len()
+            ));
+        }
         if let Some(n) = self
             .opts
             .max_agents

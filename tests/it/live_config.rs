@@ -75,6 +75,11 @@ fn config_edits_reach_a_running_coordinator_and_invalid_ones_are_refused() {
         status.contains("config: reloaded") && status.contains("coordinator.max_agents = 3"),
         "{status}"
     );
+    // The agent that was running keeps what it started with, and that is said.
+    assert!(
+        status.contains("1 agent(s) started before it keep the settings"),
+        "{status}"
+    );
 
     // A hand edit that is not valid: the old settings keep running, and both the log and
     // `wg service status` say why.

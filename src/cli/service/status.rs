@@ -142,7 +142,13 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
             }
         }
         if let Some(c) = &view.config {
-            s.push_str(&config_lines(c));
+            // Same clock, same format: the strings compare as the times do.
+            let older = view
+                .agents
+                .iter()
+                .filter(|a| a.started_at < c.loaded_at)
+                .count();
+            s.push_str(&config_lines(c, older));
         }
         for p in &view.paused_endpoints {
             s.push_str(&format!(
@@ -173,8 +179,8 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
 }
 
 /// What `wg service status` says about the running configuration: only what a person may need
-/// to act on, and the last reload.
-fn config_lines(c: &ConfigState) -> String {
+/// to act on, and the last reload. `older`: running agents started before that reload.
+fn config_lines(c: &ConfigState, older: usize) -> String {
     let mut s = String::new();
     if let Some(r) = &c.rejected {
         s.push_str(&format!(
@@ -194,6 +200,12 @@ fn config_lines(c: &ConfigState) -> String {
             c.loaded_at,
             list.join(", ")
         ));
+        if older > 0 {
+            s.push_str(&format!(
+                "  {older} agent(s) started before it keep the settings they started with until \
+                 their turn ends\n"
+            ));
+        }
     }
     for n in &c.needs_restart {
         s.push_str(&format!(
