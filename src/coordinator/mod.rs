@@ -309,7 +309,9 @@ impl Coordinator {
         if self.opts.signals {
             self.handle_signals()?;
         }
-        // Before recovery, which may start agents: they get the settings as the file has them.
+        // Before recovery, which may start agents: they get the settings as the file has them
+        // (and never a copy an earlier coordinator left, should the file be invalid now).
+        let _ = std::fs::remove_file(self.layout.running_config());
         self.check_config();
         self.recover()?;
         // No pause survives a restart: a stale state file would show one.
