@@ -1,8 +1,8 @@
 //! Ready tasks: open, every dependency done, and no dependency held by the evaluation gate
 //! (done by an agent but not yet accepted, `awaiting_evaluation`). `wg ready` and `wg status`
-//! take fast paths that read only statuses and edges; the gate needs a record field, so a
-//! graph file that mentions it at all takes the full load instead (rare: only with
-//! `evaluate.auto`, and only while an evaluation is pending or superseded lines remain).
+//! take fast paths: the index carries statuses and edges but not that field, so a graph file
+//! that mentions it at all (only with `evaluate.auto`) is read through the borrowed views
+//! instead, which parse in full only the records that name it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,8 +15,28 @@ use crate::model::{Task, TaskStatus};
 /// The field name as it appears in a record line (whatever its value and spacing).
 const GATE_FIELD: &[u8] = b"\"awaiting_evaluation\"";
 
-fn mentions_gate(bytes: &[u8]) -> bool {
+pub(super) fn mentions_gate(bytes: &[u8]) -> bool {
     memchr::memmem::find(bytes, GATE_FIELD).is_some()
+}
+
+/// The lines of `bytes` (a graph file) whose record is held by the gate: task id → the
+/// line's offset. Older lines of a task may be among them; the caller keeps the latest.
+fn gate_lines(bytes: &[u8]) -> rustc_hash::FxHashMap<String, u64> {
+    let mut held = rustc_hash::FxHashMap::default();
+    let mut from = 0;
+    while let Some(found) = memchr::memmem::find(&bytes[from..], GATE_FIELD) {
+        let at = from + found;
+        let start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
+        let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
+        if let Ok(t) = serde_json::from_slice::<Task>(&bytes[start..end]) {
+            if crate::evaluate::awaiting(&t) {
+                // A later line of the same task replaces an earlier one here too.
+                held.insert(t.id, start as u64);
+            }
+        }
+        from = end.max(at + 1);
+    }
+    held
 }
 
 impl Store {
@@ -45,10 +65,6 @@ impl Store {
         }
         let path = self.layout.graph();
         let bytes = read_or_empty(&path)?;
-        if mentions_gate(&bytes) {
-            let graph = self.load()?;
-            return Ok(self.ready(&graph)?.into_iter().cloned().collect());
-        }
         let views = view::parse(&path, &bytes)?;
         let archive = if views.needs_archive() {
             self.load_archive()?
@@ -96,14 +112,12 @@ impl Store {
         }
         let bytes = read_or_empty(&graph_path)?;
         // A writer may have appended between the stat and the read: then take the slow path.
-        // So does a graph where the evaluation gate may hold a task (a record field, which
-        // the index does not carry).
-        if bytes.len() as u64 != len
-            || identity(&graph_path)? != (inode, len, mtime)
-            || mentions_gate(&bytes)
-        {
+        if bytes.len() as u64 != len || identity(&graph_path)? != (inode, len, mtime) {
             return Ok(None);
         }
+        // The evaluation gate is a record field the index does not carry: the few lines that
+        // name it are parsed, and those saying "held" count if they are the task's latest.
+        let named = gate_lines(&bytes);
         // Lines past the index: parsed (and so checked) like a writer's tail; they override
         // the index's entries for their ids.
         let mut tail: rustc_hash::FxHashMap<String, Entry> = Default::default();
@@ -132,6 +146,7 @@ impl Store {
                 h.live as usize + tail.len(),
                 Default::default(),
             );
+        let mut latest: rustc_hash::FxHashMap<&str, Loc> = Default::default();
         for line in idx.lines() {
             let key_end = memchr::memchr(b'\t', line).unwrap_or(line.len());
             if let (Ok(id), Some(st)) = (
@@ -139,16 +154,29 @@ impl Store {
                 index::line_status(line),
             ) {
                 statuses.insert(id, st);
+                if named.contains_key(id) {
+                    if let Some((_, e)) = index::parse_line(line) {
+                        latest.insert(id, e.loc);
+                    }
+                }
             }
         }
         for (id, e) in &tail {
             statuses.insert(id.as_str(), e.status);
+            latest.insert(id.as_str(), e.loc);
         }
+        let held: rustc_hash::FxHashSet<&str> = named
+            .iter()
+            .filter(|(id, at)| latest.get(id.as_str()) == Some(&Loc::Graph(**at)))
+            .map(|(id, _)| id.as_str())
+            .collect();
         let status = |id: &str| statuses.get(id).copied();
         let is_ready = |e: &Entry| {
             e.status == TaskStatus::Open
                 && matches!(e.loc, Loc::Graph(_))
-                && e.after.iter().all(|d| status(d) == Some(TaskStatus::Done))
+                && e.after
+                    .iter()
+                    .all(|d| status(d) == Some(TaskStatus::Done) && !held.contains(d.as_str()))
         };
         let mut found: Vec<(String, u64)> = Vec::new();
         for line in idx.lines() {
@@ -201,20 +229,15 @@ impl Store {
     pub fn summary(&self) -> Result<(BTreeMap<TaskStatus, usize>, usize)> {
         let path = self.layout.graph();
         let bytes = read_or_empty(&path)?;
-        let gated = mentions_gate(&bytes);
         let views = view::parse(&path, &bytes)?;
         let archive = if views.needs_archive() {
             self.load_archive()?
         } else {
             BTreeMap::new()
         };
-        let ready = if gated {
-            self.ready(&self.load()?)?.len()
-        } else {
-            views
-                .ready_ids(|id| archive.get(id).map(|t| t.status))
-                .len()
-        };
+        let ready = views
+            .ready_ids(|id| archive.get(id).map(|t| t.status))
+            .len();
         let mut counts = BTreeMap::new();
         for v in views.tasks.values() {
             *counts.entry(v.status).or_default() += 1;

@@ -446,10 +446,19 @@ async fn a_pending_evaluation_holds_ready_and_runs_again_after_a_coordinator_cra
         if pass == "no index" {
             std::fs::remove_file(env.wg_dir().join("graph.idx")).ok();
         }
+        let run = crate::common::to_run(
+            env.command(&["ready", "--json"])
+                .env("WG_LOG", "wg=debug")
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(run.json(), json!([]), "{pass}");
+        // Each pass takes the path it names.
         assert_eq!(
-            env.wg(&["ready", "--json"]).ok().json(),
-            json!([]),
-            "{pass}"
+            run.stderr.contains("ready: from the sealed index"),
+            pass == "index",
+            "{pass}: {}",
+            run.stderr
         );
         assert_eq!(env.wg(&["ready"]).ok().stdout.trim(), "no ready tasks");
         assert_eq!(
