@@ -52,10 +52,28 @@ pub fn die_with_parent(cmd: &mut tokio::process::Command) {
     }
 }
 
-/// Whether any process of group `pgid` still exists.
+/// Whether any process of group `pgid` still runs (zombies do not count).
 pub fn group_alive(pgid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence and permission.
-    pgid > 1 && unsafe { libc::kill(-pgid, 0) } == 0
+    if pgid <= 1 || unsafe { libc::kill(-pgid, 0) } != 0 {
+        return false;
+    }
+    // kill(2) counts zombies too. An agent orphaned by a killed coordinator is reaped by PID 1,
+    // and a PID 1 that never reaps (common in containers) leaves it a zombie for good: the
+    // group would look alive until a grace period ran out and SIGKILL went to nobody.
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    rd.flatten().any(|e| {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            return false;
+        };
+        let Some(stat) = read_stat(pid) else {
+            return false;
+        };
+        let pgrp = stat_field(&stat, 5).and_then(|g| g.parse::<i32>().ok());
+        pgrp == Some(pgid) && stat_field(&stat, 3).is_some_and(|s| s != "Z" && s != "X")
+    })
 }
 
 /// Whether process `pid` exists (a zombie counts as gone).
@@ -328,5 +346,26 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(!group_alive(pgid), "a process of the group survived");
+    }
+
+    #[test]
+    fn a_group_of_zombies_is_not_alive_and_stops_at_once() {
+        // Not reaped on purpose: the leader stays a zombie, as an orphan does under a PID 1
+        // that never reaps.
+        let mut child = std::process::Command::new("true")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = child.id() as i32;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pid_alive(pgid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!pid_alive(pgid), "the child did not end");
+        assert!(!group_alive(pgid), "a zombie counted as a live group");
+        let start = Instant::now();
+        let killed = terminate_blocking(pgid, StopHow::Graceful(Duration::from_secs(5)), || {});
+        assert!(!killed && start.elapsed() < Duration::from_secs(2));
+        child.wait().unwrap();
     }
 }

@@ -13,13 +13,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! translate.rs is pure; server.rs does the I/O (and the Chat translation's streaming);
+//! translate/ is pure (request.rs, stream.rs, tool_text.rs); server.rs does the I/O (and the Chat translation's streaming);
 //! passthrough.rs forwards Responses and Anthropic Messages requests as they are; probe.rs asks
 //! an endpoint which APIs it has.
 
+mod chat;
 mod passthrough;
 pub mod probe;
 mod server;
+mod shared;
 pub mod translate;
 
 use std::sync::Arc;
@@ -179,7 +181,7 @@ fn new_token() -> Result<String, BridgeError> {
 /// A running bridge. Dropping it stops the server and interrupts upstream calls in flight.
 pub struct BridgeHandle {
     base_url: String,
-    shared: Arc<server::Shared>,
+    shared: Arc<shared::Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }

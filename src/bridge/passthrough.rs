@@ -19,11 +19,10 @@ use hyper::body::Incoming;
 use hyper::{HeaderMap, Request, Response, StatusCode};
 use tokio::sync::mpsc;
 
-use super::server::{error_reply, full, redact, AgentGuard, RespBody, Shared, Unregister};
+use super::shared::{
+    error_reply, full, redact, AgentGuard, RespBody, Shared, Unregister, MAX_REQUEST_BYTES,
+};
 use super::{translate, UpstreamAuth, UpstreamError};
-
-/// Same bound as the Chat bridge: requests run to a few MB at most.
-const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
 
 /// Chunks read from the endpoint; SSE events are small, a read returns what has arrived.
 const READ_CHUNK: usize = 16 * 1024;

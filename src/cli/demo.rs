@@ -29,8 +29,8 @@ pub struct DemoArgs {
     /// OpenAI-compatible endpoint (real executors).
     #[arg(short, long)]
     pub endpoint: Option<String>,
-    /// Agents at once.
-    #[arg(long, default_value_t = 4)]
+    /// Agents at once, at least 1.
+    #[arg(long, default_value_t = 4, value_parser = crate::cli::service::start::parse_max_agents)]
     pub max_agents: usize,
     /// Length of a mock agent's turn, in milliseconds.
     #[arg(long, default_value_t = 400)]

@@ -12,9 +12,14 @@ use crate::store::tasklog::{self, LogRecord};
 use crate::store::Writer;
 use crate::time::now_rfc3339;
 
-/// Why the agent `agent` may not report on `task`, or `None` when it may. Pure.
-pub fn stale_reason(task: &Task, agent: &str) -> Option<String> {
+/// Why the agent `agent` may not report on `task`, or `None` when it may. `closed_by` is the
+/// actor of the task's last status change: an agent that closed the task itself (which
+/// clears `assigned`) is still the current attempt for the rest of its turn. Pure.
+pub fn stale_reason(task: &Task, agent: &str, closed_by: Option<&str>) -> Option<String> {
     if !agent.starts_with(AGENT_PREFIX) || task.assigned.as_deref() == Some(agent) {
+        return None;
+    }
+    if task.assigned.is_none() && task.status.is_terminal() && closed_by == Some(agent) {
         return None;
     }
     Some(format!(
@@ -38,7 +43,14 @@ pub fn check(ctx: &Ctx, w: &Writer<'_>, id: &str, command: &str) -> CliResult {
     let Some(task) = w.get(id)? else {
         return Ok(());
     };
-    let Some(reason) = stale_reason(&task, &ctx.actor) else {
+    let closed_by = task
+        .assigned
+        .is_none()
+        .then(|| tasklog::read(&ctx.layout.task_log(id)).ok())
+        .flatten()
+        .and_then(|log| log.into_iter().rev().find(|r| r.event == "status"))
+        .map(|r| r.actor);
+    let Some(reason) = stale_reason(&task, &ctx.actor, closed_by.as_deref()) else {
         return Ok(());
     };
     let mut rec = LogRecord::note(
@@ -60,13 +72,22 @@ mod tests {
     fn only_the_current_agent_may_report() {
         let mut t = Task::new("t".into(), "t".into(), "now");
         t.assigned = Some("agent-1-2".into());
-        assert_eq!(stale_reason(&t, "agent-1-2"), None);
+        assert_eq!(stale_reason(&t, "agent-1-2", None), None);
         // People and hand-run handlers are not attempts.
-        assert_eq!(stale_reason(&t, "user"), None);
-        assert_eq!(stale_reason(&t, "manual"), None);
-        let r = stale_reason(&t, "agent-1-1").unwrap();
+        assert_eq!(stale_reason(&t, "user", None), None);
+        assert_eq!(stale_reason(&t, "manual", None), None);
+        let r = stale_reason(&t, "agent-1-1", None).unwrap();
         assert!(r.contains("held by agent-1-2"), "{r}");
         t.assigned = None;
-        assert!(stale_reason(&t, "agent-1-2").unwrap().contains("no agent"));
+        assert!(stale_reason(&t, "agent-1-2", None)
+            .unwrap()
+            .contains("no agent"));
+        // The agent that closed the task may still log what it did; no other may.
+        t.status = crate::model::TaskStatus::Done;
+        assert_eq!(stale_reason(&t, "agent-1-2", Some("agent-1-2")), None);
+        assert!(stale_reason(&t, "agent-1-1", Some("agent-1-2")).is_some());
+        // A task requeued (open, no agent) was not closed by the agent.
+        t.status = crate::model::TaskStatus::Open;
+        assert!(stale_reason(&t, "agent-1-2", Some("agent-1-2")).is_some());
     }
 }

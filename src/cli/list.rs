@@ -1,10 +1,15 @@
 use clap::Args;
 
 use crate::cli::Ctx;
+use crate::conversation::{last_error, LastError};
 use crate::error::{usage_error, CliResult};
 use crate::model::{Task, TaskStatus};
 
 /// List tasks (live ones; `--archived` adds archived ones).
+///
+/// With `--json`: an array of task records (the fields of `graph.jsonl`, docs/storage.md),
+/// each unfinished task whose last turn failed with `last_error`: `{"kind", "message"}`, the
+/// same as `wg show --json`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only tasks with this status.
@@ -27,6 +32,22 @@ pub fn task_line(t: &Task) -> String {
     line
 }
 
+/// Whether a task's last failed turn is worth reading and showing: a done or abandoned task's
+/// conversation is over, so their outboxes are not read (a listing of thousands of finished
+/// tasks stays cheap).
+pub fn shows_last_error(status: TaskStatus) -> bool {
+    !matches!(status, TaskStatus::Done | TaskStatus::Abandoned)
+}
+
+/// A listed task: its record, and the failure of its last turn.
+#[derive(serde::Serialize)]
+struct Listed<'a> {
+    #[serde(flatten)]
+    task: &'a Task,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<LastError>,
+}
+
 pub fn cmd_list(ctx: &Ctx, args: &ListArgs) -> CliResult {
     let status: Option<TaskStatus> = match &args.status {
         Some(s) => Some(s.parse().map_err(usage_error)?),
@@ -43,20 +64,25 @@ pub fn cmd_list(ctx: &Ctx, args: &ListArgs) -> CliResult {
         status.is_none_or(|s| t.status == s)
             && args.tag.as_ref().is_none_or(|tag| t.tags.contains(tag))
     });
-    ctx.out.either(&tasks, || {
-        if tasks.is_empty() {
+    let listed: Vec<Listed> = tasks
+        .iter()
+        .map(|task| Listed {
+            task,
+            last_error: shows_last_error(task.status)
+                .then(|| last_error(&ctx.layout, &task.id))
+                .flatten(),
+        })
+        .collect();
+    ctx.out.either(&listed, || {
+        if listed.is_empty() {
             return "no tasks".to_string();
         }
-        tasks
+        listed
             .iter()
-            .map(|t| {
-                let mut line = task_line(t);
-                // A task whose last turn failed says so (only unfinished tasks have one that
-                // matters; finished ones are not read).
-                if matches!(t.status, TaskStatus::Open | TaskStatus::Waiting) {
-                    if let Some(e) = crate::conversation::last_error(&ctx.layout, &t.id) {
-                        line.push_str(&format!("  [last error: {}: {}]", e.kind, e.message));
-                    }
+            .map(|l| {
+                let mut line = task_line(l.task);
+                if let Some(e) = &l.last_error {
+                    line.push_str(&format!("  [last error: {}: {}]", e.kind, e.message));
                 }
                 line
             })

@@ -10,7 +10,7 @@ use crate::top::{live, model, render};
 /// time, tokens and last event, and totals.
 ///
 /// Select a task (↑↓) and press enter for its transcript as it grows, `m` to send it a message,
-/// `r` to retry it; `q` quits. Refreshed when the project's files change. Colours are off when
+/// `r` to retry it, `p` to pause it (or resume it when paused); `q` quits. Refreshed when the project's files change. Colours are off when
 /// NO_COLOR is set. `--once` prints one frame as plain text, for scripts and pipes.
 #[derive(Debug, Args)]
 pub struct TopArgs {

@@ -118,9 +118,21 @@ pub fn run(opts: Options) -> anyhow::Result<Summary> {
     let layout = opts.layout.clone();
     std::fs::create_dir_all(layout.service_dir())
         .with_context(|| format!("cannot create {}", layout.service_dir().display()))?;
-    let lock = FileLock::try_acquire(&layout.coordinator_lock())?.ok_or(AlreadyRunning {
-        pid: read_pid(&layout),
-    })?;
+    // `running()` probes by holding the lock for an instant: a start that meets a probe waits
+    // it out instead of giving way to a coordinator that does not exist.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(250);
+    let lock = loop {
+        if let Some(lock) = FileLock::try_acquire(&layout.coordinator_lock())? {
+            break lock;
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(AlreadyRunning {
+                pid: read_pid(&layout),
+            }
+            .into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
     let config = Config::load(&layout.config())?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -16,7 +16,7 @@ use crate::process::{group_alive, pid_alive, pid_start_time, terminate_blocking,
 use crate::store::atomic::write_atomic;
 use crate::store::tasklog;
 use crate::store::Layout;
-use crate::time::{now_rfc3339, parse_rfc3339};
+use crate::time::parse_rfc3339;
 
 /// The agents.json format this binary writes.
 pub const VERSION: u32 = 1;
@@ -209,6 +209,9 @@ impl Coordinator {
             }
         }
         self.write_agents()?;
+        // Agents that did start (they have a record): their task's claim is not in question.
+        let recorded: std::collections::HashSet<String> =
+            dead.iter().map(|r| r.agent_id.clone()).collect();
         for rec in dead {
             // Whatever the dead agent left running in its group goes before another starts:
             // the same turn must never run twice. (The group id cannot be reused while any
@@ -272,19 +275,39 @@ impl Coordinator {
             }
             if let Some(pid) = find_agent_process(&agent) {
                 let x = self.executor_for(&t).ok();
+                let conversational = x.as_ref().is_some_and(|x| x.conversational);
+                // What start_agent would have recorded, as of the claim (`t.updated`): the
+                // messages and replies there were then.
+                let at_claim = |ts: &str| ts <= t.updated.as_str();
+                let inbox_seq = conversation::read_inbox(&self.layout, &t.id)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|m| at_claim(&m.ts))
+                    .map(|m| m.seq)
+                    .max()
+                    .unwrap_or(0);
+                let replies = conversation::read_outbox(&self.layout, &t.id)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|r| at_claim(&r.ts))
+                    .count() as u32;
                 let rec = AgentRecord {
                     task: t.id.clone(),
                     agent_id: agent.clone(),
                     pid,
                     pgid: pid,
                     start_time: pid_start_time(pid).unwrap_or(0),
-                    started_at: now_rfc3339(),
+                    started_at: t.updated.clone(),
                     executor: x.as_ref().map(|x| x.name.clone()).unwrap_or_default(),
-                    turn: 1,
-                    conversational: x.as_ref().is_some_and(|x| x.conversational),
+                    turn: if conversational {
+                        replies + 1
+                    } else {
+                        t.retries + 1
+                    },
+                    conversational,
                     exit_code_decides: x.as_ref().is_some_and(|x| x.exit_code_decides),
                     log_offset: 0,
-                    inbox_seq: 0,
+                    inbox_seq,
                     slurm_job: None,
                 };
                 self.log.line(&format!(
@@ -292,13 +315,26 @@ impl Coordinator {
                     t.id
                 ));
                 let limits = self.limits(&t);
-                self.supervise(None, rec, Some(Instant::now()), limits)?;
+                let started = recorded_start(&rec);
+                self.supervise(None, rec, Some(started), limits)?;
                 continue;
             }
             let max = t.max_retries.unwrap_or(self.config.coordinator.max_retries);
             let store = self.store.clone();
             let mut w = store.writer()?;
-            let (to, reason, retry) = if t.retries < max {
+            let (to, reason, retry) = if !recorded.contains(&agent)
+                && never_started(&self.layout, &t)
+            {
+                // The coordinator died between the claim and the agent's start: nothing ran,
+                // so nothing failed.
+                (
+                    TaskStatus::Open,
+                    format!(
+                        "agent {agent} was claimed but never started (the coordinator stopped in between); requeued"
+                    ),
+                    false,
+                )
+            } else if t.retries < max {
                 (
                     TaskStatus::Open,
                     format!(
@@ -352,6 +388,36 @@ impl Coordinator {
         }
         Ok(())
     }
+}
+
+/// Whether the agent of the claimed task `t` left no trace: the claim (which set `t.updated`)
+/// is the last record of the task's log, and none of the files an agent writes got output since.
+/// A coordinator killed between a claim and the agent's start leaves exactly this; an agent
+/// that ran and died leaves output.
+pub fn never_started(layout: &Layout, t: &Task) -> bool {
+    let Some(claimed) = parse_rfc3339(&t.updated) else {
+        return false;
+    };
+    let claim_is_last = tasklog::read(&layout.task_log(&t.id))
+        .ok()
+        .and_then(|log| log.last().cloned())
+        .is_some_and(|r| {
+            r.event == "status"
+                && r.to.as_deref() == Some(TaskStatus::InProgress.as_str())
+                && r.actor == ACTOR
+                && r.ts == t.updated
+        });
+    claim_is_last
+        && ["agent.log", "handler.log", "outbox.jsonl"]
+            .iter()
+            .all(|name| {
+                let path = layout.task_file(&t.id, name);
+                // The coordinator itself creates an empty agent.log just before the fork.
+                match std::fs::metadata(&path) {
+                    Ok(m) => m.len() == 0 || m.modified().is_ok_and(|mtime| mtime < claimed),
+                    Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+                }
+            })
 }
 
 /// When a recorded run started, on this coordinator's clock.

@@ -446,7 +446,7 @@ pub enum Ending {
     SomeFailed,
     /// An endpoint stayed paused longer than `--max-pause`.
     Paused,
-    /// Tasks are left that cannot start (waiting on a failed dependency, a message, a person).
+    /// Tasks are left that nothing will move (a question to a person, a pause, a message).
     Stuck,
     /// Stopped (signal, `wg service stop`) before it was over.
     Stopped,

@@ -13,6 +13,7 @@ use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, Ke
 
 use super::model::{self, Snapshot};
 use super::render::{self, Theme, View};
+use crate::model::TaskStatus;
 use crate::store::{Layout, Store};
 
 /// Fastest re-read of the project while files keep changing.
@@ -43,6 +44,14 @@ pub enum Outcome {
     Retry {
         id: String,
     },
+    /// Stop the task's agent and keep the task (`wg pause`).
+    Pause {
+        id: String,
+    },
+    /// Make a paused task ready again (`wg resume`).
+    Resume {
+        id: String,
+    },
     /// Probe the paused endpoints now (`wg service resume`).
     ProbeEndpoints,
 }
@@ -53,6 +62,8 @@ pub fn action_args(o: &Outcome) -> Option<Vec<String>> {
     match o {
         Outcome::Send { id, text } => Some(vec!["msg".into(), id.clone(), text.clone()]),
         Outcome::Retry { id } => Some(vec!["retry".into(), id.clone()]),
+        Outcome::Pause { id } => Some(vec!["pause".into(), id.clone()]),
+        Outcome::Resume { id } => Some(vec!["resume".into(), id.clone()]),
         Outcome::ProbeEndpoints => Some(vec!["service".into(), "resume".into()]),
         _ => None,
     }
@@ -143,7 +154,14 @@ pub fn on_key(view: &mut View, snap: &Snapshot, key: KeyEvent) -> Outcome {
             view.notice = None;
             Outcome::Redraw
         }
-        KeyCode::Char('p') if !snap.paused.is_empty() => Outcome::ProbeEndpoints,
+        // One key both ways, like a player's pause: the footer names what it will do. A task
+        // that cannot be paused (done, failed) gets `wg pause`'s own refusal in the footer.
+        KeyCode::Char('p') => match snap.tasks.get(view.selected) {
+            Some(row) if row.status == TaskStatus::Paused => Outcome::Resume { id: row.id.clone() },
+            Some(row) => Outcome::Pause { id: row.id.clone() },
+            None => Outcome::Nothing,
+        },
+        KeyCode::Char('P') if !snap.paused.is_empty() => Outcome::ProbeEndpoints,
         KeyCode::Char('r') => match selected_id {
             Some(id) => Outcome::Retry { id },
             None => Outcome::Nothing,
@@ -167,6 +185,14 @@ fn ignored(path: &Path) -> bool {
         name,
         "agent.log" | "handler.log" | "turn.lock" | "graph.lock" | "graph.idx" | "coordinator.log"
     ) || name.starts_with(".tmp-")
+}
+
+/// Whether a file event calls for a re-read. Opening or reading a file raises inotify events
+/// too: without this filter every read (the coordinator's poll of `graph.jsonl`, and wg top's
+/// own reload) woke the view again, so it re-read the project several times a second forever.
+fn wakes(ev: &notify::Event) -> bool {
+    !matches!(ev.kind, notify::EventKind::Access(_))
+        && (ev.paths.is_empty() || ev.paths.iter().any(|p| !ignored(p)))
 }
 
 /// The folders to watch: the store, the service folder, the task folders of running agents
@@ -300,10 +326,8 @@ pub fn run(layout: &Layout, store: &Store, theme: Theme) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel::<Input>();
     let ftx = tx.clone();
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if let Ok(ev) = res {
-            if ev.paths.is_empty() || ev.paths.iter().any(|p| !ignored(p)) {
-                let _ = ftx.send(Input::Files);
-            }
+        if res.is_ok_and(|ev| wakes(&ev)) {
+            let _ = ftx.send(Input::Files);
         }
     })?;
     let mut live = Live {
@@ -382,7 +406,11 @@ fn event_loop(
                         live.rewatch();
                         redraw = true;
                     }
-                    Outcome::Send { .. } | Outcome::Retry { .. } | Outcome::ProbeEndpoints => {
+                    Outcome::Send { .. }
+                    | Outcome::Retry { .. }
+                    | Outcome::Pause { .. }
+                    | Outcome::Resume { .. }
+                    | Outcome::ProbeEndpoints => {
                         if let Some(args) = action_args(&outcome) {
                             live.perform(args);
                         }
@@ -412,7 +440,6 @@ pub fn color_allowed() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::TaskStatus;
     use crate::top::model::{Coordinator, TaskRow, Totals};
 
     fn snap(ids: &[&str]) -> Snapshot {
@@ -514,6 +541,65 @@ mod tests {
             on_key(&mut v, &empty, key(KeyCode::Char('r'))),
             Outcome::Nothing
         );
+    }
+
+    #[test]
+    fn p_pauses_the_selected_task_and_resumes_a_paused_one() {
+        let mut s = snap(&["a", "b"]);
+        s.tasks[1].status = TaskStatus::Paused;
+        let mut v = View::default();
+        let pause = on_key(&mut v, &s, key(KeyCode::Char('p')));
+        assert_eq!(pause, Outcome::Pause { id: "a".into() });
+        assert_eq!(
+            action_args(&pause).unwrap(),
+            ["pause", "a"].map(String::from)
+        );
+        on_key(&mut v, &s, key(KeyCode::Down));
+        let resume = on_key(&mut v, &s, key(KeyCode::Char('p')));
+        assert_eq!(resume, Outcome::Resume { id: "b".into() });
+        assert_eq!(
+            action_args(&resume).unwrap(),
+            ["resume", "b"].map(String::from)
+        );
+        assert_eq!(
+            on_key(&mut v, &snap(&[]), key(KeyCode::Char('p'))),
+            Outcome::Nothing
+        );
+        // Probing endpoints is `P`, and only when some are paused.
+        assert_eq!(
+            on_key(&mut v, &s, key(KeyCode::Char('P'))),
+            Outcome::Nothing
+        );
+        s.paused.push(crate::top::model::PausedEndpoint {
+            endpoint: "http://gpu:8000/v1".into(),
+            reason: "429".into(),
+            until: None,
+        });
+        let probe = on_key(&mut v, &s, key(KeyCode::Char('P')));
+        assert_eq!(probe, Outcome::ProbeEndpoints);
+        assert_eq!(
+            action_args(&probe).unwrap(),
+            ["service", "resume"].map(String::from)
+        );
+    }
+
+    #[test]
+    fn reads_do_not_wake_the_view_changes_do() {
+        use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, ModifyKind};
+        use notify::{Event, EventKind};
+        let at = |kind: EventKind, path: &str| Event::new(kind).add_path(PathBuf::from(path));
+        let graph = "/p/.wg/graph.jsonl";
+        for read in [
+            AccessKind::Open(AccessMode::Any),
+            AccessKind::Read,
+            AccessKind::Close(AccessMode::Read),
+        ] {
+            assert!(!wakes(&at(EventKind::Access(read), graph)), "{read:?}");
+        }
+        let append = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        assert!(wakes(&at(append, "/p/.wg/tasks/a/events.jsonl")));
+        assert!(wakes(&at(EventKind::Create(CreateKind::File), graph)));
+        assert!(!wakes(&at(append, "/p/.wg/tasks/a/agent.log")));
     }
 
     #[test]

@@ -267,16 +267,28 @@ fn transcript_lines(lines: &[TranscriptLine], theme: Theme) -> Vec<Line<'static>
     out
 }
 
+/// The keys that do something now; `p` names what it will do to the selected task. With
+/// endpoints paused, `↑↓` loses its label so that everything fits in 80 columns.
 fn footer(view: &View, snap: &Snapshot) -> String {
     if view.input.is_some() {
         return "enter send · esc cancel".into();
     }
     let mut keys = String::from("q quit");
-    if !snap.tasks.is_empty() {
-        keys.push_str(" · ↑↓ select · enter transcript · m message · r retry");
+    if let Some(row) = snap.tasks.get(view.selected) {
+        keys.push_str(if snap.paused.is_empty() {
+            " · ↑↓ select"
+        } else {
+            " · ↑↓"
+        });
+        keys.push_str(" · enter transcript · m message · r retry");
+        keys.push_str(if row.status == TaskStatus::Paused {
+            " · p resume"
+        } else {
+            " · p pause"
+        });
     }
     if !snap.paused.is_empty() {
-        keys.push_str(" · p probe now");
+        keys.push_str(" · P probe now");
     }
     keys
 }
@@ -291,6 +303,10 @@ pub fn draw(frame: &mut Frame, snap: &Snapshot, view: &View, theme: Theme) -> us
         constraints.push(Constraint::Percentage(50));
     }
     if view.input.is_some() {
+        constraints.push(Constraint::Length(1));
+    }
+    // The outcome of an action gets a line of its own, so the keys stay readable beside it.
+    if view.notice.is_some() {
         constraints.push(Constraint::Length(1));
     }
     constraints.push(Constraint::Length(1));
@@ -349,13 +365,14 @@ pub fn draw(frame: &mut Frame, snap: &Snapshot, view: &View, theme: Theme) -> us
         frame.set_cursor_position((x.min(area.right().saturating_sub(1)), chunks[next].y));
         next += 1;
     }
-    let foot = match &view.notice {
-        Some(n) => Line::from(vec![
-            Span::styled(n.clone(), theme.fg(Color::Yellow)),
-            Span::raw(format!("  ·  {}", footer(view, snap))),
-        ]),
-        None => Line::from(Span::styled(footer(view, snap), theme.fg(Color::DarkGray))),
-    };
+    if let Some(n) = &view.notice {
+        frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(n.clone(), theme.fg(Color::Yellow)))),
+            chunks[next],
+        );
+        next += 1;
+    }
+    let foot = Line::from(Span::styled(footer(view, snap), theme.fg(Color::DarkGray)));
     frame.render_widget(Paragraph::new(foot), chunks[next]);
     rows_fit
 }

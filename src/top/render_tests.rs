@@ -162,10 +162,9 @@ fn an_80x24_screen_shows_totals_failed_first_and_the_running_agent() {
         rows[find(&rows, "parser")].starts_with("> failed"),
         "{rows:?}"
     );
-    assert!(
-        rows[23].contains("q quit") && rows[23].contains("m message"),
-        "{}",
-        rows[23]
+    assert_eq!(
+        rows[23],
+        "q quit · ↑↓ select · enter transcript · m message · r retry · p pause"
     );
     assert!(rows.iter().all(|r| r.chars().count() <= 80));
 }
@@ -264,6 +263,42 @@ fn a_long_list_scrolls_to_keep_the_selection_visible() {
 }
 
 #[test]
+fn a_paused_task_is_listed_with_open_ones_and_p_offers_to_resume_it() {
+    let mut stopped = row("stopped", TaskStatus::Paused);
+    stopped.updated = "2026-02-01T00:00:00.000Z".into();
+    let mut asking = row("asking", TaskStatus::NeedsInput);
+    asking.reason = Some("waiting for an answer".into());
+    let snap = snapshot(vec![
+        row("shipped", TaskStatus::Done),
+        row("later", TaskStatus::Open),
+        stopped,
+        asking,
+    ]);
+    let sel = snap.tasks.iter().position(|r| r.id == "stopped").unwrap();
+    let view = View {
+        selected: sel,
+        ..View::default()
+    };
+    let rows = rows_of(&screen(&snap, &view, Theme { color: false }, 80, 24));
+    let order: Vec<usize> = ["asking", "stopped", "later", "shipped"]
+        .iter()
+        .map(|id| find(&rows, id))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", rows.join("\n"));
+    assert!(rows[order[0]].contains("needs-input"), "{}", rows[order[0]]);
+    assert!(rows[order[1]].starts_with("> paused"), "{}", rows[order[1]]);
+    assert!(rows[23].ends_with("r retry · p resume"), "{}", rows[23]);
+    // The answer to an action sits above the keys, which stay whole.
+    let view = View {
+        notice: Some("later paused; `wg resume later` continues it".into()),
+        ..View::default()
+    };
+    let rows = rows_of(&screen(&snap, &view, Theme { color: false }, 80, 24));
+    assert_eq!(rows[22], "later paused; `wg resume later` continues it");
+    assert!(rows[23].ends_with("r retry · p pause"), "{}", rows[23]);
+}
+
+#[test]
 fn paused_endpoints_show_with_reason_and_time_left() {
     let mut snap = every_state();
     snap.paused.push(PausedEndpoint {
@@ -282,7 +317,10 @@ fn paused_endpoints_show_with_reason_and_time_left() {
         rows[2],
         "paused: https://gpu-box:30000/v1 (429 rate limited), next probe in 1m35s"
     );
-    assert!(rows[23].ends_with("p probe now"), "{}", rows[23]);
+    assert_eq!(
+        rows[23],
+        "q quit · ↑↓ · enter transcript · m message · r retry · p pause · P probe now"
+    );
 }
 
 #[test]

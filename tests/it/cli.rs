@@ -251,6 +251,106 @@ fn list_ready_status_and_filters() {
     assert!(human.stdout.contains("c  C"), "{human}");
 }
 
+/// An outbox record as the handler writes it (docs/conversation.md).
+fn write_outbox(env: &TestEnv, id: &str, records: &[serde_json::Value]) {
+    let dir = env.wg_dir().join("tasks").join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(dir.join("outbox.jsonl"), text).unwrap();
+}
+
+fn turn(seq: u64, role: &str, text: &str, kind: Option<&str>) -> serde_json::Value {
+    let mut r = serde_json::json!({"seq": seq, "ts": "2026-11-30T00:00:00.000Z",
+        "in_reply_to": seq, "role": role, "text": text, "turn": seq});
+    if let Some(k) = kind {
+        r["error_kind"] = k.into();
+        r["error_message"] = format!("{text} (server's words)").into();
+    }
+    r
+}
+
+#[test]
+fn list_json_has_each_unfinished_tasks_last_error() {
+    let env = TestEnv::new();
+    for title in ["Flaky", "Fine", "Broke", "Shipped", "Fresh"] {
+        add(&env, &[title]);
+    }
+    write_outbox(
+        &env,
+        "flaky",
+        &[
+            turn(1, "assistant", "hello", None),
+            turn(2, "error", "429 slow down", Some("rate-limited")),
+        ],
+    );
+    write_outbox(
+        &env,
+        "fine",
+        &[
+            turn(1, "error", "connection refused", Some("unreachable")),
+            turn(2, "assistant", "recovered", None),
+        ],
+    );
+    write_outbox(
+        &env,
+        "broke",
+        &[turn(1, "error", "too long", Some("context-overflow"))],
+    );
+    write_outbox(
+        &env,
+        "shipped",
+        &[turn(1, "error", "late", Some("stream-broken"))],
+    );
+    env.wg(&["fail", "broke", "--reason", "context too long"])
+        .ok();
+    env.wg(&["done", "shipped"]).ok();
+
+    let list = env.wg(&["list", "--json"]).ok().json();
+    let by_id = |id: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not listed: {list}"))
+            .clone()
+    };
+    let flaky = by_id("flaky");
+    assert_eq!(
+        flaky["last_error"],
+        serde_json::json!({"kind": "rate-limited", "message": "429 slow down (server's words)"}),
+        "{flaky}"
+    );
+    assert_eq!(
+        flaky["status"], "open",
+        "the record's own fields stay: {flaky}"
+    );
+    // The same value as `wg show --json`.
+    let shown = env.wg(&["show", "flaky", "--json"]).ok().json();
+    assert_eq!(shown["last_error"], flaky["last_error"]);
+    assert_eq!(by_id("broke")["last_error"]["kind"], "context-overflow");
+    // A later good turn clears it; a task without a conversation has none; a done task's
+    // conversation is over and not read.
+    for id in ["fine", "fresh", "shipped"] {
+        assert!(by_id(id).get("last_error").is_none(), "{}", by_id(id));
+    }
+    let plain = env.wg(&["list"]).ok().stdout;
+    let line = |id: &str| {
+        plain
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(id))
+            .unwrap_or_else(|| panic!("{id} not in:\n{plain}"))
+    };
+    assert!(
+        line("flaky").ends_with("[last error: rate-limited: 429 slow down (server's words)]"),
+        "{plain}"
+    );
+    assert!(
+        line("broke").contains("[last error: context-overflow: "),
+        "{plain}"
+    );
+    assert!(!line("shipped").contains("last error"), "{plain}");
+}
+
 #[test]
 fn lifecycle_commands_and_their_log() {
     let env = TestEnv::new();

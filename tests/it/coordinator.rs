@@ -119,7 +119,7 @@ fn procs_with_env(key: &str, value: &str) -> Vec<i32> {
 }
 
 /// A live (non-zombie) process.
-fn alive(pid: i32) -> bool {
+pub fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
@@ -208,7 +208,7 @@ fn status_times(env: &TestEnv, id: &str, to: &str) -> Vec<u128> {
         .collect()
 }
 
-fn agents_json(env: &TestEnv) -> Vec<Value> {
+pub fn agents_json(env: &TestEnv) -> Vec<Value> {
     std::fs::read(env.wg_dir().join("service/agents.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())

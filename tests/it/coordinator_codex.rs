@@ -9,7 +9,9 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::common::{to_run, wait_until, Run, TestEnv};
-use crate::handler::{assert_no_key, codex_env, message, outbox, read, sse_response};
+use crate::handler::{
+    assert_no_key, codex_env, message, outbox, read, responses_stub, sse_response, v1,
+};
 
 /// `wg service start --foreground --until-done`, killed with its agents if the test fails.
 pub struct Service(Option<Child>);
@@ -54,7 +56,7 @@ impl Drop for Service {
 }
 
 /// Asks codex to run `wg done $WG_TASK_ID`, then answers the follow-up with a message.
-struct Finisher;
+pub struct Finisher;
 impl Respond for Finisher {
     fn respond(&self, r: &Request) -> ResponseTemplate {
         if String::from_utf8_lossy(&r.body).contains("function_call_output") {
@@ -70,19 +72,14 @@ impl Respond for Finisher {
     }
 }
 
-fn task(env: &TestEnv, id: &str) -> Value {
+pub fn task(env: &TestEnv, id: &str) -> Value {
     env.wg(&["show", id, "--json"]).ok().json()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_codex_graph_runs_to_done_through_the_coordinator() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/responses"))
-        .respond_with(Finisher)
-        .mount(&server)
-        .await;
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let server = responses_stub(Finisher).await;
+    let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
     env.wg(&["add", "Design", "--id", "design"]).ok();
@@ -118,7 +115,7 @@ async fn a_codex_graph_runs_to_done_through_the_coordinator() {
 async fn an_agent_that_never_reports_is_nudged_once_then_failed() {
     let server = MockServer::start().await;
     // The binary first: a skipped test must not leave an unmet mock expectation.
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
     Mock::given(method("POST"))
@@ -173,7 +170,7 @@ async fn endpoint_trouble_pauses_dispatch_then_the_task_resumes_without_spending
         )
         .mount(&server)
         .await;
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
     env.wg(&["config", "set", "coordinator.retry_backoff", "200ms"])
@@ -248,13 +245,8 @@ fn processes_of(agent: &str) -> Vec<i32> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_handler_takes_its_codex_along_and_its_attempt_is_fenced() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/responses"))
-        .respond_with(HoldFirst(Default::default()))
-        .mount(&server)
-        .await;
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let server = responses_stub(HoldFirst(Default::default())).await;
+    let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
     // The held turn must be ended by the kill, not by a timeout.
@@ -307,9 +299,11 @@ async fn a_killed_handler_takes_its_codex_along_and_its_attempt_is_fenced() {
     // The killed turn's request, then the next attempt's two: no turn ran twice.
     assert_eq!(server.received_requests().await.unwrap().len(), 3, "{run}");
     // Had anything of the killed attempt survived, its reports would be refused.
-    let mut stale = env.command(&["log", "t", "late report"]);
-    stale.env("WG_AGENT_ID", &agent).env("WG_TASK_ID", "t");
-    let r = to_run(stale.output().unwrap());
-    assert_eq!(r.code, 1, "{r}");
-    assert!(r.stderr.contains("no longer the current attempt"), "{r}");
+    for args in [&["log", "t", "late report"][..], &["done", "t"]] {
+        let mut stale = env.command(args);
+        stale.env("WG_AGENT_ID", &agent).env("WG_TASK_ID", "t");
+        let r = to_run(stale.output().unwrap());
+        assert_eq!(r.code, 1, "{args:?}: {r}");
+        assert!(r.stderr.contains("no longer the current attempt"), "{r}");
+    }
 }

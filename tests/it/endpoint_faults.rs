@@ -10,7 +10,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::common::TestEnv;
 use crate::coordinator_codex::Service;
-use crate::handler::{assert_no_key, codex_env, message, outbox, sse_response, KEY};
+use crate::handler::{
+    assert_no_key, codex_env, message, outbox, responses_stub, sse_response, v1, KEY,
+};
 
 /// A listener on a free port whose number contains "503" (the digits a status-matching
 /// classifier would mistake for a 503).
@@ -55,7 +57,7 @@ async fn a_rejected_key_at_a_503_port_pauses_with_the_key_reason_and_spends_noth
         .respond_with(rejected)
         .mount(&server)
         .await;
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
     env.wg(&["config", "set", "coordinator.retry_backoff", "200ms"])
@@ -149,7 +151,7 @@ async fn a_pause_is_visible_and_never_lifted_by_an_unrelated_agent_exit() {
         .respond_with(ResponseTemplate::new(503).set_body_string("backend warming up"))
         .mount(&server)
         .await;
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
     env.wg(&["config", "set", "coordinator.retry_backoff", "300ms"])
@@ -221,7 +223,7 @@ async fn doctor_env(server: &MockServer, models: ResponseTemplate) -> Option<Tes
         .respond_with(models)
         .mount(server)
         .await;
-    codex_env(&format!("{}/v1", server.uri()))
+    codex_env(&v1(server))
 }
 
 fn listed() -> ResponseTemplate {
@@ -344,7 +346,7 @@ async fn through_the_bridge_429_and_5xx_are_classified_like_passthrough() {
             )
             .mount(&server)
             .await;
-        let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        let Some(env) = codex_env(&v1(&server)) else {
             return;
         };
         env.wg(&["config", "set", "endpoint.wire_api", "chat"]).ok();
@@ -380,7 +382,7 @@ async fn the_first_status_of_a_turn_wins_over_what_codex_retries_saw_later() {
         )
         .mount(&server)
         .await;
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
     // codex retries a 401 as a broken stream (`Reconnecting... 1/1`).
@@ -394,15 +396,10 @@ async fn the_first_status_of_a_turn_wins_over_what_codex_retries_saw_later() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_handler_logs_tool_calls_left_as_text_with_what_to_change() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/responses"))
-        .respond_with(sse_response(&[message(
+    let server = responses_stub(sse_response(&[message(
             "<tool_call>\n<function=exec_command>\n<parameter=cmd>wg done t</parameter>\n</function>\n</tool_call>",
-        )]))
-        .mount(&server)
-        .await;
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+        )])).await;
+    let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
     env.wg(&["add", "T", "--id", "t"]).ok();
@@ -416,13 +413,8 @@ async fn the_handler_logs_tool_calls_left_as_text_with_what_to_change() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_key_pauses_the_graph_instead_of_failing_it() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/responses"))
-        .respond_with(sse_response(&[message("never asked")]))
-        .mount(&server)
-        .await;
-    let Some(mut env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let server = responses_stub(sse_response(&[message("never asked")])).await;
+    let Some(mut env) = codex_env(&v1(&server)) else {
         return;
     };
     env.extra_env.retain(|(k, _)| k != "WG_API_KEY");

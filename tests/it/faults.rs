@@ -12,12 +12,12 @@ use crate::coordinator::Coordinator;
 
 /// A small tmpfs mounted for one test (unmounted on drop), or `None` with the reason printed
 /// where mounting is impossible. Under `CI=true` it must work.
-struct SmallDisk {
+pub struct SmallDisk {
     dir: PathBuf,
 }
 
 impl SmallDisk {
-    fn mount(at: &Path, size: &str) -> Option<SmallDisk> {
+    pub fn mount(at: &Path, size: &str) -> Option<SmallDisk> {
         std::fs::create_dir_all(at).unwrap();
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
@@ -36,7 +36,7 @@ impl SmallDisk {
     }
 
     /// Fills the disk: a file grows until the next write fails with ENOSPC.
-    fn fill(&self) -> PathBuf {
+    pub fn fill(&self) -> PathBuf {
         use std::io::Write;
         let path = self.dir.join("filler");
         let mut f = std::fs::File::create(&path).unwrap();
@@ -51,6 +51,16 @@ impl SmallDisk {
         while f.write_all(b"f").is_ok() {}
         path
     }
+
+    /// Frees `bytes` of the space `fill` took (tmpfs counts whole 4 KiB pages).
+    pub fn free(&self, filler: &Path, bytes: u64) {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(filler)
+            .unwrap();
+        let len = f.metadata().unwrap().len();
+        f.set_len(len.saturating_sub(bytes)).unwrap();
+    }
 }
 
 impl Drop for SmallDisk {
@@ -60,7 +70,7 @@ impl Drop for SmallDisk {
 }
 
 /// Every line of every JSON Lines file under `.wg/tasks/` parses, and ends with a newline.
-fn assert_all_lines_whole(env: &TestEnv) {
+pub fn assert_all_lines_whole(env: &TestEnv) {
     for (path, bytes) in env.snapshot() {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         if !name.ends_with(".jsonl") {
@@ -85,14 +95,14 @@ fn assert_all_lines_whole(env: &TestEnv) {
     }
 }
 
-fn status(env: &TestEnv, id: &str) -> String {
+pub fn status(env: &TestEnv, id: &str) -> String {
     env.wg(&["show", id, "--json"]).ok().json()["status"]
         .as_str()
         .unwrap()
         .to_string()
 }
 
-fn log_events(env: &TestEnv, id: &str) -> Vec<Value> {
+pub fn log_events(env: &TestEnv, id: &str) -> Vec<Value> {
     let text =
         std::fs::read_to_string(env.path(&format!(".wg/tasks/{id}/log.jsonl"))).unwrap_or_default();
     text.lines()
@@ -201,11 +211,28 @@ fn a_corrupt_conversation_line_is_exit_7_with_file_and_line() {
     let mut text = std::fs::read_to_string(&inbox).unwrap();
     text.push_str("{not json}\n");
     std::fs::write(&inbox, &text).unwrap();
-    for args in [&["transcript", "t"][..], &["msg", "t", "more"]] {
+    for args in [
+        &["transcript", "t"][..],
+        &["msg", "t", "more"],
+        &["handler", "t"],
+    ] {
         let r = env.wg(args).code(7);
-        assert!(r.stderr.contains("inbox.jsonl:3:"), "{r}");
+        assert!(r.stderr.contains("inbox.jsonl:3:"), "{args:?}: {r}");
     }
     assert_eq!(std::fs::read_to_string(&inbox).unwrap(), text);
+    // The same for a reply record.
+    text.truncate(text.len() - "{not json}\n".len());
+    std::fs::write(&inbox, &text).unwrap();
+    let outbox = env.path(".wg/tasks/t/outbox.jsonl");
+    std::fs::write(&outbox, "{\"seq\": 1, cut\n").unwrap();
+    for args in [&["transcript", "t"][..], &["handler", "t"]] {
+        let r = env.wg(args).code(7);
+        assert!(r.stderr.contains("outbox.jsonl:1:"), "{args:?}: {r}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&outbox).unwrap(),
+        "{\"seq\": 1, cut\n"
+    );
 }
 
 #[test]
@@ -251,6 +278,25 @@ fn settings_that_cannot_work_are_refused() {
             std::fs::read(&config).unwrap(),
             before,
             "{key} changed the file"
+        );
+    }
+    // The command-line override follows the same rule, and nothing starts.
+    for args in [
+        &["service", "start", "--max-agents", "0"][..],
+        &[
+            "service",
+            "start",
+            "--foreground",
+            "--until-done",
+            "--max-agents",
+            "0",
+        ],
+    ] {
+        let r = env.wg(args).code(2);
+        assert!(r.stderr.contains("must be at least 1"), "{args:?}:\n{r}");
+        assert!(
+            !env.path(".wg/service/coordinator.lock").exists(),
+            "{args:?} started a coordinator"
         );
     }
     // A file edited by hand is refused when loaded, with the nearest key.
@@ -345,6 +391,11 @@ fn a_replaced_attempt_cannot_report() {
     env.extra_env.retain(|(k, _)| k != "WG_AGENT_ID");
     env.set_env("WG_AGENT_ID", "agent-1-2");
     env.wg(&["done", "t"]).ok();
+    // The agent that closed it may still log what it did in the rest of its turn.
+    env.wg(&["log", "t", "a summary"]).ok();
+    env.extra_env.retain(|(k, _)| k != "WG_AGENT_ID");
+    env.set_env("WG_AGENT_ID", "agent-1-1");
+    env.wg(&["log", "t", "late"]).code(1);
 }
 
 /// A conversational executor whose every turn reports done: the coordinator's own decisions
@@ -485,4 +536,22 @@ fn losers_of_a_simultaneous_start_name_the_running_pid() {
             "{r}"
         );
     }
+}
+
+#[test]
+fn a_start_that_meets_a_status_probe_waits_it_out() {
+    use std::os::fd::AsRawFd;
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.path(".wg/service")).unwrap();
+    // What a status probe does, held a little longer: the lock taken for 50 ms.
+    let lock = std::fs::File::create(env.path(".wg/service/coordinator.lock")).unwrap();
+    // SAFETY: flock on a file this test owns.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        drop(lock);
+    });
+    let r = env.wg(&["service", "start", "--foreground", "--until-done"]);
+    release.join().unwrap();
+    assert_eq!(r.code, 0, "a start gave way to a probe:\n{r}");
 }

@@ -34,6 +34,22 @@ pub fn sse_response(items: &[Value]) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_raw(sse(items), "text/event-stream")
 }
 
+/// A wiremock stub of the Responses API that answers every `POST /v1/responses` with `answer`.
+pub async fn responses_stub(answer: impl Respond + 'static) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(answer)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The stub's base URL as a project's `endpoint.url`.
+pub fn v1(server: &MockServer) -> String {
+    format!("{}/v1", server.uri())
+}
+
 /// A codex project pointed at `url`, with the real codex and tight test timeouts.
 pub fn codex_env(url: &str) -> Option<TestEnv> {
     Some(codex_env_with(url, &real_codex()?))
@@ -41,7 +57,12 @@ pub fn codex_env(url: &str) -> Option<TestEnv> {
 
 /// A codex project pointed at `url` whose `codex.binary` is `codex`, which need not exist.
 pub fn codex_env_with(url: &str, codex: &std::path::Path) -> TestEnv {
-    let mut env = TestEnv::bare_outside_tmp();
+    codex_project(TestEnv::bare_outside_tmp(), url, codex)
+}
+
+/// Makes `env` (made by `TestEnv::bare_outside_tmp`, perhaps with a disk mounted on its
+/// root) a codex project pointed at `url`, as `codex_env_with` does.
+pub fn codex_project(mut env: TestEnv, url: &str, codex: &std::path::Path) -> TestEnv {
     env.wg(&["init", "-x", "codex", "-m", "qwen3-coder", "-e", url])
         .ok();
     env.wg(&["config", "set", "codex.binary", codex.to_str().unwrap()])
@@ -126,7 +147,7 @@ fn input_text(r: &Request) -> String {
 async fn real_codex_turn_reaches_the_stub_and_lands_in_the_outbox() {
     let server = MockServer::start().await;
     // The binary first: a skipped test must not leave an unmet mock expectation.
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
     Mock::given(method("POST"))
@@ -211,13 +232,8 @@ impl Respond for Counter {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn five_turns_replay_the_conversation_in_order() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/responses"))
-        .respond_with(Counter(AtomicUsize::new(0)))
-        .mount(&server)
-        .await;
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let server = responses_stub(Counter(AtomicUsize::new(0))).await;
+    let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
     env.wg(&["add", "Chat"]).ok();
@@ -316,7 +332,7 @@ async fn a_real_tool_turn_runs_wg_done_in_the_sandbox() {
         .respond_with(Tool(cmd.into()))
         .mount(&server)
         .await;
-    let Some(mut env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let Some(mut env) = codex_env(&v1(&server)) else {
         return;
     };
     // A key variable without KEY/SECRET/TOKEN in its name: codex's default shell-environment
@@ -372,7 +388,7 @@ async fn doctor_checks_codex_endpoint_model_and_key() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"output": []})))
         .mount(&server)
         .await;
-    let Some(mut env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let Some(mut env) = codex_env(&v1(&server)) else {
         return;
     };
     let out = env.wg(&["doctor"]).ok().stdout;

@@ -8,7 +8,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::common::TestEnv;
-use crate::handler::{assert_no_key, codex_env, outbox, read, status, KEY};
+use crate::handler::{assert_no_key, codex_env, outbox, read, status, v1, KEY};
 
 fn chat_sse(chunks: &[Value]) -> ResponseTemplate {
     let mut s = String::new();
@@ -28,7 +28,7 @@ fn text(t: &str) -> ResponseTemplate {
 }
 
 fn chat_env(server: &MockServer) -> Option<TestEnv> {
-    let env = codex_env(&format!("{}/v1", server.uri()))?;
+    let env = codex_env(&v1(server))?;
     env.wg(&["config", "set", "endpoint.wire_api", "chat"]).ok();
     Some(env)
 }
@@ -192,7 +192,7 @@ async fn doctor_tells_which_api_the_endpoint_answers_and_what_to_set() {
         .respond_with(ResponseTemplate::new(404).set_body_string("Not Found"))
         .mount(&server)
         .await;
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
     let out = env.wg(&["doctor"]).code(1);

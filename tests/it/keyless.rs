@@ -237,7 +237,7 @@ wg done "$WG_TASK_ID"
             .respond_with(crate::handler::Tool("sh dump.sh".into()))
             .mount(&server)
             .await;
-        let Some(mut env) = crate::handler::codex_env(&format!("{}/v1", server.uri())) else {
+        let Some(mut env) = crate::handler::codex_env(&crate::handler::v1(&server)) else {
             return;
         };
         env.extra_env.retain(|(k, _)| k != "WG_API_KEY");

@@ -5,10 +5,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Request, Respond, ResponseTemplate};
 
-use crate::handler::{codex_env, message, outbox, read, sse_response};
+use crate::handler::{codex_env, message, outbox, read, responses_stub, sse_response, v1};
 
 /// Everything of a request the chat template sees, in order: instructions, then every input
 /// item's text.
@@ -59,13 +58,8 @@ fn dropped_per_turn(log: &str) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_extend_each_other_except_at_the_budget_cut_points() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/responses"))
-        .respond_with(Talk(AtomicUsize::new(0)))
-        .mount(&server)
-        .await;
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let server = responses_stub(Talk(AtomicUsize::new(0))).await;
+    let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
     // The stub never stalls: generous bounds keep a loaded machine from failing the test.
@@ -179,13 +173,8 @@ impl Respond for SmallWindow {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_context_overflow_is_retried_once_with_a_smaller_budget() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/responses"))
-        .respond_with(SmallWindow { limit: 16_000 })
-        .mount(&server)
-        .await;
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let server = responses_stub(SmallWindow { limit: 16_000 }).await;
+    let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
     // The stub never stalls: generous bounds keep a loaded machine from failing the test.

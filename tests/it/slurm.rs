@@ -8,12 +8,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Request, Respond, ResponseTemplate};
 
 use crate::common::{real_slurm, wait_until, TestEnv};
 use crate::coordinator::Coordinator;
-use crate::handler::{assert_no_key, codex_env, message, outbox, sse_response, KEY};
+use crate::handler::{
+    assert_no_key, codex_env, message, outbox, responses_stub, sse_response, v1, KEY,
+};
 
 /// Cancels, on drop, every job this test's project submitted (found by its working
 /// directory), so a failing test leaves nothing queued on the shared cluster.
@@ -280,16 +281,11 @@ impl Respond for Finisher {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_codex_task_runs_as_a_job_and_the_key_stays_out_of_slurm() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/responses"))
-        .respond_with(Finisher)
-        .mount(&server)
-        .await;
+    let server = responses_stub(Finisher).await;
     if !real_slurm() {
         return;
     }
-    let Some(env) = codex_env(&format!("{}/v1", server.uri())) else {
+    let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
     let jobs = Jobs::of(&env);

@@ -1,5 +1,6 @@
 //! `wg top`: `--once` on a project with a task in every state, and the live view under a real
-//! terminal (tmux) watching a running agent and sending it a message.
+//! terminal (tmux) watching a running agent, sending it a message, pausing, resuming and
+//! retrying it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +15,8 @@ fn every_state(env: &TestEnv) {
         r#"{"id":"parse-input","title":"Parse input","status":"failed","failure_reason":"exit code 2: no input"}"#,
         r#"{"id":"write-docs","title":"Write docs","status":"in-progress"}"#,
         r#"{"id":"chat","title":"Chat","status":"waiting"}"#,
+        r#"{"id":"ask-colour","title":"Ask colour","status":"needs-input"}"#,
+        r#"{"id":"on-hold","title":"On hold","status":"paused"}"#,
         r#"{"id":"needs-docs","title":"Needs docs","after":["write-docs"]}"#,
         r#"{"id":"ship-it","title":"Ship it","status":"done"}"#,
         r#"{"id":"old-idea","title":"Old idea","status":"abandoned"}"#,
@@ -34,15 +37,26 @@ fn once_prints_every_states_tasks_failed_first() {
             .position(|l| l.split_whitespace().take(2).eq([status, id]))
             .unwrap_or_else(|| panic!("no `{status} {id}` row:\n{}", run.stdout))
     };
-    let order = [
-        row("failed", "parse-input"),
-        row("in-progress", "write-docs"),
-        row("waiting", "chat"),
-        row("open", "needs-docs"),
-        row("done", "ship-it"),
-        row("abandoned", "old-idea"),
+    // Groups in display order; within a group the order is by last change.
+    let groups = [
+        vec![
+            row("failed", "parse-input"),
+            row("needs-input", "ask-colour"),
+        ],
+        vec![row("in-progress", "write-docs")],
+        vec![row("waiting", "chat")],
+        vec![row("open", "needs-docs"), row("paused", "on-hold")],
+        vec![row("done", "ship-it")],
+        vec![row("abandoned", "old-idea")],
     ];
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", run.stdout);
+    assert!(
+        groups
+            .windows(2)
+            .all(|w| w[0].iter().max() < w[1].iter().min()),
+        "{}",
+        run.stdout
+    );
+    let order: Vec<usize> = groups.iter().map(|g| g[0]).collect();
     assert!(
         lines[order[0]].contains("exit code 2: no input"),
         "{}",
@@ -50,7 +64,7 @@ fn once_prints_every_states_tasks_failed_first() {
     );
     assert!(
         lines[1]
-            .contains("1 failed, 1 in-progress, 1 waiting, 1 open (0 ready), 1 done, 1 abandoned"),
+            .contains("1 needs-input, 1 failed, 1 in-progress, 1 waiting, 1 open (0 ready), 1 paused, 1 done, 1 abandoned"),
         "{}",
         run.stdout
     );
@@ -66,17 +80,22 @@ fn once_prints_every_states_tasks_failed_first() {
         .iter()
         .map(|t| t["status"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        statuses,
+    let mut sorted = statuses.clone();
+    sorted.sort_by_key(|s| {
         [
-            "failed",
+            "failed needs-input",
             "in-progress",
             "waiting",
-            "open",
+            "open paused",
             "done",
-            "abandoned"
+            "abandoned",
         ]
-    );
+        .iter()
+        .position(|g| g.split(' ').any(|x| x == *s))
+        .unwrap_or_else(|| panic!("unknown status {s}"))
+    });
+    assert_eq!(statuses, sorted, "JSON tasks in display order");
+    assert_eq!(statuses.len(), 8, "{statuses:?}");
     assert_eq!(json["coordinator"]["running"], false);
 
     // Without a terminal the live view refuses and names --once.
@@ -141,7 +160,7 @@ fn append(path: &Path, line: &str) {
 }
 
 #[test]
-fn live_view_under_tmux_follows_an_agent_and_sends_a_message() {
+fn live_view_under_tmux_follows_an_agent_messages_pauses_resumes_and_retries_it() {
     let env = TestEnv::new();
     // A conversational agent that stays in its turn: the handler's events are written below,
     // as a codex turn writes them, so the test controls when each one happens.
@@ -224,6 +243,60 @@ fn live_view_under_tmux_follows_an_agent_and_sends_a_message() {
     tmux.wait_for(Duration::from_secs(10), "the transcript", |s| {
         s.contains("transcript: live-task") && s.contains("user: please also run clippy")
     });
+    // ...and grows as the agent works: its next command appears in the open pane.
+    append(
+        &events,
+        r#"{"turn":2,"ts":"2026-11-30T00:00:01.000Z","event":{"type":"item.started","item":{"id":"item_2","type":"command_execution","command":"cargo clippy --all-targets","status":"in_progress"}}}"#,
+    );
+    tmux.wait_for(
+        Duration::from_secs(10),
+        "the new command in the transcript",
+        |s| s.contains("$: cargo clippy --all-targets"),
+    );
+
+    // `p` pauses the task: the coordinator stops its agent, the row says paused, the footer
+    // offers to resume; `p` again resumes it and the coordinator starts a new agent.
+    let status = || env.wg(&["show", "live-task", "--json"]).ok().json()["status"].clone();
+    let agent_pid = || {
+        env.wg(&["service", "status", "--json"]).ok().json()["agents"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["task"] == "live-task"))
+            .map(|a| a["pid"].clone())
+    };
+    let first_agent = agent_pid().expect("an agent runs live-task");
+    tmux.run(&["send-keys", "-t", "top", "Escape"]);
+    tmux.run(&["send-keys", "-t", "top", "p"]);
+    tmux.wait_for(Duration::from_secs(10), "the paused task", |s| {
+        s.contains("> paused      live-task") && s.contains("p resume")
+    });
+    assert_eq!(status(), "paused");
+    assert!(
+        wait_until(Duration::from_secs(20), || agent_pid().is_none()),
+        "the paused task's agent was not stopped"
+    );
+    tmux.run(&["send-keys", "-t", "top", "p"]);
+    tmux.wait_for(
+        Duration::from_secs(30),
+        "the resumed task running again",
+        |s| s.contains("> in-progress live-task") && s.contains("p pause"),
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || agent_pid()
+            .is_some_and(|p| p != first_agent)),
+        "no new agent after resume"
+    );
+
+    // `r` retries a failed task: a person fails it, then retries it from wg top.
+    env.wg(&["fail", "live-task", "--reason", "wrong approach"])
+        .ok();
+    tmux.wait_for(Duration::from_secs(10), "the failed task", |s| {
+        s.contains("> failed      live-task") && s.contains("wrong approach")
+    });
+    tmux.run(&["send-keys", "-t", "top", "r"]);
+    tmux.wait_for(Duration::from_secs(30), "the retried task running", |s| {
+        s.contains("live-task is open again") && s.contains("> in-progress live-task")
+    });
+
     tmux.run(&["send-keys", "-t", "top", "q"]);
     wait_until(Duration::from_secs(10), || {
         tmux.cmd()

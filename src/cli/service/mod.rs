@@ -1,7 +1,7 @@
 //! `wg service start|stop|status|resume`: the coordinator as a per-project service.
 
 mod resume;
-mod start;
+pub(crate) mod start;
 mod status;
 mod stop;
 

@@ -18,8 +18,8 @@ pub struct StartArgs {
     /// Stay attached: decisions are printed on stderr; Ctrl-C stops gracefully.
     #[arg(long)]
     pub foreground: bool,
-    /// Agents running at once (default: coordinator.max_agents).
-    #[arg(long, value_name = "N")]
+    /// Agents running at once, at least 1 (default: coordinator.max_agents).
+    #[arg(long, value_name = "N", value_parser = parse_max_agents)]
     pub max_agents: Option<usize>,
     /// Run until no task can make progress, then exit with a status that says how it ended:
     /// 0 all done, 8 some failed or abandoned, 9 stuck, 10 paused longer than --max-pause
@@ -35,8 +35,32 @@ pub struct StartArgs {
     pub daemon: bool,
 }
 
+/// At least one agent: with none nothing could ever run, and the coordinator would wait
+/// forever (the same rule as `coordinator.max_agents` in the config).
+pub(crate) fn parse_max_agents(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (the number of agents running at once)".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}: a whole number of agents, at least 1")),
+    }
+}
+
 fn parse_max_pause(s: &str) -> Result<Duration, String> {
     crate::time::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// The unfinished tasks of a stuck run by status, those waiting for a person first:
+/// `1 needs-input, 2 paused, 3 open`.
+fn left_over(counts: &std::collections::BTreeMap<String, usize>) -> String {
+    use crate::model::TaskStatus::*;
+    let parts: Vec<String> = [NeedsInput, Paused, Waiting, InProgress, Open]
+        .iter()
+        .filter_map(|s| {
+            let n = counts.get(s.as_str()).copied().unwrap_or(0);
+            (n > 0).then(|| format!("{n} {s}"))
+        })
+        .collect();
+    parts.join(", ")
 }
 
 /// The exit status of an `--until-done` run: how it ended.
@@ -69,14 +93,11 @@ fn until_done_result(summary: &coordinator::Summary) -> CliResult {
         .hinted("fix the endpoint, then run again (tasks kept their retries)")),
         Ending::Stuck => Err(CliError::new(
             Kind::Stuck,
-            anyhow::anyhow!(
-                "no task can make progress: {} open, {} waiting",
-                n("open"),
-                n("waiting")
-            ),
+            anyhow::anyhow!("no task can make progress: {}", left_over(&summary.counts)),
         )
         .hinted(
-            "`wg ready` and `wg list` show what they wait for (a failed dependency, a message)",
+            "`wg list` shows what they wait for: an answer (`wg msg ID`), a resume (`wg resume ID`), \
+             a message, a dependency",
         )),
         Ending::Stopped => Err(user_error("stopped before every task was done")),
     }

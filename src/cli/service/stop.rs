@@ -5,7 +5,7 @@ use clap::Args;
 use crate::cli::Ctx;
 use crate::coordinator;
 use crate::error::{user_error, CliError, CliResult, Kind};
-use crate::process::signal_pid;
+use crate::process::{pid_alive, signal_pid};
 use crate::time::parse_duration;
 
 /// Stop the coordinator: running agents get the grace period to finish their turn, then are
@@ -49,7 +49,8 @@ pub fn cmd_stop(ctx: &Ctx, args: &StopArgs) -> CliResult {
     let grace =
         parse_duration(&ctx.config.coordinator.grace_period).unwrap_or(Duration::from_secs(5));
     let deadline = Instant::now() + grace * 3 + Duration::from_secs(10);
-    while coordinator::running(&ctx.layout)?.is_some() {
+    // The lock is released while the process is still exiting: "stopped" means gone.
+    while coordinator::running(&ctx.layout)?.is_some() || pid_alive(pid as i32) {
         if Instant::now() > deadline {
             return Err(
                 user_error(format!("the coordinator (pid {pid}) has not stopped yet"))
