@@ -2,9 +2,12 @@
 //! `edit.rs` changes the file through toml_edit so comments and order survive.
 
 pub mod edit;
+mod evaluate;
 pub mod key_name;
 pub mod live;
 mod suggest;
+
+pub use evaluate::EvaluateConfig;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,7 +32,7 @@ pub struct Config {
     pub handler: HandlerConfig,
     pub executors: BTreeMap<String, toml::Table>,
     pub notify: NotifyConfig,
-    pub evaluate: crate::evaluate::EvaluateConfig,
+    pub evaluate: EvaluateConfig,
     pub workspace: WorkspaceConfig,
     /// `[pricing."MODEL"]`: USD per million tokens, for costs in `wg show` and `wg stats`.
     pub pricing: BTreeMap<String, crate::pricing::Price>,
