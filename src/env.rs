@@ -13,6 +13,9 @@ pub const WG_EXECUTOR: &str = "WG_EXECUTOR";
 pub const WG_MODEL: &str = "WG_MODEL";
 /// Endpoint override (agents get the resolved endpoint URL).
 pub const WG_ENDPOINT: &str = "WG_ENDPOINT";
+/// The config file to read instead of `.wg/config.toml`. The coordinator sets it for agents
+/// to the last valid config it loaded, so an invalid edit never breaks a running agent.
+pub const WG_CONFIG: &str = "WG_CONFIG";
 /// Log filter for wg's own diagnostics, e.g. `wg=debug` (default `warn`).
 pub const WG_LOG: &str = "WG_LOG";
 /// Seconds a writer waits for `graph.lock` before giving up with exit code 5 (default 30).

@@ -10,6 +10,10 @@ use crate::time::now_rfc3339;
 /// Record field naming the actor that failed a task.
 pub const FAILED_BY: &str = "failed_by";
 
+/// Task record field: `true` while an agent's `done` waits for the automatic evaluation
+/// (`evaluate.auto`). Such a task does not satisfy its dependents until accepted.
+pub const AWAITING: &str = "awaiting_evaluation";
+
 /// Whether the coordinator may retry this failed task: failures decided by a person
 /// (`wg fail` outside an agent) or by the evaluator's last rejection are final;
 /// `wg retry` opens them again.
@@ -76,7 +80,7 @@ pub fn transition(
         task.extra.remove(FAILED_BY);
     }
     // Only the `done` being evaluated waits; a reopened or re-closed task starts over.
-    task.extra.remove(crate::evaluate::AWAITING);
+    task.extra.remove(AWAITING);
     edit(&mut task);
     let record = LogRecord::status(
         &now,

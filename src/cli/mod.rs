@@ -126,7 +126,9 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// `lenient`: an invalid config file is read as the defaults (for `wg config` only).
+    /// `lenient`: an invalid config file is read as the defaults (for `wg config`, which must
+    /// work on the file it has to fix, and `wg service status|stop`, which must work while a
+    /// running coordinator refuses an invalid edit and says why).
     fn open(cli: &Cli, lenient: bool) -> CliResult<Ctx> {
         let cwd = std::env::current_dir()?;
         let dir = store::discover(cli.dir.as_deref(), &cwd).ok_or_else(|| {
@@ -141,9 +143,14 @@ impl Ctx {
                 .hinted("run `wg init` there first, or check --dir / WG_DIR"));
         }
         let layout = Layout::new(dir);
-        let config = match Config::load(&layout.config()) {
+        // An agent reads the config its coordinator runs on (see `env::WG_CONFIG`).
+        let config_path = std::env::var_os(env::WG_CONFIG)
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from)
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| layout.config());
+        let config = match Config::load(&config_path) {
             Ok(c) => c,
-            // `wg config` edits the file itself, so it must work on the file it has to fix.
             Err(ConfigError::PastedKey { .. } | ConfigError::Invalid { .. }) if lenient => {
                 Config::default()
             }
@@ -191,7 +198,14 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Completions(args) => completions::cmd_completions(args),
         Command::Man(args) => man::cmd_man(&cli, args),
         command => {
-            let ctx = Ctx::open(&cli, matches!(command, Command::Config(_)))?;
+            let lenient = matches!(
+                command,
+                Command::Config(_)
+                    | Command::Service(
+                        service::ServiceCommand::Status(_) | service::ServiceCommand::Stop(_)
+                    )
+            );
+            let ctx = Ctx::open(&cli, lenient)?;
             match command {
                 Command::Init(_) => unreachable!("handled above"),
                 Command::Demo(_) | Command::Completions(_) | Command::Man(_) => {

@@ -31,10 +31,8 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
         .store
         .find(&graph, &args.id)?
         .ok_or_else(|| not_found(&args.id))?;
-    // A task held by the evaluation gate is not ready, whatever the graph alone says.
-    let ready = !archived
-        && ctx.store.ready(&graph)?.iter().any(|t| t.id == task.id)
-        && crate::evaluate::held_by(&task, |d| graph.tasks.get(d)).is_empty();
+    // `Store::ready` applies the evaluation gate.
+    let ready = !archived && ctx.store.ready(&graph)?.iter().any(|t| t.id == task.id);
     let log = crate::store::tasklog::read(&ctx.layout.task_log(&task.id)).unwrap_or_default();
     let evaluation: Option<serde_json::Value> =
         std::fs::read(ctx.layout.task_file(&task.id, "evaluation.json"))

@@ -2,12 +2,19 @@
 //! `edit.rs` changes the file through toml_edit so comments and order survive.
 
 pub mod edit;
+mod evaluate;
 pub mod key_name;
+pub mod live;
+mod suggest;
+
+pub use evaluate::EvaluateConfig;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use suggest::with_suggestion;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -25,7 +32,7 @@ pub struct Config {
     pub handler: HandlerConfig,
     pub executors: BTreeMap<String, toml::Table>,
     pub notify: NotifyConfig,
-    pub evaluate: crate::evaluate::EvaluateConfig,
+    pub evaluate: EvaluateConfig,
     pub workspace: WorkspaceConfig,
     /// `[pricing."MODEL"]`: USD per million tokens, for costs in `wg show` and `wg stats`.
     pub pricing: BTreeMap<String, crate::pricing::Price>,
@@ -362,12 +369,17 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
+        Config::from_text(path, &text)
+    }
+
+    /// The config in `text`, checked as [`Config::load`] checks the file at `path`.
+    pub fn from_text(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let invalid = |reason| ConfigError::Invalid {
             path: path.display().to_string(),
             reason,
         };
         let config: Config =
-            toml::from_str(&text).map_err(|e| invalid(with_suggestion(e.to_string().trim())))?;
+            toml::from_str(text).map_err(|e| invalid(with_suggestion(e.to_string().trim())))?;
         // Checked first and typed, so the caller can say how to get the key out of the file.
         if let Some((setting, problem)) = config
             .key_name_settings()
@@ -624,48 +636,6 @@ impl Config {
     pub fn executor_setting(&self, executor: &str, key: &str) -> Option<&toml::Value> {
         self.executors.get(executor).and_then(|t| t.get(key))
     }
-}
-
-/// Adds "did you mean" to serde's unknown-field error. The known names come from the error
-/// itself, which serde builds from the typed structs (`deny_unknown_fields`): a field added to
-/// a struct is known at once, with no list to keep.
-fn with_suggestion(err: &str) -> String {
-    let Some(rest) = err.split("unknown field `").nth(1) else {
-        return err.to_string();
-    };
-    let Some((unknown, rest)) = rest.split_once('`') else {
-        return err.to_string();
-    };
-    let known: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
-    let best = known
-        .iter()
-        .map(|k| (edit_distance(unknown, k), *k))
-        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
-        .min();
-    match best {
-        Some((_, k)) => format!("{err}\nhint: did you mean `{k}`?"),
-        None => err.to_string(),
-    }
-}
-
-/// Levenshtein distance in characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(cur).min(row[j])
-            };
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// An endpoint must be an absolute http(s) URL; codex appends `/responses` to it.

@@ -112,14 +112,9 @@ impl Coordinator {
                 }
             }
         }
-        // The evaluation gate: a dependency that is done but not yet accepted holds it.
-        tasks.extend(
-            self.store
-                .ready(graph)?
-                .into_iter()
-                .filter(|t| crate::evaluate::held_by(t, |d| graph.tasks.get(d)).is_empty())
-                .cloned(),
-        );
+        // `Store::ready` applies the evaluation gate: a dependency that is done but not yet
+        // accepted holds its dependents.
+        tasks.extend(self.store.ready(graph)?.into_iter().cloned());
         let tasks = self.gate_workspaces(graph, tasks)?;
         let can_progress = !tasks.is_empty() || next_retry.is_some();
 
@@ -348,6 +343,15 @@ impl Coordinator {
             model.as_deref(),
             ep.url.as_deref(),
         );
+        // The agent's own `wg` reads the settings this coordinator runs on, not a file a
+        // person may be halfway through editing.
+        let running_config = self.layout.running_config();
+        if running_config.is_file() {
+            extra.push((
+                crate::env::WG_CONFIG.into(),
+                running_config.display().to_string(),
+            ));
+        }
         // Only an executor that talks to the endpoint gets the key (for codex and claude that
         // is `wg handler`, whose credential proxy keeps it from the agent itself).
         match &self.api_key {

@@ -12,6 +12,7 @@ pub mod endpoints;
 mod exit;
 pub mod notify;
 pub mod recovery;
+pub mod reload;
 pub mod scheduler;
 pub mod slurm_jobs;
 pub mod supervisor;
@@ -235,6 +236,9 @@ struct Coordinator {
     started_agents: u64,
     /// The Slurm job monitor, started with the first job.
     slurm_jobs: Option<UnboundedSender<slurm_jobs::JobWatch>>,
+    /// What `config.toml` held when last read, and what the running settings are.
+    config_seen: reload::Seen,
+    config_state: reload::ConfigState,
 }
 
 fn cli_err(e: CliError) -> anyhow::Error {
@@ -302,6 +306,11 @@ impl Coordinator {
             started_agents: 0,
             slurm_jobs: None,
             evaluating: Default::default(),
+            config_seen: Default::default(),
+            config_state: reload::ConfigState {
+                loaded_at: now_rfc3339(),
+                ..Default::default()
+            },
             config,
             opts,
         })
@@ -312,6 +321,10 @@ impl Coordinator {
         if self.opts.signals {
             self.handle_signals()?;
         }
+        // Before recovery, which may start agents: they get the settings as the file has them
+        // (and never a copy an earlier coordinator left, should the file be invalid now).
+        let _ = std::fs::remove_file(self.layout.running_config());
+        self.check_config();
         self.recover()?;
         // No pause survives a restart: a stale state file would show one.
         self.write_endpoints();
@@ -394,8 +407,9 @@ impl Coordinator {
             .until_done
             .then(|| scheduler::ending(&counts, paused_too_long, self.stopping.is_some()));
         let paused = self.paused_endpoints();
-        // Nothing is paused once the coordinator is gone.
+        // Nothing is paused, and no config state is current, once the coordinator is gone.
         let _ = std::fs::remove_file(endpoints::state_file(&self.layout));
+        let _ = std::fs::remove_file(reload::state_file(&self.layout));
         Ok(Summary {
             counts,
             started_agents: self.started_agents,
@@ -404,7 +418,8 @@ impl Coordinator {
         })
     }
 
-    /// inotify on `.wg/` (graph.jsonl) and `.wg/tasks/` (inboxes). Errors leave the poll.
+    /// inotify on `.wg/` (graph.jsonl, config.toml) and `.wg/tasks/` (inboxes). Errors leave
+    /// the poll.
     fn watch(&self) -> Option<::notify::RecommendedWatcher> {
         use ::notify::{EventKind, RecursiveMode, Watcher};
         let tx = self.tx.clone();
@@ -416,7 +431,7 @@ impl Coordinator {
             }
             let relevant = ev.paths.iter().any(|p| {
                 p.file_name()
-                    .is_some_and(|n| n == "graph.jsonl" || n == "inbox.jsonl")
+                    .is_some_and(|n| n == "graph.jsonl" || n == "inbox.jsonl" || n == "config.toml")
             });
             if relevant {
                 let _ = tx.send(Event::Wake);
@@ -530,6 +545,16 @@ impl Coordinator {
     }
 
     fn tick(&mut self) -> anyhow::Result<(Option<Instant>, bool)> {
+        // Before anything is decided: this tick's dispatch runs on the settings just saved.
+        let config_wake = self.check_config();
+        let (wake, can_progress) = self.tick_graph()?;
+        Ok((
+            [wake, config_wake].into_iter().flatten().min(),
+            can_progress,
+        ))
+    }
+
+    fn tick_graph(&mut self) -> anyhow::Result<(Option<Instant>, bool)> {
         let mut graph = self.store.load()?;
         self.announce_changes(&graph);
 

@@ -364,6 +364,28 @@ impl Coordinator {
             w.commit()?;
             self.log.line(&format!("recover task={}: {reason}", t.id));
         }
+        self.restart_evaluations()
+    }
+
+    /// A task done by its agent waits for the evaluation gate (`awaiting_evaluation`); an
+    /// evaluation a stopped or crashed coordinator left unfinished is started again, or its
+    /// dependents would wait forever. It runs even if `evaluate.auto` was turned off since:
+    /// the task was held on the promise of a verdict.
+    fn restart_evaluations(&mut self) -> anyhow::Result<()> {
+        let graph = self.store.load()?;
+        let pending: Vec<String> = graph
+            .tasks
+            .values()
+            .filter(|t| crate::evaluate::awaiting(t))
+            .filter(|t| !self.agents.contains_key(&t.id) && !self.evaluating.contains(&t.id))
+            .map(|t| t.id.clone())
+            .collect();
+        for id in pending {
+            self.log.line(&format!(
+                "recover task={id}: its evaluation never finished; evaluating again"
+            ));
+            self.start_evaluation(id);
+        }
         Ok(())
     }
 }

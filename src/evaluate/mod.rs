@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+pub use crate::config::EvaluateConfig;
 use crate::conversation;
 use crate::error::{not_found, user_error, CliResult};
 use crate::http;
@@ -26,45 +27,6 @@ use crate::store::tasklog::{self, LogRecord};
 use crate::store::Store;
 use crate::time::now_rfc3339;
 use verdict::{gate, GateDecision};
-
-/// `[evaluate]` in config.toml.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EvaluateConfig {
-    /// The coordinator evaluates every task that ends done.
-    pub auto: bool,
-    /// Weighted total at or above which work passes.
-    pub pass: f64,
-    /// The rejection that fails the task.
-    pub max_rejections: u32,
-    /// Evaluator model and endpoint; default to the project's.
-    pub model: Option<String>,
-    pub endpoint: Option<String>,
-    pub api_key_env: Option<String>,
-    /// `chat` (Chat Completions) or `responses`.
-    pub wire_api: Option<String>,
-    pub weights: BTreeMap<String, f64>,
-    /// Characters of evidence in the prompt.
-    pub budget_chars: usize,
-    pub timeout: String,
-}
-
-impl Default for EvaluateConfig {
-    fn default() -> Self {
-        EvaluateConfig {
-            auto: false,
-            pass: 0.7,
-            max_rejections: 3,
-            model: None,
-            endpoint: None,
-            api_key_env: None,
-            wire_api: None,
-            weights: verdict::default_weights(),
-            budget_chars: 60_000,
-            timeout: "120s".into(),
-        }
-    }
-}
 
 /// Where and how to ask, resolved from `[evaluate]` and the project's endpoint.
 #[derive(Debug, Clone)]
@@ -359,9 +321,7 @@ pub fn record(layout: &Layout, actor: &str, e: &Evaluation) -> std::io::Result<(
     tasklog::append(layout, &e.task, &rec, false)
 }
 
-/// Task record field: `true` while an agent's `done` waits for the automatic evaluation
-/// (`evaluate.auto`). Such a task does not satisfy its dependents until accepted.
-pub const AWAITING: &str = "awaiting_evaluation";
+pub use crate::lifecycle::AWAITING;
 
 /// Whether `t` is done but not yet accepted by the evaluation gate.
 pub fn awaiting(t: &Task) -> bool {

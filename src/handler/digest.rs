@@ -241,13 +241,120 @@ fn claude_event(a: &mut Actions, pending: &mut Vec<(String, String, Value)>, ev:
     }
 }
 
+/// Characters kept of an interrupted attempt's last reply (its end).
+const REPLY_CHARS: usize = 400;
+
+/// An attempt at a turn that left events but no outbox record: its handler was stopped
+/// (`wg pause`, `wg cancel`, a timeout, a coordinator stopping or crashing). The turn runs
+/// again under the same number; its prompt says what the stopped attempt did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interrupted {
+    /// What it did, with the commands still running when it was stopped as failed ones.
+    pub actions: Actions,
+    /// The end of its last message, if it wrote one.
+    pub reply: Option<String>,
+}
+
+/// The interrupted attempt in `events` (the turn's events so far), if it did anything.
+pub fn interrupted(dialect: Dialect, events: &[Value]) -> Option<Interrupted> {
+    if events.is_empty() {
+        return None;
+    }
+    let mut actions = of_events(dialect, events);
+    for command in unfinished_commands(dialect, events) {
+        actions.push_command(Ran {
+            command: cut_start(unwrap_shell(&command), COMMAND_CHARS),
+            exit_code: None,
+            failed: true,
+            output: Some("stopped while it ran".into()),
+        });
+    }
+    let mut turn = super::events::TurnEvents::new(dialect);
+    for ev in events {
+        turn.feed(ev);
+    }
+    let reply = turn
+        .reply
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| cut_end(&r, REPLY_CHARS));
+    (!actions.is_empty() || reply.is_some()).then_some(Interrupted { actions, reply })
+}
+
+/// Commands started and never finished (codex: `item.started` without its `item.completed`;
+/// claude: a `Bash` tool call without its result), in start order.
+fn unfinished_commands(dialect: Dialect, events: &[Value]) -> Vec<String> {
+    let mut open: Vec<(String, String)> = Vec::new();
+    for ev in events {
+        match dialect {
+            Dialect::Codex => {
+                let Some(item) = ev.get("item") else { continue };
+                if text(item, "type") != Some("command_execution") {
+                    continue;
+                }
+                let id = text(item, "id").unwrap_or("").to_string();
+                match text(ev, "type") {
+                    Some("item.started") => {
+                        open.push((id, text(item, "command").unwrap_or("").to_string()))
+                    }
+                    Some("item.completed") => open.retain(|(i, _)| *i != id),
+                    _ => {}
+                }
+            }
+            Dialect::Claude => {
+                let blocks = ev.pointer("/message/content").and_then(Value::as_array);
+                for b in blocks.into_iter().flatten() {
+                    match text(b, "type") {
+                        Some("tool_use") if text(b, "name") == Some("Bash") => open.push((
+                            text(b, "id").unwrap_or("").to_string(),
+                            b.pointer("/input/command")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string(),
+                        )),
+                        Some("tool_result") => {
+                            let id = text(b, "tool_use_id").unwrap_or("");
+                            open.retain(|(i, _)| i != id);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    open.into_iter().map(|(_, c)| c).collect()
+}
+
+/// The interrupted attempt as prompt text, its digest bounded by `max_chars`.
+pub fn render_interrupted(i: &Interrupted, max_chars: usize) -> String {
+    let mut out = String::from(
+        "### An earlier attempt at this turn did not finish\n\
+         It ended before it could reply (stopped by a person, a timeout or a restart, or a \
+         failed request). Its changes to files are still there: check them and continue from \
+         where it stopped rather than starting over.\n\n",
+    );
+    out.push_str(&render_headed(
+        &i.actions,
+        max_chars,
+        "### What that attempt did\n",
+    ));
+    if let Some(r) = &i.reply {
+        out.push_str("### Its last message\n");
+        out.push_str(r.trim_end());
+        out.push_str("\n\n");
+    }
+    out
+}
+
 /// The digest as prompt text, at most `max_chars` characters (a line that does not fit is
 /// left out and counted). Empty when there is nothing to show.
 pub fn render(a: &Actions, max_chars: usize) -> String {
+    render_headed(a, max_chars, "### What you did in that turn\n")
+}
+
+fn render_headed(a: &Actions, max_chars: usize, head: &str) -> String {
     if a.is_empty() || max_chars == 0 {
         return String::new();
     }
-    let head = "### What you did in that turn\n";
     let mut lines: Vec<String> = Vec::new();
     for r in &a.commands {
         let status = match (r.exit_code, r.failed) {
@@ -298,6 +405,59 @@ pub fn render(a: &Actions, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interrupted_attempt_names_what_it_finished_and_what_it_was_running() {
+        let events: Vec<Value> = [
+            r#"{"type":"thread.started","thread_id":"t"}"#,
+            r#"{"type":"item.started","item":{"id":"item_0","type":"command_execution","command":"/bin/bash -lc 'ls'","status":"in_progress"}}"#,
+            r#"{"type":"item.completed","item":{"id":"item_0","type":"command_execution","command":"/bin/bash -lc 'ls'","exit_code":0,"status":"completed"}}"#,
+            r#"{"type":"item.completed","item":{"id":"item_1","type":"agent_message","text":"Now the long build."}}"#,
+            r#"{"type":"item.started","item":{"id":"item_2","type":"command_execution","command":"/bin/bash -lc 'make all'","status":"in_progress"}}"#,
+        ]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+        let i = interrupted(Dialect::Codex, &events).unwrap();
+        let cmds: Vec<(&str, bool)> = i
+            .actions
+            .commands
+            .iter()
+            .map(|r| (r.command.as_str(), r.failed))
+            .collect();
+        assert_eq!(cmds, [("ls", false), ("make all", true)]);
+        assert_eq!(i.reply.as_deref(), Some("Now the long build."));
+        let text = render_interrupted(&i, 1200);
+        assert!(text.contains("did not finish"), "{text}");
+        assert!(
+            text.contains("- ran `ls` → ok") || text.contains("- ran `ls` → exit 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`make all` → failed: stopped while it ran"),
+            "{text}"
+        );
+        assert!(
+            text.contains("### Its last message\nNow the long build."),
+            "{text}"
+        );
+        assert_eq!(interrupted(Dialect::Codex, &[]), None);
+        // Events with nothing to tell (the attempt died before doing anything): no section.
+        let quiet: Vec<Value> = vec![serde_json::json!({"type": "thread.started"})];
+        assert_eq!(interrupted(Dialect::Codex, &quiet), None);
+    }
+
+    #[test]
+    fn a_claude_tool_call_without_its_result_was_running() {
+        let events: Vec<Value> = vec![
+            serde_json::json!({"type": "assistant", "message": {"content": [
+                {"type": "tool_use", "id": "tu1", "name": "Bash", "input": {"command": "cargo test"}}
+            ]}}),
+        ];
+        let i = interrupted(Dialect::Claude, &events).unwrap();
+        assert_eq!(i.actions.commands[0].command, "cargo test");
+        assert!(i.actions.commands[0].failed);
+    }
     use serde_json::json;
 
     fn codex_cmd(cmd: &str, code: i64, out: &str) -> Value {

@@ -13,7 +13,7 @@
 
 use crate::conversation::{InboxMessage, OutboxRecord};
 
-use super::digest::{self, Actions};
+use super::digest::{self, Actions, Interrupted};
 use super::trim;
 
 /// What the prompt is built from.
@@ -203,6 +203,32 @@ pub fn build(input: &PromptInput<'_>) -> Prompt {
     }
 }
 
+/// `p` with what a stopped attempt at this turn did (`digest::render_interrupted`, bounded
+/// by `actions_chars`; nothing when digests are off) at the start of the final request:
+/// after the stable part, so the next turn's prompt still starts with this one's.
+pub fn with_interrupted(
+    p: Prompt,
+    stopped: Option<&Interrupted>,
+    actions_chars: Option<usize>,
+) -> Prompt {
+    let (Some(i), Some(max)) = (stopped, actions_chars) else {
+        return p;
+    };
+    let section = digest::render_interrupted(i, max);
+    Prompt {
+        text: insert_in_request(&p.text, &section),
+        ..p
+    }
+}
+
+fn insert_in_request(prompt: &str, section: &str) -> String {
+    let at = prompt
+        .rfind(REQUEST_HEADING)
+        .map_or(prompt.len(), |at| at + REQUEST_HEADING.len() + 1)
+        .min(prompt.len());
+    format!("{}{section}{}", &prompt[..at], &prompt[at..])
+}
+
 /// The part of a prompt the next turn's prompt starts with: all of it but the final request.
 pub fn stable_part(prompt: &str) -> &str {
     prompt
@@ -213,6 +239,26 @@ pub fn stable_part(prompt: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interrupted_attempt_goes_into_the_request_and_keeps_the_stable_part() {
+        let inbox = vec![msg(1, "BRIEF: build the parser")];
+        let p = build(&PromptInput {
+            task_id: "t",
+            inbox: &inbox,
+            outbox: &[],
+            history_budget_chars: 10_000,
+            actions_chars: Some(1200),
+        });
+        let with = insert_in_request(&p.text, "### An earlier attempt\nran x\n\n");
+        assert_eq!(stable_part(&with), stable_part(&p.text));
+        assert!(
+            with.ends_with(
+                "## Your turn\n\n### An earlier attempt\nran x\n\nStart on the task now.\n"
+            ),
+            "{with}"
+        );
+    }
 
     pub(crate) fn msg(seq: u64, text: &str) -> InboxMessage {
         InboxMessage {

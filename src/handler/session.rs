@@ -337,6 +337,11 @@ fn turns(
             history_budget_chars: budget,
             actions_chars: s.config.replay_actions_chars(),
         });
+        // Events already logged under this turn's number are an attempt that was stopped
+        // before it wrote its record: say what it did, or the agent starts over blind.
+        let earlier = files::turn_events(&s.layout.task_dir(id).join("events.jsonl"), turn);
+        let stopped = digest::interrupted(r.dialect, &earlier);
+        let p = prompt::with_interrupted(p, stopped.as_ref(), s.config.replay_actions_chars());
         let history_chars = p.history_chars;
         let (first, last) = p.answers.unwrap_or((last_seq, last_seq));
         log.write(
@@ -427,6 +432,7 @@ fn turns(
         for name in [
             env::WG_MODEL,
             env::WG_ENDPOINT,
+            env::WG_CONFIG,
             env::WG_LOG,
             env::WG_LOCK_TIMEOUT,
         ] {

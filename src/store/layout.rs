@@ -72,6 +72,10 @@ impl Layout {
     pub fn coordinator_lock(&self) -> PathBuf {
         self.service_dir().join("coordinator.lock")
     }
+    /// The last valid config the running coordinator loaded; agents read it (`WG_CONFIG`).
+    pub fn running_config(&self) -> PathBuf {
+        self.service_dir().join("config.toml")
+    }
     pub fn coordinator_log(&self) -> PathBuf {
         self.service_dir().join("coordinator.log")
     }

@@ -163,11 +163,21 @@ impl Views<'_> {
                             Some(dep) => Some(dep.status),
                             None => archived(d),
                         };
-                        s == Some(TaskStatus::Done)
+                        s == Some(TaskStatus::Done) && !self.held_by_gate(d)
                     })
             })
             .map(|(id, _)| id.as_ref())
             .collect()
+    }
+
+    /// Whether live task `id` is done but still waits for its evaluation: only a record whose
+    /// line names the field at all is parsed in full.
+    fn held_by_gate(&self, id: &str) -> bool {
+        self.tasks.get(id).is_some_and(|v| {
+            super::ready::mentions_gate(v.line)
+                && serde_json::from_slice::<Task>(v.line)
+                    .is_ok_and(|t| crate::evaluate::awaiting(&t))
+        })
     }
 
     /// Whether some open task waits for a task that is not live (so the archive matters).

@@ -388,3 +388,103 @@ async fn the_gate_holds_dependents_until_acceptance_and_never_after_a_rejection(
     let shown = env.wg(&["show", "down-bad"]).ok().stdout;
     assert!(!shown.contains("(ready)"), "{shown}");
 }
+
+/// Answers with a good verdict, or, while `hold` is set, only after a long wait (an
+/// evaluation that is still running when the coordinator dies).
+struct Evaluator(std::sync::Arc<std::sync::atomic::AtomicBool>);
+impl wiremock::Respond for Evaluator {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let reply = chat_reply(&verdict(0.95, "good"));
+        if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            reply.set_delay(std::time::Duration::from_secs(120))
+        } else {
+            reply
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_evaluation_holds_ready_and_runs_again_after_a_coordinator_crash() {
+    use crate::common::wait_until;
+    use crate::coordinator::Coordinator;
+    use std::time::Duration;
+    let server = MockServer::start().await;
+    let hold = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(Evaluator(hold.clone()))
+        .mount(&server)
+        .await;
+    let mut env = TestEnv::new();
+    env.set_env("WG_API_KEY", KEY);
+    let url = format!("{}/v1", server.uri());
+    for (k, v) in [
+        ("endpoint.url", url.as_str()),
+        ("model", "qwen3-coder"),
+        ("evaluate.wire_api", "chat"),
+        ("evaluate.auto", "true"),
+        ("evaluate.timeout", "300s"),
+    ] {
+        env.wg(&["config", "set", k, v]).ok();
+    }
+    env.wg(&["add", "Up", "--id", "up"]).ok();
+    env.wg(&["add", "Down", "--id", "down", "--after", "up"])
+        .ok();
+    let log = || {
+        std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap_or_default()
+    };
+    let mut first = Coordinator::start(&env, &[]);
+    assert!(
+        wait_until(Duration::from_secs(30), || log()
+            .contains("evaluating task=up")),
+        "{}",
+        log()
+    );
+
+    // Held by the gate: `wg ready` and `wg status` do not count the dependent, whether they
+    // read the index or parse the graph.
+    for pass in ["index", "no index"] {
+        if pass == "no index" {
+            std::fs::remove_file(env.wg_dir().join("graph.idx")).ok();
+        }
+        let run = crate::common::to_run(
+            env.command(&["ready", "--json"])
+                .env("WG_LOG", "wg=debug")
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(run.json(), json!([]), "{pass}");
+        // Each pass takes the path it names.
+        assert_eq!(
+            run.stderr.contains("ready: from the sealed index"),
+            pass == "index",
+            "{pass}: {}",
+            run.stderr
+        );
+        assert_eq!(env.wg(&["ready"]).ok().stdout.trim(), "no ready tasks");
+        assert_eq!(
+            env.wg(&["status", "--json"]).ok().json()["ready"],
+            0,
+            "{pass}"
+        );
+    }
+
+    // The coordinator dies mid-evaluation; the next one evaluates again and releases `down`.
+    first.kill9();
+    hold.store(false, std::sync::atomic::Ordering::SeqCst);
+    let run = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{run}\n{}", log());
+    assert!(
+        log().contains("recover task=up: its evaluation never finished; evaluating again"),
+        "{}",
+        log()
+    );
+    let status = |id: &str| env.wg(&["show", id, "--json"]).ok().json()["status"].clone();
+    assert_eq!(status("down"), "done", "{}", log());
+    let accepted = first_ts(&env, "up", |r| r["event"] == "evaluation").expect("evaluated");
+    let down_started = first_ts(&env, "down", |r| r["to"] == "in-progress").unwrap();
+    assert!(down_started > accepted, "{down_started} vs {accepted}");
+    // Accepted: nothing holds anything any more.
+    let shown = env.wg(&["show", "up", "--json"]).ok().json();
+    assert!(shown.get("awaiting_evaluation").is_none(), "{shown}");
+}

@@ -243,6 +243,20 @@ async fn stop_and_keep(verb: &[&str]) {
         "{}",
         coordinator_log(&env)
     );
+    // The stopped turn left no reply; the resumed one is told what it had done, including
+    // the command that was still running when it was stopped.
+    let reqs = server.received_requests().await.unwrap();
+    let resumed = reqs
+        .iter()
+        .map(body)
+        .find(|b| b.contains("An earlier attempt at this turn did not finish"))
+        .expect("the resumed turn's prompt describes the stopped attempt");
+    assert!(
+        resumed.contains("echo started-long-work; sleep 120")
+            && resumed.contains("stopped while it ran"),
+        "{}",
+        &resumed[resumed.find("An earlier attempt").unwrap()..]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

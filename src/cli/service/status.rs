@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::cli::Ctx;
 use crate::coordinator::endpoints::{self, PausedEndpoint};
+use crate::coordinator::reload::{self, ConfigState};
 use crate::coordinator::{self, recovery};
 use crate::error::CliResult;
 use crate::model::TaskStatus;
@@ -41,6 +42,10 @@ struct StatusView {
     counts: BTreeMap<String, usize>,
     /// Tasks whose agent asked a person (`wg ask`): id → question.
     needs_input: BTreeMap<String, String>,
+    /// The configuration the running coordinator runs on: its last reload, an invalid edit
+    /// it refused, settings that wait for a restart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config: Option<ConfigState>,
 }
 
 pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
@@ -97,6 +102,11 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
             Vec::new()
         },
         counts,
+        config: if running {
+            reload::read_state(&ctx.layout)
+        } else {
+            None
+        },
     };
     ctx.out.either(&view, || {
         let mut s = match (view.running, view.pid) {
@@ -131,6 +141,15 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
                 s.push_str(&format!("  {id:<24} {q}\n"));
             }
         }
+        if let Some(c) = &view.config {
+            // Same clock, same format: the strings compare as the times do.
+            let older = view
+                .agents
+                .iter()
+                .filter(|a| a.started_at < c.loaded_at)
+                .count();
+            s.push_str(&config_lines(c, older));
+        }
         for p in &view.paused_endpoints {
             s.push_str(&format!(
                 "endpoint {} PAUSED since {} ({}): {}\n  next probe {} (after {} failed); {}\n",
@@ -157,4 +176,42 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
         return Err(super::stop::not_running());
     }
     Ok(())
+}
+
+/// What `wg service status` says about the running configuration: only what a person may need
+/// to act on, and the last reload. `older`: running agents started before that reload.
+fn config_lines(c: &ConfigState, older: usize) -> String {
+    let mut s = String::new();
+    if let Some(r) = &c.rejected {
+        s.push_str(&format!(
+            "config: INVALID edit seen {}; still running on the settings loaded {}:\n  {}\n",
+            r.at,
+            c.loaded_at,
+            r.reason.replace('\n', "\n  ")
+        ));
+    } else if !c.applied.is_empty() {
+        let list: Vec<String> = c
+            .applied
+            .iter()
+            .map(|a| format!("{} = {}", a.key, a.value))
+            .collect();
+        s.push_str(&format!(
+            "config: reloaded {}: {}\n",
+            c.loaded_at,
+            list.join(", ")
+        ));
+        if older > 0 {
+            s.push_str(&format!(
+                "  {older} agent(s) started before it keep the settings they started with until \
+                 their turn ends\n"
+            ));
+        }
+    }
+    for n in &c.needs_restart {
+        s.push_str(&format!(
+            "config: {} needs a restart to change ({})\n",
+            n.key, n.reason
+        ));
+    }
+    s
 }

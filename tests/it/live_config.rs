@@ -1,0 +1,158 @@
+//! Live configuration: a running coordinator applies `config.toml` edits from its next
+//! dispatch, keeps its settings when an edit is invalid and says why, and names the settings
+//! that need a restart. Observed with mock agents that hang until the test ends them.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{wait_until, TestEnv};
+use crate::coordinator::Coordinator;
+
+fn agents(env: &TestEnv) -> Vec<Value> {
+    std::fs::read(env.wg_dir().join("service/agents.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .map(|v| v["agents"].as_array().cloned().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+fn coordinator_log(env: &TestEnv) -> String {
+    std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap_or_default()
+}
+
+fn service_status(env: &TestEnv) -> String {
+    let out = env.wg(&["service", "status"]);
+    format!("{}{}", out.stdout, out.stderr)
+}
+
+/// Waits for exactly `n` running agents, then checks they stay `n` for a few polls (200 ms
+/// each): the coordinator had every chance to start more.
+fn settles_at(env: &TestEnv, n: usize) {
+    assert!(
+        wait_until(Duration::from_secs(30), || agents(env).len() == n),
+        "expected {n} agents, have {}:\n{}",
+        agents(env).len(),
+        coordinator_log(env)
+    );
+    wait_until(Duration::from_secs(1), || false);
+    assert_eq!(agents(env).len(), n, "{}", coordinator_log(env));
+}
+
+fn config_text(env: &TestEnv) -> String {
+    std::fs::read_to_string(env.wg_dir().join("config.toml")).unwrap()
+}
+
+#[test]
+fn config_edits_reach_a_running_coordinator_and_invalid_ones_are_refused() {
+    let env = TestEnv::new();
+    for (k, v) in [
+        ("coordinator.max_agents", "1"),
+        ("coordinator.poll_interval", "200ms"),
+        ("executors.mock.behavior", "hang"),
+    ] {
+        env.wg(&["config", "set", k, v]).ok();
+    }
+    for i in 1..=6 {
+        env.wg(&["add", &format!("Task {i}"), "--id", &format!("t{i}")])
+            .ok();
+    }
+    let _coordinator = Coordinator::start(&env, &[]);
+    settles_at(&env, 1);
+
+    // `wg config set` on the running coordinator changes its concurrency.
+    env.wg(&["config", "set", "coordinator.max_agents", "3"])
+        .ok();
+    settles_at(&env, 3);
+    assert!(
+        coordinator_log(&env)
+            .contains("applied from the next dispatch: coordinator.max_agents = 3"),
+        "{}",
+        coordinator_log(&env)
+    );
+    let status = service_status(&env);
+    assert!(
+        status.contains("config: reloaded") && status.contains("coordinator.max_agents = 3"),
+        "{status}"
+    );
+    // The agent that was running keeps what it started with, and that is said.
+    assert!(
+        status.contains("1 agent(s) started before it keep the settings"),
+        "{status}"
+    );
+
+    // A hand edit that is not valid: the old settings keep running, and both the log and
+    // `wg service status` say why.
+    let good = config_text(&env);
+    let bad = good
+        .replace("max_agents = 3", "max_agents = 5")
+        .replace("poll_interval = \"200ms\"", "poll_interval = \"soon\"");
+    assert_ne!(bad, good);
+    std::fs::write(env.wg_dir().join("config.toml"), &bad).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || coordinator_log(&env)
+            .contains("still running on the previous settings")),
+        "{}",
+        coordinator_log(&env)
+    );
+    settles_at(&env, 3);
+    let log = coordinator_log(&env);
+    assert!(log.contains("coordinator.poll_interval"), "{log}");
+    let status = service_status(&env);
+    assert!(
+        status.contains("config: INVALID edit") && status.contains("coordinator.poll_interval"),
+        "{status}"
+    );
+    // Agents read the last valid config the coordinator runs on, not the broken file.
+    let agent = &agents(&env)[0];
+    let environ =
+        std::fs::read(format!("/proc/{}/environ", agent["pid"].as_i64().unwrap())).unwrap();
+    let running = env.wg_dir().join("service/config.toml");
+    let wanted = format!("WG_CONFIG={}", running.display());
+    assert!(
+        environ.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes()),
+        "the agent has no {wanted}"
+    );
+    let as_agent = env
+        .command(&["show", "t1"])
+        .env("WG_CONFIG", &running)
+        .output()
+        .unwrap();
+    assert!(as_agent.status.success(), "{as_agent:?}");
+    assert_eq!(env.wg(&["show", "t1"]).code, 3, "a person sees the error");
+
+    // Fixed: applied at once, and the complaint is gone.
+    std::fs::write(
+        env.wg_dir().join("config.toml"),
+        good.replace("max_agents = 3", "max_agents = 4"),
+    )
+    .unwrap();
+    settles_at(&env, 4);
+    let status = service_status(&env);
+    assert!(!status.contains("INVALID"), "{status}");
+
+    // The launcher is fixed for a coordinator's run: named as needing a restart, and the
+    // next agent still starts as a local process.
+    env.wg(&["config", "set", "coordinator.launcher", "slurm"])
+        .ok();
+    assert!(
+        wait_until(Duration::from_secs(30), || service_status(&env)
+            .contains("config: coordinator.launcher needs a restart")),
+        "{}",
+        service_status(&env)
+    );
+    env.wg(&["config", "set", "coordinator.max_agents", "5"])
+        .ok();
+    settles_at(&env, 5);
+    for a in agents(&env) {
+        assert!(
+            a["pid"].as_i64().unwrap() > 0 && a["slurm_job"].is_null(),
+            "{a}"
+        );
+    }
+    assert!(
+        coordinator_log(&env).contains("coordinator.launcher needs a restart"),
+        "{}",
+        coordinator_log(&env)
+    );
+}
