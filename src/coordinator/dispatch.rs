@@ -8,7 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{anyhow, Context as _};
 use tokio::sync::mpsc::unbounded_channel;
 
-use super::recovery::{self, AgentRecord};
+use super::agents_file::{self, AgentRecord};
+use super::recovery;
 use super::scheduler::{self, Candidate, Limits};
 use super::supervisor::{self, Watch};
 use super::{slurm_jobs, Coordinator, Event, Running, ACTOR, AGENT_PREFIX};
@@ -533,7 +534,7 @@ impl Coordinator {
 
     pub(super) fn write_agents(&self) -> anyhow::Result<()> {
         let records: Vec<AgentRecord> = self.agents.values().map(|r| r.record.clone()).collect();
-        recovery::write(&self.layout.agents_file(), &records)
+        agents_file::write(&self.layout.agents_file(), &records)
             .with_context(|| format!("cannot write {}", self.layout.agents_file().display()))
     }
 }

@@ -2,7 +2,7 @@
 //! error replies, endpoint trouble), let `scheduler::decide_exit` judge them, and apply the
 //! decision; then start the evaluation gate of a finished task.
 
-use super::recovery::AgentRecord;
+use super::agents_file::AgentRecord;
 use super::scheduler::{self, Decision, ExitFacts, TurnFailure};
 use super::supervisor::Ended;
 use super::{cli_err, Coordinator, Event, ACTOR};

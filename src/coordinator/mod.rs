@@ -6,6 +6,7 @@
 //! the `notify` crate) and a slow fallback poll wake the loop; idle, it sleeps. The decisions
 //! themselves are pure functions in `scheduler.rs`.
 
+pub mod agents_file;
 mod announce;
 mod dispatch;
 pub mod endpoints;
@@ -34,7 +35,7 @@ use crate::model::TaskStatus;
 use crate::store::lock::FileLock;
 use crate::store::{Layout, Store};
 use crate::time::{now_rfc3339, parse_duration};
-use recovery::AgentRecord;
+use agents_file::AgentRecord;
 use scheduler::StopReason;
 use supervisor::{Control, Ended};
 
@@ -391,7 +392,7 @@ impl Coordinator {
                 }
             }
         }
-        recovery::write(&self.layout.agents_file(), &[])?;
+        agents_file::write(&self.layout.agents_file(), &[])?;
         let graph = self.store.load()?;
         let mut counts = BTreeMap::new();
         for t in graph.tasks.values() {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::recovery::AgentRecord;
+use super::agents_file::AgentRecord;
 use super::scheduler::{timed_out, Limits, StopReason};
 use super::supervisor::{Control, Ended};
 use crate::executor::process::AgentSpec;

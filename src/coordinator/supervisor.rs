@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::process::Child;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::recovery::{still_alive, AgentRecord};
+use super::agents_file::{still_alive, AgentRecord};
 use super::scheduler::{timed_out, Limits, StopReason};
 use crate::process::{group_alive, terminate, StopHow};
 

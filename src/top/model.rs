@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use crate::conversation::{self, OutboxRecord};
-use crate::coordinator::{self, endpoints, recovery};
+use crate::coordinator::{self, agents_file, endpoints};
 use crate::handler::events::{Dialect, Notice, TurnEvents};
 use crate::model::{Task, TaskStatus};
 use crate::store::{Layout, Store, StoreError};
@@ -174,7 +174,7 @@ pub enum LoadError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Agents(#[from] recovery::AgentsFileError),
+    Agents(#[from] agents_file::AgentsFileError),
     #[error("cannot check the coordinator: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -188,7 +188,7 @@ pub fn load(layout: &Layout, store: &Store) -> Result<Snapshot, LoadError> {
     let agents = if coordinator == Coordinator::NotRunning {
         Vec::new()
     } else {
-        recovery::read(&layout.agents_file())?
+        agents_file::read(&layout.agents_file())?
     };
     let paused = if coordinator == Coordinator::NotRunning {
         Vec::new()
@@ -208,7 +208,7 @@ pub fn load(layout: &Layout, store: &Store) -> Result<Snapshot, LoadError> {
         .into_iter()
         .map(|t| t.id.clone())
         .collect();
-    let mut by_task: BTreeMap<&str, &recovery::AgentRecord> = BTreeMap::new();
+    let mut by_task: BTreeMap<&str, &agents_file::AgentRecord> = BTreeMap::new();
     for a in &agents {
         by_task.insert(a.task.as_str(), a);
     }
@@ -255,7 +255,7 @@ fn reason(t: &Task) -> Option<String> {
         .map(|w| format!("waiting for {w}"))
 }
 
-fn agent_row(layout: &Layout, a: &recovery::AgentRecord, t: &Task) -> AgentRow {
+fn agent_row(layout: &Layout, a: &agents_file::AgentRecord, t: &Task) -> AgentRow {
     let outbox = conversation::read_outbox(layout, &t.id).unwrap_or_default();
     let mut tokens = Tokens::default();
     for r in &outbox {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::cli::Ctx;
 use crate::coordinator::endpoints::{self, PausedEndpoint};
 use crate::coordinator::reload::{self, ConfigState};
-use crate::coordinator::{self, recovery};
+use crate::coordinator::{self, agents_file};
 use crate::error::CliResult;
 use crate::model::TaskStatus;
 use crate::time::parse_rfc3339;
@@ -52,7 +52,7 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
     let state = coordinator::running(&ctx.layout)?;
     let running = state.is_some();
     let agents = if running {
-        recovery::read(&ctx.layout.agents_file())
+        agents_file::read(&ctx.layout.agents_file())
             .map_err(|e| crate::error::CliError::new(crate::error::Kind::User, e))?
     } else {
         Vec::new()
