@@ -31,21 +31,16 @@ struct Check {
 }
 
 pub fn cmd_doctor(ctx: &Ctx, args: &DoctorArgs) -> CliResult {
-    let cfg = &ctx.config;
     let mut checks = Vec::new();
     let root = ctx.layout.project_root();
     let path = std::env::var("PATH").unwrap_or_default();
-    // A claude-only project has no codex to check, and its endpoint speaks the Messages API.
-    let uses_codex = cfg.executor != "claude"
-        || ctx.store.load().is_ok_and(|g| {
-            g.tasks
-                .values()
-                .any(|t| t.executor.as_deref() == Some("codex"))
-        });
+    // Only the agents the project runs are checked: a mock- or shell-only project has no
+    // codex to find, and a claude-only one's endpoint speaks the Messages API.
+    let uses_codex = uses_executor(ctx, "codex");
     if uses_codex {
         codex_checks(ctx, &path, &root, &mut checks);
     }
-    if uses_claude(ctx) {
+    if uses_executor(ctx, "claude") {
         checks.extend(claude_checks(ctx, &path, &root));
     }
     checks.extend(worktree_checks(ctx, args.fix)?);
@@ -305,15 +300,15 @@ fn endpoint_checks(
     checks
 }
 
-/// Whether the project runs claude tasks: the default executor, a `[executors.claude]` table
-/// or a task naming it.
-fn uses_claude(ctx: &Ctx) -> bool {
-    ctx.config.executor == "claude"
-        || ctx.config.executors.contains_key("claude")
+/// Whether the project runs `name` tasks: the default executor, a `[executors.NAME]` table or
+/// a task naming it.
+fn uses_executor(ctx: &Ctx, name: &str) -> bool {
+    ctx.config.executor == name
+        || ctx.config.executors.contains_key(name)
         || ctx.store.load().is_ok_and(|g| {
             g.tasks
                 .values()
-                .any(|t| t.executor.as_deref() == Some("claude"))
+                .any(|t| t.executor.as_deref() == Some(name))
         })
 }
 

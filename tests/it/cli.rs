@@ -722,3 +722,28 @@ fn store_locked_exits_5_and_names_the_lock() {
     fs2::FileExt::unlock(&lock).unwrap();
     add(&env, &["B"]);
 }
+
+#[test]
+fn doctor_checks_only_the_agents_the_project_runs() {
+    // A mock-only project on a PATH without codex or claude: nothing to find, all well.
+    let env = TestEnv::new();
+    env.wg(&["add", "T"]).ok();
+    let run = env.wg(&["doctor", "--json"]).ok();
+    let names: Vec<String> = run
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n == "codex" || n == "claude"),
+        "{run}"
+    );
+    // One task that runs codex brings the codex check back, and it fails naming the fix.
+    env.wg(&["config", "set", "codex.binary", "/nonexistent/codex"])
+        .ok();
+    env.wg(&["add", "C", "--executor", "codex"]).ok();
+    let run = env.wg(&["doctor", "--json"]).code(1);
+    assert!(run.stdout.contains("install the Codex CLI"), "{run}");
+}
