@@ -382,7 +382,7 @@ fn claude_checks(ctx: &Ctx, path: &str, root: &std::path::Path) -> Vec<Check> {
 /// 401 or 403 means the key is wrong.
 fn probe_anthropic(url: &str, key: Option<&str>, auth: &str) -> Check {
     let agent = crate::http::agent(Duration::from_secs(5));
-    let base = crate::handler::claude::base_url(url);
+    let base = crate::handler::proxy::anthropic_base_url(url);
     let models = format!("{base}/v1/models");
     let mut req = agent.get(&models).header("anthropic-version", "2023-06-01");
     if let Some(k) = key {

@@ -8,7 +8,8 @@ use clap::Args;
 use crate::cli::{check_id, Ctx};
 use crate::env;
 use crate::error::{config_error, internal, not_found, user_error, CliError, CliResult, Kind};
-use crate::handler::session::{self, Session, SessionError};
+use crate::handler::error::SessionError;
+use crate::handler::session::{self, Session};
 
 /// Run agent turns (codex or claude) for a task until every message to it is answered.
 ///

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::cli::{check_id, Ctx};
 use crate::error::{not_found, CliResult};
-use crate::handler::claude;
+use crate::handler::events::claude;
 use crate::handler::events::PendingTool;
 
 /// Show what a task's agent is doing, from `events.jsonl`: messages, commands with exit codes,

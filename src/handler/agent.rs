@@ -5,10 +5,10 @@
 
 use serde_json::{Map, Value};
 
+use super::error::SessionError;
 use super::events::{Dialect, TurnEvents};
 use super::files::HandlerLog;
 use super::resolve::Resolved;
-use super::session::SessionError;
 use crate::config::Config;
 use crate::conversation::Usage;
 use crate::outcome::ErrorKind;
@@ -48,13 +48,5 @@ pub trait AgentCli {
         _usage: &Usage,
         _extra: &mut Map<String, Value>,
     ) {
-    }
-}
-
-/// The agent of a dialect.
-pub fn of(d: Dialect) -> &'static dyn AgentCli {
-    match d {
-        Dialect::Codex => &super::codex::Codex,
-        Dialect::Claude => &super::claude::Claude,
     }
 }

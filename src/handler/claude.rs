@@ -5,10 +5,11 @@
 use serde_json::Value;
 
 use super::agent::{AgentCli, Invocation};
-use super::events::{CommandRun, Dialect, Notice, PendingTool, TurnEvents};
+use super::error::SessionError;
+use super::events::{Dialect, TurnEvents};
 use super::files::HandlerLog;
+use super::proxy::anthropic_base_url;
 use super::resolve::Resolved;
-use super::session::SessionError;
 use crate::config::Config;
 use crate::conversation::Usage;
 use crate::outcome::{self, ErrorKind};
@@ -68,13 +69,6 @@ pub fn claude_args(p: &ClaudeParams) -> Vec<String> {
     a
 }
 
-/// `http://h/v1` → `http://h`: the CLI appends `/v1/messages?beta=true` itself and keeps any
-/// other path prefix.
-pub fn base_url(url: &str) -> String {
-    let u = url.trim_end_matches('/');
-    u.strip_suffix("/v1").unwrap_or(u).to_string()
-}
-
 /// The env var the key goes in, for `auth`.
 pub fn key_var(auth: &str) -> &'static str {
     if auth == "bearer" {
@@ -89,7 +83,7 @@ pub fn claude_env(p: &ClaudeParams) -> Vec<(String, String)> {
     let mut e: Vec<(String, String)> = Vec::new();
     let mut set = |k: &str, v: String| e.push((k.to_string(), v));
     if let Some(url) = &p.endpoint {
-        set("ANTHROPIC_BASE_URL", base_url(url));
+        set("ANTHROPIC_BASE_URL", anthropic_base_url(url));
     }
     // State (.claude.json, backups, shell snapshots) stays in the task's own dir, and a
     // person's ~/.claude settings and login stay out of the run.
@@ -131,176 +125,6 @@ fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !s.starts_with(|c: char| c.is_ascii_digit())
-}
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_string)
-}
-
-/// `result.usage` in wg's terms. Anthropic counts cached input apart from `input_tokens`;
-/// wg's `input_tokens` is all input, as codex reports it.
-pub fn usage_of(u: &Value) -> Usage {
-    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-    Usage {
-        input_tokens: n("input_tokens")
-            + n("cache_read_input_tokens")
-            + n("cache_creation_input_tokens"),
-        cached_input_tokens: n("cache_read_input_tokens"),
-        output_tokens: n("output_tokens"),
-        reasoning_output_tokens: u
-            .get("output_tokens_details")
-            .and_then(|d| d.get("thinking_tokens"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0),
-    }
-}
-
-/// Folds one stream-json event in. Success is judged from the `result` line's `is_error`
-/// (and the exit code), never its `subtype`, which says `success` for API failures.
-pub fn feed(t: &mut TurnEvents, ev: &Value) -> Option<Notice> {
-    match ev.get("type").and_then(Value::as_str).unwrap_or("") {
-        "system" => match ev.get("subtype").and_then(Value::as_str).unwrap_or("") {
-            "init" => {
-                t.thread_id = text(ev, "session_id");
-                None
-            }
-            "api_retry" => {
-                let n = |k: &str| ev.get(k).map(|v| v.to_string()).unwrap_or_default();
-                let msg = format!(
-                    "retry {}/{} after {} ms: status {} ({})",
-                    n("attempt"),
-                    n("max_retries"),
-                    n("retry_delay_ms"),
-                    n("error_status"),
-                    text(ev, "error").unwrap_or_default()
-                );
-                t.warnings.push(msg.clone());
-                Some(Notice::Warning(msg))
-            }
-            _ => None,
-        },
-        "assistant" => {
-            let content = ev.pointer("/message/content")?.as_array()?;
-            let mut notice = None;
-            for block in content {
-                match block.get("type").and_then(Value::as_str).unwrap_or("") {
-                    "tool_use" => {
-                        if let Some(p) = pending_tool(block) {
-                            t.pending_tools.push(p);
-                        }
-                    }
-                    "text" => {
-                        let s = text(block, "text").unwrap_or_default();
-                        if ev.get("error").is_none() {
-                            notice = Some(Notice::Message(s));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            notice
-        }
-        "user" => {
-            let content = ev.pointer("/message/content")?.as_array()?;
-            let block = content
-                .iter()
-                .find(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))?;
-            let id = text(block, "tool_use_id").unwrap_or_default();
-            let pos = t.pending_tools.iter().position(|p| p.id == id);
-            let (command, shell) = pos
-                .map(|p| t.pending_tools.remove(p))
-                .map_or((format!("tool {id}"), false), |p| (p.shown, p.shell));
-            let is_error = block
-                .get("is_error")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let run = CommandRun {
-                exit_code: tool_exit_code(block, is_error, shell),
-                command,
-                status: if is_error { "failed" } else { "completed" }.into(),
-            };
-            t.commands.push(run.clone());
-            Some(Notice::Command(run))
-        }
-        "result" => {
-            if let Some(u) = ev.get("usage") {
-                t.usage = usage_of(u);
-            }
-            t.error_status = ev.get("api_error_status").and_then(Value::as_u64);
-            let result = text(ev, "result");
-            let is_error = ev.get("is_error").and_then(Value::as_bool).unwrap_or(false);
-            if is_error {
-                let msg = result.unwrap_or_else(|| {
-                    format!(
-                        "claude ended the turn with an error ({})",
-                        text(ev, "terminal_reason").unwrap_or_else(|| "no reason given".into())
-                    )
-                });
-                t.failed = Some(msg.clone());
-                return Some(Notice::Failed(msg));
-            }
-            t.completed = true;
-            t.reply = result;
-            let denied = ev
-                .get("permission_denials")
-                .and_then(Value::as_array)
-                .filter(|d| !d.is_empty())?;
-            // A denied tool still ends the turn as a success; only this field tells.
-            let names: Vec<String> = denied.iter().filter_map(|d| text(d, "tool_name")).collect();
-            let msg = format!(
-                "permission denied for {} tool call(s): {} (see claude.permissions)",
-                denied.len(),
-                names.join(", ")
-            );
-            t.warnings.push(msg.clone());
-            Some(Notice::Warning(msg))
-        }
-        _ => None,
-    }
-}
-
-/// A `tool_use` block as a call waiting for its result; `None` without an id.
-pub fn pending_tool(block: &Value) -> Option<PendingTool> {
-    let name = text(block, "name").unwrap_or_default();
-    let input = block.get("input").cloned().unwrap_or(Value::Null);
-    let command = input.get("command").and_then(Value::as_str);
-    Some(PendingTool {
-        id: text(block, "id")?,
-        shown: command.map_or_else(|| format!("{name} {input}"), str::to_string),
-        shell: command.is_some(),
-    })
-}
-
-/// The text of a `tool_result` block: a string, or text blocks.
-pub fn tool_result_text(block: &Value) -> String {
-    match block.get("content") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
-}
-
-/// A Bash tool's exit code: 0 when the result is not an error; on an error the CLI starts the
-/// result with `Exit code N` (measured: "Exit code 137" after a SIGTERM). Other tools and
-/// errors without that line have none.
-pub fn tool_exit_code(block: &Value, is_error: bool, shell: bool) -> Option<i64> {
-    if !shell {
-        return None;
-    }
-    if !is_error {
-        return Some(0);
-    }
-    let text = tool_result_text(block);
-    let rest = text.trim_start().strip_prefix("Exit code ")?;
-    let digits: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '-')
-        .collect();
-    digits.parse().ok()
 }
 
 /// What kind of failure a claude turn ended in: the HTTP status when the CLI reports one,
@@ -415,6 +239,7 @@ impl AgentCli for Claude {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handler::events::claude::tool_exit_code;
     use crate::handler::events::{parse_line, Dialect, Line};
 
     fn run(sample: &str) -> TurnEvents {
@@ -498,7 +323,10 @@ mod tests {
         assert_eq!(get(&claude_env(&p), "IS_SANDBOX"), None);
         p.permissions = "acceptEdits".into();
         assert!(claude_args(&p).ends_with(&["--permission-mode".into(), "acceptEdits".into()]));
-        assert_eq!(base_url("http://h/gw/anthropic"), "http://h/gw/anthropic");
+        assert_eq!(
+            anthropic_base_url("http://h/gw/anthropic"),
+            "http://h/gw/anthropic"
+        );
         assert_eq!(key_var("bearer"), "ANTHROPIC_AUTH_TOKEN");
         assert_eq!(
             env_file_script("MY_KEY").lines().last(),

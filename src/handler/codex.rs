@@ -3,12 +3,12 @@
 
 use super::agent::{AgentCli, Invocation};
 use super::command::{self, CodexParams, Endpoint};
+use super::error::SessionError;
 use super::events::{self, Dialect, TurnEvents};
 use super::files::{self, HandlerLog};
 use super::log::Level;
 use super::proxy::TOKEN_ENV;
 use super::resolve::{Resolved, CODEX_HOME_LOG_CAP};
-use super::session::SessionError;
 use crate::config::Config;
 use crate::outcome::ErrorKind;
 

@@ -10,6 +10,7 @@ pub mod claude;
 pub mod codex;
 pub mod command;
 pub mod digest;
+pub mod error;
 pub mod events;
 pub mod files;
 pub mod log;

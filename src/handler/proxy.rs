@@ -39,7 +39,7 @@ pub fn plan(
         }),
         Dialect::Claude if endpoint.is_some() || has_key => Some(Plan {
             wire: Wire::Anthropic,
-            upstream: super::claude::base_url(endpoint.unwrap_or(ANTHROPIC_DEFAULT)),
+            upstream: anthropic_base_url(endpoint.unwrap_or(ANTHROPIC_DEFAULT)),
             auth: if claude_auth == "bearer" {
                 UpstreamAuth::Bearer
             } else {
@@ -48,6 +48,13 @@ pub fn plan(
         }),
         Dialect::Claude => None,
     }
+}
+
+/// `http://h/v1` → `http://h`: the CLI appends `/v1/messages?beta=true` itself and keeps any
+/// other path prefix.
+pub fn anthropic_base_url(url: &str) -> String {
+    let u = url.trim_end_matches('/');
+    u.strip_suffix("/v1").unwrap_or(u).to_string()
 }
 
 /// The agent's whole environment, built the way the coordinator builds an agent's: the

@@ -5,14 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::error::SessionError;
 use super::events::Dialect;
 use super::files::HandlerLog;
 use super::log::Level;
 use super::run::Timeouts;
-use super::session::{Session, SessionError};
 use super::Budget;
 use crate::config::Config;
 use crate::model::Task;
+use crate::store::Layout;
 use crate::time::parse_duration;
 
 /// codex's own log database in the shared CODEX_HOME is dropped past this size.
@@ -83,7 +84,17 @@ fn codex_home(wg_dir: &Path) -> PathBuf {
     }
 }
 
-pub fn resolve(s: &Session<'_>, task: &Task, dialect: Dialect) -> Result<Resolved, SessionError> {
+/// What a run brings to resolution besides the task: where the project is, its settings,
+/// who holds the task, and the run's overrides of model and endpoint.
+pub struct Scope<'a> {
+    pub layout: &'a Layout,
+    pub config: &'a Config,
+    pub agent: &'a str,
+    pub model: Option<&'a String>,
+    pub endpoint: Option<&'a String>,
+}
+
+pub fn resolve(s: &Scope<'_>, task: &Task, dialect: Dialect) -> Result<Resolved, SessionError> {
     let cfg = s.config;
     // `[executors.NAME]` may point this executor at its own endpoint, model and key.
     let ep = cfg.endpoint_for(dialect.name());
@@ -93,7 +104,7 @@ pub fn resolve(s: &Session<'_>, task: &Task, dialect: Dialect) -> Result<Resolve
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| wg_dir.clone());
-    let endpoint = nonempty(s.endpoint.as_ref()).or_else(|| ep.url.clone());
+    let endpoint = nonempty(s.endpoint).or_else(|| ep.url.clone());
     if let Some(u) = &endpoint {
         crate::config::validate_endpoint_url(u).map_err(SessionError::config)?;
     }
@@ -134,10 +145,10 @@ pub fn resolve(s: &Session<'_>, task: &Task, dialect: Dialect) -> Result<Resolve
     let pass_env = crate::executor::Executor::resolve(dialect.name(), cfg)
         .map(|x| x.pass_env)
         .unwrap_or_default();
-    let agent = s.agent.clone();
+    let agent = s.agent.to_string();
     Ok(Resolved {
         dialect,
-        model: nonempty(s.model.as_ref())
+        model: nonempty(s.model)
             .or_else(|| task.model.clone())
             .or_else(|| ep.model.clone()),
         codex_home: endpoint

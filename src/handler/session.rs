@@ -4,21 +4,21 @@
 
 use std::path::Path;
 
-use super::agent;
+use super::agent::AgentCli;
 use super::command;
+use super::error::SessionError;
 use super::events::Dialect;
 use super::files::{self, EventsLog, HandlerLog};
 use super::log::Level;
 use super::prompt::{self, PromptInput};
 use super::proxy;
-use super::resolve::{find_binary, resolve, start_bridge, Resolved};
+use super::resolve::{find_binary, resolve, start_bridge, Resolved, Scope};
 use super::run::{self, Spawn};
 use super::{digest, overflow};
 use super::{error_reply, Failure, ReplyContext, Used};
 use crate::config::Config;
 use crate::conversation::{self, OutboxRecord};
 use crate::env;
-use crate::error::CliError;
 use crate::lifecycle::{transition, Change};
 use crate::model::{Task, TaskStatus};
 use crate::outcome::ErrorKind;
@@ -40,69 +40,6 @@ pub struct Session<'a> {
     pub endpoint: Option<String>,
     /// Called with every record the run appends to the outbox (replies and errors).
     pub on_record: &'a dyn Fn(&OutboxRecord),
-}
-
-/// Why a run could not take its turns. A turn that fails is not one of these: it is an
-/// `error` reply in the outbox and [`SessionEnd::error`].
-#[derive(Debug)]
-pub enum SessionError {
-    NotFound(String),
-    /// The task cannot take turns here (finished, another executor, no bridge).
-    Refused {
-        message: String,
-        hint: Option<String>,
-    },
-    /// The configuration cannot run a turn.
-    Config {
-        message: String,
-        hint: Option<String>,
-    },
-    /// The turn lock could not be read.
-    Locked(crate::store::lock::LockError),
-    /// The store or a status change refused (already typed by the store layer).
-    Store(CliError),
-    Io(std::io::Error),
-    /// The task's conversation files could not be read or written.
-    Conversation(anyhow::Error),
-}
-
-impl SessionError {
-    pub fn config(message: impl Into<String>) -> SessionError {
-        SessionError::Config {
-            message: message.into(),
-            hint: None,
-        }
-    }
-}
-
-impl From<CliError> for SessionError {
-    fn from(e: CliError) -> SessionError {
-        SessionError::Store(e)
-    }
-}
-
-impl From<crate::store::StoreError> for SessionError {
-    fn from(e: crate::store::StoreError) -> SessionError {
-        SessionError::Store(e.into())
-    }
-}
-
-impl From<conversation::ConversationError> for SessionError {
-    fn from(e: conversation::ConversationError) -> SessionError {
-        SessionError::Conversation(e.into())
-    }
-}
-
-impl From<crate::store::jsonl::ReadError> for SessionError {
-    fn from(e: crate::store::jsonl::ReadError) -> SessionError {
-        SessionError::Conversation(e.into())
-    }
-}
-
-impl From<std::io::Error> for SessionError {
-    fn from(e: std::io::Error) -> SessionError {
-        SessionError::Io(e)
-    }
 }
 
 fn not_finished(task: &Task) -> Result<(), SessionError> {
@@ -231,7 +168,14 @@ pub fn run(s: &Session<'_>, id: &str) -> Result<SessionEnd, SessionError> {
         }
     };
     not_finished(&task)?;
-    let mut r = resolve(s, &task, dialect)?;
+    let scope = Scope {
+        layout: s.layout,
+        config: s.config,
+        agent: &s.agent,
+        model: s.model.as_ref(),
+        endpoint: s.endpoint.as_ref(),
+    };
+    let mut r = resolve(&scope, &task, dialect)?;
     if dialect == Dialect::Claude && r.model.is_none() {
         // Without --model the CLI picks a Claude model id the endpoint may not serve.
         return Err(SessionError::Config {
@@ -415,7 +359,7 @@ fn turns(
                 hint: None,
             })?;
         }
-        let agent = agent::of(r.dialect);
+        let agent = agent_of(r.dialect);
         let inv = agent.invocation(r, s.config, log, turn)?;
         let mut envs = vec![
             (env::WG_DIR.to_string(), r.wg_dir.display().to_string()),
@@ -802,4 +746,12 @@ fn record_error(
     let rec = conversation::append_outbox(s.layout, id, rec)?;
     (s.on_record)(&rec);
     Ok(())
+}
+
+/// The agent CLI of a dialect.
+fn agent_of(d: Dialect) -> &'static dyn AgentCli {
+    match d {
+        Dialect::Codex => &super::codex::Codex,
+        Dialect::Claude => &super::claude::Claude,
+    }
 }

@@ -8,16 +8,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::index::{self, Entry, Index, Loc};
-use super::{file_identity, light_records, read_or_empty, view, Graph, Result, Store, StoreError};
+use super::view::{self, GATE_FIELD};
+use super::{file_identity, light_records, read_or_empty, Graph, Result, Store, StoreError};
 use crate::model::graph;
 use crate::model::{Task, TaskStatus};
-
-/// The field name as it appears in a record line (whatever its value and spacing).
-const GATE_FIELD: &[u8] = b"\"awaiting_evaluation\"";
-
-pub(super) fn mentions_gate(bytes: &[u8]) -> bool {
-    memchr::memmem::find(bytes, GATE_FIELD).is_some()
-}
 
 /// The lines of `bytes` (a graph file) whose record is held by the gate: task id → the
 /// line's offset. Older lines of a task may be among them; the caller keeps the latest.

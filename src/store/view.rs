@@ -79,6 +79,13 @@ pub struct Views<'a> {
 /// where the thread and the second table cost more than they save.
 const PARALLEL_MIN_BYTES: usize = 6 << 20;
 
+/// The evaluation gate's field name as it appears in a record line (whatever its value and spacing).
+pub(super) const GATE_FIELD: &[u8] = b"\"awaiting_evaluation\"";
+
+fn mentions_gate(bytes: &[u8]) -> bool {
+    memchr::memmem::find(bytes, GATE_FIELD).is_some()
+}
+
 /// Parses every complete line of `bytes` (the contents of `path`). Ids and dependencies are
 /// validated like [`Task`]'s; a bad line stops with its number.
 pub fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<Views<'a>> {
@@ -174,7 +181,7 @@ impl Views<'_> {
     /// line names the field at all is parsed in full.
     fn held_by_gate(&self, id: &str) -> bool {
         self.tasks.get(id).is_some_and(|v| {
-            super::ready::mentions_gate(v.line)
+            mentions_gate(v.line)
                 && serde_json::from_slice::<Task>(v.line)
                     .is_ok_and(|t| crate::evaluate::awaiting(&t))
         })

@@ -4,6 +4,8 @@
 //! `error` events and `error` items alone are warnings (codex emits them for every retry and
 //! for unknown model metadata). The reply is the last `agent_message`.
 
+pub mod claude;
+
 use serde_json::Value;
 
 use crate::conversation::Usage;
@@ -115,7 +117,7 @@ impl TurnEvents {
     pub fn feed(&mut self, ev: &Value) -> Option<Notice> {
         self.events += 1;
         if self.dialect == Dialect::Claude {
-            return super::claude::feed(self, ev);
+            return claude::feed(self, ev);
         }
         match ev.get("type").and_then(Value::as_str).unwrap_or("") {
             "thread.started" => {
@@ -217,15 +219,15 @@ mod tests {
         t
     }
 
-    const OK: &str = include_str!("../../tests/fixtures/codex-events/events-ok.jsonl");
-    const TOOL: &str = include_str!("../../tests/fixtures/codex-events/events-tool.jsonl");
+    const OK: &str = include_str!("../../../tests/fixtures/codex-events/events-ok.jsonl");
+    const TOOL: &str = include_str!("../../../tests/fixtures/codex-events/events-tool.jsonl");
     const E401: &str =
-        include_str!("../../tests/fixtures/codex-events/events-err-401-default-retries.jsonl");
-    const E500: &str = include_str!("../../tests/fixtures/codex-events/events-err-500.jsonl");
+        include_str!("../../../tests/fixtures/codex-events/events-err-401-default-retries.jsonl");
+    const E500: &str = include_str!("../../../tests/fixtures/codex-events/events-err-500.jsonl");
     const REFUSED: &str =
-        include_str!("../../tests/fixtures/codex-events/events-err-refused.jsonl");
-    const NOKEY: &str = include_str!("../../tests/fixtures/codex-events/events-err-nokey.jsonl");
-    const STALL: &str = include_str!("../../tests/fixtures/codex-events/events-err-stall.jsonl");
+        include_str!("../../../tests/fixtures/codex-events/events-err-refused.jsonl");
+    const NOKEY: &str = include_str!("../../../tests/fixtures/codex-events/events-err-nokey.jsonl");
+    const STALL: &str = include_str!("../../../tests/fixtures/codex-events/events-err-stall.jsonl");
 
     #[test]
     fn ok_turn_has_reply_and_usage_and_the_metadata_warning_is_not_fatal() {
