@@ -10,9 +10,8 @@ use crate::time::now_rfc3339;
 /// Record field naming the actor that failed a task.
 pub const FAILED_BY: &str = "failed_by";
 
-/// Task record field: `true` while an agent's `done` waits for the automatic evaluation
-/// (`evaluate.auto`). Such a task does not satisfy its dependents until accepted.
-pub const AWAITING: &str = "awaiting_evaluation";
+/// Task record field: `true` while an agent's `done` waits for the automatic evaluation.
+pub use crate::model::task::AWAITING_EVALUATION as AWAITING;
 
 /// Whether the coordinator may retry this failed task: failures decided by a person
 /// (`wg fail` outside an agent) or by the evaluator's last rejection are final;

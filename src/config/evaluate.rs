@@ -4,8 +4,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::evaluate::verdict;
-
 /// `[evaluate]` in config.toml.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -38,9 +36,25 @@ impl Default for EvaluateConfig {
             endpoint: None,
             api_key_env: None,
             wire_api: None,
-            weights: verdict::default_weights(),
+            weights: default_weights(),
             budget_chars: 60_000,
             timeout: "120s".into(),
         }
     }
+}
+
+/// Default weights: what the work does counts most, how it reads least.
+pub fn default_weights() -> BTreeMap<String, f64> {
+    [
+        ("correctness", 0.30),
+        ("completeness", 0.20),
+        ("constraint_fidelity", 0.15),
+        ("intent_fidelity", 0.15),
+        ("style", 0.05),
+        ("downstream_usability", 0.10),
+        ("efficiency", 0.05),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }

@@ -1,13 +1,14 @@
 //! `.wg/config.toml`, typed. Every field has a default so a short file is a valid one.
 //! `edit.rs` changes the file through toml_edit so comments and order survive.
 
+pub mod budget;
 pub mod edit;
 mod evaluate;
 pub mod key_name;
 pub mod live;
 mod suggest;
 
-pub use evaluate::EvaluateConfig;
+pub use evaluate::{default_weights, EvaluateConfig};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -607,7 +608,7 @@ impl Config {
     /// The history budget of the prompt: `codex.history_budget_chars`, else derived from
     /// `endpoint.model_context_window`.
     pub fn history_budget_chars(&self) -> usize {
-        crate::handler::trim::default_budget(
+        budget::default_budget(
             self.codex.history_budget_chars,
             self.endpoint.model_context_window,
         )

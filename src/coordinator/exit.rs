@@ -90,7 +90,7 @@ impl Coordinator {
         let mut decision = scheduler::decide_exit(&facts);
         if let Some(end) = &e.slurm {
             if e.stopped.is_none() {
-                decision = crate::slurm::state::name_state(decision, end);
+                decision = super::slurm_jobs::name_state(decision, end);
             }
         }
         let code = e

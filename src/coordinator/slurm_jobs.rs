@@ -14,14 +14,14 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::agents_file::AgentRecord;
-use super::scheduler::{timed_out, Limits, StopReason};
+use super::scheduler::{timed_out, Decision, Limits, StopReason};
 use super::supervisor::{Control, Ended};
 use crate::executor::process::AgentSpec;
 use crate::model::Task;
 use crate::slurm::client::{Client, SlurmError};
 use crate::slurm::sbatch::{exportable_name, Site, Submit};
 use crate::slurm::squeue::JobStatus;
-use crate::slurm::state::job_end;
+use crate::slurm::state::{job_end, JobEnd};
 
 /// Submits one agent as a job. The agent's variables are listed by name in `--export`;
 /// their values reach the job through sbatch's environment only.
@@ -339,5 +339,67 @@ impl super::Coordinator {
         ));
         let limits = self.limits(t);
         self.supervise(None, rec, Some(Instant::now()), limits)
+    }
+}
+
+/// The local decision, with the Slurm state named. A conversational turn cut short by Slurm
+/// (cancelled, preempted, out of memory ...) is a failure, not a turn that ended.
+pub fn name_state(decision: Decision, end: &JobEnd) -> Decision {
+    let Some(note) = &end.note else {
+        return decision;
+    };
+    let named = |r: String| format!("{note}: {r}");
+    match decision {
+        Decision::Fail(r) => Decision::Fail(named(r)),
+        Decision::Requeue {
+            count_retry,
+            reason,
+        } => Decision::Requeue {
+            count_retry,
+            reason: named(reason),
+        },
+        Decision::EndpointTrouble {
+            kind,
+            message,
+            reason,
+        } => Decision::EndpointTrouble {
+            kind,
+            message,
+            reason: named(reason),
+        },
+        Decision::NextTurn | Decision::Nudge if end.exit_code.is_none() => {
+            Decision::Fail(format!("{note}: the agent's turn was cut short"))
+        }
+        d => d,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slurm::state::JobState;
+
+    #[test]
+    fn the_local_decision_gets_the_state_in_its_reason() {
+        let cancelled = job_end(4, Some(&JobState::Cancelled), Some(15));
+        assert_eq!(
+            name_state(
+                Decision::Fail("agent exited without reporting (signal 15)".into()),
+                &cancelled
+            ),
+            Decision::Fail(
+                "Slurm job 4 CANCELLED: agent exited without reporting (signal 15)".into()
+            )
+        );
+        // A conversational turn cut short fails instead of counting as a finished turn.
+        assert!(matches!(
+            name_state(Decision::Nudge, &cancelled),
+            Decision::Fail(r) if r.starts_with("Slurm job 4 CANCELLED")
+        ));
+        // What the agent decided itself stands.
+        assert_eq!(name_state(Decision::Nothing, &cancelled), Decision::Nothing);
+        let ok = job_end(5, Some(&JobState::Completed), Some(0));
+        assert_eq!(name_state(Decision::Nudge, &ok), Decision::Nudge);
+        assert_eq!(name_state(Decision::Done, &ok), Decision::Done);
     }
 }

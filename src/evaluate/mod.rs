@@ -325,7 +325,7 @@ pub use crate::lifecycle::AWAITING;
 
 /// Whether `t` is done but not yet accepted by the evaluation gate.
 pub fn awaiting(t: &Task) -> bool {
-    t.status == TaskStatus::Done && t.extra.get(AWAITING).and_then(|v| v.as_bool()) == Some(true)
+    t.awaiting_evaluation()
 }
 
 /// Marks a task an agent (not a person: `user`) just made done as waiting for the automatic
@@ -338,11 +338,7 @@ pub fn hold_for_evaluation(t: &mut Task, config: &Config, actor: &str) {
 
 /// The dependencies of `t` that are done but still wait for their evaluation: `t` waits too.
 pub fn held_by<'a>(t: &Task, get: impl Fn(&str) -> Option<&'a Task>) -> Vec<String> {
-    t.after
-        .iter()
-        .filter(|d| get(d).is_some_and(awaiting))
-        .cloned()
-        .collect()
+    t.held_by_gate(get)
 }
 
 /// The gate: below the pass mark a done task goes back to open with the notes as a new

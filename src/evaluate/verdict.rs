@@ -15,22 +15,6 @@ pub const DIMENSIONS: [&str; 7] = [
     "efficiency",
 ];
 
-/// Default weights: what the work does counts most, how it reads least.
-pub fn default_weights() -> BTreeMap<String, f64> {
-    [
-        ("correctness", 0.30),
-        ("completeness", 0.20),
-        ("constraint_fidelity", 0.15),
-        ("intent_fidelity", 0.15),
-        ("style", 0.05),
-        ("downstream_usability", 0.10),
-        ("efficiency", 0.05),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub scores: BTreeMap<String, f64>,
@@ -192,7 +176,10 @@ mod tests {
     #[test]
     fn weights_and_gate() {
         let v = parse(&full(0.5)).unwrap();
-        assert_eq!(weighted_total(&v.scores, &default_weights()), 0.5);
+        assert_eq!(
+            weighted_total(&v.scores, &crate::config::default_weights()),
+            0.5
+        );
         let mut s = v.scores.clone();
         s.insert("correctness".into(), 1.0);
         let w: BTreeMap<String, f64> =

@@ -246,7 +246,31 @@ pub struct Task {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+/// Task record field: `true` while an agent's `done` waits for the automatic evaluation
+/// (`evaluate.auto`). Such a task does not satisfy its dependents until accepted.
+pub const AWAITING_EVALUATION: &str = "awaiting_evaluation";
+
 impl Task {
+    /// Done, but not yet accepted by the evaluation gate.
+    pub fn awaiting_evaluation(&self) -> bool {
+        self.status == TaskStatus::Done
+            && self
+                .extra
+                .get(AWAITING_EVALUATION)
+                .and_then(|v| v.as_bool())
+                == Some(true)
+    }
+
+    /// The dependencies that are done but still wait for their evaluation: this task waits
+    /// too. `get` looks a task up by id.
+    pub fn held_by_gate<'a>(&self, get: impl Fn(&str) -> Option<&'a Task>) -> Vec<String> {
+        self.after
+            .iter()
+            .filter(|d| get(d).is_some_and(Task::awaiting_evaluation))
+            .cloned()
+            .collect()
+    }
+
     pub fn new(id: String, title: String, now: &str) -> Task {
         Task {
             id,

@@ -1,8 +1,6 @@
 //! Slurm job states, and what an ended job means for the coordinator's exit decision: the
 //! same rules as a local agent, with the Slurm state named in the reason.
 
-use crate::coordinator::scheduler::Decision;
-
 /// A job state as squeue prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobState {
@@ -136,38 +134,6 @@ pub fn job_end(id: u64, state: Option<&JobState>, wait_status: Option<i32>) -> J
     }
 }
 
-/// The local decision, with the Slurm state named. A conversational turn cut short by Slurm
-/// (cancelled, preempted, out of memory ...) is a failure, not a turn that ended.
-pub fn name_state(decision: Decision, end: &JobEnd) -> Decision {
-    let Some(note) = &end.note else {
-        return decision;
-    };
-    let named = |r: String| format!("{note}: {r}");
-    match decision {
-        Decision::Fail(r) => Decision::Fail(named(r)),
-        Decision::Requeue {
-            count_retry,
-            reason,
-        } => Decision::Requeue {
-            count_retry,
-            reason: named(reason),
-        },
-        Decision::EndpointTrouble {
-            kind,
-            message,
-            reason,
-        } => Decision::EndpointTrouble {
-            kind,
-            message,
-            reason: named(reason),
-        },
-        Decision::NextTurn | Decision::Nudge if end.exit_code.is_none() => {
-            Decision::Fail(format!("{note}: the agent's turn was cut short"))
-        }
-        d => d,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,29 +187,5 @@ mod tests {
         }
         let e = job_end(3, None, None);
         assert!(e.note.unwrap().contains("no longer known"));
-    }
-
-    #[test]
-    fn the_local_decision_gets_the_state_in_its_reason() {
-        let cancelled = job_end(4, Some(&JobState::Cancelled), Some(15));
-        assert_eq!(
-            name_state(
-                Decision::Fail("agent exited without reporting (signal 15)".into()),
-                &cancelled
-            ),
-            Decision::Fail(
-                "Slurm job 4 CANCELLED: agent exited without reporting (signal 15)".into()
-            )
-        );
-        // A conversational turn cut short fails instead of counting as a finished turn.
-        assert!(matches!(
-            name_state(Decision::Nudge, &cancelled),
-            Decision::Fail(r) if r.starts_with("Slurm job 4 CANCELLED")
-        ));
-        // What the agent decided itself stands.
-        assert_eq!(name_state(Decision::Nothing, &cancelled), Decision::Nothing);
-        let ok = job_end(5, Some(&JobState::Completed), Some(0));
-        assert_eq!(name_state(Decision::Nudge, &ok), Decision::Nudge);
-        assert_eq!(name_state(Decision::Done, &ok), Decision::Done);
     }
 }

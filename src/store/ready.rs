@@ -23,7 +23,7 @@ fn gate_lines(bytes: &[u8]) -> rustc_hash::FxHashMap<String, u64> {
         let start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
         let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
         if let Ok(t) = serde_json::from_slice::<Task>(&bytes[start..end]) {
-            if crate::evaluate::awaiting(&t) {
+            if t.awaiting_evaluation() {
                 // A later line of the same task replaces an earlier one here too.
                 held.insert(t.id, start as u64);
             }
@@ -46,7 +46,7 @@ impl Store {
         };
         let status_of = |id: &str| archive.get(id).map(|t| t.status);
         let mut ready = graph::ready_in_order(&graph.tasks, &status_of);
-        ready.retain(|t| crate::evaluate::held_by(t, |d| graph.tasks.get(d)).is_empty());
+        ready.retain(|t| t.held_by_gate(|d| graph.tasks.get(d)).is_empty());
         Ok(ready)
     }
 

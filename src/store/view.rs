@@ -182,8 +182,7 @@ impl Views<'_> {
     fn held_by_gate(&self, id: &str) -> bool {
         self.tasks.get(id).is_some_and(|v| {
             mentions_gate(v.line)
-                && serde_json::from_slice::<Task>(v.line)
-                    .is_ok_and(|t| crate::evaluate::awaiting(&t))
+                && serde_json::from_slice::<Task>(v.line).is_ok_and(|t| t.awaiting_evaluation())
         })
     }
 
