@@ -604,13 +604,12 @@ fn config_get_set_list_keep_comments_and_types() {
     let env = TestEnv::new();
     let path = env.path(".wg/config.toml");
     let before = std::fs::read_to_string(&path).unwrap();
-    env.wg(&["config", "set", "executors.mock.turn_ms", "300"])
-        .ok();
-    env.wg(&["config", "set", "coordinator.max_agents", "8"])
-        .ok();
-    env.wg(&["config", "set", "model", "qwen3-coder"]).ok();
-    env.wg(&["config", "set", "executors.mock.flaky", "true"])
-        .ok();
+    env.set_config(&[
+        ("executors.mock.turn_ms", "300"),
+        ("coordinator.max_agents", "8"),
+        ("model", "qwen3-coder"),
+        ("executors.mock.flaky", "true"),
+    ]);
     let after = std::fs::read_to_string(&path).unwrap();
     // Every comment survives, in order.
     let comments = |s: &str| -> Vec<String> {

@@ -254,12 +254,10 @@ async fn a_killed_handler_takes_its_codex_along_and_its_attempt_is_fenced() {
         return;
     };
     // The held turn must be ended by the kill, not by a timeout.
-    for (k, v) in [
+    env.set_config(&[
         ("handler.idle_timeout", "5m"),
         ("handler.first_output_timeout", "5m"),
-    ] {
-        env.wg(&["config", "set", k, v]).ok();
-    }
+    ]);
     env.wg(&["add", "Work", "--id", "t"]).ok();
     let service = Service::start(&env);
     let asked = async {

@@ -106,14 +106,12 @@ async fn a_coordinator_killed_mid_turn_while_turns_end_and_after_a_claim_runs_no
     let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
-    for (k, v) in [
+    env.set_config(&[
         // The stub's late answers must not look like a stalled stream.
         ("handler.stream_idle_timeout", "30s"),
         ("handler.idle_timeout", "30s"),
         ("coordinator.poll_interval", "200ms"),
-    ] {
-        env.wg(&["config", "set", k, v]).ok();
-    }
+    ]);
     for (id, after) in [
         ("a", &[][..]),
         ("b", &["a"]),

@@ -60,10 +60,10 @@ async fn a_rejected_key_at_a_503_port_pauses_with_the_key_reason_and_spends_noth
     let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
-    env.wg(&["config", "set", "coordinator.retry_backoff", "200ms"])
-        .ok();
-    env.wg(&["config", "set", "coordinator.endpoint_backoff_max", "400ms"])
-        .ok();
+    env.set_config(&[
+        ("coordinator.retry_backoff", "200ms"),
+        ("coordinator.endpoint_backoff_max", "400ms"),
+    ]);
     // One agent at a time: the second task must meet the pause, not race the first.
     env.wg(&["config", "set", "coordinator.max_agents", "1"])
         .ok();
@@ -157,10 +157,10 @@ async fn a_pause_is_visible_and_never_lifted_by_an_unrelated_agent_exit() {
     let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
-    env.wg(&["config", "set", "coordinator.retry_backoff", "300ms"])
-        .ok();
-    env.wg(&["config", "set", "coordinator.endpoint_backoff_max", "600ms"])
-        .ok();
+    env.set_config(&[
+        ("coordinator.retry_backoff", "300ms"),
+        ("coordinator.endpoint_backoff_max", "600ms"),
+    ]);
     // The slow answer must not look idle.
     env.wg(&["config", "set", "handler.idle_timeout", "20s"])
         .ok();
@@ -490,10 +490,10 @@ async fn service_resume_probes_at_once_and_webhooks_announce_the_pause_and_its_e
         return;
     };
     // An hour to the next probe: only `wg service resume` can lift the pause in this test.
-    env.wg(&["config", "set", "coordinator.retry_backoff", "1h"])
-        .ok();
-    env.wg(&["config", "set", "coordinator.endpoint_backoff_max", "1h"])
-        .ok();
+    env.set_config(&[
+        ("coordinator.retry_backoff", "1h"),
+        ("coordinator.endpoint_backoff_max", "1h"),
+    ]);
     let cfg = env.wg_dir().join("config.toml");
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str(&format!("\n[notify]\nurl = \"{}/hook\"\n", hooks.uri()));

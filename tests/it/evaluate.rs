@@ -40,13 +40,11 @@ fn finished_project(server: &MockServer, wire_api: &str) -> TestEnv {
     let mut env = TestEnv::new();
     env.set_env("WG_API_KEY", KEY);
     let url = format!("{}/v1", server.uri());
-    for (k, v) in [
+    env.set_config(&[
         ("endpoint.url", url.as_str()),
         ("model", "qwen3-coder"),
         ("evaluate.wire_api", wire_api),
-    ] {
-        env.wg(&["config", "set", k, v]).ok();
-    }
+    ]);
     let git = |args: &[&str]| {
         let ok = Command::new("git")
             .args(args)
@@ -348,15 +346,13 @@ async fn the_gate_holds_dependents_until_acceptance_and_never_after_a_rejection(
     let mut env = TestEnv::new();
     env.set_env("WG_API_KEY", KEY);
     let url = format!("{}/v1", server.uri());
-    for (k, v) in [
+    env.set_config(&[
         ("endpoint.url", url.as_str()),
         ("model", "qwen3-coder"),
         ("evaluate.wire_api", "chat"),
         ("evaluate.auto", "true"),
         ("evaluate.max_rejections", "1"),
-    ] {
-        env.wg(&["config", "set", k, v]).ok();
-    }
+    ]);
     env.wg(&["add", "Up ok", "--id", "up-ok"]).ok();
     env.wg(&["add", "Down ok", "--id", "down-ok", "--after", "up-ok"])
         .ok();
@@ -418,15 +414,13 @@ async fn a_pending_evaluation_holds_ready_and_runs_again_after_a_coordinator_cra
     let mut env = TestEnv::new();
     env.set_env("WG_API_KEY", KEY);
     let url = format!("{}/v1", server.uri());
-    for (k, v) in [
+    env.set_config(&[
         ("endpoint.url", url.as_str()),
         ("model", "qwen3-coder"),
         ("evaluate.wire_api", "chat"),
         ("evaluate.auto", "true"),
         ("evaluate.timeout", "300s"),
-    ] {
-        env.wg(&["config", "set", k, v]).ok();
-    }
+    ]);
     env.wg(&["add", "Up", "--id", "up"]).ok();
     env.wg(&["add", "Down", "--id", "down", "--after", "up"])
         .ok();

@@ -67,7 +67,7 @@ pub fn codex_project(mut env: TestEnv, url: &str, codex: &std::path::Path) -> Te
         .ok();
     env.wg(&["config", "set", "codex.binary", codex.to_str().unwrap()])
         .ok();
-    for (k, v) in [
+    env.set_config(&[
         ("handler.request_max_retries", "0"),
         ("handler.stream_max_retries", "0"),
         // Long enough for codex to start on a loaded 2-core machine; the tests of the idle
@@ -76,9 +76,7 @@ pub fn codex_project(mut env: TestEnv, url: &str, codex: &std::path::Path) -> Te
         ("handler.stream_idle_timeout", "1s"),
         ("handler.first_output_timeout", "10s"),
         ("coordinator.grace_period", "1s"),
-    ] {
-        env.wg(&["config", "set", k, v]).ok();
-    }
+    ]);
     env.set_env("WG_API_KEY", KEY);
     env
 }

@@ -81,15 +81,13 @@ pub fn claude_env_with(url: &str, claude: &std::path::Path) -> TestEnv {
     let mut env = TestEnv::bare_outside_tmp();
     env.wg(&["init", "-x", "claude", "-m", "qwen3-coder", "-e", url])
         .ok();
-    for (k, v) in [
+    env.set_config(&[
         ("claude.binary", claude.to_str().unwrap()),
         ("claude.max_retries", "0"),
         ("handler.idle_timeout", "30s"),
         ("handler.first_output_timeout", "20s"),
         ("coordinator.grace_period", "1s"),
-    ] {
-        env.wg(&["config", "set", k, v]).ok();
-    }
+    ]);
     env.set_env("WG_API_KEY", KEY);
     env
 }

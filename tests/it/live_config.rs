@@ -46,13 +46,11 @@ fn config_text(env: &TestEnv) -> String {
 #[test]
 fn config_edits_reach_a_running_coordinator_and_invalid_ones_are_refused() {
     let env = TestEnv::new();
-    for (k, v) in [
+    env.set_config(&[
         ("coordinator.max_agents", "1"),
         ("coordinator.poll_interval", "200ms"),
         ("executors.mock.behavior", "hang"),
-    ] {
-        env.wg(&["config", "set", k, v]).ok();
-    }
+    ]);
     for i in 1..=6 {
         env.wg(&["add", &format!("Task {i}"), "--id", &format!("t{i}")])
             .ok();

@@ -63,12 +63,10 @@ async fn requests_extend_each_other_except_at_the_budget_cut_points() {
         return;
     };
     // The stub never stalls: generous bounds keep a loaded machine from failing the test.
-    for (k, v) in [
+    env.set_config(&[
         ("handler.idle_timeout", "60s"),
         ("handler.first_output_timeout", "60s"),
-    ] {
-        env.wg(&["config", "set", k, v]).ok();
-    }
+    ]);
     env.wg(&["config", "set", "codex.history_budget_chars", "3000"])
         .ok();
     // Prices for the model, to see cost in show and stats.
@@ -187,12 +185,10 @@ async fn a_context_overflow_is_retried_once_with_a_smaller_budget() {
         return;
     };
     // The stub never stalls: generous bounds keep a loaded machine from failing the test.
-    for (k, v) in [
+    env.set_config(&[
         ("handler.idle_timeout", "60s"),
         ("handler.first_output_timeout", "60s"),
-    ] {
-        env.wg(&["config", "set", k, v]).ok();
-    }
+    ]);
     env.wg(&["add", "Long"]).ok();
     // Ten answered turns of 3,000 characters, written as records like any other.
     let dir = env.wg_dir().join("tasks/long");

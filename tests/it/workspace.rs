@@ -41,13 +41,11 @@ fn repo_project(env: TestEnv) -> TestEnv {
     git(&env.root, &["add", "."]);
     git(&env.root, &["commit", "-qm", "init"]);
     env.wg(&["init", "-x", "shell"]).ok();
-    for (k, v) in [
+    env.set_config(&[
         ("workspace.mode", "worktree"),
         ("coordinator.poll_interval", "200ms"),
         ("coordinator.grace_period", "1s"),
-    ] {
-        env.wg(&["config", "set", k, v]).ok();
-    }
+    ]);
     env
 }
 
@@ -441,7 +439,7 @@ async fn codex_in_a_worktree_commits_and_runs_wg_done() {
     let env = TestEnv::bare_outside_tmp();
     let mut env = repo_project(env);
     let url = format!("{}/v1", server.uri());
-    for (k, v) in [
+    env.set_config(&[
         ("executor", "codex"),
         ("model", "qwen3-coder"),
         ("endpoint.url", url.as_str()),
@@ -449,9 +447,7 @@ async fn codex_in_a_worktree_commits_and_runs_wg_done() {
         ("handler.request_max_retries", "0"),
         ("handler.stream_max_retries", "0"),
         ("handler.first_output_timeout", "20s"),
-    ] {
-        env.wg(&["config", "set", k, v]).ok();
-    }
+    ]);
     env.set_env("WG_API_KEY", crate::handler::KEY);
     env.wg(&["add", "Commit in a worktree", "--id", "wt"]).ok();
     let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(60));

@@ -109,6 +109,13 @@ impl TestEnv {
         self.root.join(rel)
     }
 
+    /// `wg config set KEY VALUE` for each pair, each one required to succeed.
+    pub fn set_config(&self, pairs: &[(&str, &str)]) {
+        for (k, v) in pairs {
+            self.wg(&["config", "set", k, v]).ok();
+        }
+    }
+
     pub fn set_env(&mut self, k: &str, v: &str) {
         self.extra_env.push((k.to_string(), v.to_string()));
     }
