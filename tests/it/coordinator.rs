@@ -159,23 +159,6 @@ fn project(config: &str) -> TestEnv {
     env
 }
 
-/// Imports tasks as JSON lines (for per-task mock settings).
-fn import(env: &TestEnv, records: &[Value]) {
-    let lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
-    let _ = env
-        .wg_stdin(&["import", "-"], &(lines.join("\n") + "\n"))
-        .ok();
-}
-
-fn tasks(env: &TestEnv) -> BTreeMap<String, Value> {
-    let list = env.wg(&["list", "--json"]).ok().json();
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (t["id"].as_str().unwrap().to_string(), t.clone()))
-        .collect()
-}
-
 fn markers(env: &TestEnv, id: &str) -> Vec<Value> {
     let dir = env.wg_dir().join("tasks").join(id).join("mock-runs");
     let Ok(rd) = std::fs::read_dir(dir) else {
@@ -208,18 +191,6 @@ fn status_times(env: &TestEnv, id: &str, to: &str) -> Vec<u128> {
         .collect()
 }
 
-pub fn agents_json(env: &TestEnv) -> Vec<Value> {
-    std::fs::read(env.wg_dir().join("service/agents.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .map(|v| v["agents"].as_array().cloned().unwrap_or_default())
-        .unwrap_or_default()
-}
-
-fn coordinator_log(env: &TestEnv) -> String {
-    std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap_or_default()
-}
-
 #[test]
 fn twenty_task_graph_respects_every_edge_and_max_agents() {
     let env = project("[executors.mock]\nturn_ms = 60\n");
@@ -240,11 +211,11 @@ fn twenty_task_graph_respects_every_edge_and_max_agents() {
             records.push(serde_json::json!({"id": id, "title": id, "after": after}));
         }
     }
-    import(&env, &records);
+    env.import(&records);
     let out = Coordinator::start(&env, &["--until-done", "--max-agents", "3"])
         .wait(Duration::from_secs(60));
     assert_eq!(out.code, 0, "{out}");
-    let all = tasks(&env);
+    let all = env.tasks();
     assert_eq!(all.len(), 20);
     for (id, t) in &all {
         assert_eq!(t["status"], "done", "{id}");
@@ -281,19 +252,20 @@ fn kill_9_then_restart_adopts_live_agents_and_runs_nothing_twice() {
     let records: Vec<Value> = (0..20)
         .map(|i| serde_json::json!({"id": format!("job-{i:02}"), "title": format!("job {i}")}))
         .collect();
-    import(&env, &records);
+    env.import(&records);
     let mut first = Coordinator::start(&env, &["--max-agents", "8"]);
     assert!(
-        wait_until(Duration::from_secs(10), || agents_json(&env).len() == 8),
+        wait_until(Duration::from_secs(10), || env.agents().len() == 8),
         "8 agents never ran: {}",
-        coordinator_log(&env)
+        env.coordinator_log()
     );
-    let running: BTreeSet<String> = agents_json(&env)
+    let running: BTreeSet<String> = env
+        .agents()
         .iter()
         .map(|a| a["task"].as_str().unwrap().to_string())
         .collect();
     first.kill9();
-    let counts = tasks(&env);
+    let counts = env.tasks();
     assert_eq!(
         counts.values().filter(|t| t["status"] == "open").count(),
         12,
@@ -302,7 +274,7 @@ fn kill_9_then_restart_adopts_live_agents_and_runs_nothing_twice() {
     let out = Coordinator::start(&env, &["--until-done", "--max-agents", "8"])
         .wait(Duration::from_secs(60));
     assert_eq!(out.code, 0, "{out}");
-    for (id, t) in tasks(&env) {
+    for (id, t) in env.tasks() {
         assert_eq!(t["status"], "done", "{id}: {t}");
         let m = markers(&env, &id);
         assert_eq!(m.len(), 1, "{id} ran {} times", m.len());
@@ -311,7 +283,7 @@ fn kill_9_then_restart_adopts_live_agents_and_runs_nothing_twice() {
             assert_eq!(t["retries"].as_u64().unwrap_or(0), 0);
         }
     }
-    let log = coordinator_log(&env);
+    let log = env.coordinator_log();
     assert_eq!(log.matches("adopt agent=").count(), 8, "{log}");
 }
 
@@ -329,24 +301,18 @@ fn each_timeout_ends_its_agent_and_term_ignorers_and_grandchildren_die() {
         }
         v
     };
-    import(
-        &env,
-        &[
-            t("idle", "hang", None),
-            t("silent", "silent-hang", None),
-            t("hard", "hang", Some("400ms")),
-            t("stubborn", "ignore-term", Some("400ms")),
-            t("family", "grandchild", Some("1s")),
-        ],
-    );
+    env.import(&[
+        t("idle", "hang", None),
+        t("silent", "silent-hang", None),
+        t("hard", "hang", Some("400ms")),
+        t("stubborn", "ignore-term", Some("400ms")),
+        t("family", "grandchild", Some("1s")),
+    ]);
     let coord = Coordinator::start(&env, &["--until-done", "--max-agents", "8"]);
     // Catch the family's whole process group while it runs.
     let mut family = Vec::new();
     assert!(wait_until(Duration::from_secs(5), || {
-        let Some(a) = agents_json(&env)
-            .into_iter()
-            .find(|a| a["task"] == "family")
-        else {
+        let Some(a) = env.agents().into_iter().find(|a| a["task"] == "family") else {
             return false;
         };
         let pgid = a["pgid"].as_i64().unwrap() as i32;
@@ -359,7 +325,7 @@ fn each_timeout_ends_its_agent_and_term_ignorers_and_grandchildren_die() {
     let out = coord.wait(Duration::from_secs(30));
     // Some task failed: --until-done says so.
     assert_eq!(out.code, 8, "{out}");
-    let all = tasks(&env);
+    let all = env.tasks();
     let reason = |id: &str| {
         assert_eq!(all[id]["status"], "failed", "{id}");
         all[id]["failure_reason"].as_str().unwrap().to_string()
@@ -381,7 +347,7 @@ fn each_timeout_ends_its_agent_and_term_ignorers_and_grandchildren_die() {
     );
     assert!(reason("stubborn").starts_with("hard timeout"));
     assert!(reason("family").starts_with("hard timeout"));
-    let log = coordinator_log(&env);
+    let log = env.coordinator_log();
     let stubborn = log
         .lines()
         .find(|l| l.contains("ended agent=") && l.contains("task=stubborn"))
@@ -399,19 +365,16 @@ fn each_timeout_ends_its_agent_and_term_ignorers_and_grandchildren_die() {
 fn failures_are_retried_with_backoff_then_stay_failed() {
     let env = project("[executors.mock]\nturn_ms = 0\n");
     set(&env, "coordinator.retry_backoff", "150ms");
-    import(
-        &env,
-        &[
-            serde_json::json!({"id": "flaky", "title": "flaky", "max_retries": 2,
+    env.import(&[
+        serde_json::json!({"id": "flaky", "title": "flaky", "max_retries": 2,
                 "mock": {"fail_times": 1}}),
-            serde_json::json!({"id": "broken", "title": "broken", "max_retries": 2,
+        serde_json::json!({"id": "broken", "title": "broken", "max_retries": 2,
                 "mock": {"behavior": "fail"}}),
-        ],
-    );
+    ]);
     let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(30));
     // Some task failed: --until-done says so.
     assert_eq!(out.code, 8, "{out}");
-    let all = tasks(&env);
+    let all = env.tasks();
     assert_eq!(all["flaky"]["status"], "done");
     assert_eq!(all["flaky"]["retries"], 1);
     assert_eq!(markers(&env, "flaky").len(), 2);
@@ -452,17 +415,14 @@ fn shell_executor_exit_code_decides_and_silent_agents_fail() {
             "echo broken-output; exit 3",
         ],
     );
-    import(
-        &env,
-        &[
-            serde_json::json!({"id": "quiet", "title": "quiet", "max_retries": 0,
+    env.import(&[
+        serde_json::json!({"id": "quiet", "title": "quiet", "max_retries": 0,
             "mock": {"behavior": "exit-silently"}}),
-        ],
-    );
+    ]);
     let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(30));
     // Some task failed: --until-done says so.
     assert_eq!(out.code, 8, "{out}");
-    let all = tasks(&env);
+    let all = env.tasks();
     assert_eq!(all["ok"]["status"], "done");
     assert_eq!(all["bad"]["status"], "failed");
     let r = all["bad"]["failure_reason"].as_str().unwrap();
@@ -480,8 +440,7 @@ fn shell_executor_exit_code_decides_and_silent_agents_fail() {
 #[test]
 fn service_is_single_abandon_stops_the_agent_and_stop_cleans_up() {
     let env = project("[executors.mock]\nturn_ms = 0\n");
-    import(
-        &env,
+    env.import(
         &[
             serde_json::json!({"id": "forever", "title": "forever", "mock": {"behavior": "grandchild"}}),
             serde_json::json!({"id": "slow", "title": "slow", "mock": {"behavior": "hang"}}),
@@ -502,9 +461,7 @@ fn service_is_single_abandon_stops_the_agent_and_stop_cleans_up() {
     let second = env.wg(&["service", "start"]);
     assert_eq!(second.code, 1, "{second}");
     assert!(second.stderr.contains(&format!("pid {pid}")), "{second}");
-    assert!(wait_until(Duration::from_secs(5), || agents_json(&env)
-        .len()
-        == 2));
+    assert!(wait_until(Duration::from_secs(5), || env.agents().len() == 2));
     let status = env.wg(&["service", "status", "--json"]).ok().json();
     assert_eq!(status["running"], true);
     assert_eq!(status["pid"], pid);
@@ -535,12 +492,12 @@ fn service_is_single_abandon_stops_the_agent_and_stop_cleans_up() {
     let down = env.wg(&["service", "status", "--json"]);
     assert_eq!(down.code, 6, "{down}");
     assert_eq!(down.json()["running"], false);
-    let all = tasks(&env);
+    let all = env.tasks();
     assert_eq!(all["forever"]["status"], "abandoned");
     // The interrupted task goes back to open without spending a retry.
     assert_eq!(all["slow"]["status"], "open");
     assert_eq!(all["slow"]["retries"].as_u64().unwrap_or(0), 0);
-    assert!(agents_json(&env).is_empty());
+    assert!(env.agents().is_empty());
     assert!(procs_with_env("WG_DIR", &env.wg_dir().display().to_string()).is_empty());
 }
 
@@ -553,11 +510,9 @@ fn no_api_key_in_argv_logs_or_files() {
         ok(&env, &["add", &format!("job {i}")]);
     }
     let coord = Coordinator::start(&env, &["--until-done"]);
-    assert!(wait_until(Duration::from_secs(5), || agents_json(&env)
-        .len()
-        == 3));
+    assert!(wait_until(Duration::from_secs(5), || env.agents().len() == 3));
     let mut seen_in_env = 0;
-    for a in agents_json(&env) {
+    for a in env.agents() {
         let pid = a["pid"].as_i64().unwrap();
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
         let environ = String::from_utf8_lossy(&environ);
@@ -685,7 +640,7 @@ mod webhooks {
             let coord = Coordinator::start(&env, &["--until-done"]);
             // The graph finishes long before the receiver would have answered once.
             assert!(wait_until(Duration::from_secs(10), || {
-                tasks(&env).values().all(|t| t["status"] == "done")
+                env.tasks().values().all(|t| t["status"] == "done")
             }));
             let _ = coord.wait(Duration::from_secs(30));
             let span = dispatch_span(&env);
@@ -699,18 +654,15 @@ mod webhooks {
 fn endpoint_trouble_pauses_dispatch_without_spending_retries() {
     let env = project("[executors.mock]\nturn_ms = 0\n");
     set(&env, "coordinator.retry_backoff", "100ms");
-    import(
-        &env,
-        &[
-            serde_json::json!({"id": "remote", "title": "remote", "max_retries": 0,
+    env.import(&[
+        serde_json::json!({"id": "remote", "title": "remote", "max_retries": 0,
             "mock": {"endpoint_error_times": 2}}),
-        ],
-    );
+    ]);
     let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(30));
     assert_eq!(out.code, 0, "{out}");
-    let all = tasks(&env);
+    let all = env.tasks();
     // With no retries allowed it still ends done: endpoint trouble is not the task's fault.
-    assert_eq!(all["remote"]["status"], "done", "{}", coordinator_log(&env));
+    assert_eq!(all["remote"]["status"], "done", "{}", env.coordinator_log());
     assert_eq!(all["remote"]["retries"].as_u64().unwrap_or(0), 0);
     assert_eq!(markers(&env, "remote").len(), 3);
     // Each failure pauses the executor for retry_backoff. It has no endpoint to probe, so
@@ -721,12 +673,12 @@ fn endpoint_trouble_pauses_dispatch_without_spending_retries() {
     assert!(started[1] - requeued[0] >= 100, "{requeued:?} {started:?}");
     assert!(started[2] - requeued[1] >= 100, "{requeued:?} {started:?}");
     assert_eq!(
-        coordinator_log(&env)
+        env.coordinator_log()
             .matches("endpoint executor:mock paused (unreachable)")
             .count(),
         2,
         "{}",
-        coordinator_log(&env)
+        env.coordinator_log()
     );
 }
 
@@ -742,7 +694,7 @@ fn conversational_agent_is_nudged_once_then_failed() {
     let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(30));
     // Some task failed: --until-done says so.
     assert_eq!(out.code, 8, "{out}");
-    let all = tasks(&env);
+    let all = env.tasks();
     assert_eq!(all["chat"]["status"], "failed");
     assert_eq!(
         all["chat"]["failure_reason"],
@@ -795,14 +747,14 @@ async fn evaluation_gate_reruns_weak_work_then_fails_it() {
     }
     ok(&env, &["add", "Weak work", "--id", "weak"]);
     let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(60));
-    let t = &tasks(&env)["weak"];
+    let t = &env.tasks()["weak"];
     assert_eq!(t["status"], "failed", "{out}");
     assert!(t["failure_reason"].as_str().unwrap().contains("3/3"), "{t}");
     assert_eq!(markers(&env, "weak").len(), 3, "one run per rejection");
     let inbox = std::fs::read_to_string(env.wg_dir().join("tasks/weak/inbox.jsonl")).unwrap();
     assert!(inbox.contains("Rejected (1/3): write the tests"), "{inbox}");
     assert!(inbox.contains("Rejected (2/3): write the tests"), "{inbox}");
-    assert!(coordinator_log(&env).contains("evaluated task=weak"));
+    assert!(env.coordinator_log().contains("evaluated task=weak"));
 }
 
 /// One graph, two agent CLIs: codex tasks on one endpoint, claude tasks on another with its
@@ -864,9 +816,9 @@ async fn a_graph_mixing_codex_and_claude_tasks_runs_to_done() {
     let side_log =
         std::fs::read_to_string(env.wg_dir().join("tasks/side/handler.log")).unwrap_or_default();
     assert_eq!(out.code, 0, "{out}\nside's handler.log:\n{side_log}");
-    let all = tasks(&env);
+    let all = env.tasks();
     for id in ["first", "second", "side", "last"] {
-        assert_eq!(all[id]["status"], "done", "{id}: {}", coordinator_log(&env));
+        assert_eq!(all[id]["status"], "done", "{id}: {}", env.coordinator_log());
     }
     let codex_reqs = codex_srv.received_requests().await.unwrap();
     assert_eq!(codex_reqs.len(), 4, "two codex tasks, two requests each");

@@ -10,7 +10,7 @@ use serde_json::Value;
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 use crate::common::{wait_until, TestEnv};
-use crate::coordinator::{agents_json, alive, Coordinator};
+use crate::coordinator::{alive, Coordinator};
 use crate::coordinator_codex::{task, Finisher};
 use crate::handler::{codex_env, message, outbox, read, responses_stub, sse_response, v1};
 
@@ -140,12 +140,13 @@ async fn a_coordinator_killed_mid_turn_while_turns_end_and_after_a_claim_runs_no
     })
     .await;
     second.kill9();
-    let pids: Vec<i32> = agents_json(&env)
+    let pids: Vec<i32> = env
+        .agents()
         .iter()
         .filter(|a| a["task"] == "b" || a["task"] == "c")
         .map(|a| a["pid"].as_i64().unwrap() as i32)
         .collect();
-    assert_eq!(pids.len(), 2, "{:?}", agents_json(&env));
+    assert_eq!(pids.len(), 2, "{:?}", env.agents());
     // Over: replied, waiting, and their handlers gone.
     let ended = wait_until(Duration::from_secs(30), || {
         ["b", "c"]

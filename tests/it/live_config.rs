@@ -4,22 +4,8 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::common::{wait_until, TestEnv};
 use crate::coordinator::Coordinator;
-
-fn agents(env: &TestEnv) -> Vec<Value> {
-    std::fs::read(env.wg_dir().join("service/agents.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .map(|v| v["agents"].as_array().cloned().unwrap_or_default())
-        .unwrap_or_default()
-}
-
-fn coordinator_log(env: &TestEnv) -> String {
-    std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap_or_default()
-}
 
 fn service_status(env: &TestEnv) -> String {
     let out = env.wg(&["service", "status"]);
@@ -30,13 +16,13 @@ fn service_status(env: &TestEnv) -> String {
 /// each): the coordinator had every chance to start more.
 fn settles_at(env: &TestEnv, n: usize) {
     assert!(
-        wait_until(Duration::from_secs(30), || agents(env).len() == n),
+        wait_until(Duration::from_secs(30), || env.agents().len() == n),
         "expected {n} agents, have {}:\n{}",
-        agents(env).len(),
-        coordinator_log(env)
+        env.agents().len(),
+        env.coordinator_log()
     );
     wait_until(Duration::from_secs(1), || false);
-    assert_eq!(agents(env).len(), n, "{}", coordinator_log(env));
+    assert_eq!(env.agents().len(), n, "{}", env.coordinator_log());
 }
 
 fn config_text(env: &TestEnv) -> String {
@@ -63,10 +49,10 @@ fn config_edits_reach_a_running_coordinator_and_invalid_ones_are_refused() {
         .ok();
     settles_at(&env, 3);
     assert!(
-        coordinator_log(&env)
+        env.coordinator_log()
             .contains("applied from the next dispatch: coordinator.max_agents = 3"),
         "{}",
-        coordinator_log(&env)
+        env.coordinator_log()
     );
     let status = service_status(&env);
     assert!(
@@ -88,13 +74,14 @@ fn config_edits_reach_a_running_coordinator_and_invalid_ones_are_refused() {
     assert_ne!(bad, good);
     std::fs::write(env.wg_dir().join("config.toml"), &bad).unwrap();
     assert!(
-        wait_until(Duration::from_secs(30), || coordinator_log(&env)
+        wait_until(Duration::from_secs(30), || env
+            .coordinator_log()
             .contains("still running on the previous settings")),
         "{}",
-        coordinator_log(&env)
+        env.coordinator_log()
     );
     settles_at(&env, 3);
-    let log = coordinator_log(&env);
+    let log = env.coordinator_log();
     assert!(log.contains("coordinator.poll_interval"), "{log}");
     let status = service_status(&env);
     assert!(
@@ -102,7 +89,7 @@ fn config_edits_reach_a_running_coordinator_and_invalid_ones_are_refused() {
         "{status}"
     );
     // Agents read the last valid config the coordinator runs on, not the broken file.
-    let agent = &agents(&env)[0];
+    let agent = &env.agents()[0];
     let environ =
         std::fs::read(format!("/proc/{}/environ", agent["pid"].as_i64().unwrap())).unwrap();
     let running = env.wg_dir().join("service/config.toml");
@@ -142,15 +129,16 @@ fn config_edits_reach_a_running_coordinator_and_invalid_ones_are_refused() {
     env.wg(&["config", "set", "coordinator.max_agents", "5"])
         .ok();
     settles_at(&env, 5);
-    for a in agents(&env) {
+    for a in env.agents() {
         assert!(
             a["pid"].as_i64().unwrap() > 0 && a["slurm_job"].is_null(),
             "{a}"
         );
     }
     assert!(
-        coordinator_log(&env).contains("coordinator.launcher needs a restart"),
+        env.coordinator_log()
+            .contains("coordinator.launcher needs a restart"),
         "{}",
-        coordinator_log(&env)
+        env.coordinator_log()
     );
 }

@@ -59,10 +59,6 @@ fn fast(env: &TestEnv) {
         .ok();
 }
 
-fn coordinator_log(env: &TestEnv) -> String {
-    std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap_or_default()
-}
-
 /// Turn 1: asks a question. Turn 2 (the answer is in the prompt): reports done.
 struct Asker;
 impl Respond for Asker {
@@ -96,13 +92,12 @@ async fn an_agent_that_asks_waits_unnudged_and_the_answer_is_its_next_message() 
         wait_until(Duration::from_secs(60), || status(&env, "paint")
             == "needs-input"),
         "{}",
-        coordinator_log(&env)
+        env.coordinator_log()
     );
     // Several coordinator ticks (200 ms each) after the turn ended: still waiting, unnudged.
-    assert!(wait_until(Duration::from_secs(30), || coordinator_log(
-        &env
-    )
-    .contains("ended agent=")));
+    assert!(wait_until(Duration::from_secs(30), || env
+        .coordinator_log()
+        .contains("ended agent=")));
     let ticks_from = std::time::Instant::now();
     wait_until(Duration::from_secs(2), || false);
     assert!(ticks_from.elapsed() >= Duration::from_secs(2));
@@ -127,7 +122,7 @@ async fn an_agent_that_asks_waits_unnudged_and_the_answer_is_its_next_message() 
     assert!(
         wait_until(Duration::from_secs(60), || status(&env, "paint") == "done"),
         "{}",
-        coordinator_log(&env)
+        env.coordinator_log()
     );
     let reqs = server.received_requests().await.unwrap();
     let answered = reqs
@@ -217,11 +212,11 @@ async fn stop_and_keep(verb: &[&str]) {
     assert!(
         wait_until(Duration::from_secs(30), || !group_alive(pgid)),
         "the agent's group is still running: {}",
-        coordinator_log(&env)
+        env.coordinator_log()
     );
     if verb[0] == "done" {
         assert_eq!(status(&env, "long"), "done");
-        assert!(coordinator_log(&env).contains("task made done by user"));
+        assert!(env.coordinator_log().contains("task made done by user"));
         return;
     }
     assert_eq!(status(&env, "long"), "paused");
@@ -241,7 +236,7 @@ async fn stop_and_keep(verb: &[&str]) {
     assert!(
         wait_until(Duration::from_secs(60), || status(&env, "long") == "done"),
         "{}",
-        coordinator_log(&env)
+        env.coordinator_log()
     );
     // The stopped turn left no reply; the resumed one is told what it had done, including
     // the command that was still running when it was stopped.

@@ -2,7 +2,7 @@
 //! a graph of shell and mock tasks, a codex task against the stub endpoint, a coordinator
 //! killed with jobs running and pending, jobs cancelled by hand and by the hard timeout.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -81,22 +81,6 @@ fn slurm_project(config: &str) -> Option<TestEnv> {
     Some(env)
 }
 
-fn import(env: &TestEnv, records: &[Value]) {
-    let lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
-    let _ = env
-        .wg_stdin(&["import", "-"], &(lines.join("\n") + "\n"))
-        .ok();
-}
-
-fn tasks(env: &TestEnv) -> BTreeMap<String, Value> {
-    let list = env.wg(&["list", "--json"]).ok().json();
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (t["id"].as_str().unwrap().to_string(), t.clone()))
-        .collect()
-}
-
 fn read(env: &TestEnv, id: &str, file: &str) -> String {
     std::fs::read_to_string(env.wg_dir().join("tasks").join(id).join(file)).unwrap_or_default()
 }
@@ -131,18 +115,6 @@ fn status_times(env: &TestEnv, id: &str, to: &str) -> Vec<u128> {
                 .as_millis()
         })
         .collect()
-}
-
-fn agents_json(env: &TestEnv) -> Vec<Value> {
-    std::fs::read(env.wg_dir().join("service/agents.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .map(|v| v["agents"].as_array().cloned().unwrap_or_default())
-        .unwrap_or_default()
-}
-
-fn coordinator_log(env: &TestEnv) -> String {
-    std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap_or_default()
 }
 
 /// A `squeue` first on the coordinator's PATH that logs each call (time and arguments) and
@@ -200,7 +172,7 @@ fn a_graph_of_ten_tasks_runs_as_jobs_in_order_within_max_agents() {
             records.push(r);
         }
     }
-    import(&env, &records);
+    env.import(&records);
     let mut coord = Coordinator::start(&env, &["--until-done", "--max-agents", "3"]);
     // Sample squeue itself while the graph runs: never more than 3 of our jobs in flight.
     let mut peak = 0;
@@ -212,9 +184,9 @@ fn a_graph_of_ten_tasks_runs_as_jobs_in_order_within_max_agents() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let out = coord.wait(Duration::from_secs(5));
-    assert_eq!(out.code, 0, "{out}\n{}", coordinator_log(&env));
+    assert_eq!(out.code, 0, "{out}\n{}", env.coordinator_log());
     assert!(peak >= 2, "jobs never overlapped (peak {peak})");
-    let all = tasks(&env);
+    let all = env.tasks();
     assert_eq!(all.len(), 10);
     let mut job_ids = BTreeSet::new();
     for (id, t) in &all {
@@ -299,10 +271,7 @@ async fn a_codex_task_runs_as_a_job_and_the_key_stays_out_of_slurm() {
     let mut records = String::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while !coord.finished() && Instant::now() < deadline {
-        if let Some(id) = agents_json(&env)
-            .first()
-            .and_then(|a| a["slurm_job"].as_u64())
-        {
+        if let Some(id) = env.agents().first().and_then(|a| a["slurm_job"].as_u64()) {
             if seen_job.is_none() {
                 seen_job = Some(id);
                 for args in [
@@ -336,11 +305,11 @@ async fn a_codex_task_runs_as_a_job_and_the_key_stays_out_of_slurm() {
         "the key is in Slurm's record:\n{records}"
     );
     let t = env.wg(&["show", "cx", "--json"]).ok().json();
-    assert_eq!(t["status"], "done", "{t}\n{out}\n{}", coordinator_log(&env));
+    assert_eq!(t["status"], "done", "{t}\n{out}\n{}", env.coordinator_log());
     let replies = outbox(&env, "cx");
     assert_eq!(replies[0]["text"], "reported done from the cluster");
-    assert!(coordinator_log(&env).contains(&format!("slurm_job={job}")));
-    assert_no_key(&env, &[&out.stdout, &out.stderr, &coordinator_log(&env)]);
+    assert!(env.coordinator_log().contains(&format!("slurm_job={job}")));
+    assert_no_key(&env, &[&out.stdout, &out.stderr, &env.coordinator_log()]);
     drop(jobs);
 }
 
@@ -373,7 +342,7 @@ fn kill_9_with_jobs_running_and_pending_then_restart_runs_each_task_once() {
             r
         })
         .collect();
-    import(&env, &records);
+    env.import(&records);
     let mut first = Coordinator::start(&env, &["--max-agents", "6"]);
     assert!(
         wait_until(Duration::from_secs(30), || {
@@ -384,24 +353,25 @@ fn kill_9_with_jobs_running_and_pending_then_restart_runs_each_task_once() {
         }),
         "6 jobs, running and pending, never showed: {:?}\n{}",
         jobs.list(),
-        coordinator_log(&env)
+        env.coordinator_log()
     );
     first.kill9();
-    let adopted: BTreeSet<String> = agents_json(&env)
+    let adopted: BTreeSet<String> = env
+        .agents()
         .iter()
         .map(|a| a["task"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(adopted.len(), 6);
     let out = Coordinator::start(&env, &["--until-done", "--max-agents", "6"])
         .wait(Duration::from_secs(120));
-    assert_eq!(out.code, 0, "{out}\n{}", coordinator_log(&env));
-    for (id, t) in tasks(&env) {
+    assert_eq!(out.code, 0, "{out}\n{}", env.coordinator_log());
+    for (id, t) in env.tasks() {
         assert_eq!(t["status"], "done", "{id}: {t}");
         let m = markers(&env, &id);
         assert_eq!(m.len(), 1, "{id} ran {} times", m.len());
         assert_eq!(t["retries"].as_u64().unwrap_or(0), 0, "{id} was retried");
     }
-    let log = coordinator_log(&env);
+    let log = env.coordinator_log();
     assert_eq!(log.matches("adopt agent=").count(), 6, "{log}");
     // 8 tasks, 8 jobs: nothing was submitted twice.
     assert_eq!(jobs.list().len(), 8, "{:?}", jobs.list());
@@ -458,7 +428,7 @@ fn a_job_cancelled_by_hand_is_retried_with_the_state_named_and_the_hard_timeout_
     let coord = Coordinator::start(&env, &["--until-done"]);
     // Each task's first job, from the coordinator's start lines.
     let job_of = |task: &str| {
-        coordinator_log(&env).lines().find_map(|l| {
+        env.coordinator_log().lines().find_map(|l| {
             l.split_once(&format!("start task={task} "))?
                 .1
                 .split(' ')
@@ -470,7 +440,7 @@ fn a_job_cancelled_by_hand_is_retried_with_the_state_named_and_the_hard_timeout_
     assert!(
         wait_until(Duration::from_secs(30), || mark.exists()),
         "the first run never started: {}",
-        coordinator_log(&env)
+        env.coordinator_log()
     );
     let first = job_of("byhand").expect("job id in coordinator.log");
     let slow = job_of("slow").expect("job id in coordinator.log");
@@ -482,8 +452,8 @@ fn a_job_cancelled_by_hand_is_retried_with_the_state_named_and_the_hard_timeout_
     let out = coord.wait(Duration::from_secs(90));
     // `slow` ends failed, so the run says some task failed.
     assert_eq!(out.code, i32::from(wg::exit::TASKS_FAILED), "{out}");
-    let all = tasks(&env);
-    assert_eq!(all["byhand"]["status"], "done", "{}", coordinator_log(&env));
+    let all = env.tasks();
+    assert_eq!(all["byhand"]["status"], "done", "{}", env.coordinator_log());
     assert_eq!(all["byhand"]["retries"], 1);
     let failed: Vec<String> = task_log(&env, "byhand")
         .iter()

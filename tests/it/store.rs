@@ -1,7 +1,7 @@
 //! The task store through the binary: concurrent writers, SIGKILL at random moments,
 //! compaction, unknown fields, and the derived index.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
@@ -11,17 +11,6 @@ use serde_json::Value;
 
 use crate::cli::ids;
 use crate::common::{wg_bin, TestEnv};
-
-fn tasks_by_id(env: &TestEnv) -> BTreeMap<String, Value> {
-    env.wg(&["list", "--json"])
-        .ok()
-        .json()
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|t| (t["id"].as_str().expect("id").to_string(), t.clone()))
-        .collect()
-}
 
 fn graph_lines(env: &TestEnv) -> Vec<String> {
     std::fs::read_to_string(env.path(".wg/graph.jsonl"))
@@ -94,7 +83,7 @@ fn eight_concurrent_writers_lose_nothing() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     eprintln!("8 x 250 adds took {:?}", start.elapsed());
-    let tasks = tasks_by_id(&env);
+    let tasks = env.tasks();
     assert_eq!(tasks.len(), WRITERS * ADDS);
     let mut acked = BTreeSet::new();
     for (added, done, logged) in &results {
@@ -184,7 +173,7 @@ done
             }
         }
         // The store must open after every kill, and hold everything acknowledged so far.
-        let tasks = tasks_by_id(&env);
+        let tasks = env.tasks();
         for id in &acked_open {
             assert!(tasks.contains_key(id), "round {round}: lost {id}");
         }

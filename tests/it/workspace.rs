@@ -92,10 +92,6 @@ fn cleanup_record(env: &TestEnv, id: &str) -> Value {
         .unwrap_or_else(|| panic!("no cleanup record for {id}: {:?}", task_log(env, id)))
 }
 
-fn coordinator_log(env: &TestEnv) -> String {
-    std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap_or_default()
-}
-
 /// The time (ms since the epoch) of the first coordinator.log line containing `needle`.
 fn log_time(log: &str, needle: &str) -> u128 {
     let line = log
@@ -153,7 +149,7 @@ fn parallel_tasks_commit_on_their_own_branches() {
     assert!(!env.wg_dir().join("worktrees/a").exists());
     assert_eq!(worktrees(&env).matches("worktree ").count(), 1);
     // They ran at the same time: both started before either ended.
-    let log = coordinator_log(&env);
+    let log = env.coordinator_log();
     let first_end = log_time(&log, "ended agent=");
     assert!(log_time(&log, "start task=a") < first_end, "{log}");
     assert!(log_time(&log, "start task=b") < first_end, "{log}");
@@ -187,7 +183,7 @@ fn a_collision_waits_until_the_first_worktree_is_cleaned_up() {
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(show(&env, "first")["status"], "done");
     assert_eq!(show(&env, "second")["status"], "done");
-    let log = coordinator_log(&env);
+    let log = env.coordinator_log();
     assert!(
         log_time(&log, "cleanup task=first") <= log_time(&log, "start task=second"),
         "{log}"
@@ -365,7 +361,7 @@ fn overlapping_lock_paths_serialise_and_disjoint_ones_run_together() {
     for id in ["a", "b", "c"] {
         assert_eq!(show(&env, id)["status"], "done");
     }
-    let log = coordinator_log(&env);
+    let log = env.coordinator_log();
     let end_a = log_time(&log, "task=a exit=");
     let end_c = log_time(&log, "task=c exit=");
     // c (disjoint) ran alongside a; b (under a's path) only after a ended.

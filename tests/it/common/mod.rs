@@ -144,6 +144,37 @@ impl TestEnv {
         to_run(self.command(args).output().expect("run wg"))
     }
 
+    /// Imports task records as JSON lines (`wg import -`), e.g. for per-task mock settings.
+    pub fn import(&self, records: &[serde_json::Value]) {
+        let lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+        self.wg_stdin(&["import", "-"], &(lines.join("\n") + "\n"))
+            .ok();
+    }
+
+    /// `wg list --json`, by task id.
+    pub fn tasks(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
+        let list = self.wg(&["list", "--json"]).ok().json();
+        list.as_array()
+            .expect("wg list --json is an array")
+            .iter()
+            .map(|t| (t["id"].as_str().expect("id").to_string(), t.clone()))
+            .collect()
+    }
+
+    /// The running agents `.wg/service/agents.json` lists (none when it is absent).
+    pub fn agents(&self) -> Vec<serde_json::Value> {
+        std::fs::read(self.wg_dir().join("service/agents.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .map(|v| v["agents"].as_array().cloned().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// `.wg/service/coordinator.log` (empty when absent).
+    pub fn coordinator_log(&self) -> String {
+        std::fs::read_to_string(self.wg_dir().join("service/coordinator.log")).unwrap_or_default()
+    }
+
     #[must_use]
     pub fn wg_stdin(&self, args: &[&str], input: &str) -> Run {
         use std::io::Write;
