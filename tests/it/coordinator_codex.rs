@@ -183,7 +183,7 @@ async fn endpoint_trouble_pauses_dispatch_then_the_task_resumes_without_spending
         t.get("retries").is_none_or(|r| r == 0),
         "endpoint trouble spent a retry: {t}"
     );
-    let log = std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap();
+    let log = env.coordinator_log();
     assert!(log.contains("paused (server-error)"), "{log}");
     assert!(log.contains("passed its probe"), "{log}");
     // The probe that lifted the pause carried the key agents use.

@@ -175,8 +175,7 @@ async fn a_coordinator_killed_mid_turn_while_turns_end_and_after_a_claim_runs_no
     let run = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(90));
     assert_eq!(run.code, 0, "{run}");
 
-    let log =
-        std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap_or_default();
+    let log = env.coordinator_log();
     let calls = requests(&server).await;
     let turns = |id: &str| calls.get(id).map(|c| c.0.len()).unwrap_or(0);
     for id in ["a", "b", "c", "d"] {

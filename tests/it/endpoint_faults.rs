@@ -109,7 +109,7 @@ async fn a_rejected_key_at_a_503_port_pauses_with_the_key_reason_and_spends_noth
         .headers
         .get("authorization")
         .is_some_and(|v| v.to_str().unwrap() == format!("Bearer {KEY}"))));
-    let log = std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap();
+    let log = env.coordinator_log();
     assert!(log.contains("paused (unauthorized)"), "{log}");
     // The reason says it is the key, not the digits in the port or the task id.
     assert!(log.contains("the endpoint rejected the API key"), "{log}");
@@ -215,7 +215,7 @@ async fn a_pause_is_visible_and_never_lifted_by_an_unrelated_agent_exit() {
     let reqs = server.received_requests().await.unwrap();
     // The other agent's good exit did not lift the pause: nothing went in after it.
     assert_eq!(posts(&reqs), 2, "{run}");
-    let log = std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap();
+    let log = env.coordinator_log();
     assert!(!log.contains("passed its probe"), "{log}");
 }
 
@@ -520,7 +520,7 @@ async fn service_resume_probes_at_once_and_webhooks_announce_the_pause_and_its_e
     let t = task(&env, "remote");
     assert_eq!(t["status"], "done", "{t}");
     assert!(t.get("retries").is_none_or(|r| r == 0), "{t}");
-    let log = std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap();
+    let log = env.coordinator_log();
     assert!(
         log.contains("resume asked: 1 paused endpoint(s) probed now"),
         "{log}"

@@ -34,17 +34,25 @@ fn chat_reply(content: &str) -> ResponseTemplate {
     }))
 }
 
-/// A project whose task `fix-bug` ran and finished: a conversation, handler.log, events with
-/// one command, a progress note, and an uncommitted change in a git work tree.
-fn finished_project(server: &MockServer, wire_api: &str) -> TestEnv {
+/// A project whose endpoint is `server`, evaluated over Chat Completions, with `settings` on
+/// top (the gate's own, for instance).
+fn evaluated_project(server: &MockServer, settings: &[(&str, &str)]) -> TestEnv {
     let mut env = TestEnv::new();
     env.set_env("WG_API_KEY", KEY);
     let url = format!("{}/v1", server.uri());
     env.set_config(&[
         ("endpoint.url", url.as_str()),
         ("model", "qwen3-coder"),
-        ("evaluate.wire_api", wire_api),
+        ("evaluate.wire_api", "chat"),
     ]);
+    env.set_config(settings);
+    env
+}
+
+/// A project whose task `fix-bug` ran and finished: a conversation, handler.log, events with
+/// one command, a progress note, and an uncommitted change in a git work tree.
+fn finished_project(server: &MockServer, wire_api: &str) -> TestEnv {
+    let env = evaluated_project(server, &[("evaluate.wire_api", wire_api)]);
     let git = |args: &[&str]| {
         let ok = Command::new("git")
             .args(args)
@@ -343,16 +351,10 @@ async fn the_gate_holds_dependents_until_acceptance_and_never_after_a_rejection(
         .respond_with(chat_reply(&verdict(0.95, "good")).set_delay(slow))
         .mount(&server)
         .await;
-    let mut env = TestEnv::new();
-    env.set_env("WG_API_KEY", KEY);
-    let url = format!("{}/v1", server.uri());
-    env.set_config(&[
-        ("endpoint.url", url.as_str()),
-        ("model", "qwen3-coder"),
-        ("evaluate.wire_api", "chat"),
-        ("evaluate.auto", "true"),
-        ("evaluate.max_rejections", "1"),
-    ]);
+    let env = evaluated_project(
+        &server,
+        &[("evaluate.auto", "true"), ("evaluate.max_rejections", "1")],
+    );
     env.wg(&["add", "Up ok", "--id", "up-ok"]).ok();
     env.wg(&["add", "Down ok", "--id", "down-ok", "--after", "up-ok"])
         .ok();
@@ -411,22 +413,14 @@ async fn a_pending_evaluation_holds_ready_and_runs_again_after_a_coordinator_cra
         .respond_with(Evaluator(hold.clone()))
         .mount(&server)
         .await;
-    let mut env = TestEnv::new();
-    env.set_env("WG_API_KEY", KEY);
-    let url = format!("{}/v1", server.uri());
-    env.set_config(&[
-        ("endpoint.url", url.as_str()),
-        ("model", "qwen3-coder"),
-        ("evaluate.wire_api", "chat"),
-        ("evaluate.auto", "true"),
-        ("evaluate.timeout", "300s"),
-    ]);
+    let env = evaluated_project(
+        &server,
+        &[("evaluate.auto", "true"), ("evaluate.timeout", "300s")],
+    );
     env.wg(&["add", "Up", "--id", "up"]).ok();
     env.wg(&["add", "Down", "--id", "down", "--after", "up"])
         .ok();
-    let log = || {
-        std::fs::read_to_string(env.wg_dir().join("service/coordinator.log")).unwrap_or_default()
-    };
+    let log = || env.coordinator_log();
     let mut first = Coordinator::start(&env, &[]);
     assert!(
         wait_until(Duration::from_secs(30), || log()
