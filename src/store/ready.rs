@@ -33,17 +33,34 @@ fn gate_lines(bytes: &[u8]) -> rustc_hash::FxHashMap<String, u64> {
     held
 }
 
+/// `ready` in dispatch order. Sorts positions, not records: a stable sort moves each
+/// ~400-byte task many times, which was a third of `wg ready` at 100,000 tasks.
+fn in_dispatch_order(ready: Vec<Task>) -> Vec<Task> {
+    let mut order: Vec<usize> = (0..ready.len()).collect();
+    order.sort_unstable_by(|&a, &b| graph::dispatch_order(&ready[a], &ready[b]));
+    let mut slots: Vec<Option<Task>> = ready.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .map(|i| slots[i].take().expect("each position is taken once"))
+        .collect()
+}
+
 impl Store {
+    /// The archive, read only when an open task depends on a task no longer in the graph.
+    fn archive_if(&self, needed: bool) -> Result<BTreeMap<String, Task>> {
+        if needed {
+            self.load_archive()
+        } else {
+            Ok(BTreeMap::new())
+        }
+    }
+
     /// Ready tasks in dispatch order; archived dependencies count with their status.
     pub fn ready<'g>(&self, graph: &'g Graph) -> Result<Vec<&'g Task>> {
         let needs_archive = graph.tasks.values().any(|t| {
             t.status == TaskStatus::Open && t.after.iter().any(|d| !graph.tasks.contains_key(d))
         });
-        let archive = if needs_archive {
-            self.load_archive()?
-        } else {
-            BTreeMap::new()
-        };
+        let archive = self.archive_if(needs_archive)?;
         let status_of = |id: &str| archive.get(id).map(|t| t.status);
         let mut ready = graph::ready_in_order(&graph.tasks, &status_of);
         ready.retain(|t| t.held_by_gate(|d| graph.tasks.get(d)).is_empty());
@@ -60,25 +77,13 @@ impl Store {
         let path = self.layout.graph();
         let bytes = read_or_empty(&path)?;
         let views = view::parse(&path, &bytes)?;
-        let archive = if views.needs_archive() {
-            self.load_archive()?
-        } else {
-            BTreeMap::new()
-        };
+        let archive = self.archive_if(views.needs_archive())?;
         let ids = views.ready_ids(|id| archive.get(id).map(|t| t.status));
         let ready = ids
             .into_iter()
             .map(|id| views.full(&path, id))
             .collect::<Result<Vec<Task>>>()?;
-        // Sort positions, not records: a stable sort moves each ~400-byte task many times,
-        // which was a third of `wg ready` at 100,000 tasks.
-        let mut order: Vec<usize> = (0..ready.len()).collect();
-        order.sort_unstable_by(|&a, &b| graph::dispatch_order(&ready[a], &ready[b]));
-        let mut slots: Vec<Option<Task>> = ready.into_iter().map(Some).collect();
-        Ok(order
-            .into_iter()
-            .map(|i| slots[i].take().expect("each position is taken once"))
-            .collect())
+        Ok(in_dispatch_order(ready))
     }
 
     /// `wg ready` from the derived index, when its seal says it describes the graph file
@@ -206,16 +211,7 @@ impl Store {
                 })?;
             ready.push(task);
         }
-        // Sort positions, not records: a stable sort moves each ~400-byte task many times.
-        let mut order: Vec<usize> = (0..ready.len()).collect();
-        order.sort_unstable_by(|&a, &b| graph::dispatch_order(&ready[a], &ready[b]));
-        let mut slots: Vec<Option<Task>> = ready.into_iter().map(Some).collect();
-        Ok(Some(
-            order
-                .into_iter()
-                .map(|i| slots[i].take().expect("each position is taken once"))
-                .collect(),
-        ))
+        Ok(Some(in_dispatch_order(ready)))
     }
 
     /// Live tasks counted by status, and how many are ready (`wg status`), without parsing
@@ -224,11 +220,7 @@ impl Store {
         let path = self.layout.graph();
         let bytes = read_or_empty(&path)?;
         let views = view::parse(&path, &bytes)?;
-        let archive = if views.needs_archive() {
-            self.load_archive()?
-        } else {
-            BTreeMap::new()
-        };
+        let archive = self.archive_if(views.needs_archive())?;
         let ready = views
             .ready_ids(|id| archive.get(id).map(|t| t.status))
             .len();

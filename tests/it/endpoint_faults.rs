@@ -47,26 +47,16 @@ async fn a_rejected_key_at_a_503_port_pauses_with_the_key_reason_and_spends_noth
     assert!(server.uri().contains("503"), "{}", server.uri());
     let rejected = ResponseTemplate::new(401)
         .set_body_json(json!({"error": {"message": "invalid api key for this gateway"}}));
-    Mock::given(method("POST"))
-        .and(path("/v1/responses"))
-        .respond_with(rejected.clone())
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/models"))
-        .respond_with(rejected)
-        .mount(&server)
-        .await;
+    answer_every_call(&server, rejected).await;
     let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
     env.set_config(&[
         ("coordinator.retry_backoff", "200ms"),
         ("coordinator.endpoint_backoff_max", "400ms"),
+        // One agent at a time: the second task must meet the pause, not race the first.
+        ("coordinator.max_agents", "1"),
     ]);
-    // One agent at a time: the second task must meet the pause, not race the first.
-    env.wg(&["config", "set", "coordinator.max_agents", "1"])
-        .ok();
     env.wg(&["add", "Fix the 503 page", "--id", "fix-503-page"])
         .ok();
     env.wg(&["add", "Plain", "--id", "plain", "--max-retries", "0"])
@@ -144,26 +134,20 @@ async fn a_pause_is_visible_and_never_lifted_by_an_unrelated_agent_exit() {
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/responses"))
-        .respond_with(ResponseTemplate::new(503).set_body_string("backend warming up"))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/models"))
-        .respond_with(ResponseTemplate::new(503).set_body_string("backend warming up"))
-        .mount(&server)
-        .await;
+    answer_every_call(
+        &server,
+        ResponseTemplate::new(503).set_body_string("backend warming up"),
+    )
+    .await;
     let Some(env) = codex_env(&v1(&server)) else {
         return;
     };
     env.set_config(&[
         ("coordinator.retry_backoff", "300ms"),
         ("coordinator.endpoint_backoff_max", "600ms"),
+        // The slow answer must not look idle.
+        ("handler.idle_timeout", "20s"),
     ]);
-    // The slow answer must not look idle.
-    env.wg(&["config", "set", "handler.idle_timeout", "20s"])
-        .ok();
     env.wg(&["add", "Remote", "--id", "remote"]).ok();
     // An agent of the same endpoint whose turn ends well while the endpoint is paused.
     env.wg(&["add", "Other", "--id", "other", "--model", "other-model"])
@@ -217,6 +201,20 @@ async fn a_pause_is_visible_and_never_lifted_by_an_unrelated_agent_exit() {
     assert_eq!(posts(&reqs), 2, "{run}");
     let log = env.coordinator_log();
     assert!(!log.contains("passed its probe"), "{log}");
+}
+
+/// An endpoint that gives every turn and every probe the same answer (an outage, a bad key).
+async fn answer_every_call(server: &MockServer, answer: ResponseTemplate) {
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(answer.clone())
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(answer)
+        .mount(server)
+        .await;
 }
 
 /// A project whose endpoint is `server`, for `wg doctor`.
