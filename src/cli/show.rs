@@ -2,6 +2,7 @@ use clap::Args;
 
 use crate::cli::{check_id, Ctx};
 use crate::error::{not_found, CliResult};
+use crate::store::lookup::Found;
 
 /// Show one task: every field, whether it is ready, and its recent log.
 #[derive(Debug, Args)]
@@ -24,15 +25,39 @@ fn task_tokens(ctx: &Ctx, task: &crate::model::Task) -> crate::pricing::TaskToke
     crate::pricing::task_tokens(&outbox, price.as_ref())
 }
 
-pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
-    check_id(&args.id)?;
+/// The task from a full parse of the store, when the index cannot answer.
+fn find_in_full(ctx: &Ctx, id: &str) -> CliResult<Option<Found>> {
     let graph = ctx.store.load()?;
-    let (task, archived) = ctx
-        .store
-        .find(&graph, &args.id)?
-        .ok_or_else(|| not_found(&args.id))?;
+    let Some((task, archived)) = ctx.store.find(&graph, id)? else {
+        return Ok(None);
+    };
     // `Store::ready` applies the evaluation gate.
     let ready = !archived && ctx.store.ready(&graph)?.iter().any(|t| t.id == task.id);
+    let deps = task
+        .after
+        .iter()
+        .filter_map(|d| graph.tasks.get(d).map(|t| (d.clone(), t.clone())))
+        .collect();
+    Ok(Some(Found {
+        task,
+        archived,
+        ready,
+        deps,
+    }))
+}
+
+pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
+    check_id(&args.id)?;
+    let found = match ctx.store.lookup(&args.id)? {
+        Some(found) => found,
+        None => find_in_full(ctx, &args.id)?,
+    };
+    let Found {
+        task,
+        archived,
+        ready,
+        deps,
+    } = found.ok_or_else(|| not_found(&args.id))?;
     let log = crate::store::tasklog::read(&ctx.layout.task_log(&task.id)).unwrap_or_default();
     let evaluation: Option<serde_json::Value> =
         std::fs::read(ctx.layout.task_file(&task.id, "evaluation.json"))
@@ -68,7 +93,7 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
                 "  gate:     waiting for evaluation (dependents start once it is accepted)\n",
             );
         }
-        let held = crate::evaluate::held_by(&task, |d| graph.tasks.get(d));
+        let held = crate::evaluate::held_by(&task, |d| deps.get(d));
         if !held.is_empty() && task.status == crate::model::TaskStatus::Open {
             s.push_str(&format!(
                 "  gate:     waiting for evaluation of {}\n",

@@ -24,7 +24,10 @@ impl Coordinator {
             return Ok(());
         }
         let r = self.agents.remove(&e.task).expect("checked above");
-        self.write_agents()?;
+        // agents.json is rewritten at the end of the pass (`sync_agents`): a crash before
+        // that leaves the agent listed, dead, and its exit already judged, which recovery
+        // then sees in the task's status.
+        self.agents_dirty = true;
         self.judge_exit(r.record, e)
     }
 
