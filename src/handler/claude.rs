@@ -1,6 +1,6 @@
 //! The `claude` executor's part of a turn: the `claude -p` command line and environment, and
 //! its stream-json events folded into the same [`TurnEvents`] the codex turns fill. Pure: the
-//! facts it encodes are measured in reference/claude-cli.md (Claude Code 2.1.330).
+//! facts it encodes were measured on Claude Code 2.1.330 (docs/claude.md).
 
 use serde_json::Value;
 
