@@ -510,8 +510,7 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Records the agent (agents.json is written at the end of the pass, by `sync_agents`),
-    /// then hands it to its supervisor task, which `sync_agents` starts after the write.
+    /// Records the agent in agents.json, then hands it to its supervisor task.
     /// `started` is when the run began; `None` for a new Slurm job, whose run time counts
     /// from when Slurm starts it.
     pub(super) fn supervise(
@@ -531,10 +530,12 @@ impl Coordinator {
                 stopping: false,
             },
         );
-        self.agents_dirty = true;
+        // Before anything waits on the child: a crash from here on leaves a findable agent.
+        // (Per agent, not per pass: a silent agent that ended before a later write would
+        // look never started to recovery, and run again.)
+        self.agents_dirty = false;
+        self.write_agents()?;
         if record.slurm_job.is_some() {
-            // Slurm jobs are polled by the monitor, which runs only once the loop waits:
-            // after `sync_agents`.
             return self.watch_job(record, started, limits, ctl_rx);
         }
         let started = started.unwrap_or_else(Instant::now);
@@ -545,32 +546,24 @@ impl Coordinator {
             grace: self.grace,
             started,
         };
-        self.launches.push((child, watch, ctl_rx));
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let ended = supervisor::supervise(child, watch, ctl_rx).await;
+            let _ = tx.send(Event::Ended(ended));
+        });
         Ok(())
     }
 
-    /// Writes agents.json if agents started or ended since it was last written, then starts
-    /// the supervisors of the agents started since: nothing waits on a child before the file
-    /// names it, so a crash from then on leaves a findable agent (and a crash before it, a
-    /// claim that recovery finds by the agent's environment, as for a crash right after a
-    /// claim). One write per pass, not one per agent: each write is a new file renamed over
-    /// the old one, which the file system flushes to disk.
+    /// Writes agents.json if agents ended since it was last written: once per pass, not once
+    /// per ended agent (each write is a new file renamed over the old one, which the file
+    /// system flushes to disk). An ended agent left listed by a crash is found dead by
+    /// recovery, its exit already judged in its task's status.
     pub(super) fn sync_agents(&mut self) -> anyhow::Result<()> {
-        let written = if self.agents_dirty {
-            self.agents_dirty = false;
-            self.write_agents()
-        } else {
-            Ok(())
-        };
-        // Even when the write failed: every child must be waited on, and its end reported.
-        for (child, watch, ctl_rx) in self.launches.drain(..) {
-            let tx = self.tx.clone();
-            tokio::spawn(async move {
-                let ended = supervisor::supervise(child, watch, ctl_rx).await;
-                let _ = tx.send(Event::Ended(ended));
-            });
+        if !self.agents_dirty {
+            return Ok(());
         }
-        written
+        self.agents_dirty = false;
+        self.write_agents()
     }
 
     pub(super) fn write_agents(&self) -> anyhow::Result<()> {

@@ -214,14 +214,8 @@ struct Coordinator {
     /// Longest wait between probes of a paused endpoint.
     pause_cap: Duration,
     agents: BTreeMap<String, Running>,
-    /// `agents` changed since agents.json was written.
+    /// Agents ended since agents.json was written.
     agents_dirty: bool,
-    /// Agents started in this pass whose supervisors start once agents.json names them.
-    launches: Vec<(
-        Option<tokio::process::Child>,
-        supervisor::Watch,
-        UnboundedReceiver<Control>,
-    )>,
     tx: UnboundedSender<Event>,
     rx: UnboundedReceiver<Event>,
     log: DecisionLog,
@@ -301,7 +295,6 @@ impl Coordinator {
             lock,
             agents: BTreeMap::new(),
             agents_dirty: false,
-            launches: Vec::new(),
             tx,
             rx,
             log,

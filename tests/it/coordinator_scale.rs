@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use crate::common::{wait_until, TestEnv};
-use crate::coordinator::Coordinator;
+use crate::common::service::Coordinator;
+use crate::common::TestEnv;
 
 fn size() -> usize {
     std::env::var("WG_TEST_CRASH_TASKS")
@@ -43,14 +43,13 @@ fn thousands_of_tasks_through_two_kill_9s_each_run_exactly_once() {
     for part in 1..=2u64 {
         let mut c = Coordinator::start(&env, &["--max-agents", "16"]);
         let goal = n as u64 * part / 3;
-        let reached = wait_until(Duration::from_secs(1800), || {
-            c.finished() || done_count(&env) >= goal
-        });
-        assert!(
-            reached && !c.finished(),
-            "the coordinator stopped, or never got {goal} tasks done:\n{}",
+        wait_until!(
+            Duration::from_secs(1800),
+            || c.finished() || done_count(&env) >= goal,
+            "{}",
             env.coordinator_log()
         );
+        assert!(!c.finished(), "the coordinator stopped on its own");
         c.kill9();
     }
     let out = Coordinator::start(&env, &["--until-done", "--max-agents", "16"])
