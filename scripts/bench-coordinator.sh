@@ -9,7 +9,9 @@
 #    `wg service start --until-done --max-agents 16`: wall time, tasks/s, time per task, the
 #    coordinator's peak RSS. The floor is the same number of `true` processes started and
 #    reaped 16 at a time by xargs, in the same run: the cost of a process on this machine.
-#    Overhead = time per task - floor per task, and the ratio time per task / floor.
+#    Overhead = time per task - floor per task, and the ratio time per task / floor. The
+#    coordinator's own CPU time (user + sys) per task is printed too: on a loaded machine it
+#    tells flat from growing better than wall time does.
 #    Targets (issue 25): time per task at 100,000 <= 1.2x at 1,000; 10,000 in <= 20 s;
 #    overhead <= 1 ms per task.
 # 2. Dispatch latency: from `wg add` returning to the agent's first output (a shell task
@@ -56,7 +58,7 @@ floor_secs() {
     calc "($t1 - $t0) / 1e9"
 }
 
-# run_tasks WG N: prints "secs peak_rss_kb done_count".
+# run_tasks WG N: prints "secs peak_rss_kb cpu_secs done_count".
 run_tasks() {
     local wg=$1 n=$2 p="$WORK/run-$RANDOM"
     mkdir -p "$p"
@@ -64,19 +66,20 @@ run_tasks() {
     "$wg" --dir "$p" import "$WORK/true-$n.jsonl" >/dev/null
     local t0 t1
     t0=$(now_ns)
-    /usr/bin/time -f "%M" -o "$p/rss" "$wg" --dir "$p" service start --foreground --until-done \
+    /usr/bin/time -f "%M %U %S" -o "$p/rss" "$wg" --dir "$p" service start --foreground --until-done \
         --max-agents "$AGENTS" >/dev/null 2>&1
     t1=$(now_ns)
     local done_count
     done_count=$("$wg" --dir "$p" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["counts"]["done"])')
-    echo "$(calc "($t1 - $t0) / 1e9") $(cat "$p/rss") $done_count"
+    read -r rss user sys <"$p/rss"
+    echo "$(calc "($t1 - $t0) / 1e9") $rss $(calc "$user + $sys") $done_count"
     rm -rf "$p"
 }
 
 echo "== throughput: trivial shell tasks (true), max_agents=$AGENTS"
-printf '%-8s %8s %9s %9s %11s %10s %12s %9s %10s\n' \
-    binary tasks "wall s" "tasks/s" "ms/task" "floor ms" "overhead ms" "x floor" "peak RSS"
-declare -A PER_TASK
+printf '%-8s %8s %9s %9s %9s %10s %12s %9s %12s %10s\n' binary tasks "wall s" "tasks/s" \
+    "ms/task" "floor ms" "overhead ms" "x floor" "cpu ms/task" "peak RSS"
+declare -A PER_TASK CPU_TASK
 for n in $SIZES; do
     gen_true "$n" >"$WORK/true-$n.jsonl"
     for which in after before; do
@@ -88,32 +91,39 @@ for n in $SIZES; do
             bin="$WG"
         fi
         fl=$(floor_secs "$n")
-        read -r secs rss done_count < <(run_tasks "$bin" "$n")
+        read -r secs rss cpu done_count < <(run_tasks "$bin" "$n")
         [ "$done_count" = "$n" ] || echo "warning: only $done_count of $n done" >&2
         per=$(calc "$secs * 1000 / $n")
         floor_per=$(calc "$fl * 1000 / $n")
         PER_TASK[$which-$n]=$per
-        printf '%-8s %8d %9.2f %9.0f %11.3f %10.3f %12.3f %9.2f %7d MB\n' "$which" "$n" "$secs" \
-            "$(calc "$n / $secs")" "$per" "$floor_per" "$(calc "$per - $floor_per")" \
-            "$(calc "$per / $floor_per")" "$((rss / 1024))"
+        CPU_TASK[$which-$n]=$(calc "$cpu * 1000 / $n")
+        printf '%-8s %8d %9.2f %9.0f %9.3f %10.3f %12.3f %9.2f %12.3f %7d MB\n' "$which" "$n" \
+            "$secs" "$(calc "$n / $secs")" "$per" "$floor_per" "$(calc "$per - $floor_per")" \
+            "$(calc "$per / $floor_per")" "${CPU_TASK[$which-$n]}" "$((rss / 1024))"
     done
 done
 first=$(echo "$SIZES" | awk '{print $1}')
 last=$(echo "$SIZES" | awk '{print $NF}')
-echo "time per task at $last / at $first: $(calc "round(${PER_TASK[after-$last]} / ${PER_TASK[after-$first]}, 2)") (target <= 1.2)"
+echo "time per task at $last / at $first: $(calc "round(${PER_TASK[after-$last]} / ${PER_TASK[after-$first]}, 2)") (target <= 1.2);" \
+    "coordinator CPU per task: $(calc "round(${CPU_TASK[after-$last]} / ${CPU_TASK[after-$first]}, 2)")"
 if [ -n "$BEFORE" ]; then
     for n in $BEFORE_SIZES; do
         if [ -n "${PER_TASK[before-$n]:-}" ] && [ -n "${PER_TASK[after-$n]:-}" ]; then
-            echo "after / before, time per task at $n: $(calc "round(${PER_TASK[after-$n]} / ${PER_TASK[before-$n]}, 3)")"
+            echo "after / before at $n: time per task $(calc "round(${PER_TASK[after-$n]} / ${PER_TASK[before-$n]}, 3)")," \
+                "coordinator CPU per task $(calc "round(${CPU_TASK[after-$n]} / ${CPU_TASK[before-$n]}, 3)")"
         fi
     done
 fi
 
-# latency PROJECT TAG: LATENCY_N samples of wg add -> the agent's first output, in ms.
+# latency PROJECT TAG: LATENCY_N samples of the agent's first output, in ms, counted from
+# `wg add` returning (negative when the agent started before the add process had exited) and
+# from just before `wg add` started (which includes the add itself).
 latency() {
-    local p=$1 tag=$2 out="$WORK/latency-$2.txt"
+    local p=$1 tag=$2 out="$WORK/latency-$2.txt" whole="$WORK/latency-$2-whole.txt"
     : >"$out"
+    : >"$whole"
     for i in $(seq 1 "$LATENCY_N"); do
+        t_before=$(now_ns)
         "$WG" --dir "$p" add "lat $i" --id "lat-$tag-$i" --command date --command +%s%N >/dev/null
         t0=$(now_ns)
         log="$p/.wg/tasks/lat-$tag-$i/agent.log"
@@ -123,10 +133,13 @@ latency() {
         done
         started=$(head -1 "$log")
         calc "($started - $t0) / 1e6" >>"$out"
+        calc "($started - $t_before) / 1e6" >>"$whole"
         # Let it end, so each sample starts with the same number of running agents.
         sleep 0.1
     done
-    echo "median dispatch latency ($tag): $(median <"$out") ms  (samples: $(tr '\n' ' ' <"$out"))"
+    echo "median dispatch latency ($tag): $(median <"$out") ms from wg add returning," \
+        "$(median <"$whole") ms from wg add starting"
+    echo "  samples from returning (ms): $(tr '\n' ' ' <"$out")"
 }
 
 echo "== dispatch latency (wg add returned -> agent's first output), $LATENCY_N samples"

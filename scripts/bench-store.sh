@@ -117,7 +117,10 @@ printf '%-34s %10s   %s\n' "wg import (100,000 tasks)" "${RESULT[import-100000]}
 
 echo
 echo "at 100,000 tasks (10,000 ready); store file $(( $(stat -c %s "$WORK/p100000/.wg/graph.jsonl") / 1048576 )) MB"
-printf '%-22s %10s %10s %8s   %s\n' "command" "median ms" "before ms" "ratio" "target"
+# user + sys (mean): on a loaded machine, what the command itself costs.
+cpu_ms() { jq -r '(.results[0].user + .results[0].system) * 1000 | round' "$1"; }
+printf '%-22s %10s %10s %8s %9s %9s   %s\n' "command" "median ms" "before ms" "ratio" \
+    "cpu ms" "cpu bef" "target"
 for row in "ready:ready --json:50" "list:list:100" "show:show t-50001:100" "top:top --once:100" \
     "status:status:100" "import:import 100,000:500"; do
     IFS=: read -r key label target <<<"$row"
@@ -125,6 +128,9 @@ for row in "ready:ready --json:50" "list:list:100" "show:show t-50001:100" "top:
     before="${RESULT[before-$key]:-}"
     ratio="-"
     [ -n "$before" ] && ratio="$(echo "$after / $before" | bc -l | xargs printf '%.2f')"
-    printf '%-22s %10s %10s %8s   <= %s\n' "wg $label" "$after" "${before:--}" "$ratio" "$target"
+    cpu_before="-"
+    [ -n "$before" ] && cpu_before="$(cpu_ms "$OUT/before-$key.json")"
+    printf '%-22s %10s %10s %8s %9s %9s   <= %s\n' "wg $label" "$after" "${before:--}" "$ratio" \
+        "$(cpu_ms "$OUT/after-$key.json")" "$cpu_before" "$target"
 done
 echo "peak RSS of wg list at 100,000: ${RESULT[after-list-rss]} MB${RESULT[before-list-rss]:+ (before: ${RESULT[before-list-rss]} MB)}"

@@ -41,7 +41,8 @@ fn thousands_of_tasks_through_two_kill_9s_each_run_exactly_once() {
     // Killed twice on the way, at a third and at two thirds done: running agents are left
     // behind each time, and claims may be cut short.
     for part in 1..=2u64 {
-        let mut c = Coordinator::start(&env, &["--max-agents", "16"]);
+        // `--daemon`: no echo of each decision on stderr, a pipe nobody reads until the end.
+        let mut c = Coordinator::start(&env, &["--daemon", "--max-agents", "16"]);
         let goal = n as u64 * part / 3;
         wait_until!(
             Duration::from_secs(1800),
@@ -52,7 +53,7 @@ fn thousands_of_tasks_through_two_kill_9s_each_run_exactly_once() {
         assert!(!c.finished(), "the coordinator stopped on its own");
         c.kill9();
     }
-    let out = Coordinator::start(&env, &["--until-done", "--max-agents", "16"])
+    let out = Coordinator::start(&env, &["--daemon", "--until-done", "--max-agents", "16"])
         .wait(Duration::from_secs(1800));
     assert_eq!(out.code, 0, "{out}");
     let tasks = env.tasks();
