@@ -40,6 +40,9 @@ fn thousands_of_tasks_through_two_kill_9s_each_run_exactly_once() {
     env.import(&records);
     // Killed twice on the way, at a third and at two thirds done: running agents are left
     // behind each time, and claims may be cut short.
+    // The guards are kept: dropping one kills every agent of the project, and the agents
+    // of a killed coordinator must live on for the next one to adopt.
+    let mut killed = Vec::new();
     for part in 1..=2u64 {
         // `--daemon`: no echo of each decision on stderr, a pipe nobody reads until the end.
         let mut c = Coordinator::start(&env, &["--daemon", "--max-agents", "16"]);
@@ -52,6 +55,7 @@ fn thousands_of_tasks_through_two_kill_9s_each_run_exactly_once() {
         );
         assert!(!c.finished(), "the coordinator stopped on its own");
         c.kill9();
+        killed.push(c);
     }
     let out = Coordinator::start(&env, &["--daemon", "--until-done", "--max-agents", "16"])
         .wait(Duration::from_secs(1800));
