@@ -45,6 +45,7 @@ pub fn cmd_doctor(ctx: &Ctx, args: &DoctorArgs) -> CliResult {
     }
     checks.extend(worktree_checks(ctx, args.fix)?);
     checks.extend(store_checks(ctx, args.fix)?);
+    checks.extend(graph_checks(ctx)?);
     if uses_slurm(ctx) {
         checks.extend(slurm_checks(ctx));
     }
@@ -524,13 +525,52 @@ fn worktree_checks(ctx: &Ctx, fix: bool) -> CliResult<Vec<Check>> {
     Ok(checks)
 }
 
+/// Tasks that can never run because of the graph's shape, which a git merge can give it:
+/// dependency cycles, and dependencies on tasks that are gone (removed on another branch).
+fn graph_checks(ctx: &Ctx) -> CliResult<Vec<Check>> {
+    let graph = ctx.store.load()?;
+    let mut checks = Vec::new();
+    for c in &graph.cycles {
+        checks.push(Check {
+            name: "graph",
+            ok: false,
+            detail: format!(
+                "dependency cycle: {} wait for each other and never run; `wg edit ID --remove-after DEP` breaks it",
+                c.join(", ")
+            ),
+        });
+    }
+    let dangling = graph
+        .tasks
+        .values()
+        .any(|t| t.after.iter().any(|d| !graph.tasks.contains_key(d)));
+    let archive = if dangling {
+        ctx.store.load_archive()?
+    } else {
+        Default::default()
+    };
+    for t in graph.tasks.values().filter(|t| !t.status.is_terminal()) {
+        for d in graph.missing_deps(t, |id| archive.contains_key(id)) {
+            checks.push(Check {
+                name: "graph",
+                ok: false,
+                detail: format!(
+                    "task {} waits for {d}, which is not in the graph (removed, maybe on another branch): it is held; `wg edit {} --remove-after {d}` frees it",
+                    t.id, t.id
+                ),
+            });
+        }
+    }
+    Ok(checks)
+}
+
 /// The store: superseded records in `graph.jsonl` (compacted with `--fix`), and in a git
 /// repository a missing union merge in `.wg/.gitattributes` (written with `--fix`). Silent when
 /// all is well.
 fn store_checks(ctx: &Ctx, fix: bool) -> CliResult<Vec<Check>> {
     let mut checks = Vec::new();
-    let (lines, live) = ctx.store.line_stats()?;
-    let superseded = lines.saturating_sub(live);
+    let (lines, live, removed) = ctx.store.line_stats()?;
+    let superseded = lines.saturating_sub(live + removed);
     // Like worktrees, the store is named only when there is something to say.
     if superseded > 0 && fix {
         let mut w = ctx.store.writer()?;

@@ -39,12 +39,26 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
     let tokens = task_tokens(ctx, &task);
+    // Why a task is held by the graph's shape (a git merge can give it one).
+    let missing = if task.after.iter().any(|d| !graph.tasks.contains_key(d)) {
+        let archive = ctx.store.load_archive()?;
+        graph.missing_deps(&task, |id| archive.contains_key(id))
+    } else {
+        Vec::new()
+    };
+    let cycle = graph.cycles.iter().find(|c| c.contains(&task.id)).cloned();
     let mut value = serde_json::to_value(&task).map_err(crate::error::internal)?;
     // The record on disk leaves out an empty `after`; the JSON contract of `show` always has it.
     value["after"] = serde_json::json!(task.after);
     value["ready"] = serde_json::Value::Bool(ready);
     value["archived"] = serde_json::Value::Bool(archived);
     value["tokens"] = serde_json::json!(tokens);
+    if !missing.is_empty() {
+        value["missing_after"] = serde_json::json!(missing);
+    }
+    if let Some(c) = &cycle {
+        value["cycle"] = serde_json::json!(c);
+    }
     if let Some(e) = &evaluation {
         value["evaluation"] = e.clone();
     }
@@ -62,6 +76,19 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
         ));
         if !task.after.is_empty() {
             s.push_str(&format!("  after:    {}\n", task.after.join(", ")));
+        }
+        if !missing.is_empty() {
+            s.push_str(&format!(
+                "  held:     waits for {}, not in the graph (removed); `wg edit {} --remove-after ID` frees it\n",
+                missing.join(", "),
+                task.id
+            ));
+        }
+        if let Some(c) = &cycle {
+            s.push_str(&format!(
+                "  held:     on a dependency cycle with {}; `wg edit ID --remove-after DEP` breaks it\n",
+                c.join(", ")
+            ));
         }
         if crate::evaluate::awaiting(&task) {
             s.push_str(

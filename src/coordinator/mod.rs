@@ -90,6 +90,25 @@ pub struct Summary {
     pub ending: Option<scheduler::Ending>,
     /// The endpoints still paused at the end.
     pub paused: Vec<endpoints::PausedEndpoint>,
+    /// What the graph's shape holds at the end: dependency cycles and dependencies on tasks
+    /// that are gone, one sentence each.
+    pub held: Vec<String>,
+}
+
+/// One sentence per thing the graph's shape holds: each cycle, each dependency on a task that
+/// is neither live nor archived.
+fn held_by_shape(graph: &crate::store::Graph, archived: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut out: Vec<String> = graph
+        .cycles
+        .iter()
+        .map(|c| format!("dependency cycle: {}", c.join(", ")))
+        .collect();
+    for t in graph.tasks.values().filter(|t| !t.status.is_terminal()) {
+        for d in graph.missing_deps(t, &archived) {
+            out.push(format!("{} waits for {d}, which is gone", t.id));
+        }
+    }
+    out
 }
 
 /// The pid written in `coordinator.lock`, if any.
@@ -394,6 +413,19 @@ impl Coordinator {
         }
         agents_file::write(&self.layout.agents_file(), &[])?;
         let graph = self.store.load()?;
+        let archive = if graph
+            .tasks
+            .values()
+            .any(|t| t.after.iter().any(|d| !graph.tasks.contains_key(d)))
+        {
+            self.store.load_archive()?
+        } else {
+            Default::default()
+        };
+        let held = held_by_shape(&graph, |id| archive.contains_key(id));
+        for h in &held {
+            self.log.line(&format!("held: {h}"));
+        }
         let mut counts = BTreeMap::new();
         for t in graph.tasks.values() {
             *counts.entry(t.status.to_string()).or_insert(0) += 1;
@@ -416,6 +448,7 @@ impl Coordinator {
             started_agents: self.started_agents,
             ending,
             paused,
+            held,
         })
     }
 

@@ -93,7 +93,15 @@ fn until_done_result(summary: &coordinator::Summary) -> CliResult {
         .hinted("fix the endpoint, then run again (tasks kept their retries)")),
         Ending::Stuck => Err(CliError::new(
             Kind::Stuck,
-            anyhow::anyhow!("no task can make progress: {}", left_over(&summary.counts)),
+            anyhow::anyhow!(
+                "no task can make progress: {}{}",
+                left_over(&summary.counts),
+                summary
+                    .held
+                    .iter()
+                    .map(|h| format!("; {h}"))
+                    .collect::<String>()
+            ),
         )
         .hinted(
             "`wg list` shows what they wait for: an answer (`wg msg ID`), a resume (`wg resume ID`), \
