@@ -24,8 +24,14 @@ impl Coordinator {
             return Ok(());
         }
         let r = self.agents.remove(&e.task).expect("checked above");
-        self.write_agents()?;
-        self.judge_exit(r.record, e)
+        let result = self
+            .write_agents()
+            .and_then(|()| self.judge_exit(r.record.clone(), e));
+        if result.is_err() {
+            // Not recorded (a full disk): the agent stays known until its end is.
+            self.agents.insert(r.record.task.clone(), r);
+        }
+        result
     }
 
     /// Judges the end of the agent `rec` and applies the decision. Also used by recovery for

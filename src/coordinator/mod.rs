@@ -11,6 +11,7 @@ mod announce;
 mod dispatch;
 pub mod endpoints;
 mod exit;
+pub mod hold;
 pub mod notify;
 pub mod recovery;
 pub mod reload;
@@ -259,6 +260,10 @@ struct Coordinator {
     /// What `config.toml` held when last read, and what the running settings are.
     config_seen: reload::Seen,
     config_state: reload::ConfigState,
+    /// Dispatch held because the disk refused a write (see `hold.rs`).
+    hold: Option<hold::Hold>,
+    /// Agents' ends not yet recorded because the disk refused the write.
+    deferred_ends: std::collections::VecDeque<Ended>,
 }
 
 fn cli_err(e: CliError) -> anyhow::Error {
@@ -333,6 +338,8 @@ impl Coordinator {
             },
             config,
             opts,
+            hold: None,
+            deferred_ends: Default::default(),
         })
     }
 
@@ -345,6 +352,10 @@ impl Coordinator {
         // (and never a copy an earlier coordinator left, should the file be invalid now).
         let _ = std::fs::remove_file(self.layout.running_config());
         self.check_config();
+        if let Err(e) = hold::prepare(&self.layout) {
+            self.log
+                .line(&format!("cannot prepare the hold state file: {e}"));
+        }
         self.recover()?;
         // No pause survives a restart: a stale state file would show one.
         self.write_endpoints();
@@ -360,16 +371,7 @@ impl Coordinator {
         ));
         let mut paused_too_long = false;
         loop {
-            let tick = self.tick();
-            let (next_wake, can_progress) = match tick {
-                Ok(t) => t,
-                Err(e) => {
-                    // A failed state write is fatal: stop gracefully rather than guess.
-                    self.log.line(&format!("fatal: {e:#}; stopping"));
-                    self.begin_stop(false);
-                    (None, false)
-                }
-            };
+            let (next_wake, can_progress) = self.tick_or_hold();
             if self.stopping.is_some() && self.agents.is_empty() {
                 break;
             }
@@ -443,6 +445,7 @@ impl Coordinator {
         // Nothing is paused, and no config state is current, once the coordinator is gone.
         let _ = std::fs::remove_file(endpoints::state_file(&self.layout));
         let _ = std::fs::remove_file(reload::state_file(&self.layout));
+        let _ = std::fs::remove_file(hold::state_file(&self.layout));
         Ok(Summary {
             counts,
             started_agents: self.started_agents,
@@ -537,9 +540,18 @@ impl Coordinator {
         match ev {
             Event::Wake => {}
             Event::Ended(e) => {
-                if let Err(err) = self.on_ended(e) {
-                    self.log.line(&format!("fatal: {err:#}; stopping"));
-                    self.begin_stop(false);
+                if let Err(err) = self.on_ended(e.clone()) {
+                    match hold::disk_fault(&err) {
+                        // Recorded once the disk takes writes again.
+                        Some(why) => {
+                            self.deferred_ends.push_back(e);
+                            self.hold_dispatch(why);
+                        }
+                        None => {
+                            self.log.line(&format!("fatal: {err:#}; stopping"));
+                            self.begin_stop(false);
+                        }
+                    }
                 }
             }
             Event::Probe { endpoint, result } => self.on_probe(endpoint, result),
@@ -575,6 +587,33 @@ impl Coordinator {
                 self.agents.len(),
                 humantime::format_duration(self.grace)
             ));
+        }
+    }
+
+    /// One pass, unless dispatch is held and its next try is not due yet. A write the disk
+    /// refuses holds dispatch (never stops the coordinator); any other failed state write is
+    /// fatal: stop gracefully rather than guess.
+    fn tick_or_hold(&mut self) -> (Option<Instant>, bool) {
+        if !self.hold_due() {
+            return (self.hold_wake(), true);
+        }
+        let result = self.retry_deferred_ends().and_then(|()| self.tick());
+        match result {
+            Ok(t) => {
+                self.lift_hold();
+                t
+            }
+            Err(e) => match hold::disk_fault(&e) {
+                Some(why) => {
+                    self.hold_dispatch(why);
+                    (self.hold_wake(), true)
+                }
+                None => {
+                    self.log.line(&format!("fatal: {e:#}; stopping"));
+                    self.begin_stop(false);
+                    (None, false)
+                }
+            },
         }
     }
 

@@ -460,6 +460,7 @@ mod tests {
                 })
                 .collect(),
             paused: Vec::new(),
+            held: None,
             totals: Totals::default(),
         }
     }

@@ -153,6 +153,12 @@ pub fn header(snap: &Snapshot, theme: Theme) -> Vec<Line<'static>> {
         }
     }
     let mut lines = vec![Line::from(first), Line::from(second)];
+    if let Some(h) = &snap.held {
+        lines.push(Line::from(Span::styled(
+            format!("dispatch HELD: {h}; resumes by itself once the disk takes writes"),
+            theme.fg(Color::Red),
+        )));
+    }
     for p in &snap.paused {
         let mut s = format!("paused: {} ({})", p.endpoint, p.reason);
         if let Some(left) = p.until.and_then(|u| u.duration_since(snap.taken_at).ok()) {

@@ -69,6 +69,7 @@ fn snapshot(mut tasks: Vec<TaskRow>) -> Snapshot {
         coordinator: Coordinator::Running { pid: Some(42) },
         tasks,
         paused: Vec::new(),
+        held: None,
         totals,
     }
 }

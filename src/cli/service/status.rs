@@ -39,6 +39,9 @@ struct StatusView {
     agents: Vec<AgentView>,
     /// Endpoints whose dispatch is paused: since when, why, the next probe.
     paused_endpoints: Vec<PausedEndpoint>,
+    /// Dispatch held because the disk refuses writes: why, since when, the next try.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held: Option<coordinator::hold::HoldView>,
     counts: BTreeMap<String, usize>,
     /// Tasks whose agent asked a person (`wg ask`): id → question.
     needs_input: BTreeMap<String, String>,
@@ -96,6 +99,9 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
                 started_at: a.started_at,
             })
             .collect(),
+        held: running
+            .then(|| coordinator::hold::read(&ctx.layout))
+            .flatten(),
         paused_endpoints: if running {
             endpoints::read_paused(&ctx.layout)
         } else {
@@ -149,6 +155,12 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
                 .filter(|a| a.started_at < c.loaded_at)
                 .count();
             s.push_str(&config_lines(c, older));
+        }
+        if let Some(h) = &view.held {
+            s.push_str(&format!(
+                "dispatch HELD since {}: {}\n  no new agents; the write is tried again at {} (after {} failed), and dispatch resumes by itself once it goes through\n",
+                h.since, h.reason, h.next_try, h.attempts
+            ));
         }
         for p in &view.paused_endpoints {
             s.push_str(&format!(
