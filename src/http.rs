@@ -144,3 +144,106 @@ pub fn probe_models(
         _ => Ok(Vec::new()),
     }
 }
+
+/// The API a model probe speaks: the one the endpoint's agents use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeApi {
+    /// OpenAI Responses: `POST {url}/responses` (`url` ends in `/v1`).
+    Responses,
+    /// OpenAI Chat Completions: `POST {url}/chat/completions`.
+    Chat,
+    /// Anthropic Messages: `POST {url}/v1/messages` (`url` without `/v1`), key as `x-api-key`.
+    Anthropic,
+}
+
+/// What a model probe asks (so a server's log, or a test, can tell probes from turns).
+pub const PROBE_ASK: &str = "wg endpoint probe: reply with the word ok.";
+
+/// The smallest streamed model request there is, for `api`.
+pub fn probe_request(api: ProbeApi, url: &str, model: &str) -> (String, serde_json::Value) {
+    let base = url.trim_end_matches('/');
+    let ask = PROBE_ASK;
+    match api {
+        ProbeApi::Responses => (
+            format!("{base}/responses"),
+            serde_json::json!({"model": model, "input": ask, "stream": true,
+                "max_output_tokens": 16, "store": false}),
+        ),
+        ProbeApi::Chat => (
+            format!("{base}/chat/completions"),
+            serde_json::json!({"model": model, "stream": true, "max_tokens": 8,
+                "messages": [{"role": "user", "content": ask}]}),
+        ),
+        ProbeApi::Anthropic => (
+            format!("{base}/v1/messages"),
+            serde_json::json!({"model": model, "stream": true, "max_tokens": 8,
+                "messages": [{"role": "user", "content": ask}]}),
+        ),
+    }
+}
+
+/// Asks the model itself: a small streamed request, passed only when the endpoint answers
+/// 2xx and the first bytes of the stream arrive within `timeout`. A gateway answers
+/// `GET /models` while the backend behind it is down; only a model request proves it is up.
+/// No status in time is `no-first-byte`, no connection `unreachable`, an error status the
+/// kind it means.
+pub fn probe_model(
+    api: ProbeApi,
+    url: &str,
+    model: &str,
+    key: Option<&str>,
+    timeout: Duration,
+) -> Result<(), ProbeFailure> {
+    use crate::outcome::ErrorKind;
+    use std::io::Read;
+    let (target, body) = probe_request(api, url, model);
+    let mut req = agent(timeout)
+        .post(&target)
+        .header("content-type", "application/json")
+        .header("accept", "text/event-stream");
+    if let Some(key) = key {
+        req = match api {
+            ProbeApi::Anthropic => req
+                .header("x-api-key", key)
+                .header("anthropic-version", "2023-06-01"),
+            _ => req.header("authorization", &format!("Bearer {key}")),
+        };
+    }
+    let bytes = serde_json::to_vec(&body).expect("a JSON value always serializes");
+    let fail = |kind, message: String| ProbeFailure { kind, message };
+    let no_answer = |what: &str| {
+        fail(
+            ErrorKind::NoFirstByte,
+            format!(
+                "POST {target} (model {model}) sent {what} within {}",
+                humantime::format_duration(timeout)
+            ),
+        )
+    };
+    let mut resp = match req.send(&bytes[..]) {
+        Ok(r) => r,
+        Err(ureq::Error::Timeout(_)) => return Err(no_answer("nothing")),
+        Err(e) => {
+            return Err(fail(
+                ErrorKind::Unreachable,
+                format!("cannot reach {target}: {e}"),
+            ))
+        }
+    };
+    let status = resp.status().as_u16();
+    if !(200..300).contains(&status) {
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        let message = format!(
+            "POST {target} (model {model}) answered {status}: {}",
+            server_message(&text)
+        );
+        let kind = ErrorKind::from_status(status, &text).unwrap_or(ErrorKind::ServerError);
+        return Err(fail(kind, message));
+    }
+    let mut first = [0u8; 1];
+    match resp.body_mut().as_reader().read(&mut first) {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(no_answer("a status and then an empty stream")),
+        Err(_) => Err(no_answer("a status but no stream")),
+    }
+}

@@ -20,6 +20,9 @@ pub enum ErrorKind {
     KeyMissing,
     /// No connection to the endpoint.
     Unreachable,
+    /// The endpoint took the request and sent nothing, not even a status, within
+    /// `handler.first_byte_timeout`: a server (or the backend behind a gateway) that hangs.
+    NoFirstByte,
     /// HTTP 429.
     RateLimited,
     /// HTTP 5xx.
@@ -62,11 +65,12 @@ pub enum Scope {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 20] = [
+    pub const ALL: [ErrorKind; 21] = [
         ErrorKind::Unauthorized,
         ErrorKind::Forbidden,
         ErrorKind::KeyMissing,
         ErrorKind::Unreachable,
+        ErrorKind::NoFirstByte,
         ErrorKind::RateLimited,
         ErrorKind::ServerError,
         ErrorKind::ModelNotFound,
@@ -92,6 +96,7 @@ impl ErrorKind {
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::KeyMissing => "key-missing",
             ErrorKind::Unreachable => "unreachable",
+            ErrorKind::NoFirstByte => "no-first-byte",
             ErrorKind::RateLimited => "rate-limited",
             ErrorKind::ServerError => "server-error",
             ErrorKind::ModelNotFound => "model-not-found",
@@ -128,6 +133,7 @@ impl ErrorKind {
             | ErrorKind::Forbidden
             | ErrorKind::KeyMissing
             | ErrorKind::Unreachable
+            | ErrorKind::NoFirstByte
             | ErrorKind::RateLimited
             | ErrorKind::ServerError
             | ErrorKind::ModelNotFound => Scope::Endpoint,
@@ -146,6 +152,7 @@ impl ErrorKind {
             ErrorKind::Forbidden => "the key is not allowed to do this (model, route or budget on the gateway): check its permissions",
             ErrorKind::KeyMissing => "the API key variable is not set where the coordinator runs: export it and restart the service",
             ErrorKind::Unreachable => "no connection to the endpoint: is the model server running and the URL right (`wg doctor`)?",
+            ErrorKind::NoFirstByte => "the endpoint takes requests but does not answer (a hung server, or a backend down behind a gateway): dispatch resumes once a model request gets an answer",
             ErrorKind::RateLimited => "the endpoint is rate-limiting: dispatch waits; lower coordinator.max_agents if it keeps happening",
             ErrorKind::ServerError => "the endpoint answered with a server error: look at the model server's log",
             ErrorKind::ModelNotFound => "the endpoint does not serve this model (or the URL lacks /v1): check `wg config get endpoint.model`",
@@ -353,6 +360,7 @@ mod tests {
                 "forbidden",
                 "key-missing",
                 "unreachable",
+                "no-first-byte",
                 "rate-limited",
                 "server-error",
                 "model-not-found"

@@ -116,12 +116,17 @@ pub(super) async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Respo
 
     // `guard` lives across this await: if hyper drops this future because codex hung up while
     // the server had not answered yet, the upstream call is interrupted.
-    match up_rx.recv().await {
+    let first = match shared.first_piece(&mut up_rx, &shared.chat_url).await {
+        Ok(first) => first,
+        Err(message) => return failed_stream(&chat.model, &message),
+    };
+    match first {
         Some(Upstream::Head) => {}
         Some(Upstream::Status { status, body }) => {
             let message = redact(&translate::error_message(&body), shared.api_key.as_deref());
             shared.record_error(UpstreamError {
                 unreachable: false,
+                no_first_byte: false,
                 status: Some(status),
                 message: message.clone(),
             });
@@ -141,6 +146,7 @@ pub(super) async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Respo
             let message = format!("cannot reach the chat endpoint: {reason}");
             shared.record_error(UpstreamError {
                 unreachable: true,
+                no_first_byte: false,
                 status: None,
                 message: message.clone(),
             });
@@ -232,6 +238,7 @@ async fn pump(
             if events.iter().any(|e| e["type"] == "response.failed") {
                 shared.record_error(UpstreamError {
                     unreachable: false,
+                    no_first_byte: false,
                     status: None,
                     message: m.to_string(),
                 });

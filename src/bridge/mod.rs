@@ -80,6 +80,10 @@ pub struct BridgeConfig {
     /// Longest silence between two reads of the upstream answer, including the wait for its
     /// headers. A server that stalls longer is cut off and codex gets a failed response.
     pub read_timeout: Duration,
+    /// Longest wait for the first byte (the status line) of an answer. A server that takes a
+    /// request and sends nothing for this long is an endpoint fault: the call is cut off, the
+    /// turn's later requests are refused at once, and the handler reports `no-first-byte`.
+    pub first_byte_timeout: Duration,
 }
 
 impl BridgeConfig {
@@ -99,6 +103,7 @@ impl BridgeConfig {
             log: Arc::new(|_| {}),
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(600),
+            first_byte_timeout: Duration::from_secs(600),
         }
     }
 
@@ -123,6 +128,7 @@ impl std::fmt::Debug for BridgeConfig {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
+            .field("first_byte_timeout", &self.first_byte_timeout)
             .finish()
     }
 }
@@ -149,6 +155,8 @@ pub struct UpstreamError {
     pub status: Option<u16>,
     /// No answer at all: the endpoint could not be reached (refused, DNS, TLS, timeout).
     pub unreachable: bool,
+    /// The endpoint took the request and sent nothing within the first-byte deadline.
+    pub no_first_byte: bool,
     /// The server's own message (`error.message` of its body), or why there was no answer.
     pub message: String,
 }
@@ -226,6 +234,9 @@ impl BridgeHandle {
     pub fn new_turn(&self) -> Result<String, BridgeError> {
         let token = new_token()?;
         self.set_token(token.clone());
+        self.shared
+            .silent
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         let _ = self.take_first_error();
         let _ = self.take_warnings();
         Ok(token)

@@ -180,12 +180,18 @@ pub(super) async fn forward(
         ));
     }
 
-    let (status, headers) = match rx.recv().await {
+    let first = match shared.first_piece(&mut rx, &url).await {
+        Ok(first) => first,
+        // No answer, as from the endpoint itself; dropping `guard` ends the call.
+        Err(message) => return Err(std::io::Error::other(message)),
+    };
+    let (status, headers) = match first {
         Some(Piece::Head { status, headers }) => (status, headers),
         Some(Piece::Failed(reason)) => {
             shared.record_error(UpstreamError {
                 status: None,
                 unreachable: true,
+                no_first_byte: false,
                 message: format!("cannot reach {url}: {reason}"),
             });
             // No answer, as from the endpoint itself.
@@ -217,6 +223,7 @@ pub(super) async fn forward(
         shared.record_error(UpstreamError {
             status: Some(status),
             unreachable: false,
+            no_first_byte: false,
             message: redact(&translate::error_message(&text), shared.api_key.as_deref()),
         });
         return builder.body(full(body)).map_err(std::io::Error::other);

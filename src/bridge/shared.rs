@@ -3,7 +3,7 @@
 //! when the request it serves goes away.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +35,10 @@ pub(super) struct Shared {
     pub log: super::LogFn,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    /// This turn's endpoint took a request and sent nothing in time: its later requests are
+    /// refused at once (the agent's retries would each wait the deadline again).
+    pub silent: AtomicBool,
     pub first_error: Mutex<Option<UpstreamError>>,
     pub warnings: Mutex<Vec<String>>,
     /// Agents of upstream calls still running, by request number.
@@ -75,6 +79,37 @@ impl Shared {
                 *e = Some(err);
             }
         }
+    }
+
+    /// Waits for the first piece of an upstream answer, up to the first-byte deadline. `Err`:
+    /// nothing came; the fault is recorded and the turn's later requests are refused.
+    pub async fn first_piece<T>(
+        &self,
+        rx: &mut tokio::sync::mpsc::Receiver<T>,
+        url: &str,
+    ) -> Result<Option<T>, String> {
+        match tokio::time::timeout(self.first_byte_timeout, rx.recv()).await {
+            Ok(piece) => Ok(piece),
+            Err(_) => {
+                self.silent.store(true, Ordering::SeqCst);
+                let message = format!(
+                    "{url} took the request and sent nothing for {} (handler.first_byte_timeout)",
+                    humantime::format_duration(self.first_byte_timeout)
+                );
+                self.record_error(UpstreamError {
+                    status: None,
+                    unreachable: false,
+                    no_first_byte: true,
+                    message: message.clone(),
+                });
+                Err(message)
+            }
+        }
+    }
+
+    /// Whether this turn's endpoint already failed to answer in time.
+    pub fn is_silent(&self) -> bool {
+        self.silent.load(Ordering::SeqCst)
     }
 
     /// Interrupts every upstream call still running (the bridge is stopping).

@@ -279,6 +279,11 @@ pub struct HandlerConfig {
     pub turn_timeout: String,
     /// codex's own wait for the next SSE chunk once the stream has started.
     pub stream_idle_timeout: String,
+    /// Longest wait for the first byte of the endpoint's answer to a model request (the
+    /// proxy measures it). A server that takes requests and sends nothing is an endpoint
+    /// fault (`no-first-byte`): dispatch to it pauses and no retry is spent. A model that is
+    /// only slow to start answers within it.
+    pub first_byte_timeout: String,
     /// Retries codex makes per request and per stream (0 = fail fast, the handler reports).
     pub request_max_retries: u32,
     pub stream_max_retries: u32,
@@ -304,6 +309,7 @@ impl Default for HandlerConfig {
             idle_timeout: "15m".into(),
             turn_timeout: "2h".into(),
             stream_idle_timeout: "5m".into(),
+            first_byte_timeout: "2m".into(),
             request_max_retries: 1,
             stream_max_retries: 1,
             max_turns: None,
@@ -506,6 +512,10 @@ impl Config {
             (
                 "handler.stream_idle_timeout",
                 Some(&self.handler.stream_idle_timeout),
+            ),
+            (
+                "handler.first_byte_timeout",
+                Some(&self.handler.first_byte_timeout),
             ),
             ("handler.max_wall", self.handler.max_wall.as_ref()),
             ("claude.api_timeout", Some(&self.claude.api_timeout)),

@@ -208,9 +208,13 @@ pub fn start_bridge(
     ) else {
         return Ok(None);
     };
-    let bridge_config =
+    let mut bridge_config =
         crate::bridge::BridgeConfig::for_wire(plan.wire, &plan.upstream, r.key.clone())
             .with_auth(plan.auth);
+    // Validated with the rest of the file; the default if it somehow does not parse.
+    if let Ok(d) = crate::time::parse_duration(&config.handler.first_byte_timeout) {
+        bridge_config.first_byte_timeout = d;
+    }
     let handle = crate::bridge::start(bridge_config).map_err(|e| SessionError::Refused {
         message: format!("cannot start the local credential proxy: {e}"),
         hint: None,

@@ -236,7 +236,13 @@ fn turns(
     loop {
         let inbox = conversation::read_inbox(s.layout, id)?;
         let outbox = conversation::read_outbox(s.layout, id)?;
-        let answered = outbox.iter().map(|o| o.in_reply_to).max().unwrap_or(0);
+        // A turn the endpoint never took (an outage) answered nothing.
+        let answered = outbox
+            .iter()
+            .filter(|o| !conversation::is_outage(o))
+            .map(|o| o.in_reply_to)
+            .max()
+            .unwrap_or(0);
         let pending = inbox.iter().any(|m| m.seq > answered);
         let task = claim(s, id, &r.agent, pending)?;
         if !pending {
@@ -424,6 +430,8 @@ fn turns(
         let mut upstream: Option<(u16, String)> = None;
         // The agent saw only its connection to the proxy close; this says why.
         let mut unreachable: Option<String> = None;
+        // The endpoint took a request and sent nothing in time (measured by the proxy).
+        let mut silent: Option<String> = None;
         if let Some(b) = &r.bridge {
             b.end_turn();
             for w in b.take_warnings() {
@@ -441,6 +449,9 @@ fn turns(
                     ],
                 );
                 upstream = e.status.map(|s| (s, e.message.clone()));
+                silent = Some(&e)
+                    .filter(|e| e.no_first_byte)
+                    .map(|e| e.message.clone());
                 unreachable = Some(e).filter(|e| e.unreachable).map(|e| e.message);
             }
         }
@@ -567,6 +578,9 @@ fn turns(
                         )
                     });
                 let (kind, detail) = match (&upstream, unreachable) {
+                    (None, _) if silent.is_some() => {
+                        (ErrorKind::NoFirstByte, silent.take().unwrap_or_default())
+                    }
                     (Some((status, message)), _) => (
                         ErrorKind::from_status(*status, message)
                             .unwrap_or_else(|| agent.classify(&rep.events, &detail)),

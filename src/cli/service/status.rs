@@ -168,6 +168,12 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
                 p.endpoint, p.since, p.kind, p.reason, p.next_probe, p.probes, p.advice
             ));
         }
+        let failed = view.counts.get("failed").copied().unwrap_or(0);
+        if failed > 0 && (!view.paused_endpoints.is_empty() || view.held.is_some()) {
+            s.push_str(&format!(
+                "{failed} failed task(s): `wg retry --failed` reopens them all (`--since 2h`, `--error-kind KIND` to narrow)\n"
+            ));
+        }
         let counts: Vec<String> = view
             .counts
             .iter()
