@@ -179,12 +179,13 @@ fn doctor_writes_a_missing_gitattributes_in_a_git_project() {
     assert!(attrs.contains("graph.jsonl merge=union"));
 }
 
-/// `base` holds `v`; branch `drop` removes it; branch `grow` adds `w` after it. Leaves `grow`
-/// checked out.
+/// `base` holds `v` (its last line); branch `drop` removes it; branch `grow` adds `w` after
+/// it (a line right after `v`'s: the two changes meet, and the union keeps both sides).
+/// Leaves `grow` checked out.
 fn removal_and_addition(env: &TestEnv) {
     git(env, &["init", "-q", "-b", "main"]);
-    env.wg(&["add", "Vanishing", "--id", "v"]).ok();
     env.wg(&["add", "Keeper", "--id", "k"]).ok();
+    env.wg(&["add", "Vanishing", "--id", "v"]).ok();
     git(env, &["add", "-A"]);
     git(env, &["commit", "-qm", "base"]);
     git(env, &["checkout", "-qb", "drop"]);
