@@ -214,8 +214,7 @@ async fn hook_statuses(server: &wiremock::MockServer) -> Vec<String> {
 /// `wg service status`, `wg top` and by webhook), stays up, and once space is back finishes
 /// every task. With `kill9`, it is killed while holding and a new one finishes the work.
 async fn coordinator_outlives_a_full_disk(kill9: bool) {
-    use crate::common::wait_until;
-    use crate::coordinator::Coordinator;
+    use crate::common::service::Coordinator;
     use std::time::Duration;
     let hook = wiremock::MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::method("POST"))
@@ -244,15 +243,16 @@ async fn coordinator_outlives_a_full_disk(kill9: bool) {
             .filter(|t| t["status"] == "done")
             .count()
     };
-    assert!(wait_until(Duration::from_secs(60), || done(&env) >= 1));
+    wait_until!(Duration::from_secs(60), || done(&env) >= 1);
     let filler = disk.fill();
 
     let mut held = Value::Null;
-    assert!(
-        wait_until(Duration::from_secs(60), || {
+    wait_until!(
+        Duration::from_secs(60),
+        || {
             held = env.wg(&["service", "status", "--json"]).json()["held"].clone();
             held.is_object()
-        }),
+        },
         "the coordinator never said it holds dispatch:\n{}",
         env.coordinator_log()
     );
@@ -267,15 +267,17 @@ async fn coordinator_outlives_a_full_disk(kill9: bool) {
     assert!(status.contains("dispatch HELD since"), "{status}");
     let top = env.wg(&["top", "--once"]).ok().stdout;
     assert!(top.contains("dispatch HELD"), "{top}");
-    assert!(
-        wait_until(Duration::from_secs(10), || {
-            block_on(hook_statuses(&hook)).contains(&"dispatch-held".to_string())
-        }),
+    wait_until!(
+        Duration::from_secs(10),
+        || block_on(hook_statuses(&hook)).contains(&"dispatch-held".to_string()),
         "no dispatch-held webhook"
     );
     // Held, not stopped: it is still up a few tries later.
-    wait_until(Duration::from_secs(3), || false);
-    assert!(!c.finished(), "the coordinator exited on a full disk");
+    crate::common::wait::stays(
+        "the coordinator up on a full disk",
+        Duration::from_secs(3),
+        || !c.finished(),
+    );
 
     if kill9 {
         c.kill9();

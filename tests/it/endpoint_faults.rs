@@ -664,13 +664,13 @@ impl wiremock::Respond for Silent {
         {
             return hang;
         }
-        wiremock::Respond::respond(&crate::coordinator_codex::Finisher, r)
+        wiremock::Respond::respond(&Finisher, r)
     }
 }
 
 /// `prompt_chars` of every `turn.start` in a task's handler.log.
 fn prompt_sizes(env: &TestEnv, id: &str) -> Vec<usize> {
-    crate::handler::read(env, id, "handler.log")
+    read(env, id, "handler.log")
         .lines()
         .filter(|l| l.contains(" turn.start "))
         .filter_map(|l| {
@@ -705,19 +705,20 @@ async fn a_silent_server_pauses_its_endpoint_spends_nothing_and_the_task_ends_on
         ("coordinator.endpoint_backoff_max", "2s"),
     ]);
     env.wg(&["add", "Work", "--id", "work"]).ok();
-    let svc = Service::start_with(&env, &["service", "start", "--foreground", "--until-done"]);
+    let svc = Coordinator::start(&env, &["--until-done"]);
     // The first turn gets nothing: the endpoint pauses, and probes (model requests that
     // hang too) keep it paused.
     let mut pause = Value::Null;
-    let held = crate::common::wait_until(Duration::from_secs(90), || {
-        let s = env.wg(&["service", "status", "--json"]);
-        pause = serde_json::from_str::<Value>(&s.stdout).unwrap_or_default()["paused_endpoints"][0]
-            .clone();
-        pause["probes"].as_u64().unwrap_or(0) >= 2
-    });
-    assert!(
-        held,
-        "no pause held by failed probes: {pause}\n{}",
+    wait_until!(
+        Duration::from_secs(90),
+        || {
+            let s = env.wg(&["service", "status", "--json"]);
+            pause = serde_json::from_str::<Value>(&s.stdout).unwrap_or_default()
+                ["paused_endpoints"][0]
+                .clone();
+            pause["probes"].as_u64().unwrap_or(0) >= 2
+        },
+        "no pause held by failed probes\n{}",
         env.coordinator_log()
     );
     assert_eq!(pause["kind"], "no-first-byte", "{pause}");
@@ -746,7 +747,7 @@ async fn a_silent_server_pauses_its_endpoint_spends_nothing_and_the_task_ends_on
         "{errors:?}"
     );
     // Three outages added nothing to the conversation: one message, the same prompt.
-    let inbox = crate::handler::read(&env, "work", "inbox.jsonl");
+    let inbox = read(&env, "work", "inbox.jsonl");
     assert_eq!(inbox.lines().count(), 1, "{inbox}");
     let sizes = prompt_sizes(&env, "work");
     assert_eq!(sizes.len(), 4, "{sizes:?}");
@@ -772,8 +773,7 @@ async fn a_slow_model_within_the_first_byte_deadline_is_not_a_fault() {
         ("handler.idle_timeout", "60s"),
     ]);
     env.wg(&["add", "Work", "--id", "work"]).ok();
-    let run = Service::start_with(&env, &["service", "start", "--foreground", "--until-done"])
-        .wait(Duration::from_secs(120));
+    let run = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(120));
     assert_eq!(run.code, 0, "{run}\n{}", env.coordinator_log());
     assert_eq!(task(&env, "work")["status"], "done");
     assert!(outbox(&env, "work").iter().all(|r| r["role"] != "error"));
@@ -785,7 +785,6 @@ async fn a_slow_model_within_the_first_byte_deadline_is_not_a_fault() {
 struct SlowFinisher;
 impl wiremock::Respond for SlowFinisher {
     fn respond(&self, r: &wiremock::Request) -> ResponseTemplate {
-        wiremock::Respond::respond(&crate::coordinator_codex::Finisher, r)
-            .set_delay(Duration::from_secs(2))
+        wiremock::Respond::respond(&Finisher, r).set_delay(Duration::from_secs(2))
     }
 }
