@@ -108,6 +108,7 @@ impl Coordinator {
         ));
         let from = task.status;
         let gated = self.config.evaluate.auto;
+        let config = self.config.clone();
         let change_to = |w: &mut crate::store::Writer<'_>,
                          to: TaskStatus,
                          reason: Option<&str>,
@@ -128,6 +129,8 @@ impl Coordinator {
                         t.extra
                             .insert(crate::evaluate::AWAITING.into(), true.into());
                     }
+                    // Its checks and the merge queue come before it counts as finished.
+                    crate::landing::hold_on_done(t, &config, ACTOR);
                 }
             })
             .map_err(cli_err)?;
@@ -200,7 +203,7 @@ impl Coordinator {
         }
         let done_now = decision == Decision::Done || task.status == TaskStatus::Done;
         if done_now && self.config.evaluate.auto && self.stopping.is_none() {
-            self.start_evaluation(id);
+            self.evaluate_unless_checks_first(id)?;
         }
         Ok(())
     }

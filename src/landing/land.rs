@@ -1,0 +1,237 @@
+//! Landing one queued task: merge (or rebase) its branch onto the base tip in a scratch
+//! worktree, run the checks on the result, and only then move the base with a
+//! compare-and-swap (`git update-ref BASE NEW OLD`). The base is never half-merged: until the
+//! swap it is untouched, after it it holds the whole checked result.
+//!
+//! Every step reports itself through `persist` first (the queue file), and the first step asks
+//! whether the base already holds this task's merge: a coordinator killed anywhere in between
+//! runs the whole thing again and lands the task exactly once.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::checks::{self, CheckRecord, CheckStage};
+use crate::config::LandBy;
+use crate::store::layout::Layout;
+use crate::workspace::git;
+use crate::workspace::queue::{Entry, EntryState};
+
+/// What a landing needs.
+pub struct Job<'a> {
+    pub root: &'a Path,
+    pub layout: &'a Layout,
+    pub task: &'a str,
+    pub title: &'a str,
+    pub branch: &'a str,
+    pub base_ref: &'a str,
+    pub land_by: LandBy,
+    pub commands: &'a [String],
+    pub timeout: Duration,
+    pub tail_chars: usize,
+    /// The round recorded with its checks.
+    pub round: u32,
+    /// What the queue file says of this entry (a restart resumes from it).
+    pub entry: Entry,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The base is at (or already contains) `commit`.
+    Landed { commit: String, note: String },
+    /// The branch does not merge cleanly onto `base_tip`.
+    Conflict {
+        base_tip: String,
+        files: Vec<String>,
+        hunks: String,
+    },
+    /// The merged result fails a check (the last record).
+    CheckFailed(Box<CheckRecord>),
+    /// Git refused something else; a person looks.
+    Error(String),
+}
+
+/// The scratch worktree of task `id`: under `.wg/worktrees/`, named so no task id can clash
+/// (ids never start with a dot).
+pub fn scratch_dir(layout: &Layout, id: &str) -> PathBuf {
+    layout.dir().join("worktrees").join(format!(".land-{id}"))
+}
+
+/// Lands `job`; `persist` records each step before it is taken.
+pub fn land(job: &Job<'_>, persist: &mut dyn FnMut(&Entry)) -> Outcome {
+    match try_land(job, persist) {
+        Ok(o) => o,
+        Err(e) => Outcome::Error(e.to_string()),
+    }
+}
+
+fn try_land(job: &Job<'_>, persist: &mut dyn FnMut(&Entry)) -> Result<Outcome, git::GitError> {
+    let root = job.root;
+    let mut entry = job.entry.clone();
+    // The base moving under us (a person's push) only costs another attempt.
+    for _ in 0..3 {
+        let old = git::commit_of(root, job.base_ref)?;
+        let tip = git::commit_of(root, job.branch)?;
+        if let Some(m) = entry.merged.as_deref() {
+            if entry.state == EntryState::Landing && git::is_ancestor(root, m, &old) {
+                return Ok(landed(m, "landed before a restart; found on the base"));
+            }
+        }
+        if git::is_ancestor(root, &tip, &old) {
+            return Ok(landed(&old, "the base already contains the branch"));
+        }
+        entry.state = EntryState::Merging;
+        entry.old_tip = Some(old.clone());
+        entry.merged = None;
+        entry.check = None;
+        persist(&entry);
+        let scratch = scratch_dir(job.layout, job.task);
+        let _ = git::remove_worktree(root, &scratch);
+        let start = match job.land_by {
+            LandBy::Merge => &old,
+            LandBy::Rebase => &tip,
+        };
+        run_git(
+            root,
+            &[
+                "worktree",
+                "add",
+                "--quiet",
+                "--detach",
+                &scratch.display().to_string(),
+                start,
+            ],
+        )?;
+        let outcome = merge_and_check(job, &scratch, &old, &mut entry, persist);
+        let _ = git::remove_worktree(root, &scratch);
+        let new = match outcome? {
+            Ok(new) => new,
+            Err(o) => return Ok(o),
+        };
+        entry.state = EntryState::Landing;
+        entry.check = None;
+        persist(&entry);
+        if run_git(root, &["update-ref", job.base_ref, &new, &old]).is_ok() {
+            let note = sync_checkout(root, job.base_ref, &old, &new);
+            return Ok(Outcome::Landed { commit: new, note });
+        }
+    }
+    Ok(Outcome::Error(format!(
+        "{} kept moving while the task was being landed; three attempts failed",
+        job.base_ref
+    )))
+}
+
+fn landed(commit: &str, note: &str) -> Outcome {
+    Outcome::Landed {
+        commit: commit.to_string(),
+        note: note.to_string(),
+    }
+}
+
+fn run_git(dir: &Path, args: &[&str]) -> Result<String, git::GitError> {
+    git::run_with(dir, git::identity(dir), args)
+}
+
+/// Merges in `scratch` and checks the result: `Ok(Ok(new commit))`, or the outcome that
+/// sends the task back.
+fn merge_and_check(
+    job: &Job<'_>,
+    scratch: &Path,
+    old: &str,
+    entry: &mut Entry,
+    persist: &mut dyn FnMut(&Entry),
+) -> Result<Result<String, Outcome>, git::GitError> {
+    let message = format!(
+        "wg: land {} ({})\n\nTask: {}\n",
+        job.title, job.task, job.task
+    );
+    let merged = match job.land_by {
+        LandBy::Merge => run_git(
+            scratch,
+            &[
+                "merge",
+                "--no-ff",
+                "--no-edit",
+                "--quiet",
+                "-m",
+                &message,
+                job.branch,
+            ],
+        ),
+        LandBy::Rebase => run_git(scratch, &["rebase", "--quiet", old]),
+    };
+    if let Err(e) = merged {
+        let conflict = conflict_of(scratch, old);
+        let abort = match job.land_by {
+            LandBy::Merge => ["merge", "--abort"],
+            LandBy::Rebase => ["rebase", "--abort"],
+        };
+        let _ = git::run(scratch, &abort);
+        return match conflict {
+            Some(c) => Ok(Err(c)),
+            None => Err(e),
+        };
+    }
+    let new = git::commit_of(scratch, "HEAD")?;
+    entry.state = EntryState::Checking;
+    entry.merged = Some(new.clone());
+    for (i, c) in job.commands.iter().enumerate() {
+        entry.check = Some(c.clone());
+        persist(entry);
+        let run = checks::Run {
+            task: job.task,
+            stage: CheckStage::Merged,
+            round: job.round,
+            dir: scratch,
+            commit: Some(new.clone()),
+            timeout: job.timeout,
+            tail_chars: job.tail_chars,
+        };
+        let recs = checks::run_all(job.layout, &run, &job.commands[i..=i]);
+        if let Some(r) = recs.into_iter().find(|r| !r.passed) {
+            return Ok(Err(Outcome::CheckFailed(Box::new(r))));
+        }
+    }
+    if job.commands.is_empty() {
+        persist(entry);
+    }
+    Ok(Ok(new))
+}
+
+/// The conflicted files and their hunks (with conflict markers), or `None` when the merge
+/// failed for another reason.
+fn conflict_of(scratch: &Path, old: &str) -> Option<Outcome> {
+    let files: Vec<String> = git::run(scratch, &["diff", "--name-only", "--diff-filter=U"])
+        .ok()?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    if files.is_empty() {
+        return None;
+    }
+    let hunks = git::run(scratch, &["diff"]).unwrap_or_default();
+    Some(Outcome::Conflict {
+        base_tip: old.to_string(),
+        files,
+        hunks: super::tail(&hunks, 6_000),
+    })
+}
+
+/// Where the base branch is checked out (the main checkout, usually), brings its index and
+/// files from `old` to `new` (`git read-tree -m -u`), keeping a person's unrelated local
+/// changes; a refusal is reported, never forced.
+fn sync_checkout(root: &Path, base_ref: &str, old: &str, new: &str) -> String {
+    let Ok(trees) = git::list_worktrees(root) else {
+        return String::new();
+    };
+    let Some(w) = trees.iter().find(|w| w.branch.as_deref() == Some(base_ref)) else {
+        return String::new();
+    };
+    match git::run(&w.path, &["read-tree", "-m", "-u", old, new]) {
+        Ok(_) => format!("checkout at {} updated", w.path.display()),
+        Err(e) => format!(
+            "the checkout at {} was not updated ({e}); run `git reset --keep HEAD` there",
+            w.path.display()
+        ),
+    }
+}
