@@ -172,8 +172,8 @@ fn run_one(layout: &Layout, run: &Run<'_>, command: &str) -> CheckRecord {
     let result = (|| -> std::io::Result<(Option<i32>, bool)> {
         std::fs::create_dir_all(layout.task_dir(run.task))?;
         let file = std::fs::File::create(&out_path)?;
-        let mut child = Command::new("sh")
-            .arg("-c")
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
             .arg(command)
             .current_dir(run.dir)
             .env("WG_TASK_ID", run.task)
@@ -181,8 +181,25 @@ fn run_one(layout: &Layout, run: &Run<'_>, command: &str) -> CheckRecord {
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
-            .process_group(0)
-            .spawn()?;
+            .process_group(0);
+        // A coordinator killed mid-check takes its check along (the restart runs it again).
+        // SAFETY: only prctl, async-signal-safe, runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ) == -1
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn()?;
         let pgid = child.id() as i32;
         loop {
             if let Some(status) = child.try_wait()? {

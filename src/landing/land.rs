@@ -235,3 +235,99 @@ fn sync_checkout(root: &Path, base_ref: &str, old: &str, new: &str) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git_in(dir: &Path, args: &[&str]) -> String {
+        git::run_with(dir, &["user.name=t", "user.email=t@t"], args).unwrap()
+    }
+
+    /// A repository with `main` and a task branch `wg/t` adding `t.txt`.
+    fn repo() -> (tempfile::TempDir, Layout) {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        git_in(root, &["init", "-q", "-b", "main"]);
+        std::fs::write(root.join(".gitignore"), ".wg/\n").unwrap();
+        git_in(root, &["add", "."]);
+        git_in(root, &["commit", "-qm", "init"]);
+        git_in(root, &["checkout", "-q", "-b", "wg/t"]);
+        std::fs::write(root.join("t.txt"), "t\n").unwrap();
+        git_in(root, &["add", "."]);
+        git_in(root, &["commit", "-qm", "t"]);
+        git_in(root, &["checkout", "-q", "main"]);
+        let layout = Layout::new(root.join(".wg"));
+        (d, layout)
+    }
+
+    fn job<'a>(root: &'a Path, layout: &'a Layout, entry: Entry) -> Job<'a> {
+        Job {
+            root,
+            layout,
+            task: "t",
+            title: "T",
+            branch: "wg/t",
+            base_ref: "refs/heads/main",
+            land_by: LandBy::Merge,
+            commands: &[],
+            timeout: Duration::from_secs(30),
+            tail_chars: 100,
+            round: 1,
+            entry,
+        }
+    }
+
+    fn entry() -> Entry {
+        Entry {
+            task: "t".into(),
+            entered: "now".into(),
+            state: EntryState::Queued,
+            base_ref: "refs/heads/main".into(),
+            old_tip: None,
+            merged: None,
+            check: None,
+        }
+    }
+
+    #[test]
+    fn lands_once_and_a_repeat_after_the_swap_finds_it_on_the_base() {
+        let (d, layout) = repo();
+        let root = d.path();
+        let mut steps = Vec::new();
+        let first = land(&job(root, &layout, entry()), &mut |e| steps.push(e.state));
+        let Outcome::Landed { commit, .. } = first else {
+            panic!("{first:?}")
+        };
+        assert_eq!(git::commit_of(root, "main").unwrap(), commit);
+        assert_eq!(steps.first(), Some(&EntryState::Merging));
+        assert_eq!(steps.last(), Some(&EntryState::Landing));
+        assert!(root.join("t.txt").exists(), "the checkout followed");
+        // A coordinator killed between the swap and its record runs the job again: the
+        // queue file still says `landing` with the merged commit, and nothing moves.
+        let mut resumed = entry();
+        resumed.state = EntryState::Landing;
+        resumed.merged = Some(commit.clone());
+        let again = land(&job(root, &layout, resumed), &mut |_| {});
+        assert!(
+            matches!(&again, Outcome::Landed { commit: c, .. } if *c == commit),
+            "{again:?}"
+        );
+        let again = land(&job(root, &layout, entry()), &mut |_| {});
+        assert!(matches!(again, Outcome::Landed { .. }));
+        assert_eq!(git::commit_of(root, "main").unwrap(), commit);
+        let merges = git_in(root, &["rev-list", "--merges", "--count", "main"]);
+        assert_eq!(merges.trim(), "1");
+    }
+
+    #[test]
+    fn a_swap_from_a_stale_tip_is_refused() {
+        let (d, _layout) = repo();
+        let root = d.path();
+        let tip = git::commit_of(root, "main").unwrap();
+        let other = git::commit_of(root, "wg/t").unwrap();
+        // update-ref with the old value is a compare-and-swap: a wrong old value moves nothing.
+        assert!(run_git(root, &["update-ref", "refs/heads/main", &other, &other]).is_err());
+        assert_eq!(git::commit_of(root, "main").unwrap(), tip);
+    }
+}

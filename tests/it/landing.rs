@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::common::{wait_until, TestEnv};
 use crate::coordinator::Coordinator;
-use crate::workspace::{add_sh, git, project, show, task_log};
+use crate::workspace::{add_sh, git, project, repo_project, show, task_log};
 
 /// Appends TOML to the project's config (arrays cannot be set with `wg config set`).
 fn append_config(env: &TestEnv, toml: &str) {
@@ -25,6 +25,11 @@ fn append_config(env: &TestEnv, toml: &str) {
 /// when any `*.part` file holds the word `broken`, or when more than `MAX_PARTS` (a file in
 /// the tree) part files exist. The merge queue is on and runs `sh test.sh`.
 fn queue_project() -> TestEnv {
+    queue_project_with(r#"["sh test.sh"]"#)
+}
+
+/// [`queue_project`] with `commands` (a TOML array) as its `[checks] commands`.
+fn queue_project_with(commands: &str) -> TestEnv {
     let env = project();
     std::fs::write(
         env.path("test.sh"),
@@ -36,7 +41,7 @@ fn queue_project() -> TestEnv {
     env.set_config(&[("workspace.merge", "queue")]);
     append_config(
         &env,
-        "[checks]\ncommands = [\"sh test.sh\"]\ntimeout = \"60s\"\n",
+        &format!("[checks]\ncommands = {commands}\ntimeout = \"60s\"\n"),
     );
     env
 }
@@ -333,4 +338,182 @@ fn conflicting_lines_land_first_and_send_the_second_back_with_the_hunks() {
         "{text}"
     );
     assert!(text.contains("git merge main"), "{text}");
+}
+
+fn queue_state(env: &TestEnv) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(env.wg_dir().join("service/queue.json")).unwrap_or_default();
+    let q: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    q["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["task"].as_str().unwrap().to_string(),
+                e["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Two tasks into the queue; the coordinator is killed (-9) once the queue file shows
+/// `state` for one of them, then a new one runs to the end: each task is on main exactly once.
+fn killed_while(env: &TestEnv, state: &str) {
+    add_writer(env, "k1", "k1.part", "k1", &[]);
+    add_writer(env, "k2", "k2.part", "k2", &[]);
+    let mut c = Coordinator::start(env, &[]);
+    assert!(
+        wait_until(Duration::from_secs(60), || queue_state(env)
+            .iter()
+            .any(|(_, s)| s == state)),
+        "never {state}: {:?}\n{}",
+        queue_state(env),
+        env.coordinator_log()
+    );
+    c.kill9();
+    let before = rev(&env.root, "main");
+    let out = Coordinator::start(env, &["--until-done"]).wait(Duration::from_secs(120));
+    assert_eq!(out.code, 0, "{out}");
+    // The restart resumed the entry where the queue file left it.
+    let log = env.coordinator_log();
+    let restart = log.rfind(" started pid=").unwrap();
+    assert!(log[restart..].contains(&format!("({state})")), "{log}");
+    for id in ["k1", "k2"] {
+        assert_eq!(show(env, id)["status"], "done", "{}", env.coordinator_log());
+        assert_eq!(lands_on_main(env, id), 1, "{id}: {}", env.coordinator_log());
+        assert!(git(&env.root, &["ls-tree", "-r", "--name-only", "main"])
+            .contains(&format!("{id}.part")));
+    }
+    // What landed before the kill stays; main only moved forward.
+    assert!(git(&env.root, &["merge-base", "--is-ancestor", &before, "main"]).is_empty());
+    assert!(queue_state(env).is_empty());
+    assert_eq!(
+        git(&env.root, &["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1,
+        "the scratch worktrees are gone"
+    );
+}
+
+#[test]
+fn a_coordinator_killed_in_the_middle_of_a_merged_check_lands_each_task_once() {
+    let env = queue_project_with(
+        r#"["sh test.sh", "if [ \"$WG_CHECK_STAGE\" = merged ]; then sleep 2; fi"]"#,
+    );
+    killed_while(&env, "checking");
+}
+
+#[test]
+fn a_coordinator_killed_in_the_middle_of_a_merge_lands_each_task_once() {
+    let env = queue_project();
+    // git runs this hook inside `git merge`, before the merge commit: the merge takes 2 s.
+    let hook = env.root.join(".git/hooks/pre-merge-commit");
+    std::fs::write(&hook, "#!/bin/sh\nsleep 2\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    killed_while(&env, "merging");
+}
+
+/// The agent of task `right`, as the stub plays it: its first turn changes line two and says
+/// done; once the inbox carries the conflict, it merges main, keeps both words, commits the
+/// merge and says done again. Every turn ends with a short reply after the command's output.
+struct Resolver;
+
+const FIRST_ROUND: &str = "sleep 2 && sed -i 's/two/RIGHT/' shared.txt && git commit -qam RIGHT && wg done \"$WG_TASK_ID\"";
+const RESOLVE: &str = "git merge main >/dev/null 2>&1; printf 'one\\nLEFT RIGHT\\nthree\\n' > shared.txt && git add shared.txt && git commit -qm 'merge main, keep both' && wg done \"$WG_TASK_ID\"";
+
+impl wiremock::Respond for Resolver {
+    fn respond(&self, r: &wiremock::Request) -> wiremock::ResponseTemplate {
+        use crate::handler::{message, sse_response};
+        let body = String::from_utf8_lossy(&r.body);
+        if body.contains("function_call_output") {
+            return sse_response(&[message("done")]);
+        }
+        let cmd = if body.contains("Merge conflict") {
+            RESOLVE
+        } else {
+            FIRST_ROUND
+        };
+        let args = serde_json::json!({"cmd": cmd}).to_string();
+        sse_response(&[
+            serde_json::json!({"type": "function_call", "status": "completed",
+            "id": "fc_1", "name": "exec_command", "arguments": args, "call_id": "call_1"}),
+        ])
+    }
+}
+
+/// Two tasks change the same line: `left` lands, `right` goes back to its agent (the real
+/// codex against a stub) with the conflict, the agent merges main and resolves it, and
+/// `right` lands on the next round.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_resolves_the_conflict_it_is_sent_and_lands_next_round() {
+    use wiremock::matchers::{method, path};
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(Resolver)
+        .mount(&server)
+        .await;
+    let codex = crate::common::real_codex().expect("the real codex");
+    let mut env = repo_project(TestEnv::bare_outside_tmp());
+    std::fs::write(env.path("shared.txt"), "one\ntwo\nthree\n").unwrap();
+    git(&env.root, &["add", "shared.txt"]);
+    git(&env.root, &["commit", "-qm", "shared file"]);
+    let url = format!("{}/v1", server.uri());
+    env.set_config(&[
+        ("workspace.merge", "queue"),
+        ("model", "qwen3-coder"),
+        ("endpoint.url", url.as_str()),
+        ("codex.binary", codex.to_str().unwrap()),
+        ("handler.request_max_retries", "0"),
+        ("handler.stream_max_retries", "0"),
+        ("handler.first_output_timeout", "30s"),
+    ]);
+    append_config(
+        &env,
+        "[checks]\ncommands = [\"grep -q RIGHT shared.txt || grep -q LEFT shared.txt\"]\n",
+    );
+    env.set_env("WG_API_KEY", crate::handler::KEY);
+    add_sh(
+        &env,
+        "left",
+        "sed -i 's/two/LEFT/' shared.txt && git commit -qam LEFT && wg done \"$WG_TASK_ID\"",
+        &["--priority", "2"],
+    );
+    env.wg(&["add", "Change line two", "--id", "right", "-x", "codex"])
+        .ok();
+    let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(180));
+    assert_eq!(out.code, 0, "{out}");
+    let log = env.coordinator_log();
+    assert_eq!(show(&env, "right")["status"], "done", "{log}");
+    assert!(
+        log.contains("back task=right -> open: merge conflict"),
+        "{log}"
+    );
+    // The agent's second turn was sent the conflict: the file and the hunks.
+    let bodies: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).to_string())
+        .collect();
+    let sent = bodies
+        .iter()
+        .find(|b| b.contains("Merge conflict"))
+        .expect("the conflict reached the agent");
+    assert!(
+        sent.contains("shared.txt") && sent.contains("<<<<<<<"),
+        "{sent}"
+    );
+    // Both landed, once each; main holds the resolution.
+    assert_eq!(lands_on_main(&env, "left"), 1);
+    assert_eq!(lands_on_main(&env, "right"), 1);
+    assert_eq!(rev(&env.root, "main"), landed_commit(&env, "right"));
+    assert_eq!(
+        git(&env.root, &["show", "main:shared.txt"]),
+        "one\nLEFT RIGHT\nthree\n"
+    );
+    assert_eq!(show(&env, "right")["landing"]["land_rounds"], 1);
 }
