@@ -50,10 +50,41 @@ pub enum Outcome {
     Error(String),
 }
 
-/// The scratch worktree of task `id`: under `.wg/worktrees/`, named so no task id can clash
-/// (ids never start with a dot).
+/// A scratch worktree of task `id`: under `.wg/worktrees/`, named so no task id can clash (ids
+/// never start with a dot), and new for every attempt: a git process a killed coordinator left
+/// running finishes in a directory nobody uses any more.
 pub fn scratch_dir(layout: &Layout, id: &str) -> PathBuf {
-    layout.dir().join("worktrees").join(format!(".land-{id}"))
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    layout
+        .dir()
+        .join("worktrees")
+        .join(format!(".land-{id}-{nonce:x}"))
+}
+
+/// Removes every scratch worktree of task `id` an earlier attempt left.
+fn remove_scratches(root: &Path, layout: &Layout, id: &str) {
+    let prefix = format!(".land-{id}-");
+    // By name alone: git lists worktrees by their canonical path, which may differ from ours.
+    let ours = |p: &Path| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(&prefix))
+    };
+    for w in git::list_worktrees(root).unwrap_or_default() {
+        if ours(&w.path) {
+            let _ = git::remove_worktree(root, &w.path);
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(layout.dir().join("worktrees")) {
+        for e in entries.flatten() {
+            if ours(&e.path()) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
 }
 
 /// Lands `job`; `persist` records each step before it is taken.
@@ -84,8 +115,8 @@ fn try_land(job: &Job<'_>, persist: &mut dyn FnMut(&Entry)) -> Result<Outcome, g
         entry.merged = None;
         entry.check = None;
         persist(&entry);
+        remove_scratches(root, job.layout, job.task);
         let scratch = scratch_dir(job.layout, job.task);
-        let _ = git::remove_worktree(root, &scratch);
         let start = match job.land_by {
             LandBy::Merge => &old,
             LandBy::Rebase => &tip,

@@ -370,6 +370,15 @@ fn killed_while(env: &TestEnv, state: &str) {
         queue_state(env),
         env.coordinator_log()
     );
+    // `wg queue` lists it: position, task, state (and the check running on the merged result).
+    let listed = env.wg(&["queue"]).ok().stdout;
+    assert!(
+        listed.contains(" 1. k") && listed.contains(state),
+        "{listed}"
+    );
+    if state == "checking" {
+        assert!(listed.contains("running: "), "{listed}");
+    }
     c.kill9();
     let before = rev(&env.root, "main");
     let out = Coordinator::start(env, &["--until-done"]).wait(Duration::from_secs(120));
@@ -516,4 +525,69 @@ async fn an_agent_resolves_the_conflict_it_is_sent_and_lands_next_round() {
         "one\nLEFT RIGHT\nthree\n"
     );
     assert_eq!(show(&env, "right")["landing"]["land_rounds"], 1);
+}
+
+/// The evaluation gate sees wg's own checks: a task whose last checks failed is rejected
+/// whatever the evaluator scores it, and the failure is in the evidence it was sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gate_rejects_work_whose_checks_fail_even_at_a_perfect_score() {
+    use wiremock::matchers::{method, path};
+    let server = wiremock::MockServer::start().await;
+    let scores: serde_json::Map<String, Value> = [
+        "correctness",
+        "completeness",
+        "constraint_fidelity",
+        "intent_fidelity",
+        "style",
+        "downstream_usability",
+        "efficiency",
+    ]
+    .iter()
+    .map(|d| (d.to_string(), serde_json::json!(1.0)))
+    .collect();
+    let verdict = serde_json::json!({"scores": scores, "reasons": {}, "notes": "looks great"});
+    wiremock::Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "id": "r1", "object": "response", "status": "completed",
+            "output": [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": verdict.to_string()}]}],
+            "usage": {"input_tokens": 10, "output_tokens": 5}
+        })))
+        .mount(&server)
+        .await;
+    let mut env = project();
+    let url = format!("{}/v1", server.uri());
+    env.set_config(&[("endpoint.url", url.as_str()), ("model", "qwen3-coder")]);
+    env.set_env("WG_API_KEY", crate::handler::KEY);
+    append_config(
+        &env,
+        "[checks]\ncommands = [\"echo 'assertion failed: 2 + 2 == 5'; exit 1\"]\nmax_rounds = 1\n",
+    );
+    add_sh(
+        &env,
+        "claims",
+        "echo 'all tests pass' && wg done \"$WG_TASK_ID\"",
+        &[],
+    );
+    let c = Coordinator::start(&env, &[]);
+    assert!(wait_until(Duration::from_secs(60), || show(&env, "claims")
+        ["status"]
+        == "needs-input"));
+    drop(c);
+    // A person closes it anyway; the gate still refuses it.
+    env.wg(&["done", "claims"]).ok();
+    let e = env
+        .wg(&["evaluate", "claims", "--apply", "--json"])
+        .ok()
+        .json();
+    assert_eq!(e["decision"], "reject", "{e}");
+    assert_eq!(show(&env, "claims")["status"], "open");
+    let sent = server.received_requests().await.unwrap();
+    let body = String::from_utf8_lossy(&sent.last().unwrap().body).to_string();
+    assert!(body.contains("Checks wg ran itself"), "{body}");
+    assert!(body.contains("assertion failed: 2 + 2 == 5"), "{body}");
+    assert!(
+        body.contains("that wg ran itself failed (exit 1)"),
+        "{body}"
+    );
 }
