@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{wait_until, TestEnv};
-use crate::coordinator::Coordinator;
+use crate::common::service::Coordinator;
+use crate::common::TestEnv;
 use crate::workspace::{add_sh, git, project, repo_project, show, task_log};
 
 /// Appends TOML to the project's config (arrays cannot be set with `wg config set`).
@@ -241,9 +241,9 @@ fn a_spent_check_budget_makes_the_task_needs_input() {
         &[],
     );
     let c = Coordinator::start(&env, &[]);
-    assert!(
-        wait_until(Duration::from_secs(60), || show(&env, "never")["status"]
-            == "needs-input"),
+    wait_until!(
+        Duration::from_secs(60),
+        || show(&env, "never")["status"] == "needs-input",
         "{}",
         env.coordinator_log()
     );
@@ -271,9 +271,9 @@ fn a_change_that_breaks_checks_only_when_merged_goes_back_and_the_base_stays() {
         &[],
     );
     let c = Coordinator::start(&env, &[]);
-    assert!(
-        wait_until(Duration::from_secs(90), || show(&env, "second")["status"]
-            == "needs-input"),
+    wait_until!(
+        Duration::from_secs(90),
+        || show(&env, "second")["status"] == "needs-input",
         "{}",
         env.coordinator_log()
     );
@@ -319,9 +319,9 @@ fn conflicting_lines_land_first_and_send_the_second_back_with_the_hunks() {
         &[],
     );
     let c = Coordinator::start(&env, &[]);
-    assert!(
-        wait_until(Duration::from_secs(90), || show(&env, "right")["status"]
-            == "needs-input"),
+    wait_until!(
+        Duration::from_secs(90),
+        || show(&env, "right")["status"] == "needs-input",
         "{}",
         env.coordinator_log()
     );
@@ -362,10 +362,9 @@ fn killed_while(env: &TestEnv, state: &str) {
     add_writer(env, "k1", "k1.part", "k1", &[]);
     add_writer(env, "k2", "k2.part", "k2", &[]);
     let mut c = Coordinator::start(env, &[]);
-    assert!(
-        wait_until(Duration::from_secs(60), || queue_state(env)
-            .iter()
-            .any(|(_, s)| s == state)),
+    wait_until!(
+        Duration::from_secs(60),
+        || queue_state(env).iter().any(|(_, s)| s == state),
         "never {state}: {:?}\n{}",
         queue_state(env),
         env.coordinator_log()
@@ -434,7 +433,7 @@ const RESOLVE: &str = "git merge main >/dev/null 2>&1; printf 'one\\nLEFT RIGHT\
 
 impl wiremock::Respond for Resolver {
     fn respond(&self, r: &wiremock::Request) -> wiremock::ResponseTemplate {
-        use crate::handler::{message, sse_response};
+        use crate::common::stub::{message, sse_response};
         let body = String::from_utf8_lossy(&r.body);
         if body.contains("function_call_output") {
             return sse_response(&[message("done")]);
@@ -483,7 +482,7 @@ async fn an_agent_resolves_the_conflict_it_is_sent_and_lands_next_round() {
         &env,
         "[checks]\ncommands = [\"grep -q RIGHT shared.txt || grep -q LEFT shared.txt\"]\n",
     );
-    env.set_env("WG_API_KEY", crate::handler::KEY);
+    env.set_env("WG_API_KEY", crate::common::stub::KEY);
     add_sh(
         &env,
         "left",
@@ -558,7 +557,7 @@ async fn the_gate_rejects_work_whose_checks_fail_even_at_a_perfect_score() {
     let mut env = project();
     let url = format!("{}/v1", server.uri());
     env.set_config(&[("endpoint.url", url.as_str()), ("model", "qwen3-coder")]);
-    env.set_env("WG_API_KEY", crate::handler::KEY);
+    env.set_env("WG_API_KEY", crate::common::stub::KEY);
     append_config(
         &env,
         "[checks]\ncommands = [\"echo 'assertion failed: 2 + 2 == 5'; exit 1\"]\nmax_rounds = 1\n",
@@ -570,9 +569,8 @@ async fn the_gate_rejects_work_whose_checks_fail_even_at_a_perfect_score() {
         &[],
     );
     let c = Coordinator::start(&env, &[]);
-    assert!(wait_until(Duration::from_secs(60), || show(&env, "claims")
-        ["status"]
-        == "needs-input"));
+    wait_until!(Duration::from_secs(60), || show(&env, "claims")["status"]
+        == "needs-input");
     drop(c);
     // A person closes it anyway; the gate still refuses it.
     env.wg(&["done", "claims"]).ok();
