@@ -7,8 +7,8 @@
 #   - the floor: TASKS x (merge + check) done by hand with the same git commands and the
 #     same check, one after the other, in a project of the same shape;
 #   - their ratio. About 1 means the queue adds nothing over merging and checking one by one;
-#     the share of the check in a landing says what batching (one check for several queued
-#     tasks, bisecting on failure) could save.
+#   - the same queue with `workspace.land_batch = BATCH` (4): queued tasks merged in turn and
+#     checked once, and its ratio to the floor.
 #
 #   scripts/bench-queue.sh
 #   WG=target/debug/wg RUNS=1 scripts/bench-queue.sh     # skip the release build
@@ -18,6 +18,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TASKS="${TASKS:-20}"
 RUNS="${RUNS:-3}"
 CHECK_SECS="${CHECK_SECS:-1}"
+BATCH="${BATCH:-4}"
 if [ -z "${WG:-}" ]; then
     cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
     WG="$ROOT/target/release/wg"
@@ -37,12 +38,12 @@ new_repo() { # dir
 }
 
 # Wall seconds of one queue run; per-landing seconds appended to $WORK/landings.
-queue_run() { # dir
+queue_run() { # dir batch
     local p="$1"
     new_repo "$p"
     (cd "$p" && "$WG" init -x shell >/dev/null)
     for kv in workspace.mode=worktree workspace.merge=queue coordinator.poll_interval=200ms \
-        coordinator.max_agents=4 coordinator.max_retries=0; do
+        coordinator.max_agents=4 coordinator.max_retries=0 "workspace.land_batch=$2"; do
         (cd "$p" && "$WG" config set "${kv%%=*}" "${kv#*=}" >/dev/null)
     done
     printf '\n[checks]\ncommands = ["sleep %s"]\n' "$CHECK_SECS" >>"$p/.wg/config.toml"
@@ -58,15 +59,15 @@ queue_run() { # dir
         trap - EXIT
         exit 1
     fi
-    python3 - "$p/.wg/service/coordinator.log" "$WORK/landings" <<'PY'
+    python3 - "$p/.wg/service/coordinator.log" "$WORK/landings-$2" <<'PY'
 import re, sys, datetime
 def ts(line):
     return datetime.datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00")).timestamp()
 start, end = {}, {}
 for line in open(sys.argv[1]):
     m = re.search(r" land task=(\S+):", line)
-    if m and m.group(1) not in start:
-        start[m.group(1)] = ts(line)
+    for t in (m.group(1).split(",") if m else []):
+        start.setdefault(t, ts(line))
     m = re.search(r" landed task=(\S+) ", line)
     if m:
         end[m.group(1)] = ts(line)
@@ -111,24 +112,25 @@ PY
 
 median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.stdin.read().split()]; print(f"{statistics.median(v):.3f}")'; }
 
-: >"$WORK/landings"
 queue_walls=()
+batch_walls=()
 floor_walls=()
 for r in $(seq 1 "$RUNS"); do
-    queue_walls+=("$(queue_run "$WORK/q$r")")
+    queue_walls+=("$(queue_run "$WORK/q$r" 1)")
+    batch_walls+=("$(queue_run "$WORK/b$r" "$BATCH")")
     floor_walls+=("$(floor_run "$WORK/f$r")")
 done
 q="$(printf '%s\n' "${queue_walls[@]}" | median)"
+b="$(printf '%s\n' "${batch_walls[@]}" | median)"
 f="$(printf '%s\n' "${floor_walls[@]}" | median)"
-one="$(median <"$WORK/landings")"
+one="$(median <"$WORK/landings-1")"
 echo "merge queue: $TASKS tasks, checks of ${CHECK_SECS}s, $RUNS run(s), $(basename "$(dirname "$WG")") build"
 echo "  queue wall (first landing start -> last landed), median: ${q}s  (runs: ${queue_walls[*]})"
 echo "  one landing (merge + check + swap), median:              ${one}s"
 echo "  floor: $TASKS x (merge + check) by hand, median:           ${f}s  (runs: ${floor_walls[*]})"
-python3 - "$q" "$f" "$one" "$CHECK_SECS" "$TASKS" <<'PY'
+echo "  queue with land_batch = $BATCH, median:                     ${b}s  (runs: ${batch_walls[*]})"
+python3 - "$q" "$f" "$one" "$CHECK_SECS" "$b" <<'PY'
 import sys
-q, f, one, check, n = (float(x) for x in sys.argv[1:])
-print(f"  queue / floor: {q / f:.2f}")
-print(f"  the check is {check / one:.0%} of a landing: batching k tasks per check would save up to"
-      f" {(1 - 1 / 4) * check * n:.0f}s of {q:.0f}s at k = 4 when nothing fails")
+q, f, one, check, b = (float(x) for x in sys.argv[1:])
+print(f"  queue / floor: {q / f:.2f}; batched / floor: {b / f:.2f}; the check is {check / one:.0%} of a landing")
 PY

@@ -99,6 +99,9 @@ pub struct WorkspaceConfig {
     /// Rounds a task gets in the merge queue (conflicts, checks failing on the merged
     /// result): the round that fails last makes the task `needs-input`.
     pub land_rounds: u32,
+    /// Queued tasks landed together: merged one after the other and checked once (1: one
+    /// at a time). A failing batch lands its tasks one by one.
+    pub land_batch: u32,
     /// Leave worktrees on disk after the task ends (the branch is always kept).
     pub keep_worktrees: bool,
     /// What new worktrees start from; the project's HEAD when unset. A task's `--base` wins.
@@ -114,6 +117,7 @@ impl Default for WorkspaceConfig {
             merge: "none".into(),
             land_by: LandBy::Merge,
             land_rounds: 3,
+            land_batch: 1,
             keep_worktrees: false,
             base: None,
         }
@@ -485,6 +489,9 @@ impl Config {
         }
         if w.land_rounds == 0 {
             return Err("workspace.land_rounds = 0: must be at least 1".into());
+        }
+        if w.land_batch == 0 {
+            return Err("workspace.land_batch = 0: must be at least 1".into());
         }
         self.checks.validate()?;
         if w.dir.trim().is_empty() {

@@ -26,14 +26,15 @@ use crate::workspace::{self, field, git};
 #[derive(Default)]
 pub(super) struct Lander {
     checking: HashSet<String>,
-    landing: Option<String>,
+    /// The tasks landing now (several with `workspace.land_batch`).
+    landing: Vec<String>,
     /// Serialises the loop's and the landing thread's writes of the queue file.
     queue_lock: Arc<Mutex<()>>,
 }
 
 impl Lander {
     pub(super) fn idle(&self) -> bool {
-        self.checking.is_empty() && self.landing.is_none()
+        self.checking.is_empty() && self.landing.is_empty()
     }
 }
 
@@ -43,10 +44,16 @@ pub(super) enum Finished {
         task: String,
         records: Vec<CheckRecord>,
     },
-    Landed {
-        task: String,
-        outcome: Outcome,
-    },
+    Landed(Vec<(String, Outcome)>),
+}
+
+/// A queued task with what its landing needs, owned by the landing thread.
+struct Prepared {
+    entry: Entry,
+    task: Task,
+    branch: String,
+    commands: Vec<String>,
+    round: u32,
 }
 
 /// Why a task goes back, and what its agent (or a person) is told.
@@ -139,7 +146,7 @@ impl Coordinator {
             |t: &Task| t.status == TaskStatus::Done && landing::stage(t) == Some(Stage::Queue);
         // A task reopened or closed by a person meanwhile leaves the queue.
         q.entries.retain(|e| {
-            Some(&e.task) == landing_now.as_ref() || graph.tasks.get(&e.task).is_some_and(in_queue)
+            landing_now.contains(&e.task) || graph.tasks.get(&e.task).is_some_and(in_queue)
         });
         let root = self.root();
         for t in graph.tasks.values().filter(|t| in_queue(t)) {
@@ -160,7 +167,7 @@ impl Coordinator {
         if q != before {
             q.save(&file)?;
         }
-        if self.lander.landing.is_some() || self.stopping.is_some() {
+        if !self.lander.landing.is_empty() || self.stopping.is_some() {
             return Ok(());
         }
         let deps = |id: &str| {
@@ -170,14 +177,16 @@ impl Coordinator {
                 .map(|t| t.after.clone())
                 .unwrap_or_default()
         };
-        let Some(entry) = q.next(deps).cloned() else {
-            return Ok(());
-        };
-        let Some(task) = graph.tasks.get(&entry.task).cloned() else {
-            return Ok(());
-        };
+        let max = self.config.workspace.land_batch as usize;
+        let batch: Vec<(Entry, Task)> = q
+            .next_batch(max, deps)
+            .into_iter()
+            .filter_map(|e| Some((e.clone(), graph.tasks.get(&e.task)?.clone())))
+            .collect();
         drop(_held);
-        self.start_land(entry, task);
+        if !batch.is_empty() {
+            self.start_land(batch);
+        }
         Ok(())
     }
 
@@ -192,22 +201,34 @@ impl Coordinator {
             })
     }
 
-    fn start_land(&mut self, entry: Entry, task: Task) {
-        let id = task.id.clone();
-        self.lander.landing = Some(id.clone());
+    /// Lands `batch` (one task, or several with `workspace.land_batch`) off the event loop.
+    fn start_land(&mut self, batch: Vec<(Entry, Task)>) {
         let root = self.root();
-        let branch = workspace::extra_str(&task, field::BRANCH)
-            .map(str::to_string)
-            .unwrap_or_else(|| workspace::branch_name(&id));
+        let ids: Vec<String> = batch.iter().map(|(_, t)| t.id.clone()).collect();
+        self.lander.landing = ids.clone();
+        let first = &batch[0].0;
         self.log.line(&format!(
-            "land task={id}: {} {branch} onto {} ({})",
+            "land task={}: {} onto {} ({})",
+            ids.join(","),
             self.config.workspace.land_by.as_str(),
-            entry.base_ref.trim_start_matches("refs/heads/"),
-            entry.state.as_str()
+            first.base_ref.trim_start_matches("refs/heads/"),
+            first.state.as_str()
         ));
-        let commands = landing::commands_for(&task, &self.config);
-        let l = Landing::of(&task);
-        let round = l.check_rounds + l.land_rounds + 1;
+        let prepared: Vec<Prepared> = batch
+            .into_iter()
+            .map(|(entry, task)| {
+                let l = Landing::of(&task);
+                Prepared {
+                    branch: workspace::extra_str(&task, field::BRANCH)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| workspace::branch_name(&task.id)),
+                    commands: landing::commands_for(&task, &self.config),
+                    round: l.check_rounds + l.land_rounds + 1,
+                    entry,
+                    task,
+                }
+            })
+            .collect();
         let (layout, tx, lock) = (
             self.layout.clone(),
             self.tx.clone(),
@@ -217,41 +238,43 @@ impl Coordinator {
         let land_by = self.config.workspace.land_by;
         let file = self.queue_file();
         tokio::task::spawn_blocking(move || {
-            if let Some(dir) = workspace::recorded_worktree(&task).filter(|d| d.is_dir()) {
-                save_leftovers(&task, &dir);
-            }
-            let outcome = if entry.base_ref.is_empty() {
-                Outcome::Error(
-                    "the task started from a commit, not a branch: there is no branch to land on"
-                        .into(),
-                )
-            } else {
-                let job = land::Job {
+            let mut results = Vec::new();
+            let mut jobs = Vec::new();
+            for p in &prepared {
+                if let Some(dir) = workspace::recorded_worktree(&p.task).filter(|d| d.is_dir()) {
+                    save_leftovers(&p.task, &dir);
+                }
+                if p.entry.base_ref.is_empty() {
+                    let why = "the task started from a commit, not a branch: there is no branch to land on";
+                    results.push((p.task.id.clone(), Outcome::Error(why.into())));
+                    continue;
+                }
+                jobs.push(land::Job {
                     root: &root,
                     layout: &layout,
-                    task: &id,
-                    title: &task.title,
-                    branch: &branch,
-                    base_ref: &entry.base_ref,
+                    task: &p.task.id,
+                    title: &p.task.title,
+                    branch: &p.branch,
+                    base_ref: &p.entry.base_ref,
                     land_by,
-                    commands: &commands,
+                    commands: &p.commands,
                     timeout,
                     tail_chars,
-                    round,
-                    entry: entry.clone(),
-                };
-                let mut persist = |e: &Entry| {
-                    let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Ok(mut q) = Queue::load(&file) {
-                        if let Some(x) = q.get_mut(&e.task) {
-                            *x = e.clone();
-                            let _ = q.save(&file);
-                        }
+                    round: p.round,
+                    entry: p.entry.clone(),
+                });
+            }
+            let mut persist = |e: &Entry| {
+                let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
+                if let Ok(mut q) = Queue::load(&file) {
+                    if let Some(x) = q.get_mut(&e.task) {
+                        *x = e.clone();
+                        let _ = q.save(&file);
                     }
-                };
-                land::land(&job, &mut persist)
+                }
             };
-            let _ = tx.send(Event::Landing(Finished::Landed { task: id, outcome }));
+            results.extend(land::land_batch(&jobs, &mut persist));
+            let _ = tx.send(Event::Landing(Finished::Landed(results)));
         });
     }
 
@@ -262,15 +285,19 @@ impl Coordinator {
                 self.lander.checking.remove(&task);
                 self.on_checked(&task, &records)
             }
-            Finished::Landed { task, outcome } => {
-                self.lander.landing = None;
-                self.on_landed(&task, outcome)?;
-                let lock = self.lander.queue_lock.clone();
-                let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
-                let file = self.queue_file();
-                let mut q = Queue::load(&file)?;
-                q.remove(&task);
-                q.save(&file)?;
+            Finished::Landed(results) => {
+                self.lander.landing.clear();
+                // Records first, then the queue: a crash in between leaves a queued entry
+                // whose task is no longer queued, which the next pass drops.
+                for (task, outcome) in results {
+                    self.on_landed(&task, outcome)?;
+                    let lock = self.lander.queue_lock.clone();
+                    let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
+                    let file = self.queue_file();
+                    let mut q = Queue::load(&file)?;
+                    q.remove(&task);
+                    q.save(&file)?;
+                }
                 Ok(())
             }
         }

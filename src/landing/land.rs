@@ -152,6 +152,136 @@ fn try_land(job: &Job<'_>, persist: &mut dyn FnMut(&Entry)) -> Result<Outcome, g
     )))
 }
 
+/// Lands several queued tasks at once: their branches merged one after the other onto the
+/// base tip in one scratch worktree, the checks run once on the result, and the base moved
+/// once. Whenever that cannot give every task its answer (a conflict, a failing check, a
+/// rebase, an entry a restart resumes), each task is landed on its own instead, which finds
+/// the culprit: the bisection at its simplest. Results are in the order of `jobs`.
+pub fn land_batch(jobs: &[Job<'_>], persist: &mut dyn FnMut(&Entry)) -> Vec<(String, Outcome)> {
+    if jobs.len() > 1 {
+        // A git error in the batch is found again, and reported, by the one-by-one landings.
+        if let Ok(Some(all)) = try_batch(jobs, persist) {
+            return all;
+        }
+    }
+    jobs.iter()
+        .map(|j| (j.task.to_string(), land(j, persist)))
+        .collect()
+}
+
+/// `Ok(None)`: land them one by one.
+fn try_batch(
+    jobs: &[Job<'_>],
+    persist: &mut dyn FnMut(&Entry),
+) -> Result<Option<Vec<(String, Outcome)>>, git::GitError> {
+    let first = &jobs[0];
+    let root = first.root;
+    let same_base = jobs.iter().all(|j| j.base_ref == first.base_ref);
+    let fresh = jobs.iter().all(|j| j.entry.state == EntryState::Queued);
+    if !same_base || !fresh || first.land_by != LandBy::Merge {
+        return Ok(None);
+    }
+    let old = git::commit_of(root, first.base_ref)?;
+    let mut entries: Vec<Entry> = jobs.iter().map(|j| j.entry.clone()).collect();
+    for e in entries.iter_mut() {
+        e.state = EntryState::Merging;
+        e.old_tip = Some(old.clone());
+        persist(e);
+    }
+    for j in jobs {
+        remove_scratches(root, j.layout, j.task);
+    }
+    let scratch = scratch_dir(first.layout, first.task);
+    let dir = scratch.display().to_string();
+    run_git(
+        root,
+        &["worktree", "add", "--quiet", "--detach", &dir, &old],
+    )?;
+    let result = merge_all_and_check(jobs, &scratch, &mut entries, persist);
+    let _ = git::remove_worktree(root, &scratch);
+    let Some(new) = result? else {
+        return Ok(None);
+    };
+    for e in entries.iter_mut() {
+        e.state = EntryState::Landing;
+        e.check = None;
+        persist(e);
+    }
+    if run_git(root, &["update-ref", first.base_ref, &new, &old]).is_err() {
+        return Ok(None);
+    }
+    let note = sync_checkout(root, first.base_ref, &old, &new);
+    Ok(Some(
+        entries
+            .iter()
+            .map(|e| {
+                let commit = e.merged.clone().unwrap_or_else(|| new.clone());
+                let note = format!("landed in a batch of {}; {note}", jobs.len());
+                (e.task.clone(), Outcome::Landed { commit, note })
+            })
+            .collect(),
+    ))
+}
+
+/// Merges every branch in turn, then checks the result once. `Ok(None)` when a merge or a
+/// check fails (the tasks then land one by one).
+fn merge_all_and_check(
+    jobs: &[Job<'_>],
+    scratch: &Path,
+    entries: &mut [Entry],
+    persist: &mut dyn FnMut(&Entry),
+) -> Result<Option<String>, git::GitError> {
+    for (j, e) in jobs.iter().zip(entries.iter_mut()) {
+        let message = format!("wg: land {} ({})\n\nTask: {}\n", j.title, j.task, j.task);
+        let args = [
+            "merge",
+            "--no-ff",
+            "--no-edit",
+            "--quiet",
+            "-m",
+            &message,
+            j.branch,
+        ];
+        if run_git(scratch, &args).is_err() {
+            let _ = git::run(scratch, &["merge", "--abort"]);
+            return Ok(None);
+        }
+        e.merged = Some(git::commit_of(scratch, "HEAD")?);
+    }
+    let new = git::commit_of(scratch, "HEAD")?;
+    let first = &jobs[0];
+    for c in first.commands {
+        for e in entries.iter_mut() {
+            e.state = EntryState::Checking;
+            e.check = Some(c.clone());
+            persist(e);
+        }
+        let run = checks::Run {
+            task: first.task,
+            stage: CheckStage::Merged,
+            round: first.round,
+            dir: scratch,
+            commit: Some(new.clone()),
+            timeout: first.timeout,
+            tail_chars: first.tail_chars,
+        };
+        let recs = checks::run_all(first.layout, &run, std::slice::from_ref(c));
+        // Every task of the batch keeps the record of the check that covered it.
+        for j in &jobs[1..] {
+            for r in &recs {
+                let mut r = r.clone();
+                r.task = j.task.to_string();
+                r.round = j.round;
+                let _ = checks::append(j.layout, &r);
+            }
+        }
+        if recs.iter().any(|r| !r.passed) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(new))
+}
+
 fn landed(commit: &str, note: &str) -> Outcome {
     Outcome::Landed {
         commit: commit.to_string(),

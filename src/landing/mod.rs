@@ -143,14 +143,16 @@ pub fn after_checks(gated: bool, queued: bool) -> Stage {
 /// come next, and the gate's hold keeps its dependents waiting meanwhile. Called where the
 /// task becomes done (`wg done`, an agent's exit). Returns the stage set.
 pub fn hold_on_done(task: &mut Task, config: &Config, actor: &str) -> Option<Stage> {
-    if actor == "user" {
-        return None;
-    }
     let has_checks = !commands_for(task, config).is_empty();
-    let stage = first_stage(has_checks, config.evaluate.auto, queued(task, config))?;
+    let stage = first_stage(has_checks, config.evaluate.auto, queued(task, config))
+        .filter(|_| actor != "user");
     let mut l = Landing::of(task);
-    l.stage = Some(stage);
-    l.store(task);
+    // A stage left from an earlier done never carries over (a person's done has none).
+    if l.stage.is_some() || stage.is_some() {
+        l.stage = stage;
+        l.store(task);
+    }
+    let stage = stage?;
     task.extra.insert(AWAITING_EVALUATION.into(), true.into());
     Some(stage)
 }
@@ -246,6 +248,13 @@ mod tests {
         let mut t = Task::new("a".into(), "A".into(), "t");
         assert_eq!(hold_on_done(&mut t, &cfg, "user"), None);
         assert!(!t.extra.contains_key(FIELD));
+        // A person's done after an agent's: the old stage does not hold it.
+        hold_on_done(&mut t, &cfg, "agent-1");
+        hold_on_done(&mut t, &cfg, "user");
+        t.status = crate::model::TaskStatus::Done;
+        assert_eq!(stage(&t), None);
+        assert!(!pending(&t));
+        t.status = crate::model::TaskStatus::Open;
         assert_eq!(hold_on_done(&mut t, &cfg, "agent-1"), Some(Stage::Checks));
         assert!(!pending(&t), "only a done task is pending");
         t.status = crate::model::TaskStatus::Done;

@@ -98,12 +98,29 @@ impl Queue {
     /// whose dependencies (`deps_of`) are not themselves waiting in the queue, so a task lands
     /// after what it builds on.
     pub fn next(&self, deps_of: impl Fn(&str) -> Vec<String>) -> Option<&Entry> {
+        self.next_batch(1, deps_of).into_iter().next()
+    }
+
+    /// Up to `max` entries to land together: an entry under way alone (a restart resumes it
+    /// on its own), else the first `max` waiting entries onto the same base whose
+    /// dependencies are not waiting in the queue.
+    pub fn next_batch(&self, max: usize, deps_of: impl Fn(&str) -> Vec<String>) -> Vec<&Entry> {
         if let Some(e) = self.entries.iter().find(|e| e.state != EntryState::Queued) {
-            return Some(e);
+            return vec![e];
         }
-        self.entries
+        let free: Vec<&Entry> = self
+            .entries
             .iter()
-            .find(|e| !deps_of(&e.task).iter().any(|d| self.contains(d)))
+            .filter(|e| !deps_of(&e.task).iter().any(|d| self.contains(d)))
+            .collect();
+        let Some(first) = free.first() else {
+            return Vec::new();
+        };
+        free.iter()
+            .filter(|e| e.base_ref == first.base_ref)
+            .take(max.max(1))
+            .copied()
+            .collect()
     }
 }
 
@@ -142,8 +159,17 @@ mod tests {
         assert_eq!(q.next(deps).unwrap().task, "a");
         q.get_mut("b").unwrap().state = EntryState::Checking;
         assert_eq!(q.next(deps).unwrap().task, "b");
+        q.get_mut("b").unwrap().state = EntryState::Queued;
+        q.entries.push(entry("c", EntryState::Queued));
+        let batch: Vec<&str> = q
+            .next_batch(4, deps)
+            .iter()
+            .map(|e| e.task.as_str())
+            .collect();
+        assert_eq!(batch, vec!["a", "c"], "b waits for a");
         q.remove("b");
         q.remove("a");
+        q.remove("c");
         assert!(q.next(deps).is_none());
     }
 

@@ -589,3 +589,64 @@ async fn the_gate_rejects_work_whose_checks_fail_even_at_a_perfect_score() {
         "{body}"
     );
 }
+
+/// `workspace.land_batch`: tasks waiting in the queue land together (merged in turn, checked
+/// once); a batch whose check fails lands its tasks one by one, which lands the good ones and
+/// sends the culprit back.
+#[test]
+fn a_batch_lands_together_and_a_failing_one_finds_its_culprit() {
+    // `poison` breaks only the merged check; the last command keeps a landing busy for a
+    // second, so the tasks that finish meanwhile queue up behind it.
+    let env = queue_project_with(
+        r#"["sh test.sh", "[ \"$WG_CHECK_STAGE\" = task ] || ! grep -l poison *.part", "[ \"$WG_CHECK_STAGE\" = task ] || sleep 1"]"#,
+    );
+    env.set_config(&[
+        ("workspace.land_batch", "8"),
+        ("workspace.land_rounds", "1"),
+        ("coordinator.max_agents", "5"),
+    ]);
+    add_writer(&env, "p1", "p1.part", "p1", &["--priority", "2"]);
+    for id in ["p2", "p3", "p4"] {
+        add_sh(
+            &env,
+            id,
+            &format!("sleep 0.3 && echo {id} > {id}.part && git add . && git commit -qm {id} && wg done \"$WG_TASK_ID\""),
+            &[],
+        );
+    }
+    add_sh(
+        &env,
+        "px",
+        "sleep 0.3 && echo poison > px.part && git add . && git commit -qm px && wg done \"$WG_TASK_ID\"",
+        &[],
+    );
+    let c = Coordinator::start(&env, &[]);
+    wait_until!(
+        Duration::from_secs(120),
+        || show(&env, "px")["status"] == "needs-input"
+            && ["p1", "p2", "p3", "p4"]
+                .iter()
+                .all(|id| show(&env, id)["landing"]["stage"] == "landed"),
+        "{}",
+        env.coordinator_log()
+    );
+    drop(c);
+    for id in ["p1", "p2", "p3", "p4"] {
+        assert_eq!(lands_on_main(&env, id), 1, "{id}");
+    }
+    assert_eq!(lands_on_main(&env, "px"), 0);
+    let log = env.coordinator_log();
+    // px was in a batch (ids joined by commas) that failed, then landed alone and went back.
+    let batch = log
+        .lines()
+        .find(|l| l.contains(" land task=") && l.contains(',') && l.contains("px"))
+        .unwrap_or_else(|| panic!("no batch with px:\n{log}"));
+    assert!(
+        batch.contains("p2") || batch.contains("p3") || batch.contains("p4"),
+        "{batch}"
+    );
+    assert!(
+        log.contains("back task=px -> needs-input: check failed on the merged result"),
+        "{log}"
+    );
+}
