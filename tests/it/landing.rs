@@ -650,3 +650,72 @@ fn a_batch_lands_together_and_a_failing_one_finds_its_culprit() {
         "{log}"
     );
 }
+
+/// A dependent of a task that went through the queue starts from a base that contains what
+/// it landed; the landing is announced on the webhook with its commit.
+#[test]
+fn a_dependent_starts_from_its_dependency_landed_and_the_webhook_hears_of_it() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(wiremock::MockServer::start());
+    rt.block_on(
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(wiremock::ResponseTemplate::new(200))
+            .mount(&server),
+    );
+    let env = queue_project();
+    let hook = format!("{}/hook", server.uri());
+    env.set_config(&[("notify.url", hook.as_str())]);
+    add_writer(&env, "base", "base.part", "base", &[]);
+    add_sh(
+        &env,
+        "builds-on",
+        "test -f base.part && echo more > more.part && git add . && git commit -qm more && wg done \"$WG_TASK_ID\"",
+        &["--after", "base"],
+    );
+    let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(90));
+    assert_eq!(out.code, 0, "{out}");
+    let landed = landed_commit(&env, "base");
+    assert_eq!(show(&env, "builds-on")["base_commit"], landed.as_str());
+    assert_eq!(lands_on_main(&env, "builds-on"), 1);
+    let bodies: Vec<Value> = rt
+        .block_on(server.received_requests())
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let event = bodies
+        .iter()
+        .find(|b| b["task"] == "base" && b["status"] == "landed")
+        .unwrap_or_else(|| panic!("no landed event: {bodies:?}"));
+    assert_eq!(event["workspace"]["landed_commit"], landed.as_str());
+    assert_eq!(event["workspace"]["base"], "main");
+}
+
+/// `land_by = "rebase"`: the task's commits are replayed onto the tip; main stays linear.
+#[test]
+fn rebase_lands_a_linear_history() {
+    let env = queue_project();
+    env.set_config(&[("workspace.land_by", "rebase")]);
+    add_writer(&env, "r1", "r1.part", "r1", &["--priority", "2"]);
+    add_sh(
+        &env,
+        "r2",
+        "sleep 0.5 && echo r2 > r2.part && git add . && git commit -qm 'write r2.part' && wg done \"$WG_TASK_ID\"",
+        &[],
+    );
+    let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(90));
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(
+        git(&env.root, &["rev-list", "--merges", "--count", "main"]).trim(),
+        "0"
+    );
+    let subjects = git(&env.root, &["log", "--format=%s", "main"]);
+    assert_eq!(subjects.matches("write r1.part").count(), 1, "{subjects}");
+    assert_eq!(subjects.matches("write r2.part").count(), 1, "{subjects}");
+    let last = [landed_commit(&env, "r1"), landed_commit(&env, "r2")];
+    assert!(last.contains(&rev(&env.root, "main")));
+    let recs = checks_of(&env, "r2");
+    assert!(recs
+        .iter()
+        .any(|r| r["stage"] == "merged" && r["passed"] == true));
+}
