@@ -357,7 +357,12 @@ impl Coordinator {
                     (None, false)
                 }
             };
-            if self.stopping.is_some() && self.agents.is_empty() {
+            // A graceful stop lets a landing or checks under way finish (their result is
+            // applied); a forced one leaves them to the next coordinator's recovery.
+            if self.stopping.is_some()
+                && self.agents.is_empty()
+                && (self.stopping == Some(true) || self.lander.idle())
+            {
                 break;
             }
             if self.opts.until_done
