@@ -526,10 +526,8 @@ async fn an_agent_resolves_the_conflict_it_is_sent_and_lands_next_round() {
     assert_eq!(show(&env, "right")["landing"]["land_rounds"], 1);
 }
 
-/// The evaluation gate sees wg's own checks: a task whose last checks failed is rejected
-/// whatever the evaluator scores it, and the failure is in the evidence it was sent.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_gate_rejects_work_whose_checks_fail_even_at_a_perfect_score() {
+/// An evaluator endpoint that gives every task full marks.
+async fn perfect_evaluator() -> wiremock::MockServer {
     use wiremock::matchers::{method, path};
     let server = wiremock::MockServer::start().await;
     let scores: serde_json::Map<String, Value> = [
@@ -554,6 +552,14 @@ async fn the_gate_rejects_work_whose_checks_fail_even_at_a_perfect_score() {
         })))
         .mount(&server)
         .await;
+    server
+}
+
+/// The evaluation gate sees wg's own checks: a task whose last checks failed is rejected
+/// whatever the evaluator scores it, and the failure is in the evidence it was sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gate_rejects_work_whose_checks_fail_even_at_a_perfect_score() {
+    let server = perfect_evaluator().await;
     let mut env = project();
     let url = format!("{}/v1", server.uri());
     env.set_config(&[("endpoint.url", url.as_str()), ("model", "qwen3-coder")]);
@@ -718,4 +724,36 @@ fn rebase_lands_a_linear_history() {
     assert!(recs
         .iter()
         .any(|r| r["stage"] == "merged" && r["passed"] == true));
+}
+
+/// With the gate on, a task is checked, then evaluated, then queued: it lands only once
+/// accepted, and its dependent waits for the landing.
+#[tokio::test(flavor = "multi_thread")]
+async fn checks_then_the_gate_then_the_queue() {
+    let server = perfect_evaluator().await;
+    let mut env = queue_project();
+    let url = format!("{}/v1", server.uri());
+    env.set_config(&[
+        ("endpoint.url", url.as_str()),
+        ("model", "qwen3-coder"),
+        ("evaluate.auto", "true"),
+    ]);
+    env.set_env("WG_API_KEY", crate::common::stub::KEY);
+    add_writer(&env, "gated", "gated.part", "gated", &[]);
+    add_sh(&env, "next", "test -f gated.part", &["--after", "gated"]);
+    let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(90));
+    assert_eq!(out.code, 0, "{out}");
+    let log = env.coordinator_log();
+    let at = |needle: &str| {
+        log.find(needle)
+            .unwrap_or_else(|| panic!("no `{needle}` in:\n{log}"))
+    };
+    assert!(
+        at("checks task=gated: passed") < at("evaluating task=gated"),
+        "{log}"
+    );
+    assert!(at("evaluated task=gated") < at("land task=gated"), "{log}");
+    assert!(at("landed task=gated") < at("start task=next"), "{log}");
+    assert_eq!(lands_on_main(&env, "gated"), 1);
+    assert_eq!(show(&env, "next")["status"], "done");
 }
