@@ -149,6 +149,13 @@ impl ErrorKind {
         self.scope() == Scope::Endpoint
     }
 
+    /// Whether running the task again as it is could end differently. An answer cut at the
+    /// output cap is cut the same way again, and codex cannot sandbox itself in the same
+    /// place the next time either: the coordinator does not spend retries on them.
+    pub fn retry_helps(self) -> bool {
+        !matches!(self, ErrorKind::OutputLimit | ErrorKind::SandboxUnavailable)
+    }
+
     /// One line: what to do about it.
     pub fn advice(self) -> &'static str {
         match self {
