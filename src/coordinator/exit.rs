@@ -88,7 +88,10 @@ impl Coordinator {
             output_tail,
         };
         // A failure a retry would only repeat (an answer cut at the output cap) is final.
-        let futile = facts.failure.as_ref().is_some_and(|t| !t.kind.retry_helps());
+        let futile = facts
+            .failure
+            .as_ref()
+            .is_some_and(|t| !t.kind.retry_helps());
         let mut decision = scheduler::decide_exit(&facts);
         if let Some(end) = &e.slurm {
             if e.stopped.is_none() {

@@ -7,6 +7,7 @@ mod common;
 mod coordinator;
 mod coordinator_codex;
 mod coordinator_crash;
+mod cutoffs;
 mod disk_full;
 mod docs;
 mod endpoint_faults;
