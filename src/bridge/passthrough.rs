@@ -323,7 +323,7 @@ struct StreamBody {
 
 impl StreamBody {
     fn ended(&mut self) {
-        if let Some(x) = self.scan.take().and_then(tally::SseScan::finish) {
+        if let Some(x) = self.scan.take().and_then(tally::SseScan::unreported) {
             self.guard.shared.record_exchange(x);
         }
     }
@@ -341,8 +341,9 @@ impl http_body::Body for StreamBody {
         loop {
             return match self.rx.poll_recv(cx) {
                 Poll::Ready(Some(Piece::Chunk(b))) => {
-                    if let Some(scan) = self.scan.as_mut() {
-                        scan.feed(&b);
+                    if let Some(x) = self.scan.as_mut().and_then(|s| s.feed(&b)) {
+                        // Kept before the agent gets the chunk: it may hang up right after.
+                        self.guard.shared.record_exchange(x);
                     }
                     Poll::Ready(Some(Ok(http_body::Frame::data(b))))
                 }

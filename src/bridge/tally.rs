@@ -106,21 +106,23 @@ impl SseScan {
         }
     }
 
-    pub fn feed(&mut self, bytes: &[u8]) {
+    /// Reads a chunk; returns the answer's end when this chunk completed its terminal event,
+    /// so it is known before the agent, which may hang up at once, even gets the chunk.
+    pub fn feed(&mut self, bytes: &[u8]) -> Option<Exchange> {
+        let mut ended = None;
         for &b in bytes {
             if b == b'\n' {
                 let line = std::mem::take(&mut self.line);
-                self.line_done(&line);
+                ended = self.line_done(&line).or(ended);
             } else {
                 self.line.push(b);
             }
         }
+        ended
     }
 
-    fn line_done(&mut self, line: &[u8]) {
-        let Some(data) = line.strip_prefix(b"data:") else {
-            return;
-        };
+    fn line_done(&mut self, line: &[u8]) -> Option<Exchange> {
+        let data = line.strip_prefix(b"data:")?;
         // Most lines are deltas: look for a terminal type before parsing.
         let terminal = [
             &b"response.completed"[..],
@@ -130,13 +132,12 @@ impl SseScan {
         .iter()
         .any(|t| data.windows(t.len()).any(|w| w == *t));
         if !terminal {
-            return;
+            return None;
         }
-        if let Ok(v) = serde_json::from_slice::<Value>(data) {
-            if let Some(x) = from_event(&v, self.cap) {
-                self.last = Some(x);
-            }
-        }
+        let v = serde_json::from_slice::<Value>(data).ok()?;
+        let x = from_event(&v, self.cap)?;
+        self.last = Some(x.clone());
+        Some(x)
     }
 
     /// The answer's end, once the stream is over (a last line without its newline counts).
@@ -144,6 +145,13 @@ impl SseScan {
         let line = std::mem::take(&mut self.line);
         self.line_done(&line);
         self.last
+    }
+
+    /// A terminal event only a [`finish`](Self::finish) would find: one whose line had no
+    /// newline yet when the stream ended. `None` once [`feed`](Self::feed) has returned it.
+    pub fn unreported(self) -> Option<Exchange> {
+        let reported = self.last.is_some();
+        self.finish().filter(|_| !reported)
     }
 }
 
@@ -163,10 +171,14 @@ mod tests {
         );
         for cut in [1, 7, 50, stream.len()] {
             let mut s = SseScan::new(Some(256));
-            for piece in stream.as_bytes().chunks(cut) {
-                s.feed(piece);
-            }
-            let x = s.finish().expect("a terminal event");
+            let fed: Vec<Exchange> = stream
+                .as_bytes()
+                .chunks(cut)
+                .filter_map(|p| s.feed(p))
+                .collect();
+            assert_eq!(fed.len(), 1, "reported once, as soon as it is read");
+            assert_eq!(s.unreported(), None);
+            let x = fed[0].clone();
             assert_eq!(x.end, End::Completed);
             assert_eq!(
                 (x.input_tokens, x.cached_tokens, x.output_tokens),
@@ -175,9 +187,13 @@ mod tests {
             assert!(x.cut_off(), "completed at exactly the cap is a cut-off");
         }
         let mut s = SseScan::new(None);
-        s.feed(LLAMA_END.as_bytes());
-        assert!(!s.finish().unwrap().cut_off(), "no cap known: not judged");
+        let x = s.feed(LLAMA_END.as_bytes()).unwrap();
+        assert!(!x.cut_off(), "no cap known: not judged");
         assert_eq!(SseScan::new(None).finish(), None);
+        // A last line without its newline is found when the stream ends.
+        let mut s = SseScan::new(None);
+        assert_eq!(s.feed(LLAMA_END.trim_end().as_bytes()), None);
+        assert!(s.unreported().is_some());
     }
 
     #[test]

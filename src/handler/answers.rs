@@ -2,7 +2,7 @@
 //! agent does not report: the tokens of a turn that failed (codex's `turn.failed` carries no
 //! usage), and an answer stopped by a limit rather than finished by the model. Pure.
 
-use crate::bridge::tally::Exchange;
+use crate::bridge::tally::{End, Exchange};
 use crate::conversation::Usage;
 use crate::outcome::ErrorKind;
 
@@ -26,6 +26,26 @@ pub fn recorded_usage(agent: &Usage, exchanges: &[Exchange]) -> Usage {
     } else {
         agent.clone()
     }
+}
+
+/// The `proxy.answer` line of one answer (docs/handler-log.md): how it ended and the
+/// server's own counts, so a person (or a test) reads the server's view of every request.
+pub fn log_fields(x: &Exchange) -> Vec<(&'static str, String)> {
+    let end = match &x.end {
+        End::Completed => "completed".to_string(),
+        End::Incomplete(reason) => format!("incomplete:{reason}"),
+        End::Failed => "failed".to_string(),
+    };
+    let mut kv = vec![
+        ("end", end),
+        ("input_tokens", x.input_tokens.to_string()),
+        ("cached_tokens", x.cached_tokens.to_string()),
+        ("output_tokens", x.output_tokens.to_string()),
+    ];
+    if let Some(c) = x.max_output_tokens {
+        kv.push(("max_output_tokens", c.to_string()));
+    }
+    kv
 }
 
 /// An answer that did not end where the model ended it.
@@ -62,9 +82,8 @@ pub fn judge(exchanges: &[Exchange], window: Option<u64>) -> Option<Cut> {
     Some(Cut {
         kind: ErrorKind::OutputLimit,
         detail: format!(
-            "the answer was cut off at {cap} ({counts}): raise the server's cap (llama-server \
-             -n, vLLM --max-tokens or the request default) and set endpoint.max_output_tokens \
-             to match"
+            "it stopped at {cap} after {counts}; raise the server's cap (llama-server -n, or \
+             the server's default max_tokens) and set endpoint.max_output_tokens to match"
         ),
     })
 }
@@ -72,7 +91,6 @@ pub fn judge(exchanges: &[Exchange], window: Option<u64>) -> Option<Cut> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bridge::tally::End;
 
     fn x(end: End, input: u64, output: u64, cap: Option<u64>) -> Exchange {
         Exchange {

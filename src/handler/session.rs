@@ -446,6 +446,9 @@ fn turns(
                 );
             }
             exchanges = b.take_exchanges();
+            for x in &exchanges {
+                log.write(Level::Info, turn, "proxy.answer", &answers::log_fields(x));
+            }
             if let Some(e) = b.take_first_error() {
                 // codex replaces a 500's body with a generic text: keep the server's own words.
                 log.write(

@@ -329,3 +329,33 @@ async fn doctor_compares_the_servers_window_with_codexs_own_prompt() {
         assert!(line.contains(&n_ctx.to_string()), "{line}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_coordinator_spends_no_retry_on_an_output_limit() {
+    use crate::coordinator_codex::{task, Service};
+    let server = responses_stub(CappedResponses).await;
+    let Some(env) = codex_env(&v1(&server)) else {
+        return;
+    };
+    env.set_config(&[
+        ("endpoint.max_output_tokens", "16"),
+        ("coordinator.max_retries", "2"),
+        ("coordinator.retry_backoff", "100ms"),
+        ("handler.idle_timeout", "60s"),
+        ("handler.first_output_timeout", "60s"),
+    ]);
+    env.wg(&["add", "Talk", "--id", "talk"]).ok();
+    let run = Service::start(&env).wait(Duration::from_secs(240));
+    let t = task(&env, "talk");
+    assert_eq!(t["status"], "failed", "{run}");
+    assert!(t["retries"].as_u64().unwrap_or(0) == 0, "{t}");
+    assert_eq!(t["failed_by"], "limit", "{t}");
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(
+        reqs.len(),
+        1,
+        "{run}\n{}\n{}",
+        read(&env, "talk", "handler.log"),
+        env.coordinator_log()
+    );
+}

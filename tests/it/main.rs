@@ -21,6 +21,7 @@ mod handler_claude;
 mod handler_failures;
 mod keyless;
 mod live_config;
+mod llama;
 mod missing_clis;
 mod people;
 mod proxy;
