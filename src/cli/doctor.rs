@@ -12,8 +12,9 @@ use crate::outcome::ErrorKind;
 const BOUND: Duration = Duration::from_secs(15);
 
 /// Check that agents can run: codex found (and its version), the endpoint reachable, the model
-/// listed there, the API key's env var set; worktrees left behind by tasks that no longer
-/// run; the task store (superseded records, e.g. after a git merge) and, in a git repository,
+/// listed there, the API key's env var set, the server's context window large enough for
+/// codex's own prompt, codex's home outside the temp dir; worktrees left behind by tasks that
+/// no longer run; the task store (superseded records, e.g. after a git merge) and, in a git repository,
 /// the union merge of `.wg/.gitattributes`. One line each.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
