@@ -10,8 +10,10 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use crate::common::project::{codex_env, codex_project, outbox, read, task};
+use crate::common::service::Coordinator;
+use crate::common::stub::{chat_sse, message, responses_stub, sse_response, v1};
 use crate::common::{real_codex, TestEnv};
-use crate::handler::{codex_env, codex_project, message, outbox, read, responses_stub, v1};
 
 /// llama.cpp's server ends a Responses answer it stopped at its cap with `completed`, and as
 /// many output tokens as the request allowed.
@@ -63,15 +65,6 @@ async fn an_answer_completed_at_the_cap_is_output_limit_on_responses() {
     );
     assert_eq!(last["usage"]["output_tokens"], 16);
     assert_eq!(last["usage"]["cached_input_tokens"], 5040);
-}
-
-fn chat_sse(chunks: &[Value]) -> ResponseTemplate {
-    let mut s = String::new();
-    for c in chunks {
-        s.push_str(&format!("data: {c}\n\n"));
-    }
-    s.push_str("data: [DONE]\n\n");
-    ResponseTemplate::new(200).set_body_raw(s, "text/event-stream")
 }
 
 /// llama.cpp's chat answer stopped by `-n 256`: `finish_reason: "length"`.
@@ -159,7 +152,7 @@ impl Respond for Window {
                 "message": "This model's maximum context length is 4096 tokens. Please reduce the length of the messages.",
                 "type": "BadRequestError", "code": 400}));
         }
-        crate::handler::sse_response(&[message("fits")])
+        sse_response(&[message("fits")])
     }
 }
 
@@ -332,7 +325,6 @@ async fn doctor_compares_the_servers_window_with_codexs_own_prompt() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_coordinator_spends_no_retry_on_an_output_limit() {
-    use crate::coordinator_codex::{task, Service};
     let server = responses_stub(CappedResponses).await;
     let Some(env) = codex_env(&v1(&server)) else {
         return;
@@ -345,7 +337,7 @@ async fn the_coordinator_spends_no_retry_on_an_output_limit() {
         ("handler.first_output_timeout", "60s"),
     ]);
     env.wg(&["add", "Talk", "--id", "talk"]).ok();
-    let run = Service::start(&env).wait(Duration::from_secs(240));
+    let run = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(240));
     let t = task(&env, "talk");
     assert_eq!(t["status"], "failed", "{run}");
     assert!(t["retries"].as_u64().unwrap_or(0) == 0, "{t}");

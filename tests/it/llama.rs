@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{real_llama, wait_until, TestEnv};
-use crate::handler::{codex_env, outbox, read, KEY};
+use crate::common::project::{codex_env, outbox, read};
+use crate::common::stub::KEY;
+use crate::common::wait::poll_until;
+use crate::common::{real_llama, TestEnv};
 
 /// The model's name on the server (`--alias`) and in wg's config.
 const MODEL: &str = "smollm2";
@@ -64,7 +66,7 @@ impl Llama {
             log,
             _dir: dir,
         };
-        let up = wait_until(Duration::from_secs(120), || {
+        let up = poll_until(Duration::from_secs(120), || {
             ureq::get(&format!("{}/health", me.base))
                 .call()
                 .is_ok_and(|r| r.status() == 200)
