@@ -233,18 +233,44 @@ fn cut_off(server: &Llama, wire: &str) {
     assert_eq!(outbox(&env, "count").len(), 1, "not retried");
 }
 
+/// `wg doctor` on the warm server. Its probes share the one slot and each has a fixed bound
+/// (7.5 s per API, 15 s for the tool call); on a loaded 2-core machine one may queue past it,
+/// so a run whose only failures are such timeouts is tried again, up to three runs.
+fn doctor_passes(server: &Llama) {
+    let env = project(server, "responses");
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let doctor = env.wg(&["doctor"]);
+        if doctor.code == 0 {
+            assert!(doctor.stdout.contains("ok   window"), "{doctor}");
+            assert!(
+                doctor.stdout.contains("wire_api = \"responses\" fits"),
+                "{doctor}"
+            );
+            return;
+        }
+        let failed: Vec<&str> = doctor
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("FAIL"))
+            .collect();
+        assert!(
+            failed.iter().all(|l| l.contains("no answer from")),
+            "doctor failed for a reason other than a slow answer: {doctor}"
+        );
+        runs.push(doctor.to_string());
+    }
+    panic!("wg doctor timed out three times:\n{}", runs.join("\n"));
+}
+
 #[test]
 fn a_real_llama_server_on_both_wires() {
     let Some((bin, model)) = real_llama() else {
         return;
     };
     let server = Llama::start(&bin, &model, 8192);
-    let env = project(&server, "responses");
-    let doctor = env.wg(&["doctor"]);
-    assert_eq!(doctor.code, 0, "{doctor}");
-    assert!(doctor.stdout.contains("window"), "{doctor}");
-
     let responses = conversation(&server, "responses", 4);
+    doctor_passes(&server);
     cut_off(&server, "responses");
     let chat = conversation(&server, "chat", 4);
     cut_off(&server, "chat");
