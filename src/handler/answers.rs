@@ -59,12 +59,18 @@ pub struct Cut {
 /// cut by the output cap ([`ErrorKind::OutputLimit`]), or by the context window filling up
 /// while it was written ([`ErrorKind::ContextOverflow`]), which needs the window to tell.
 pub fn judge(exchanges: &[Exchange], window: Option<u64>) -> Option<Cut> {
-    let x = exchanges.last().filter(|x| x.cut_off())?;
+    let x = exchanges.last()?;
+    // An answer that ends where the window ends was stopped by it, even one the server calls
+    // `completed` without a cap known (llama.cpp's server on /v1/responses).
+    let filled = window.is_some_and(|w| x.filled(w)) && x.end != End::Failed;
+    if !(x.cut_off() || filled) {
+        return None;
+    }
     let counts = format!(
         "{} prompt and {} output tokens",
         x.input_tokens, x.output_tokens
     );
-    if let Some(w) = window.filter(|w| x.filled(*w)) {
+    if let (true, Some(w)) = (filled, window) {
         return Some(Cut {
             kind: ErrorKind::ContextOverflow,
             detail: format!(
@@ -135,6 +141,13 @@ mod tests {
         // codex's chat bridge: `length` became `incomplete`.
         let inc = x(End::Incomplete("max_output_tokens".into()), 100, 30, None);
         assert_eq!(judge(&[inc], None).unwrap().kind, ErrorKind::OutputLimit);
+        // No cap known, but the answer ended at the window's end.
+        let full = x(End::Completed, 8000, 191, None);
+        assert_eq!(
+            judge(std::slice::from_ref(&full), Some(8192)).unwrap().kind,
+            ErrorKind::ContextOverflow
+        );
+        assert_eq!(judge(&[full], None), None);
         // A cut earlier in the turn that the agent got past is not the turn's answer.
         let done = x(End::Completed, 5400, 12, Some(256));
         assert_eq!(judge(&[capped, done], Some(8192)), None);
