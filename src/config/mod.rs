@@ -135,6 +135,11 @@ pub struct EndpointConfig {
     pub wire_api: Option<String>,
     /// Passed to codex for models it does not know.
     pub model_context_window: Option<u64>,
+    /// The most tokens one answer may have. The proxy puts it into every request without a
+    /// cap of its own, so an answer that stops there is told from a finished one (some
+    /// servers, llama.cpp's among them, still say `completed`). Set it to the server's own
+    /// cap (llama-server `-n`) or lower.
+    pub max_output_tokens: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

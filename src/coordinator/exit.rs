@@ -87,6 +87,11 @@ impl Coordinator {
             max_nudges: self.config.coordinator.max_nudges,
             output_tail,
         };
+        // A failure a retry would only repeat (an answer cut at the output cap) is final.
+        let futile = facts
+            .failure
+            .as_ref()
+            .is_some_and(|t| !t.kind.retry_helps());
         let mut decision = scheduler::decide_exit(&facts);
         if let Some(end) = &e.slurm {
             if e.stopped.is_none() {
@@ -122,6 +127,12 @@ impl Coordinator {
             transition(w, &id, change, |t| {
                 if retry {
                     t.retries += 1;
+                }
+                if to == TaskStatus::Failed && futile {
+                    t.extra.insert(
+                        crate::lifecycle::FAILED_BY.into(),
+                        crate::lifecycle::FAILED_BY_LIMIT.into(),
+                    );
                 }
                 if to == TaskStatus::Done {
                     t.failure_reason = None;
