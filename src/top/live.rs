@@ -461,6 +461,7 @@ mod tests {
                 .collect(),
             paused: Vec::new(),
             held: None,
+            queue: Vec::new(),
             totals: Totals::default(),
         }
     }

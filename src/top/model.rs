@@ -144,6 +144,8 @@ pub struct Snapshot {
     pub paused: Vec<PausedEndpoint>,
     /// Why the coordinator holds dispatch (a disk that refuses writes), if it does.
     pub held: Option<String>,
+    /// The merge queue, in order (`.wg/service/queue.json`).
+    pub queue: Vec<crate::workspace::queue::Entry>,
     pub totals: Totals,
 }
 
@@ -248,6 +250,11 @@ pub fn load(layout: &Layout, store: &Store) -> Result<Snapshot, LoadError> {
         tasks: rows,
         paused,
         held,
+        queue: crate::workspace::queue::Queue::load(&crate::workspace::queue::path(
+            &layout.service_dir(),
+        ))
+        .map(|q| q.entries)
+        .unwrap_or_default(),
         totals,
     })
 }
@@ -567,6 +574,7 @@ pub fn json(snap: &Snapshot) -> Value {
             "remaining_secs": p.until.and_then(|u| u.duration_since(snap.taken_at).ok()).map(|d| d.as_secs_f64()),
         })).collect::<Vec<_>>(),
         "held": snap.held,
+        "queue": snap.queue,
         "tasks": tasks,
     })
 }
