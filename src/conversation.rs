@@ -109,10 +109,23 @@ pub fn last_error(layout: &Layout, id: &str) -> Option<LastError> {
     Some(LastError { kind, message })
 }
 
-/// Inbox messages not yet answered by any outbox record.
+/// Whether `r` is the error reply of a turn the endpoint never took (an endpoint-wide kind:
+/// an outage, a rejected key, a silent server). Such a turn answers nothing: its messages are
+/// answered again when the endpoint is back, and it is not replayed, so a prompt after any
+/// number of outages is the prompt before them.
+pub fn is_outage(r: &OutboxRecord) -> bool {
+    r.role == "error"
+        && r.extra
+            .get("error_kind")
+            .and_then(|k| serde_json::from_value::<crate::outcome::ErrorKind>(k.clone()).ok())
+            .is_some_and(|k| k.endpoint_wide())
+}
+
+/// Inbox messages not yet answered by any outbox record (outages answer nothing).
 pub fn unanswered(layout: &Layout, id: &str) -> Result<Vec<InboxMessage>, jsonl::ReadError> {
     let answered = read_outbox(layout, id)?
         .iter()
+        .filter(|r| !is_outage(r))
         .map(|r| r.in_reply_to)
         .max()
         .unwrap_or(0);

@@ -108,6 +108,30 @@ pub struct ProbeFailure {
     pub message: String,
 }
 
+/// The context window a `/models` answer gives for `model`: llama.cpp's server under
+/// `meta.n_ctx` (the slot's window), vLLM's as `max_model_len`. A server that lists one model
+/// answers for it whatever its id (llama.cpp names it by its file). Pure.
+pub fn window_in_models(body: &serde_json::Value, model: &str) -> Option<u64> {
+    let list = body.get("data")?.as_array()?;
+    let entry = list
+        .iter()
+        .find(|m| m.get("id").and_then(|i| i.as_str()) == Some(model))
+        .or_else(|| (list.len() == 1).then(|| &list[0]))?;
+    entry["meta"]["n_ctx"]
+        .as_u64()
+        .or_else(|| entry["max_model_len"].as_u64())
+}
+
+/// `GET {url}/models` and the context window it gives for `model`, if any.
+pub fn model_window(url: &str, key: Option<&str>, model: &str, timeout: Duration) -> Option<u64> {
+    let models = format!("{}/models", url.trim_end_matches('/'));
+    let (status, body) = get(&agent(timeout), &models, key, timeout).ok()?;
+    if !(200..300).contains(&status) {
+        return None;
+    }
+    window_in_models(&serde_json::from_str(&body).ok()?, model)
+}
+
 /// `GET {url}/models` with the key agents use, a path gateways and servers check keys on.
 /// `Ok` with the listed model ids when it answers 2xx; a 401/403, a 429 or a 5xx (or no
 /// answer) is a failure of its kind; other 4xx (a server without `/models`) count as up with
@@ -142,5 +166,127 @@ pub fn probe_models(
             message,
         }),
         _ => Ok(Vec::new()),
+    }
+}
+
+/// The API a model probe speaks: the one the endpoint's agents use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeApi {
+    /// OpenAI Responses: `POST {url}/responses` (`url` ends in `/v1`).
+    Responses,
+    /// OpenAI Chat Completions: `POST {url}/chat/completions`.
+    Chat,
+    /// Anthropic Messages: `POST {url}/v1/messages` (`url` without `/v1`), key as `x-api-key`.
+    Anthropic,
+}
+
+/// What a model probe asks (so a server's log, or a test, can tell probes from turns).
+pub const PROBE_ASK: &str = "wg endpoint probe: reply with the word ok.";
+
+/// The smallest streamed model request there is, for `api`.
+pub fn probe_request(api: ProbeApi, url: &str, model: &str) -> (String, serde_json::Value) {
+    let base = url.trim_end_matches('/');
+    let ask = PROBE_ASK;
+    match api {
+        ProbeApi::Responses => (
+            format!("{base}/responses"),
+            serde_json::json!({"model": model, "input": ask, "stream": true,
+                "max_output_tokens": 16, "store": false}),
+        ),
+        ProbeApi::Chat => (
+            format!("{base}/chat/completions"),
+            serde_json::json!({"model": model, "stream": true, "max_tokens": 8,
+                "messages": [{"role": "user", "content": ask}]}),
+        ),
+        ProbeApi::Anthropic => (
+            format!("{base}/v1/messages"),
+            serde_json::json!({"model": model, "stream": true, "max_tokens": 8,
+                "messages": [{"role": "user", "content": ask}]}),
+        ),
+    }
+}
+
+/// Asks the model itself: a small streamed request, passed only when the endpoint answers
+/// 2xx and the first bytes of the stream arrive within `timeout`. A gateway answers
+/// `GET /models` while the backend behind it is down; only a model request proves it is up.
+/// No status in time is `no-first-byte`, no connection `unreachable`, an error status the
+/// kind it means.
+pub fn probe_model(
+    api: ProbeApi,
+    url: &str,
+    model: &str,
+    key: Option<&str>,
+    timeout: Duration,
+) -> Result<(), ProbeFailure> {
+    use crate::outcome::ErrorKind;
+    use std::io::Read;
+    let (target, body) = probe_request(api, url, model);
+    let mut req = agent(timeout)
+        .post(&target)
+        .header("content-type", "application/json")
+        .header("accept", "text/event-stream");
+    if let Some(key) = key {
+        req = match api {
+            ProbeApi::Anthropic => req
+                .header("x-api-key", key)
+                .header("anthropic-version", "2023-06-01"),
+            _ => req.header("authorization", &format!("Bearer {key}")),
+        };
+    }
+    let bytes = serde_json::to_vec(&body).expect("a JSON value always serializes");
+    let fail = |kind, message: String| ProbeFailure { kind, message };
+    let no_answer = |what: &str| {
+        fail(
+            ErrorKind::NoFirstByte,
+            format!(
+                "POST {target} (model {model}) sent {what} within {}",
+                humantime::format_duration(timeout)
+            ),
+        )
+    };
+    let mut resp = match req.send(&bytes[..]) {
+        Ok(r) => r,
+        Err(ureq::Error::Timeout(_)) => return Err(no_answer("nothing")),
+        Err(e) => {
+            return Err(fail(
+                ErrorKind::Unreachable,
+                format!("cannot reach {target}: {e}"),
+            ))
+        }
+    };
+    let status = resp.status().as_u16();
+    if !(200..300).contains(&status) {
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        let message = format!(
+            "POST {target} (model {model}) answered {status}: {}",
+            server_message(&text)
+        );
+        let kind = ErrorKind::from_status(status, &text).unwrap_or(ErrorKind::ServerError);
+        return Err(fail(kind, message));
+    }
+    let mut first = [0u8; 1];
+    match resp.body_mut().as_reader().read(&mut first) {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(no_answer("a status and then an empty stream")),
+        Err(_) => Err(no_answer("a status but no stream")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn windows_from_llama_cpp_and_vllm_model_lists() {
+        // llama.cpp's server (0c1e570): the model is named by its file, the window in meta.
+        let llama = json!({"object": "list", "data": [{"id": "/m/SmolLM2.gguf", "object": "model",
+            "meta": {"n_ctx": 4096, "n_ctx_train": 8192}}]});
+        assert_eq!(window_in_models(&llama, "smollm2"), Some(4096));
+        let vllm = json!({"data": [{"id": "a", "max_model_len": 32768},
+            {"id": "qwen3-coder", "max_model_len": 262144}]});
+        assert_eq!(window_in_models(&vllm, "qwen3-coder"), Some(262144));
+        assert_eq!(window_in_models(&vllm, "other"), None);
+        assert_eq!(window_in_models(&json!({"data": []}), "m"), None);
     }
 }

@@ -47,8 +47,12 @@ pub(super) fn spawn(config: BridgeConfig, token: String) -> Result<Running, Brid
         log: config.log,
         connect_timeout: config.connect_timeout,
         read_timeout: config.read_timeout,
+        first_byte_timeout: config.first_byte_timeout,
+        silent: Default::default(),
         first_error: Mutex::new(None),
         warnings: Mutex::new(Vec::new()),
+        max_output_tokens: config.max_output_tokens,
+        exchanges: Mutex::new(Vec::new()),
         agents: Mutex::new(HashMap::new()),
         next_request: AtomicU64::new(1),
     });
@@ -142,6 +146,13 @@ async fn serve(
             StatusCode::UNAUTHORIZED,
             "this wg proxy needs the current turn's token as the key; a token dies when its \
              turn ends",
+        ));
+    }
+    if shared.is_silent() {
+        // The endpoint already let one request of this turn go unanswered: the agent's
+        // retries end at once instead of each waiting the deadline again.
+        return Err(std::io::Error::other(
+            "the endpoint did not answer this turn's earlier request",
         ));
     }
     match shared.wire {

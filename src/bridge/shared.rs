@@ -3,7 +3,7 @@
 //! when the request it serves goes away.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,8 +35,17 @@ pub(super) struct Shared {
     pub log: super::LogFn,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    /// This turn's endpoint took a request and sent nothing in time: its later requests are
+    /// refused at once (the agent's retries would each wait the deadline again).
+    pub silent: AtomicBool,
     pub first_error: Mutex<Option<UpstreamError>>,
-    pub warnings: Mutex<Vec<String>>,
+    /// Each warning with the time it happened (`BridgeHandle::take_stamped_warnings`).
+    pub warnings: Mutex<Vec<super::Stamped>>,
+    /// Put into every Responses request that has no `max_output_tokens` of its own.
+    pub max_output_tokens: Option<u64>,
+    /// How each answer of the turn ended, with the server's token counts.
+    pub exchanges: Mutex<Vec<super::tally::Exchange>>,
     /// Agents of upstream calls still running, by request number.
     pub agents: Mutex<HashMap<u64, ureq::Agent>>,
     pub next_request: AtomicU64,
@@ -60,8 +69,18 @@ impl Shared {
         (self.log)(&BridgeEvent::Warning(message.clone()));
         if let Ok(mut w) = self.warnings.lock() {
             if w.len() < MAX_KEPT_WARNINGS {
-                w.push(message);
+                w.push(super::Stamped {
+                    ts: crate::time::now_rfc3339(),
+                    message,
+                });
             }
+        }
+    }
+
+    /// Keeps how one answer ended, for the handler's reading of the turn.
+    pub fn record_exchange(&self, x: super::tally::Exchange) {
+        if let Ok(mut e) = self.exchanges.lock() {
+            e.push(x);
         }
     }
 
@@ -75,6 +94,37 @@ impl Shared {
                 *e = Some(err);
             }
         }
+    }
+
+    /// Waits for the first piece of an upstream answer, up to the first-byte deadline. `Err`:
+    /// nothing came; the fault is recorded and the turn's later requests are refused.
+    pub async fn first_piece<T>(
+        &self,
+        rx: &mut tokio::sync::mpsc::Receiver<T>,
+        url: &str,
+    ) -> Result<Option<T>, String> {
+        match tokio::time::timeout(self.first_byte_timeout, rx.recv()).await {
+            Ok(piece) => Ok(piece),
+            Err(_) => {
+                self.silent.store(true, Ordering::SeqCst);
+                let message = format!(
+                    "{url} took the request and sent nothing for {} (handler.first_byte_timeout)",
+                    humantime::format_duration(self.first_byte_timeout)
+                );
+                self.record_error(UpstreamError {
+                    status: None,
+                    unreachable: false,
+                    no_first_byte: true,
+                    message: message.clone(),
+                });
+                Err(message)
+            }
+        }
+    }
+
+    /// Whether this turn's endpoint already failed to answer in time.
+    pub fn is_silent(&self) -> bool {
+        self.silent.load(Ordering::SeqCst)
     }
 
     /// Interrupts every upstream call still running (the bridge is stopping).

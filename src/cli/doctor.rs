@@ -12,8 +12,9 @@ use crate::outcome::ErrorKind;
 const BOUND: Duration = Duration::from_secs(15);
 
 /// Check that agents can run: codex found (and its version), the endpoint reachable, the model
-/// listed there, the API key's env var set; worktrees left behind by tasks that no longer
-/// run; the task store (superseded records, e.g. after a git merge) and, in a git repository,
+/// listed there, the API key's env var set, the server's context window large enough for
+/// codex's own prompt, codex's home outside the temp dir; worktrees left behind by tasks that
+/// no longer run; the task store (superseded records, e.g. after a git merge) and, in a git repository,
 /// the union merge of `.wg/.gitattributes`. One line each.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
@@ -45,6 +46,7 @@ pub fn cmd_doctor(ctx: &Ctx, args: &DoctorArgs) -> CliResult {
     }
     checks.extend(worktree_checks(ctx, args.fix)?);
     checks.extend(store_checks(ctx, args.fix)?);
+    checks.extend(graph_checks(ctx)?);
     if uses_slurm(ctx) {
         checks.extend(slurm_checks(ctx));
     }
@@ -162,12 +164,14 @@ fn codex_checks(ctx: &Ctx, path: &str, root: &std::path::Path, checks: &mut Vec<
             ok: true,
             detail: "none configured; codex uses its own login and provider".into(),
         }),
-        Some(url) => checks.extend(endpoint_checks(
-            url,
-            key_env,
-            key.as_deref(),
-            cfg.model.as_deref(),
-            cfg.endpoint.wire_api.as_deref(),
+        Some(url) => checks.extend(sandbox_check(ctx.layout.dir()).into_iter().chain(
+            endpoint_checks(
+                url,
+                key_env,
+                key.as_deref(),
+                cfg.model.as_deref(),
+                cfg.endpoint.wire_api.as_deref(),
+            ),
         )),
     }
 }
@@ -183,14 +187,16 @@ fn endpoint_checks(
 ) -> Vec<Check> {
     use crate::bridge::probe::{tool_call_check, ToolCallCheck, TOOL_CALL_TEXT_ADVICE};
     let chat = wire_api == Some("chat");
-    let (models, wire, tools) = std::thread::scope(|s| {
+    let (models, wire, tools, window) = std::thread::scope(|s| {
         let models = s.spawn(|| crate::http::probe_models(url, key, BOUND));
         let wire = model.map(|m| s.spawn(move || wire_check(url, key, m, wire_api)));
         let tools = model.map(|m| s.spawn(move || tool_call_check(url, key, m, chat, BOUND)));
+        let window = model.map(|m| s.spawn(move || crate::http::model_window(url, key, m, BOUND)));
         (
             models.join().expect("the probe thread does not panic"),
             wire.map(|h| h.join().expect("the wire check does not panic")),
             tools.map(|h| h.join().expect("the tool check does not panic")),
+            window.and_then(|h| h.join().expect("the window probe does not panic")),
         )
     });
     let mut checks = Vec::new();
@@ -271,6 +277,9 @@ fn endpoint_checks(
     });
     if let Some(w) = wire {
         checks.push(w);
+    }
+    if let Some(w) = window {
+        checks.push(window_check(w));
     }
     if let Some(t) = tools {
         checks.push(match t {
@@ -423,6 +432,49 @@ fn probe_anthropic(url: &str, key: Option<&str>, auth: &str) -> Check {
     }
 }
 
+/// The tokens a turn needs beyond codex's own prompt: the task's text and an answer.
+const TURN_ROOM_TOKENS: u64 = 1_024;
+
+/// The server's context window against codex's own part of every prompt: a window that cannot
+/// hold it overflows on every turn, whatever the history budget.
+fn window_check(window: u64) -> Check {
+    use crate::handler::overflow::CODEX_FIXED_PROMPT_TOKENS as FIXED;
+    let need = FIXED + TURN_ROOM_TOKENS;
+    Check {
+        name: "window",
+        ok: window >= need,
+        detail: if window >= need {
+            format!(
+                "the server's window of {window} tokens holds codex's own prompt (about {FIXED} tokens) and leaves {} for the task",
+                window - FIXED
+            )
+        } else {
+            format!(
+                "the server's window of {window} tokens is too small for codex's own prompt (about {FIXED} tokens, before any of the task's text) and room to work: every turn would overflow; start the server with at least {need} (llama-server -c 8192)"
+            )
+        },
+    }
+}
+
+/// codex refuses to create its sandbox helpers in a home under the temp dir, and then every
+/// command it runs fails; wg moves the home under $HOME/.cache/wg unless HOME is there too.
+fn sandbox_check(wg_dir: &std::path::Path) -> Option<Check> {
+    use crate::handler::resolve::{codex_home, under_temp};
+    let wg_dir = std::path::absolute(wg_dir).unwrap_or_else(|_| wg_dir.to_path_buf());
+    let home = codex_home(&wg_dir);
+    if !under_temp(&home) {
+        return None;
+    }
+    Some(Check {
+        name: "sandbox",
+        ok: false,
+        detail: format!(
+            "codex's home would be {}, under the temp dir, where codex refuses to create its sandbox helpers: every command would fail. Move the project out of the temp dir, or set HOME to a directory outside it",
+            home.display()
+        ),
+    })
+}
+
 /// Which API the endpoint answers (a one-token request to each), against `endpoint.wire_api`.
 fn wire_check(url: &str, key: Option<&str>, model: &str, configured: Option<&str>) -> Check {
     // Its two requests run one after the other: half the bound each keeps it in the bound.
@@ -524,13 +576,52 @@ fn worktree_checks(ctx: &Ctx, fix: bool) -> CliResult<Vec<Check>> {
     Ok(checks)
 }
 
+/// Tasks that can never run because of the graph's shape, which a git merge can give it:
+/// dependency cycles, and dependencies on tasks that are gone (removed on another branch).
+fn graph_checks(ctx: &Ctx) -> CliResult<Vec<Check>> {
+    let graph = ctx.store.load()?;
+    let mut checks = Vec::new();
+    for c in &graph.cycles {
+        checks.push(Check {
+            name: "graph",
+            ok: false,
+            detail: format!(
+                "dependency cycle: {} wait for each other and never run; `wg edit ID --remove-after DEP` breaks it",
+                c.join(", ")
+            ),
+        });
+    }
+    let dangling = graph
+        .tasks
+        .values()
+        .any(|t| t.after.iter().any(|d| !graph.tasks.contains_key(d)));
+    let archive = if dangling {
+        ctx.store.load_archive()?
+    } else {
+        Default::default()
+    };
+    for t in graph.tasks.values().filter(|t| !t.status.is_terminal()) {
+        for d in graph.missing_deps(t, |id| archive.contains_key(id)) {
+            checks.push(Check {
+                name: "graph",
+                ok: false,
+                detail: format!(
+                    "task {} waits for {d}, which is not in the graph (removed, maybe on another branch): it is held; `wg edit {} --remove-after {d}` frees it",
+                    t.id, t.id
+                ),
+            });
+        }
+    }
+    Ok(checks)
+}
+
 /// The store: superseded records in `graph.jsonl` (compacted with `--fix`), and in a git
 /// repository a missing union merge in `.wg/.gitattributes` (written with `--fix`). Silent when
 /// all is well.
 fn store_checks(ctx: &Ctx, fix: bool) -> CliResult<Vec<Check>> {
     let mut checks = Vec::new();
-    let (lines, live) = ctx.store.line_stats()?;
-    let superseded = lines.saturating_sub(live);
+    let (lines, live, removed) = ctx.store.line_stats()?;
+    let superseded = lines.saturating_sub(live + removed);
     // Like worktrees, the store is named only when there is something to say.
     if superseded > 0 && fix {
         let mut w = ctx.store.writer()?;

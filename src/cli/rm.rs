@@ -1,15 +1,24 @@
+use std::time::Duration;
+
 use clap::Args;
 
 use crate::cli::{check_id, Ctx};
+use crate::coordinator::agents_file;
 use crate::error::{not_found, user_error, CliResult};
 use crate::model::TaskStatus;
-use crate::time::now_rfc3339;
+use crate::process::{terminate_blocking, StopHow};
+use crate::time::{now_rfc3339, parse_duration};
 
-/// Remove a task. Refused while other tasks wait for it, unless `--force` drops those edges.
+/// Remove a task. Refused while other tasks wait for it or an agent runs it, unless `--force`
+/// drops those edges and stops the agent first.
+///
+/// The removal is a record (a tombstone) appended to graph.jsonl, so it survives a git merge
+/// with a branch that still has the task.
 #[derive(Debug, Args)]
 pub struct RmArgs {
     pub id: String,
-    /// Also remove this task from the dependencies of the tasks that wait for it.
+    /// Also remove this task from the dependencies of the tasks that wait for it, and stop its
+    /// running agent (SIGTERM to its process group, SIGKILL after `coordinator.grace_period`).
     #[arg(long)]
     pub force: bool,
 }
@@ -18,7 +27,7 @@ pub fn cmd_rm(ctx: &Ctx, args: &RmArgs) -> CliResult {
     check_id(&args.id)?;
     let mut w = ctx.store.writer()?;
     let mut graph = w.load_all()?;
-    let Some(task) = graph.tasks.get(&args.id) else {
+    let Some(task) = graph.tasks.get(&args.id).cloned() else {
         if w.is_archived(&args.id) {
             return Err(user_error(format!(
                 "task `{}` is archived; archived tasks are kept",
@@ -27,12 +36,13 @@ pub fn cmd_rm(ctx: &Ctx, args: &RmArgs) -> CliResult {
         }
         return Err(not_found(&args.id));
     };
-    if matches!(task.status, TaskStatus::InProgress | TaskStatus::Waiting) {
+    let held = matches!(task.status, TaskStatus::InProgress | TaskStatus::Waiting);
+    if held && !args.force {
         return Err(user_error(format!(
             "task `{}` is {}; an agent holds it",
             args.id, task.status
         ))
-        .hinted("`wg abandon` it first"));
+        .hinted("`wg rm --force` stops its agent and then removes it; `wg abandon` keeps it"));
     }
     let dependents: Vec<String> = graph
         .tasks
@@ -48,25 +58,51 @@ pub fn cmd_rm(ctx: &Ctx, args: &RmArgs) -> CliResult {
         ))
         .hinted("`wg rm --force` removes it and drops those edges"));
     }
+    // Stopped while the store is locked: the coordinator cannot start another turn of the
+    // task in between, and the agent's end finds the task gone.
+    let stopped = if held {
+        stop_agent(ctx, &args.id)
+    } else {
+        None
+    };
     let now = now_rfc3339();
+    let mut records = Vec::with_capacity(dependents.len() + 1);
     for d in &dependents {
         let t = graph.tasks.get_mut(d).expect("dependent found above");
         t.after.retain(|x| x != &args.id);
         t.updated = now.clone();
+        records.push(t.clone());
     }
-    graph.tasks.remove(&args.id);
-    w.replace_all(&graph)?;
-    let value = serde_json::json!({"removed": args.id, "edges_dropped": dependents});
+    records.push(task.tombstone(&now));
+    w.put(&records)?;
+    w.commit()?;
+    let value = serde_json::json!({
+        "removed": args.id,
+        "edges_dropped": dependents,
+        "agent_stopped": stopped,
+    });
     ctx.out.either(&value, || {
-        if dependents.is_empty() {
-            format!("removed {}", args.id)
-        } else {
-            format!(
-                "removed {} (dropped it from: {})",
-                args.id,
-                dependents.join(", ")
-            )
+        let mut line = format!("removed {}", args.id);
+        if let Some(a) = &stopped {
+            line = format!("stopped {a}, {line}");
         }
+        if !dependents.is_empty() {
+            line.push_str(&format!(" (dropped it from: {})", dependents.join(", ")));
+        }
+        line
     })?;
     Ok(())
+}
+
+/// Stops the agent running `task` (its whole process group), if one runs here. Returns its
+/// id. A Slurm job is left to the coordinator, which cancels it once the task is gone.
+fn stop_agent(ctx: &Ctx, task: &str) -> Option<String> {
+    let agents = agents_file::read(&ctx.layout.agents_file()).unwrap_or_default();
+    let rec = agents.into_iter().find(|r| r.task == task)?;
+    if rec.slurm_job.is_none() && agents_file::still_alive(&rec) {
+        let grace =
+            parse_duration(&ctx.config.coordinator.grace_period).unwrap_or(Duration::from_secs(5));
+        terminate_blocking(rec.pgid, StopHow::Graceful(grace), || {});
+    }
+    Some(rec.agent_id)
 }

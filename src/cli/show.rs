@@ -2,7 +2,6 @@ use clap::Args;
 
 use crate::cli::{check_id, Ctx};
 use crate::error::{not_found, CliResult};
-use crate::store::lookup::Found;
 
 /// Show one task: every field, whether it is ready, and its recent log.
 #[derive(Debug, Args)]
@@ -25,53 +24,47 @@ fn task_tokens(ctx: &Ctx, task: &crate::model::Task) -> crate::pricing::TaskToke
     crate::pricing::task_tokens(&outbox, price.as_ref())
 }
 
-/// The task from a full parse of the store, when the index cannot answer.
-fn find_in_full(ctx: &Ctx, id: &str) -> CliResult<Option<Found>> {
-    let graph = ctx.store.load()?;
-    let Some((task, archived)) = ctx.store.find(&graph, id)? else {
-        return Ok(None);
-    };
-    // `Store::ready` applies the evaluation gate.
-    let ready = !archived && ctx.store.ready(&graph)?.iter().any(|t| t.id == task.id);
-    let deps = task
-        .after
-        .iter()
-        .filter_map(|d| graph.tasks.get(d).map(|t| (d.clone(), t.clone())))
-        .collect();
-    Ok(Some(Found {
-        task,
-        archived,
-        ready,
-        deps,
-    }))
-}
-
 pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
     check_id(&args.id)?;
-    let found = match ctx.store.lookup(&args.id)? {
-        Some(found) => found,
-        None => find_in_full(ctx, &args.id)?,
-    };
-    let Found {
-        task,
-        archived,
-        ready,
-        deps,
-    } = found.ok_or_else(|| not_found(&args.id))?;
+    let graph = ctx.store.load()?;
+    let (task, archived) = ctx
+        .store
+        .find(&graph, &args.id)?
+        .ok_or_else(|| not_found(&args.id))?;
+    // `Store::ready` applies the evaluation gate.
+    let ready = !archived && ctx.store.ready(&graph)?.iter().any(|t| t.id == task.id);
     let log = crate::store::tasklog::read(&ctx.layout.task_log(&task.id)).unwrap_or_default();
     let evaluation: Option<serde_json::Value> =
         std::fs::read(ctx.layout.task_file(&task.id, "evaluation.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
     let tokens = task_tokens(ctx, &task);
+    // Why a task is held by the graph's shape (a git merge can give it one).
+    let missing = if task.after.iter().any(|d| !graph.tasks.contains_key(d)) {
+        let archive = ctx.store.load_archive()?;
+        graph.missing_deps(&task, |id| archive.contains_key(id))
+    } else {
+        Vec::new()
+    };
+    let cycle = graph.cycles.iter().find(|c| c.contains(&task.id)).cloned();
     let mut value = serde_json::to_value(&task).map_err(crate::error::internal)?;
     // The record on disk leaves out an empty `after`; the JSON contract of `show` always has it.
     value["after"] = serde_json::json!(task.after);
     value["ready"] = serde_json::Value::Bool(ready);
     value["archived"] = serde_json::Value::Bool(archived);
     value["tokens"] = serde_json::json!(tokens);
+    if !missing.is_empty() {
+        value["missing_after"] = serde_json::json!(missing);
+    }
+    if let Some(c) = &cycle {
+        value["cycle"] = serde_json::json!(c);
+    }
     if let Some(e) = &evaluation {
         value["evaluation"] = e.clone();
+    }
+    let check_runs = crate::landing::checks::read(&ctx.layout, &task.id);
+    if !check_runs.is_empty() {
+        value["check_runs"] = serde_json::to_value(&check_runs).map_err(crate::error::internal)?;
     }
     let last_error = crate::conversation::last_error(&ctx.layout, &task.id);
     if let Some(e) = &last_error {
@@ -88,12 +81,27 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
         if !task.after.is_empty() {
             s.push_str(&format!("  after:    {}\n", task.after.join(", ")));
         }
-        if crate::evaluate::awaiting(&task) {
+        if !missing.is_empty() {
+            s.push_str(&format!(
+                "  held:     waits for {}, not in the graph (removed); `wg edit {} --remove-after ID` frees it\n",
+                missing.join(", "),
+                task.id
+            ));
+        }
+        if let Some(c) = &cycle {
+            s.push_str(&format!(
+                "  held:     on a dependency cycle with {}; `wg edit ID --remove-after DEP` breaks it\n",
+                c.join(", ")
+            ));
+        }
+        if let Some(l) = crate::landing::describe(&task) {
+            s.push_str(&format!("  landing:  {l}\n"));
+        } else if crate::evaluate::awaiting(&task) {
             s.push_str(
                 "  gate:     waiting for evaluation (dependents start once it is accepted)\n",
             );
         }
-        let held = crate::evaluate::held_by(&task, |d| deps.get(d));
+        let held = crate::evaluate::held_by(&task, |d| graph.tasks.get(d));
         if !held.is_empty() && task.status == crate::model::TaskStatus::Open {
             s.push_str(&format!(
                 "  gate:     waiting for evaluation of {}\n",
@@ -175,6 +183,7 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
         if !task.description.is_empty() {
             s.push_str(&format!("\n{}\n", task.description));
         }
+        s.push_str(&crate::landing::checks::describe(&check_runs));
         if let Some(e) = &evaluation {
             s.push_str(&format!(
                 "\nevaluation: {}\n",

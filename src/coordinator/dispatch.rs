@@ -238,6 +238,7 @@ impl Coordinator {
         let store = self.store.clone();
         let mut w = store.writer()?;
         let mut claimed = Vec::new();
+        let mut disk = None;
         let (mut waits, mut unstartable) = (Vec::new(), Vec::new());
         let root = self.root();
         for (t, x) in chosen {
@@ -312,6 +313,11 @@ impl Coordinator {
                     }
                     claimed.push((task, x, agent, status))
                 }
+                // The disk refused the claim: what is claimed starts, then dispatch holds.
+                Err(e) if super::hold::disk_fault(&e.error).is_some() => {
+                    disk = Some(e.error);
+                    break;
+                }
                 Err(e) => self
                     .log
                     .line(&format!("claim task={} refused: {}", t.id, e.error)),
@@ -326,11 +332,17 @@ impl Coordinator {
             self.last_agent.insert(task.id.clone(), agent.clone());
             self.announce(&task.id, Some(from), TaskStatus::InProgress, None);
             if let Err(e) = self.start_agent(&task, &x, &agent) {
+                if super::hold::disk_fault(&e).is_some() {
+                    // Not the task's fault: it keeps its claim (a running agent, or one the
+                    // next coordinator finds as an orphan) and dispatch holds.
+                    disk.get_or_insert(e);
+                    continue;
+                }
                 let reason = format!("cannot start agent: {e:#}");
                 self.fail_unstartable(&task.id, &reason)?;
             }
         }
-        Ok(())
+        disk.map_or(Ok(()), Err)
     }
 
     pub(super) fn limits(&self, task: &Task) -> Limits {
@@ -531,12 +543,16 @@ impl Coordinator {
             },
         );
         // Before anything waits on the child: a crash from here on leaves a findable agent.
-        // (Per agent, not per pass: a silent agent that ended before a later write would
-        // look never started to recovery, and run again.)
-        self.agents_dirty = false;
-        self.write_agents()?;
+        // A disk that refuses the write holds dispatch, but this agent is watched all the same.
+        let written = self.write_agents();
+        if written
+            .as_ref()
+            .is_err_and(|e| super::hold::disk_fault(e).is_none())
+        {
+            return written;
+        }
         if record.slurm_job.is_some() {
-            return self.watch_job(record, started, limits, ctl_rx);
+            return self.watch_job(record, started, limits, ctl_rx).and(written);
         }
         let started = started.unwrap_or_else(Instant::now);
         let watch = Watch {
@@ -551,19 +567,7 @@ impl Coordinator {
             let ended = supervisor::supervise(child, watch, ctl_rx).await;
             let _ = tx.send(Event::Ended(ended));
         });
-        Ok(())
-    }
-
-    /// Writes agents.json if agents ended since it was last written: once per pass, not once
-    /// per ended agent (each write is a new file renamed over the old one, which the file
-    /// system flushes to disk). An ended agent left listed by a crash is found dead by
-    /// recovery, its exit already judged in its task's status.
-    pub(super) fn sync_agents(&mut self) -> anyhow::Result<()> {
-        if !self.agents_dirty {
-            return Ok(());
-        }
-        self.agents_dirty = false;
-        self.write_agents()
+        written
     }
 
     pub(super) fn write_agents(&self) -> anyhow::Result<()> {

@@ -9,9 +9,17 @@ use serde::{Deserialize, Serialize};
 
 use super::scheduler::Pause;
 use super::{notify, Coordinator, Event};
-use crate::http::ProbeFailure;
+use crate::http::{ProbeApi, ProbeFailure};
 use crate::outcome::ErrorKind;
 use crate::time::{format_rfc3339, now_rfc3339};
+
+/// What a probe of one endpoint asks, and with which key.
+struct ProbeTarget {
+    api: ProbeApi,
+    url: String,
+    model: Option<String>,
+    key_env: String,
+}
 
 /// One paused endpoint, as `wg service status` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -146,7 +154,8 @@ impl Coordinator {
             });
             return;
         }
-        let key_env = self.endpoint_key_env(&endpoint);
+        let target = self.probe_target(&endpoint);
+        let key_env = target.key_env.clone();
         let key = std::env::var(&key_env).ok().filter(|k| !k.is_empty());
         let Some(key) = key else {
             let _ = tx.send(Event::Probe {
@@ -160,22 +169,57 @@ impl Coordinator {
             });
             return;
         };
+        let timeout = self.probe_timeout();
         tokio::task::spawn_blocking(move || {
-            let result =
-                crate::http::probe_models(&endpoint, Some(&key), notify::PROBE_TIMEOUT).map(|_| ());
+            // The model itself is asked: a gateway answers `GET /models` while the backend
+            // behind it is down. Without a configured model there is nothing to ask for, and
+            // the listing is the best the probe can do.
+            let result = match &target.model {
+                Some(model) => {
+                    crate::http::probe_model(target.api, &target.url, model, Some(&key), timeout)
+                }
+                None => crate::http::probe_models(&endpoint, Some(&key), timeout).map(|_| ()),
+            };
             let _ = tx.send(Event::Probe { endpoint, result });
         });
     }
 
-    /// The key variable of the executors that use `endpoint` (the default one otherwise).
-    fn endpoint_key_env(&self, endpoint: &str) -> String {
-        ["codex", "claude"]
+    /// How long a probe waits for the model's first bytes: the turns' own first-byte
+    /// deadline, so a model that is only slow passes and a silent one holds the pause.
+    fn probe_timeout(&self) -> std::time::Duration {
+        crate::time::parse_duration(&self.config.handler.first_byte_timeout)
+            .unwrap_or(notify::PROBE_TIMEOUT)
+    }
+
+    /// What to ask `endpoint`: the API, model and key variable of the first executor that
+    /// uses it (codex's wire API, Anthropic's for claude), else the defaults.
+    fn probe_target(&self, endpoint: &str) -> ProbeTarget {
+        let chat = self.config.endpoint.wire_api.as_deref() == Some("chat");
+        let found = ["codex", "claude"]
             .into_iter()
             .chain(self.config.executors.keys().map(String::as_str))
-            .map(|x| self.config.endpoint_for(x))
-            .find(|ep| ep.url.as_deref() == Some(endpoint))
-            .map(|ep| ep.key_env)
-            .unwrap_or_else(|| self.config.api_key_env().to_string())
+            .map(|x| (x, self.config.endpoint_for(x)))
+            .find(|(_, ep)| ep.url.as_deref() == Some(endpoint));
+        let (api, url) = match found {
+            Some(("claude", _)) => {
+                let u = endpoint.trim_end_matches('/');
+                (
+                    ProbeApi::Anthropic,
+                    u.strip_suffix("/v1").unwrap_or(u).to_string(),
+                )
+            }
+            _ if chat => (ProbeApi::Chat, endpoint.to_string()),
+            _ => (ProbeApi::Responses, endpoint.to_string()),
+        };
+        let ep = found.map(|(_, ep)| ep);
+        ProbeTarget {
+            api,
+            url,
+            model: ep.as_ref().and_then(|e| e.model.clone()),
+            key_env: ep
+                .map(|e| e.key_env)
+                .unwrap_or_else(|| self.config.api_key_env().to_string()),
+        }
     }
 
     /// Whether an endpoint has been paused longer than `--max-pause`.

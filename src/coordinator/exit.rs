@@ -24,11 +24,14 @@ impl Coordinator {
             return Ok(());
         }
         let r = self.agents.remove(&e.task).expect("checked above");
-        // agents.json is rewritten at the end of the pass (`sync_agents`): a crash before
-        // that leaves the agent listed, dead, and its exit already judged, which recovery
-        // then sees in the task's status.
-        self.agents_dirty = true;
-        self.judge_exit(r.record, e)
+        let result = self
+            .write_agents()
+            .and_then(|()| self.judge_exit(r.record.clone(), e));
+        if result.is_err() {
+            // Not recorded (a full disk): the agent stays known until its end is.
+            self.agents.insert(r.record.task.clone(), r);
+        }
+        result
     }
 
     /// Judges the end of the agent `rec` and applies the decision. Also used by recovery for
@@ -90,6 +93,11 @@ impl Coordinator {
             max_nudges: self.config.coordinator.max_nudges,
             output_tail,
         };
+        // A failure a retry would only repeat (an answer cut at the output cap) is final.
+        let futile = facts
+            .failure
+            .as_ref()
+            .is_some_and(|t| !t.kind.retry_helps());
         let mut decision = scheduler::decide_exit(&facts);
         if let Some(end) = &e.slurm {
             if e.stopped.is_none() {
@@ -111,6 +119,7 @@ impl Coordinator {
         ));
         let from = task.status;
         let gated = self.config.evaluate.auto;
+        let config = self.config.clone();
         let change_to = |w: &mut crate::store::Writer<'_>,
                          to: TaskStatus,
                          reason: Option<&str>,
@@ -125,12 +134,20 @@ impl Coordinator {
                 if retry {
                     t.retries += 1;
                 }
+                if to == TaskStatus::Failed && futile {
+                    t.extra.insert(
+                        crate::lifecycle::FAILED_BY.into(),
+                        crate::lifecycle::FAILED_BY_LIMIT.into(),
+                    );
+                }
                 if to == TaskStatus::Done {
                     t.failure_reason = None;
                     if gated {
                         t.extra
                             .insert(crate::evaluate::AWAITING.into(), true.into());
                     }
+                    // Its checks and the merge queue come before it counts as finished.
+                    crate::landing::hold_on_done(t, &config, ACTOR);
                 }
             })
             .map_err(cli_err)?;
@@ -203,7 +220,7 @@ impl Coordinator {
         }
         let done_now = decision == Decision::Done || task.status == TaskStatus::Done;
         if done_now && self.config.evaluate.auto && self.stopping.is_none() {
-            self.start_evaluation(id);
+            self.evaluate_unless_checks_first(id)?;
         }
         Ok(())
     }

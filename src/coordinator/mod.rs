@@ -12,6 +12,8 @@ mod dispatch;
 pub mod endpoints;
 mod exit;
 mod live;
+pub mod hold;
+mod landing;
 pub mod notify;
 pub mod recovery;
 pub mod reload;
@@ -89,6 +91,25 @@ pub struct Summary {
     pub ending: Option<scheduler::Ending>,
     /// The endpoints still paused at the end.
     pub paused: Vec<endpoints::PausedEndpoint>,
+    /// What the graph's shape holds at the end: dependency cycles and dependencies on tasks
+    /// that are gone, one sentence each.
+    pub held: Vec<String>,
+}
+
+/// One sentence per thing the graph's shape holds: each cycle, each dependency on a task that
+/// is neither live nor archived.
+fn held_by_shape(graph: &crate::store::Graph, archived: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut out: Vec<String> = graph
+        .cycles
+        .iter()
+        .map(|c| format!("dependency cycle: {}", c.join(", ")))
+        .collect();
+    for t in graph.tasks.values().filter(|t| !t.status.is_terminal()) {
+        for d in graph.missing_deps(t, &archived) {
+            out.push(format!("{} waits for {d}, which is gone", t.id));
+        }
+    }
+    out
 }
 
 /// The pid written in `coordinator.lock`, if any.
@@ -192,6 +213,8 @@ enum Event {
         task: String,
         outcome: Result<String, String>,
     },
+    /// Checks or a landing finished (`landing.rs`).
+    Landing(landing::Finished),
 }
 
 struct Running {
@@ -214,8 +237,6 @@ struct Coordinator {
     /// Longest wait between probes of a paused endpoint.
     pause_cap: Duration,
     agents: BTreeMap<String, Running>,
-    /// Agents ended since agents.json was written.
-    agents_dirty: bool,
     tx: UnboundedSender<Event>,
     rx: UnboundedReceiver<Event>,
     log: DecisionLog,
@@ -233,6 +254,8 @@ struct Coordinator {
     stop_deadline: Option<Instant>,
     /// Tasks whose evaluation is running (`[evaluate] auto`).
     evaluating: std::collections::HashSet<String>,
+    /// Checks and the merge queue running now.
+    lander: landing::Lander,
     /// `(name, value)` of the API key, read once; only ever put into agents' environments.
     api_key: Option<(String, String)>,
     id_prefix: String,
@@ -243,6 +266,10 @@ struct Coordinator {
     /// What `config.toml` held when last read, and what the running settings are.
     config_seen: reload::Seen,
     config_state: reload::ConfigState,
+    /// Dispatch held because the disk refused a write (see `hold.rs`).
+    hold: Option<hold::Hold>,
+    /// Agents' ends not yet recorded because the disk refused the write.
+    deferred_ends: std::collections::VecDeque<Ended>,
 }
 
 fn cli_err(e: CliError) -> anyhow::Error {
@@ -294,7 +321,6 @@ impl Coordinator {
             store,
             lock,
             agents: BTreeMap::new(),
-            agents_dirty: false,
             tx,
             rx,
             log,
@@ -312,6 +338,7 @@ impl Coordinator {
             started_agents: 0,
             slurm_jobs: None,
             evaluating: Default::default(),
+            lander: Default::default(),
             config_seen: Default::default(),
             config_state: reload::ConfigState {
                 loaded_at: now_rfc3339(),
@@ -319,6 +346,8 @@ impl Coordinator {
             },
             config,
             opts,
+            hold: None,
+            deferred_ends: Default::default(),
         })
     }
 
@@ -331,6 +360,10 @@ impl Coordinator {
         // (and never a copy an earlier coordinator left, should the file be invalid now).
         let _ = std::fs::remove_file(self.layout.running_config());
         self.check_config();
+        if let Err(e) = hold::prepare(&self.layout) {
+            self.log
+                .line(&format!("cannot prepare the hold state file: {e}"));
+        }
         self.recover()?;
         // No pause survives a restart: a stale state file would show one.
         self.write_endpoints();
@@ -346,27 +379,20 @@ impl Coordinator {
         ));
         let mut paused_too_long = false;
         loop {
-            let tick = self.tick();
-            let (next_wake, can_progress) = match tick {
-                Ok(t) => t,
-                Err(e) => {
-                    // A failed state write is fatal: stop gracefully rather than guess.
-                    self.log.line(&format!("fatal: {e:#}; stopping"));
-                    self.begin_stop(false);
-                    (None, false)
-                }
-            };
-            if let Err(e) = self.sync_agents() {
-                self.log.line(&format!("fatal: {e:#}; stopping"));
-                self.begin_stop(false);
-            }
-            if self.stopping.is_some() && self.agents.is_empty() {
+            let (next_wake, can_progress) = self.tick_or_hold();
+            // A graceful stop lets a landing or checks under way finish (their result is
+            // applied); a forced one leaves them to the next coordinator's recovery.
+            if self.stopping.is_some()
+                && self.agents.is_empty()
+                && (self.stopping == Some(true) || self.lander.idle())
+            {
                 break;
             }
             if self.opts.until_done
                 && self.stopping.is_none()
                 && self.agents.is_empty()
                 && self.evaluating.is_empty()
+                && self.lander.idle()
                 && !can_progress
             {
                 self.log.line("until-done: no task can make progress");
@@ -376,6 +402,7 @@ impl Coordinator {
                 && self.stopping.is_none()
                 && self.agents.is_empty()
                 && self.evaluating.is_empty()
+                && self.lander.idle()
                 && self.paused_too_long()
             {
                 self.log
@@ -402,6 +429,19 @@ impl Coordinator {
         }
         agents_file::write(&self.layout.agents_file(), &[])?;
         let graph = self.store.load()?;
+        let archive = if graph
+            .tasks
+            .values()
+            .any(|t| t.after.iter().any(|d| !graph.tasks.contains_key(d)))
+        {
+            self.store.load_archive()?
+        } else {
+            Default::default()
+        };
+        let held = held_by_shape(&graph, |id| archive.contains_key(id));
+        for h in &held {
+            self.log.line(&format!("held: {h}"));
+        }
         let mut counts = BTreeMap::new();
         for t in graph.tasks.values() {
             *counts.entry(t.status.to_string()).or_insert(0) += 1;
@@ -419,11 +459,13 @@ impl Coordinator {
         // Nothing is paused, and no config state is current, once the coordinator is gone.
         let _ = std::fs::remove_file(endpoints::state_file(&self.layout));
         let _ = std::fs::remove_file(reload::state_file(&self.layout));
+        let _ = std::fs::remove_file(hold::state_file(&self.layout));
         Ok(Summary {
             counts,
             started_agents: self.started_agents,
             ending,
             paused,
+            held,
         })
     }
 
@@ -512,14 +554,29 @@ impl Coordinator {
         match ev {
             Event::Wake => {}
             Event::Ended(e) => {
-                if let Err(err) = self.on_ended(e) {
-                    self.log.line(&format!("fatal: {err:#}; stopping"));
-                    self.begin_stop(false);
+                if let Err(err) = self.on_ended(e.clone()) {
+                    match hold::disk_fault(&err) {
+                        // Recorded once the disk takes writes again.
+                        Some(why) => {
+                            self.deferred_ends.push_back(e);
+                            self.hold_dispatch(why);
+                        }
+                        None => {
+                            self.log.line(&format!("fatal: {err:#}; stopping"));
+                            self.begin_stop(false);
+                        }
+                    }
                 }
             }
             Event::Probe { endpoint, result } => self.on_probe(endpoint, result),
             Event::Resume => self.probe_paused_now(),
             Event::Stop { force } => self.begin_stop(force),
+            Event::Landing(f) => {
+                if let Err(err) = self.on_landing(f) {
+                    self.log.line(&format!("fatal: {err:#}; stopping"));
+                    self.begin_stop(false);
+                }
+            }
             Event::Evaluated { task, outcome } => {
                 self.evaluating.remove(&task);
                 match outcome {
@@ -550,6 +607,33 @@ impl Coordinator {
                 self.agents.len(),
                 humantime::format_duration(self.grace)
             ));
+        }
+    }
+
+    /// One pass, unless dispatch is held and its next try is not due yet. A write the disk
+    /// refuses holds dispatch (never stops the coordinator); any other failed state write is
+    /// fatal: stop gracefully rather than guess.
+    fn tick_or_hold(&mut self) -> (Option<Instant>, bool) {
+        if !self.hold_due() {
+            return (self.hold_wake(), true);
+        }
+        let result = self.retry_deferred_ends().and_then(|()| self.tick());
+        match result {
+            Ok(t) => {
+                self.lift_hold();
+                t
+            }
+            Err(e) => match hold::disk_fault(&e) {
+                Some(why) => {
+                    self.hold_dispatch(why);
+                    (self.hold_wake(), true)
+                }
+                None => {
+                    self.log.line(&format!("fatal: {e:#}; stopping"));
+                    self.begin_stop(false);
+                    (None, false)
+                }
+            },
         }
     }
 
@@ -611,6 +695,8 @@ impl Coordinator {
         if self.cleanup_workspaces(live)? {
             self.refresh(live)?;
         }
+        // Checks and the merge queue: also while stopping, a landing under way finishes.
+        let landing_busy = self.advance_landing(&live.graph)?;
 
         if let Some(force) = self.stopping {
             if !force && self.stop_deadline.is_some_and(|d| Instant::now() >= d) {
@@ -627,6 +713,7 @@ impl Coordinator {
         }
 
         let next_retry = self.reopen_due_retries(live)?;
-        self.dispatch(live, next_retry)
+        let (wake, can_progress) = self.dispatch(live, next_retry)?;
+        Ok((wake, can_progress || landing_busy))
     }
 }

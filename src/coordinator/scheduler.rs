@@ -124,8 +124,16 @@ impl Endpoint {
         p.probes = p.probes.saturating_add(1);
         let wait = probe_delay(delays.0, p.probes, delays.1);
         p.until = now + wait;
-        p.kind = kind;
-        p.message = message;
+        // A gateway that rejected the key answers 429 for a cooldown after it: that says
+        // nothing about the key, so the pause stays an auth fault (what a person must fix).
+        let auth = matches!(
+            p.kind,
+            ErrorKind::Unauthorized | ErrorKind::Forbidden | ErrorKind::KeyMissing
+        );
+        if !(auth && kind == ErrorKind::RateLimited) {
+            p.kind = kind;
+            p.message = message;
+        }
         wait
     }
 
@@ -579,6 +587,18 @@ mod tests {
         // A new outage starts from the base again.
         assert!(e.pause(now, wall, ErrorKind::Unreachable, "refused".into(), d));
         assert_eq!(e.gate(now), Gate::Paused(now + d.0));
+        // A gateway's 429 cooldown after a rejected key leaves the pause an auth fault.
+        e.probe_succeeded();
+        e.pause(now, wall, ErrorKind::Unauthorized, "bad key".into(), d);
+        e.probe_failed(now, wall, ErrorKind::RateLimited, "cooldown".into(), d);
+        let p = e.pause.as_ref().unwrap();
+        assert_eq!(
+            (p.kind, p.message.as_str()),
+            (ErrorKind::Unauthorized, "bad key")
+        );
+        // Any other answer is what the pause is about now.
+        e.probe_failed(now, wall, ErrorKind::ServerError, "500".into(), d);
+        assert_eq!(e.pause.as_ref().unwrap().kind, ErrorKind::ServerError);
     }
 
     #[test]

@@ -118,6 +118,8 @@ impl Coordinator {
     pub(super) fn cleanup_workspaces(&mut self, graph: &LiveGraph) -> anyhow::Result<bool> {
         let due: Vec<Task> = graph
             .worktree_ended()
+            // Its checks, gate or queue still need the worktree (and may send it back).
+            .filter(|t| !crate::landing::pending(t))
             .filter(|t| !self.agents.contains_key(&t.id) && !self.evaluating.contains(&t.id))
             .cloned()
             .collect();

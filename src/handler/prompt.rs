@@ -134,14 +134,16 @@ fn earlier_turns<'a>(
 
 /// Builds the prompt for the turn that answers every unanswered message.
 pub fn build(input: &PromptInput<'_>) -> Prompt {
-    let answered = input
+    // Turns the endpoint never took are not part of the conversation (see `is_outage`).
+    let outbox: Vec<OutboxRecord> = input
         .outbox
         .iter()
-        .map(|r| r.in_reply_to)
-        .max()
-        .unwrap_or(0);
+        .filter(|r| !crate::conversation::is_outage(r))
+        .cloned()
+        .collect();
+    let answered = outbox.iter().map(|r| r.in_reply_to).max().unwrap_or(0);
     let brief = input.inbox.iter().find(|m| m.seq == 1);
-    let turns = earlier_turns(input.inbox, input.outbox, answered);
+    let turns = earlier_turns(input.inbox, &outbox, answered);
     let new: Vec<&InboxMessage> = input.inbox.iter().filter(|m| m.seq > answered).collect();
 
     let rendered: Vec<String> = turns

@@ -41,6 +41,79 @@ where
     None
 }
 
+/// The dependency cycles among `tasks` (a git merge can join two branches' edges into one):
+/// each is the sorted ids of one strongly connected component with more than one task, or a
+/// task that waits for itself. Sorted, so the same graph always gives the same answer.
+/// Tarjan's algorithm, iterative: a chain of 100,000 tasks must not overflow the stack.
+pub fn cycles(tasks: &BTreeMap<String, Task>) -> Vec<Vec<String>> {
+    let ids: Vec<&str> = tasks.keys().map(String::as_str).collect();
+    let pos: std::collections::HashMap<&str, usize> =
+        ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let adj: Vec<Vec<usize>> = tasks
+        .values()
+        .map(|t| {
+            t.after
+                .iter()
+                .filter_map(|d| pos.get(d.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    const NEW: usize = usize::MAX;
+    let n = ids.len();
+    let (mut index, mut low, mut on_stack) = (vec![NEW; n], vec![0; n], vec![false; n]);
+    let (mut stack, mut next, mut out) = (Vec::new(), 0, Vec::new());
+    for root in 0..n {
+        if index[root] != NEW {
+            continue;
+        }
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        let mut work: Vec<(usize, usize)> = vec![(root, 0)];
+        while let Some(top) = work.last_mut() {
+            let v = top.0;
+            if let Some(&w) = adj[v].get(top.1) {
+                top.1 += 1;
+                if index[w] == NEW {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] != index[v] {
+                continue;
+            }
+            let mut component = Vec::new();
+            loop {
+                let w = stack.pop().expect("v is on the stack");
+                on_stack[w] = false;
+                component.push(ids[w].to_string());
+                if w == v {
+                    break;
+                }
+            }
+            if component.len() > 1 || adj[v].contains(&v) {
+                component.sort();
+                out.push(component);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// A task is ready when it is open and every dependency is done.
 /// `status_of` answers for ids outside `tasks` (archived ones); unknown ids are not done.
 pub fn is_ready<F>(task: &Task, tasks: &BTreeMap<String, Task>, status_of: &F) -> bool
@@ -166,6 +239,33 @@ mod tests {
             .map(|t| t.id.clone())
             .collect();
         assert_eq!(ids, vec!["c", "b", "d"]);
+    }
+
+    #[test]
+    fn cycles_name_their_tasks_and_nothing_else() {
+        let g = graph(&[
+            ("a", &["b"]),
+            ("b", &["c"]),
+            ("c", &["a"]),
+            ("d", &["a"]),
+            ("e", &["e"]),
+            ("f", &["gone"]),
+        ]);
+        assert_eq!(cycles(&g), vec![vec!["a", "b", "c"], vec!["e"]]);
+        assert!(cycles(&graph(&[("a", &[]), ("b", &["a"])])).is_empty());
+        // A long chain is walked without recursion.
+        let chain: Vec<(String, Vec<String>)> = (0..200_000)
+            .map(|i| (format!("t{i}"), vec![format!("t{}", i + 1)]))
+            .collect();
+        let g: BTreeMap<String, Task> = chain
+            .into_iter()
+            .map(|(id, after)| {
+                let mut t = Task::new(id.clone(), id.clone(), "t");
+                t.after = after;
+                (id, t)
+            })
+            .collect();
+        assert!(cycles(&g).is_empty());
     }
 
     #[test]

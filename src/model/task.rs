@@ -157,6 +157,8 @@ impl TaskStatus {
             (Paused, Open | Done | Failed | Abandoned) => true,
             (Paused, _) => false,
             (Done | Failed, Open) => true,
+            // Checks or the merge queue failed its last round: a person decides.
+            (Done, NeedsInput) => true,
             (Failed, Abandoned) => true,
             (Done | Failed, _) => false,
         }
@@ -250,7 +252,30 @@ pub struct Task {
 /// (`evaluate.auto`). Such a task does not satisfy its dependents until accepted.
 pub const AWAITING_EVALUATION: &str = "awaiting_evaluation";
 
+/// The field that makes a record a tombstone: `wg rm` appends the removed task's id and
+/// `created` with `"removed": "<RFC 3339>"`. It removes that task (every record with the same
+/// id and `created`) wherever its records stand in the file, so a git union merge with a
+/// branch that still has the task cannot bring it back; a task added later under the same id
+/// has another `created` and lives. Its `status` is `abandoned`, so a wg that does not know
+/// the field reads a task that never runs.
+pub const REMOVED: &str = "removed";
+
 impl Task {
+    /// Whether this record is a tombstone (`wg rm`), not a task.
+    pub fn is_tombstone(&self) -> bool {
+        self.extra.contains_key(REMOVED)
+    }
+
+    /// The tombstone that removes this task: its id, title and `created`, and when.
+    pub fn tombstone(&self, now: &str) -> Task {
+        let mut t = Task::new(self.id.clone(), self.title.clone(), &self.created);
+        t.status = TaskStatus::Abandoned;
+        t.updated = now.to_string();
+        t.extra
+            .insert(REMOVED.to_string(), serde_json::Value::from(now));
+        t
+    }
+
     /// Done, but not yet accepted by the evaluation gate.
     pub fn awaiting_evaluation(&self) -> bool {
         self.status == TaskStatus::Done

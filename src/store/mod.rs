@@ -94,6 +94,78 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Debug, Default, Clone)]
 pub struct Graph {
     pub tasks: BTreeMap<String, Task>,
+    /// The tombstones of removed tasks (`wg rm`), by id and `created`: a compaction keeps
+    /// them, so that a later merge with a branch that still has the task cannot revive it.
+    pub removed: BTreeMap<(String, String), Task>,
+    /// Dependency cycles among the live tasks (see [`graph::cycles`]); their tasks never run.
+    pub cycles: Vec<Vec<String>>,
+}
+
+impl Graph {
+    /// Whether `id` is on a dependency cycle (and so held).
+    pub fn on_cycle(&self, id: &str) -> bool {
+        self.cycles.iter().any(|c| c.iter().any(|x| x == id))
+    }
+
+    /// The dependencies of `task` that name no live task and no archived one (`archived`
+    /// answers for those): a task removed on another branch, say. Such a task is held.
+    pub fn missing_deps(&self, task: &Task, archived: impl Fn(&str) -> bool) -> Vec<String> {
+        task.after
+            .iter()
+            .filter(|d| !self.tasks.contains_key(d.as_str()) && !archived(d))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Which records survive: the last record of each id wins, except that a tombstone removes
+/// every record with its id and `created` (see [`crate::model::task::REMOVED`]), wherever
+/// those records stand. Pure, so every reader applies the same rule.
+fn resolve(records: Vec<Task>) -> Graph {
+    let removed: BTreeMap<(String, String), Task> = records
+        .iter()
+        .filter(|t| t.is_tombstone())
+        .map(|t| ((t.id.clone(), t.created.clone()), t.clone()))
+        .collect();
+    let mut tasks = BTreeMap::new();
+    for t in records {
+        if !removed.contains_key(&(t.id.clone(), t.created.clone())) {
+            tasks.insert(t.id.clone(), t);
+        }
+    }
+    let cycles = graph::cycles(&tasks);
+    warn_cycles(&cycles);
+    Graph {
+        tasks,
+        removed,
+        cycles,
+    }
+}
+
+/// Says on stderr which tasks are on a cycle, once per process for the same cycles (the
+/// coordinator loads the graph on every pass).
+fn warn_cycles(cycles: &[Vec<String>]) {
+    static LAST: std::sync::Mutex<Vec<Vec<String>>> = std::sync::Mutex::new(Vec::new());
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    if cycles.is_empty() || *last == cycles {
+        return;
+    }
+    *last = cycles.to_vec();
+    for c in cycles {
+        tracing::warn!(
+            "dependency cycle: {} wait for each other and are held; `wg edit ID --remove-after DEP` breaks it",
+            c.join(", ")
+        );
+    }
+}
+
+/// The `(id, created)` of every tombstone among light records.
+fn tombstones(records: &[(LightRecord, u64)]) -> std::collections::HashSet<(&str, &str)> {
+    records
+        .iter()
+        .filter(|(r, _)| r.removed.is_some())
+        .map(|(r, _)| (r.id.as_str(), r.created.as_str()))
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -115,10 +187,12 @@ struct LightRecord {
     status: TaskStatus,
     #[serde(default, deserialize_with = "crate::model::task::de_ids")]
     after: Vec<String>,
-    #[allow(dead_code)]
-    created: IgnoredAny,
+    created: String,
     #[allow(dead_code)]
     updated: IgnoredAny,
+    /// Present on a tombstone (`wg rm`).
+    #[serde(default)]
+    removed: Option<IgnoredAny>,
 }
 
 impl Store {
@@ -154,11 +228,7 @@ impl Store {
     pub fn load(&self) -> Result<Graph> {
         let path = self.layout.graph();
         let records: Vec<Task> = jsonl::read_all(&path)?;
-        let mut tasks = BTreeMap::new();
-        for t in records {
-            tasks.insert(t.id.clone(), t);
-        }
-        Ok(Graph { tasks })
+        Ok(resolve(records))
     }
 
     /// Reads archived tasks (`wg archive`), by id.
@@ -175,13 +245,15 @@ impl Store {
         Ok(self.load_archive()?.remove(id).map(|t| (t, true)))
     }
 
-    /// Lines in `graph.jsonl` and live tasks: the difference is superseded records (older
-    /// versions of a task, or both branches' versions after a git union merge).
-    pub fn line_stats(&self) -> Result<(usize, usize)> {
+    /// Lines in `graph.jsonl`, live tasks and tombstones: the lines beyond the last two are
+    /// superseded records (older versions of a task, or both branches' versions after a git
+    /// union merge).
+    pub fn line_stats(&self) -> Result<(usize, usize, usize)> {
         let path = self.layout.graph();
         let bytes = read_or_empty(&path)?;
         let lines = memchr::memchr_iter(b'\n', &bytes).count();
-        Ok((lines, self.load()?.tasks.len()))
+        let graph = self.load()?;
+        Ok((lines, graph.tasks.len(), graph.removed.len()))
     }
 
     /// Takes the writer lock and brings the index up to date.
@@ -241,13 +313,27 @@ fn rebuild_index(store: &Store) -> Result<Index> {
     let _validated = store.load()?;
     let _archive_validated = store.load_archive()?;
     let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
+    let mut kept_tombstones = 0;
     for (path, archived) in [(layout.archive(), true), (graph_path.clone(), false)] {
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(StoreError::io("read", &path)(e)),
         };
-        for (rec, here) in light_records(&path, &bytes, 0, 0)? {
+        let records = light_records(&path, &bytes, 0, 0)?;
+        let killed = tombstones(&records);
+        if !archived {
+            kept_tombstones = killed.len() as u64;
+        }
+        let killed: std::collections::HashSet<(String, String)> = killed
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        for (rec, here) in records {
+            // A removed task has no entry: a writer must not find it.
+            if killed.contains(&(rec.id.clone(), rec.created.clone())) {
+                continue;
+            }
             let loc = if archived {
                 Loc::Archive(here)
             } else {
@@ -267,10 +353,12 @@ fn rebuild_index(store: &Store) -> Result<Index> {
         .map_err(StoreError::io("stat", &layout.archive()))?
         .1;
     let lines = count_lines(&graph_path)?;
+    // `live` counts the records a compaction keeps: the live tasks and the tombstones.
     let live = entries
         .values()
         .filter(|e| matches!(e.loc, Loc::Graph(_)))
-        .count() as u64;
+        .count() as u64
+        + kept_tombstones;
     let header = Header {
         inode,
         covered: len,

@@ -72,6 +72,9 @@ impl Store {
         let status_of = |id: &str| archive.get(id).map(|t| t.status);
         let mut ready = graph::ready_in_order(&graph.tasks, &status_of);
         ready.retain(|t| t.held_by_gate(|d| graph.tasks.get(d)).is_empty());
+        // A task on a dependency cycle (a merge can make one) is held even if its
+        // dependencies happen to be done.
+        ready.retain(|t| !graph.on_cycle(&t.id));
         Ok(ready)
     }
 

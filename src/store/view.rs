@@ -86,6 +86,28 @@ fn mentions_gate(bytes: &[u8]) -> bool {
     memchr::memmem::find(bytes, GATE_FIELD).is_some()
 }
 
+/// The tombstone field (`wg rm`) as it appears in a record line.
+const REMOVED_FIELD: &[u8] = b"\"removed\"";
+
+/// The `(id, created)` of every tombstone in `bytes`: only lines that name the field are
+/// parsed in full, so a graph without removals costs one vectorized search.
+fn tombstones(bytes: &[u8]) -> rustc_hash::FxHashSet<(String, String)> {
+    let mut out = rustc_hash::FxHashSet::default();
+    let mut from = 0;
+    while let Some(found) = memchr::memmem::find(&bytes[from..], REMOVED_FIELD) {
+        let at = from + found;
+        let start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
+        let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
+        if let Ok(t) = serde_json::from_slice::<Task>(&bytes[start..end]) {
+            if t.is_tombstone() {
+                out.insert((t.id, t.created));
+            }
+        }
+        from = end.max(at + 1);
+    }
+    out
+}
+
 /// Parses every complete line of `bytes` (the contents of `path`). Ids and dependencies are
 /// validated like [`Task`]'s; a bad line stops with its number.
 pub fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<Views<'a>> {
@@ -97,6 +119,8 @@ pub fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<Views<'a>> {
     // rehashed ~17 times, and no larger: every page of the table is touched, then zeroed by
     // the kernel on first touch, which showed up as a third of `wg status` at 100,000 tasks.
     let lines = memchr::memchr_iter(b'\n', complete).count();
+    let killed = tombstones(complete);
+    let killed = &killed;
     let split = match complete.len() >= PARALLEL_MIN_BYTES {
         true => memchr::memchr(b'\n', &complete[complete.len() / 2..])
             .map(|i| complete.len() / 2 + i + 1),
@@ -104,7 +128,7 @@ pub fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<Views<'a>> {
     };
     let Some(split) = split.filter(|s| *s < complete.len()) else {
         return Ok(Views {
-            tasks: parse_lines(path, complete, 0, lines)?,
+            tasks: parse_lines(path, complete, 0, lines, killed)?,
         });
     };
     // Two halves at a line boundary, in parallel; the second half's records are later in the
@@ -112,8 +136,9 @@ pub fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<Views<'a>> {
     let (first, second) = complete.split_at(split);
     let first_lines = memchr::memchr_iter(b'\n', first).count();
     let (head, tail) = std::thread::scope(|scope| {
-        let tail = scope.spawn(|| parse_lines(path, second, first_lines, lines - first_lines));
-        let head = parse_lines(path, first, 0, lines);
+        let tail =
+            scope.spawn(|| parse_lines(path, second, first_lines, lines - first_lines, killed));
+        let head = parse_lines(path, first, 0, lines, killed);
         (head, tail.join())
     });
     // The earlier line's error first, as a sequential parse would report it.
@@ -124,11 +149,13 @@ pub fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<Views<'a>> {
 }
 
 /// Parses the complete lines of `chunk`, whose first line is line `first_line + 1` of `path`.
+/// Records of a removed task (`killed`: `(id, created)` of the tombstones) are left out.
 fn parse_lines<'a>(
     path: &Path,
     chunk: &'a [u8],
     first_line: usize,
     capacity: usize,
+    killed: &rustc_hash::FxHashSet<(String, String)>,
 ) -> Result<FxHashMap<Cow<'a, str>, Slim<'a>>> {
     let mut tasks = FxHashMap::with_capacity_and_hasher(capacity, Default::default());
     // memchr finds line ends with SIMD; a byte-by-byte split was a tenth of the work here.
@@ -147,6 +174,9 @@ fn parse_lines<'a>(
         let view: TaskView<'a> = serde_json::from_slice(line).map_err(|e| bad(e.to_string()))?;
         for id in std::iter::once(&view.id).chain(&view.after) {
             crate::model::validate_id(id).map_err(|e| bad(e.to_string()))?;
+        }
+        if !killed.is_empty() && killed.contains(&(view.id.to_string(), view.created.to_string())) {
+            continue;
         }
         let slim = Slim {
             status: view.status,

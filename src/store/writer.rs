@@ -15,6 +15,8 @@ struct TailEntry {
     status: TaskStatus,
     offset: u64,
     after: Vec<String>,
+    /// A tombstone (`wg rm`): the task is gone.
+    removed: bool,
 }
 
 /// Holds `graph.lock` for its lifetime. All changes to the task store go through it.
@@ -115,12 +117,20 @@ impl<'s> Writer<'s> {
         io::Read::read_to_end(&mut file, &mut bytes).map_err(StoreError::io("read", &path))?;
         let first_line = self.index.header.lines;
         for (rec, here) in light_records(&path, &bytes, covered, first_line)? {
-            self.note(rec.id, rec.status, rec.after, here);
+            let removed = rec.removed.is_some();
+            self.note(rec.id, rec.status, rec.after, here, removed);
         }
         Ok(())
     }
 
-    fn note(&mut self, id: String, status: TaskStatus, after: Vec<String>, offset: u64) {
+    fn note(
+        &mut self,
+        id: String,
+        status: TaskStatus,
+        after: Vec<String>,
+        offset: u64,
+        removed: bool,
+    ) {
         let known = self.tail.contains_key(&id)
             || matches!(
                 self.index.find(&id),
@@ -139,12 +149,16 @@ impl<'s> Writer<'s> {
                 status,
                 offset,
                 after,
+                removed,
             },
         );
     }
 
     fn locate(&self, id: &str) -> Option<(TaskStatus, Loc, Vec<String>)> {
         if let Some(t) = self.tail.get(id) {
+            if t.removed {
+                return None;
+            }
             return Some((t.status, Loc::Graph(t.offset), t.after.clone()));
         }
         self.index.find(id).map(|e| (e.status, e.loc, e.after))
@@ -215,7 +229,13 @@ impl<'s> Writer<'s> {
             .map_err(StoreError::io("append to", &path))?;
         self.graph_len += buf.len() as u64;
         for (t, offset) in tasks.iter().zip(offsets) {
-            self.note(t.id.clone(), t.status, t.after.clone(), offset);
+            self.note(
+                t.id.clone(),
+                t.status,
+                t.after.clone(),
+                offset,
+                t.is_tombstone(),
+            );
         }
         Ok(())
     }
@@ -284,6 +304,13 @@ impl<'s> Writer<'s> {
                 },
             );
         }
+        // Tombstones are kept (after the tasks, by id): a merge with a branch that still has
+        // a removed task must not bring it back.
+        for t in graph.removed.values() {
+            serde_json::to_writer(&mut buf, t).expect("a task always serializes");
+            buf.push(b'\n');
+        }
+        let records = (graph.tasks.len() + graph.removed.len()) as u64;
         let path = layout.graph();
         atomic::write_atomic(&path, &buf, true).map_err(StoreError::io("write", &path))?;
         let (inode, len, mtime) = file_identity(&path).map_err(StoreError::io("stat", &path))?;
@@ -293,8 +320,8 @@ impl<'s> Writer<'s> {
         let header = Header {
             inode,
             covered: len,
-            lines: graph.tasks.len() as u64,
-            live: graph.tasks.len() as u64,
+            lines: records,
+            live: records,
             archive: archive_len,
             seal_size: len,
             seal_mtime: mtime,
@@ -348,10 +375,16 @@ impl<'s> Writer<'s> {
             let mut tail: Vec<(&String, &TailEntry)> = self.tail.iter().collect();
             tail.sort_by(|a, b| a.0.cmp(b.0));
             let mut tail = tail.into_iter().peekable();
+            // A removed task's tail entry takes its index entry away with it.
+            let push = |merged: &mut Vec<(String, Entry)>, id: &str, te: &TailEntry| {
+                if !te.removed {
+                    merged.push((id.to_string(), tail_entry(te)));
+                }
+            };
             for (id, entry) in self.index.entries() {
                 while let Some((tid, te)) = tail.peek() {
                     if tid.as_str() < id {
-                        merged.push(((*tid).clone(), tail_entry(te)));
+                        push(&mut merged, tid, te);
                         tail.next();
                     } else {
                         break;
@@ -359,14 +392,16 @@ impl<'s> Writer<'s> {
                 }
                 if let Some((tid, te)) = tail.peek() {
                     if tid.as_str() == id {
-                        merged.push((id.to_string(), tail_entry(te)));
+                        push(&mut merged, id, te);
                         tail.next();
                         continue;
                     }
                 }
                 merged.push((id.to_string(), entry));
             }
-            merged.extend(tail.map(|(id, te)| (id.clone(), tail_entry(te))));
+            for (id, te) in tail {
+                push(&mut merged, id, te);
+            }
             let header = Header {
                 inode,
                 covered: len,

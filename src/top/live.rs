@@ -460,6 +460,8 @@ mod tests {
                 })
                 .collect(),
             paused: Vec::new(),
+            held: None,
+            queue: Vec::new(),
             totals: Totals::default(),
         }
     }

@@ -142,6 +142,10 @@ pub struct Snapshot {
     /// In display order: see [`status_rank`].
     pub tasks: Vec<TaskRow>,
     pub paused: Vec<PausedEndpoint>,
+    /// Why the coordinator holds dispatch (a disk that refuses writes), if it does.
+    pub held: Option<String>,
+    /// The merge queue, in order (`.wg/service/queue.json`).
+    pub queue: Vec<crate::workspace::queue::Entry>,
     pub totals: Totals,
 }
 
@@ -202,6 +206,10 @@ pub fn load(layout: &Layout, store: &Store) -> Result<Snapshot, LoadError> {
             })
             .collect()
     };
+    let held = (coordinator != Coordinator::NotRunning)
+        .then(|| coordinator::hold::read(layout))
+        .flatten()
+        .map(|h| format!("{} (since {}, {} tries)", h.reason, h.since, h.attempts));
     let graph = store.load()?;
     let ready: std::collections::HashSet<String> = store
         .ready(&graph)?
@@ -241,6 +249,12 @@ pub fn load(layout: &Layout, store: &Store) -> Result<Snapshot, LoadError> {
         coordinator,
         tasks: rows,
         paused,
+        held,
+        queue: crate::workspace::queue::Queue::load(&crate::workspace::queue::path(
+            &layout.service_dir(),
+        ))
+        .map(|q| q.entries)
+        .unwrap_or_default(),
         totals,
     })
 }
@@ -559,6 +573,8 @@ pub fn json(snap: &Snapshot) -> Value {
             "reason": p.reason,
             "remaining_secs": p.until.and_then(|u| u.duration_since(snap.taken_at).ok()).map(|d| d.as_secs_f64()),
         })).collect::<Vec<_>>(),
+        "held": snap.held,
+        "queue": snap.queue,
         "tasks": tasks,
     })
 }

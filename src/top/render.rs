@@ -153,6 +153,12 @@ pub fn header(snap: &Snapshot, theme: Theme) -> Vec<Line<'static>> {
         }
     }
     let mut lines = vec![Line::from(first), Line::from(second)];
+    if let Some(h) = &snap.held {
+        lines.push(Line::from(Span::styled(
+            format!("dispatch HELD: {h}; resumes by itself once the disk takes writes"),
+            theme.fg(Color::Red),
+        )));
+    }
     for p in &snap.paused {
         let mut s = format!("paused: {} ({})", p.endpoint, p.reason);
         if let Some(left) = p.until.and_then(|u| u.duration_since(snap.taken_at).ok()) {
@@ -160,7 +166,27 @@ pub fn header(snap: &Snapshot, theme: Theme) -> Vec<Line<'static>> {
         }
         lines.push(Line::from(Span::styled(s, theme.fg(Color::Yellow))));
     }
+    if !snap.queue.is_empty() {
+        lines.push(Line::from(queue_line(&snap.queue)));
+    }
     lines
+}
+
+/// `queue: 1. a checking (sh test.sh) · 2. b queued`: the merge queue in one line.
+pub fn queue_line(q: &[crate::workspace::queue::Entry]) -> String {
+    let items: Vec<String> = q
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let check = e
+                .check
+                .as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            format!("{}. {} {}{check}", i + 1, e.task, e.state.as_str())
+        })
+        .collect();
+    format!("queue: {}", items.join(" · "))
 }
 
 fn agent_stats(a: &AgentRow, snap: &Snapshot) -> String {

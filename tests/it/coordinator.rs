@@ -733,3 +733,49 @@ async fn a_graph_mixing_codex_and_claude_tasks_runs_to_done() {
         assert!(!String::from_utf8_lossy(&bytes).contains(CLAUDE_KEY));
     }
 }
+
+/// `wg rm` of a running task: refused without `--force`; with it, the agent's whole group is
+/// stopped before the command returns, the task is gone, and it never runs again.
+#[test]
+fn rm_force_stops_the_running_agent_and_then_removes_the_task() {
+    let env = project("[executors.mock]\nturn_ms = 0\n");
+    set(&env, "coordinator.poll_interval", "200ms");
+    env.import(&[
+        serde_json::json!({"id": "forever", "title": "forever", "mock": {"behavior": "grandchild"}}),
+    ]);
+    let _c = Coordinator::start(&env, &[]);
+    let mut group: Vec<i32> = Vec::new();
+    wait_until!(Duration::from_secs(20), || {
+        group = task_procs(&env, "forever");
+        group.len() >= 4
+    });
+    let refused = env.wg(&["rm", "forever"]).code(1);
+    assert!(refused.stderr.contains("--force"), "{refused}");
+    assert_eq!(env.tasks()["forever"]["status"], "in-progress");
+
+    let removed = env.wg(&["rm", "forever", "--force", "--json"]).ok().json();
+    assert_eq!(removed["removed"], "forever");
+    assert!(removed["agent_stopped"]
+        .as_str()
+        .unwrap()
+        .starts_with("agent-"));
+    // Stopped before the command returned (a moment for the kernel to reap the sleeps).
+    wait_until!(
+        Duration::from_secs(2),
+        || group.iter().all(|p| !alive(*p)),
+        "the removed task's processes survived"
+    );
+    assert!(!env.tasks().contains_key("forever"));
+    wait_until!(
+        Duration::from_secs(10),
+        || env.coordinator_log().contains("task=forever: task is gone"),
+        "{}",
+        env.coordinator_log()
+    );
+    // Never started again.
+    crate::common::wait::stays(
+        "one run of the removed task",
+        Duration::from_millis(800),
+        || markers(&env, "forever").len() == 1 && env.agents().is_empty(),
+    );
+}

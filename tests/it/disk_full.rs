@@ -197,3 +197,122 @@ async fn a_handler_turn_on_a_disk_that_fills_loses_nothing_acknowledged() {
     );
     drop(disk);
 }
+
+/// Webhook events' `status` values received so far.
+async fn hook_statuses(server: &wiremock::MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+        .map(|v| v["status"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// A coordinator on a disk that fills while its agents work: it holds dispatch (says so in
+/// `wg service status`, `wg top` and by webhook), stays up, and once space is back finishes
+/// every task. With `kill9`, it is killed while holding and a new one finishes the work.
+async fn coordinator_outlives_a_full_disk(kill9: bool) {
+    use crate::common::service::Coordinator;
+    use std::time::Duration;
+    let hook = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&hook)
+        .await;
+    let env = TestEnv::bare();
+    let Some(disk) = SmallDisk::mount(&env.root, "8m") else {
+        panic!("the coordinator's disk-full test needs a tmpfs");
+    };
+    env.wg(&["init", "-x", "mock"]).ok();
+    env.set_config(&[
+        ("executors.mock.turn_ms", "500"),
+        ("coordinator.poll_interval", "200ms"),
+        ("coordinator.max_agents", "2"),
+        ("notify.url", &format!("{}/hook", hook.uri())),
+    ]);
+    let records: Vec<Value> = (0..8)
+        .map(|i| json!({"id": format!("t{i}"), "title": format!("task {i}")}))
+        .collect();
+    env.import(&records);
+    let mut c = Coordinator::start(&env, &["--until-done"]);
+    let done = |env: &TestEnv| {
+        env.tasks()
+            .values()
+            .filter(|t| t["status"] == "done")
+            .count()
+    };
+    wait_until!(Duration::from_secs(60), || done(&env) >= 1);
+    let filler = disk.fill();
+
+    let mut held = Value::Null;
+    wait_until!(
+        Duration::from_secs(60),
+        || {
+            held = env.wg(&["service", "status", "--json"]).json()["held"].clone();
+            held.is_object()
+        },
+        "the coordinator never said it holds dispatch:\n{}",
+        env.coordinator_log()
+    );
+    assert!(
+        held["reason"]
+            .as_str()
+            .unwrap()
+            .contains("No space left on device"),
+        "{held}"
+    );
+    let status = env.wg(&["service", "status"]).ok().stdout;
+    assert!(status.contains("dispatch HELD since"), "{status}");
+    let top = env.wg(&["top", "--once"]).ok().stdout;
+    assert!(top.contains("dispatch HELD"), "{top}");
+    wait_until!(
+        Duration::from_secs(10),
+        || block_on(hook_statuses(&hook)).contains(&"dispatch-held".to_string()),
+        "no dispatch-held webhook"
+    );
+    // Held, not stopped: it is still up a few tries later.
+    crate::common::wait::stays(
+        "the coordinator up on a full disk",
+        Duration::from_secs(3),
+        || !c.finished(),
+    );
+
+    if kill9 {
+        c.kill9();
+    }
+    std::fs::remove_file(filler).unwrap();
+    let run = if kill9 {
+        Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(120))
+    } else {
+        c.wait(Duration::from_secs(120))
+    };
+    assert_eq!(run.code, 0, "{run}\n{}", env.coordinator_log());
+    assert_eq!(done(&env), 8, "{:#?}", env.tasks());
+    assert_all_lines_whole(&env);
+    if !kill9 {
+        assert!(env.coordinator_log().contains("dispatch resumes"));
+        assert!(
+            hook_statuses(&hook)
+                .await
+                .contains(&"dispatch-resumed".to_string()),
+            "no dispatch-resumed webhook"
+        );
+    }
+}
+
+/// Runs a future to its end from synchronous code inside a multi-threaded test runtime.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_coordinator_holds_dispatch_on_a_full_disk_and_resumes_when_space_returns() {
+    coordinator_outlives_a_full_disk(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill9_while_dispatch_is_held_for_a_full_disk_still_recovers() {
+    coordinator_outlives_a_full_disk(true).await;
+}

@@ -31,9 +31,16 @@ fn task(env: &TestEnv, id: &str) -> Value {
     env.wg(&["show", id, "--json"]).ok().json()
 }
 
+/// A model probe of the coordinator's (a small streamed request), not an agent's turn.
+pub fn is_probe(r: &wiremock::Request) -> bool {
+    r.url.path() == "/v1/responses"
+        && String::from_utf8_lossy(&r.body).contains(wg::http::PROBE_ASK)
+}
+
+/// Agents' model calls (the probes left out).
 fn posts(reqs: &[wiremock::Request]) -> usize {
     reqs.iter()
-        .filter(|r| r.url.path() == "/v1/responses")
+        .filter(|r| r.url.path() == "/v1/responses" && !is_probe(r))
         .count()
 }
 
@@ -89,10 +96,7 @@ async fn a_rejected_key_at_a_503_port_pauses_with_the_key_reason_and_spends_noth
         .contains("invalid api key for this gateway"));
     let reqs = server.received_requests().await.unwrap();
     assert_eq!(posts(&reqs), 1, "bounded: no agent started into the outage");
-    let probes: Vec<_> = reqs
-        .iter()
-        .filter(|r| r.url.path() == "/v1/models")
-        .collect();
+    let probes: Vec<_> = reqs.iter().filter(|r| is_probe(r)).collect();
     assert!(probes.len() >= 2, "probes while paused: {}", probes.len());
     assert!(probes.iter().all(|r| r
         .headers
@@ -528,10 +532,7 @@ async fn service_resume_probes_at_once_and_webhooks_announce_the_pause_and_its_e
     assert!(log.contains("passed its probe"), "{log}");
     // The probe that lifted the pause was the one resume asked for, with the agents' key.
     let reqs = server.received_requests().await.unwrap();
-    let probes: Vec<_> = reqs
-        .iter()
-        .filter(|r| r.url.path() == "/v1/models")
-        .collect();
+    let probes: Vec<_> = reqs.iter().filter(|r| is_probe(r)).collect();
     assert_eq!(probes.len(), 1, "{log}");
     assert_eq!(
         probes[0]
@@ -635,4 +636,155 @@ fn doctor_runs_its_endpoint_probes_at_once_against_a_hanging_backend() {
         "{out}"
     );
     assert_no_key(&env, &[&out.stdout, &out.stderr]);
+}
+
+/// A server that takes requests and sends nothing: turns hang while `hangs_left` lasts (one
+/// per turn), probes hang while `down` is set; everything else is answered like `Finisher`.
+struct Silent {
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    hangs_left: std::sync::atomic::AtomicUsize,
+}
+impl wiremock::Respond for Silent {
+    fn respond(&self, r: &wiremock::Request) -> ResponseTemplate {
+        use std::sync::atomic::Ordering::SeqCst;
+        // Far longer than every deadline of the test; the proxy hangs up first.
+        let hang = ResponseTemplate::new(200).set_delay(Duration::from_secs(20));
+        if is_probe(r) {
+            if self.down.load(SeqCst) {
+                return hang;
+            }
+            return sse_response(&[message("ok")]);
+        }
+        let first_call = !String::from_utf8_lossy(&r.body).contains("function_call_output");
+        if first_call
+            && self
+                .hangs_left
+                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return hang;
+        }
+        wiremock::Respond::respond(&Finisher, r)
+    }
+}
+
+/// `prompt_chars` of every `turn.start` in a task's handler.log.
+fn prompt_sizes(env: &TestEnv, id: &str) -> Vec<usize> {
+    read(env, id, "handler.log")
+        .lines()
+        .filter(|l| l.contains(" turn.start "))
+        .filter_map(|l| {
+            let v = l.split(" prompt_chars=").nth(1)?;
+            v.split(' ').next()?.parse().ok()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_server_pauses_its_endpoint_spends_nothing_and_the_task_ends_once_it_answers() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let server = responses_stub(Silent {
+        down: down.clone(),
+        hangs_left: 3.into(),
+    })
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(listed())
+        .mount(&server)
+        .await;
+    let Some(env) = codex_env(&v1(&server)) else {
+        return;
+    };
+    env.set_config(&[
+        ("handler.first_byte_timeout", "2s"),
+        // Not what ends the hung turns: the first-byte deadline does, long before.
+        ("handler.idle_timeout", "60s"),
+        ("coordinator.retry_backoff", "300ms"),
+        ("coordinator.endpoint_backoff_max", "2s"),
+    ]);
+    env.wg(&["add", "Work", "--id", "work"]).ok();
+    let svc = Coordinator::start(&env, &["--until-done"]);
+    // The first turn gets nothing: the endpoint pauses, and probes (model requests that
+    // hang too) keep it paused.
+    let mut pause = Value::Null;
+    wait_until!(
+        Duration::from_secs(90),
+        || {
+            let s = env.wg(&["service", "status", "--json"]);
+            pause = serde_json::from_str::<Value>(&s.stdout).unwrap_or_default()
+                ["paused_endpoints"][0]
+                .clone();
+            pause["probes"].as_u64().unwrap_or(0) >= 2
+        },
+        "no pause held by failed probes\n{}",
+        env.coordinator_log()
+    );
+    assert_eq!(pause["kind"], "no-first-byte", "{pause}");
+    let t = task(&env, "work");
+    assert_eq!(t["status"], "open", "{t}");
+    assert!(t.get("retries").is_none_or(|r| r == 0), "{t}");
+
+    // The model answers small requests again; two more turns still get nothing (two more
+    // outages), then the server is back for good.
+    down.store(false, SeqCst);
+    let run = svc.wait(Duration::from_secs(180));
+    assert_eq!(run.code, 0, "{run}\n{}", env.coordinator_log());
+    let t = task(&env, "work");
+    assert_eq!(t["status"], "done", "{t}");
+    assert!(
+        t.get("retries").is_none_or(|r| r == 0),
+        "retries spent: {t}"
+    );
+    let errors: Vec<Value> = outbox(&env, "work")
+        .into_iter()
+        .filter(|r| r["role"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(
+        errors.iter().all(|e| e["error_kind"] == "no-first-byte"),
+        "{errors:?}"
+    );
+    // Three outages added nothing to the conversation: one message, the same prompt.
+    let inbox = read(&env, "work", "inbox.jsonl");
+    assert_eq!(inbox.lines().count(), 1, "{inbox}");
+    let sizes = prompt_sizes(&env, "work");
+    assert_eq!(sizes.len(), 4, "{sizes:?}");
+    assert!(sizes.iter().all(|s| *s == sizes[0]), "{sizes:?}");
+    // Every probe asked the model; none was a `GET /models`, which a gateway answers while
+    // its backend is down.
+    let reqs = server.received_requests().await.unwrap();
+    assert!(reqs.iter().filter(|r| is_probe(r)).count() >= 5);
+    assert!(!reqs.iter().any(|r| r.url.path() == "/v1/models"));
+    let log = env.coordinator_log();
+    assert!(log.contains("paused (no-first-byte)"), "{log}");
+    assert!(log.contains("passed its probe"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_model_within_the_first_byte_deadline_is_not_a_fault() {
+    let server = responses_stub(SlowFinisher).await;
+    let Some(env) = codex_env(&v1(&server)) else {
+        return;
+    };
+    env.set_config(&[
+        ("handler.first_byte_timeout", "8s"),
+        ("handler.idle_timeout", "60s"),
+    ]);
+    env.wg(&["add", "Work", "--id", "work"]).ok();
+    let run = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(120));
+    assert_eq!(run.code, 0, "{run}\n{}", env.coordinator_log());
+    assert_eq!(task(&env, "work")["status"], "done");
+    assert!(outbox(&env, "work").iter().all(|r| r["role"] != "error"));
+    let log = env.coordinator_log();
+    assert!(!log.contains("paused"), "{log}");
+}
+
+/// `Finisher`, every answer 2 s late (status line included).
+struct SlowFinisher;
+impl wiremock::Respond for SlowFinisher {
+    fn respond(&self, r: &wiremock::Request) -> ResponseTemplate {
+        wiremock::Respond::respond(&Finisher, r).set_delay(Duration::from_secs(2))
+    }
 }

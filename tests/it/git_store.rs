@@ -178,3 +178,125 @@ fn doctor_writes_a_missing_gitattributes_in_a_git_project() {
     let attrs = std::fs::read_to_string(env.wg_dir().join(".gitattributes")).unwrap();
     assert!(attrs.contains("graph.jsonl merge=union"));
 }
+
+/// `base` holds `v` (its last line); branch `drop` removes it; branch `grow` adds `w` after
+/// it (a line right after `v`'s: the two changes meet, and the union keeps both sides).
+/// Leaves `grow` checked out.
+fn removal_and_addition(env: &TestEnv) {
+    git(env, &["init", "-q", "-b", "main"]);
+    env.wg(&["add", "Keeper", "--id", "k"]).ok();
+    env.wg(&["add", "Vanishing", "--id", "v"]).ok();
+    git(env, &["add", "-A"]);
+    git(env, &["commit", "-qm", "base"]);
+    git(env, &["checkout", "-qb", "drop"]);
+    env.wg(&["rm", "v"]).ok();
+    git(env, &["commit", "-qam", "rm v"]);
+    git(env, &["checkout", "-q", "main"]);
+    git(env, &["checkout", "-qb", "grow"]);
+    env.wg(&["add", "Waiter", "--id", "w", "--after", "v"]).ok();
+    git(env, &["add", "-A"]);
+    git(env, &["commit", "-qm", "w after v"]);
+}
+
+fn ids(env: &TestEnv) -> Vec<String> {
+    statuses(env).into_iter().map(|t| t.0).collect()
+}
+
+fn ready_ids(env: &TestEnv) -> Vec<String> {
+    let ready = env.wg(&["ready", "--json"]).ok().json();
+    let mut ids: Vec<String> = ready
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// What both merge directions must give: `v` stays removed, `w` is held and says why.
+fn the_removal_held(env: &TestEnv) {
+    assert_eq!(git(env, &["status", "--porcelain"]), "", "a clean merge");
+    assert_eq!(ids(env), ["k", "w"], "v came back");
+    assert_eq!(ready_ids(env), ["k"], "w must wait: its dependency is gone");
+    let shown = env.wg(&["show", "w", "--json"]).ok().json();
+    assert_eq!(shown["missing_after"], serde_json::json!(["v"]));
+    assert_eq!(shown["ready"], false);
+    let human = env.wg(&["show", "w"]).ok().stdout;
+    assert!(human.contains("waits for v, not in the graph"), "{human}");
+    let doctor = env.wg(&["doctor"]).code(1);
+    assert!(
+        doctor
+            .stdout
+            .contains("task w waits for v, which is not in the graph"),
+        "{doctor}"
+    );
+    // The removal is kept through a compaction, and a new `v` is a new task.
+    env.wg(&["doctor", "--fix"]).code(1);
+    assert_eq!(ids(env), ["k", "w"]);
+    env.wg(&["add", "Vanishing again", "--id", "v"]).ok();
+    assert_eq!(ids(env), ["k", "v", "w"]);
+    env.wg(&["done", "v"]).ok();
+    assert_eq!(ready_ids(env), ["k", "w"]);
+}
+
+#[test]
+fn a_removal_survives_a_merge_with_a_branch_that_added_a_dependent() {
+    let env = TestEnv::new();
+    removal_and_addition(&env);
+    git(&env, &["merge", "-q", "drop", "-m", "merge drop"]);
+    the_removal_held(&env);
+}
+
+#[test]
+fn a_removal_survives_the_merge_in_the_other_direction() {
+    let env = TestEnv::new();
+    removal_and_addition(&env);
+    git(&env, &["checkout", "-q", "drop"]);
+    git(&env, &["merge", "-q", "grow", "-m", "merge grow"]);
+    the_removal_held(&env);
+}
+
+/// Two branches each add one edge; merged, `a` and `b` wait for each other. Branch `x` also
+/// marks `a` done by hand, so `b`'s only dependency is done: only the cycle holds it.
+#[test]
+fn a_merge_that_makes_a_cycle_is_named_and_its_tasks_held() {
+    let env = TestEnv::new();
+    env.set_config(&[("executor", "mock"), ("executors.mock.turn_ms", "0")]);
+    git(&env, &["init", "-q", "-b", "main"]);
+    for id in ["a", "b", "c"] {
+        env.wg(&["add", id, "--id", id]).ok();
+    }
+    git(&env, &["add", "-A"]);
+    git(&env, &["commit", "-qm", "base"]);
+    git(&env, &["checkout", "-qb", "x"]);
+    env.wg(&["edit", "a", "--add-after", "b"]).ok();
+    env.wg(&["done", "a"]).ok();
+    git(&env, &["add", "-A"]);
+    git(&env, &["commit", "-qm", "a after b"]);
+    git(&env, &["checkout", "-q", "main"]);
+    git(&env, &["checkout", "-qb", "y"]);
+    env.wg(&["edit", "b", "--add-after", "a"]).ok();
+    git(&env, &["add", "-A"]);
+    git(&env, &["commit", "-qm", "b after a"]);
+    git(&env, &["merge", "-q", "x", "-m", "merge x"]);
+    assert_eq!(git(&env, &["status", "--porcelain"]), "", "a clean merge");
+
+    // Any command that loads the graph names the cycle.
+    let list = env.wg(&["list"]).ok();
+    assert!(list.stderr.contains("dependency cycle: a, b"), "{list}");
+    let doctor = env.wg(&["doctor"]).code(1);
+    assert!(doctor.stdout.contains("dependency cycle: a, b"), "{doctor}");
+    let shown = env.wg(&["show", "b", "--json"]).ok().json();
+    assert_eq!(shown["cycle"], serde_json::json!(["a", "b"]));
+    assert_eq!(shown["ready"], false);
+
+    let run = env.wg(&["service", "start", "--until-done"]).code(9);
+    assert!(run.stderr.contains("dependency cycle: a, b"), "{run}");
+    let tasks = env.tasks();
+    assert_eq!(tasks["c"]["status"], "done");
+    assert_eq!(
+        tasks["b"]["status"], "open",
+        "b is on the cycle: it must not run"
+    );
+}

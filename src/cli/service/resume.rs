@@ -7,9 +7,9 @@ use crate::process::signal_pid;
 
 /// Probe every paused endpoint now instead of waiting for its next probe.
 ///
-/// Dispatch to an endpoint resumes only when its probe passes (an authenticated
-/// `GET {url}/models`); this makes the probe happen at once, e.g. after fixing the key or
-/// restarting the model server.
+/// Dispatch to an endpoint resumes only when its probe passes (a small streamed request to
+/// the model, with the agents' key, answered within `handler.first_byte_timeout`); this makes
+/// the probe happen at once, e.g. after fixing the key or restarting the model server.
 #[derive(Debug, Args)]
 pub struct ResumeArgs {}
 

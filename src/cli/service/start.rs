@@ -85,15 +85,29 @@ fn until_done_result(summary: &coordinator::Summary) -> CliResult {
                 n("abandoned")
             ),
         )
-        .hinted("`wg list --status failed` shows them with their reasons")),
+        .hinted(
+            "`wg list --status failed` shows them with their reasons; `wg retry --failed` \
+             reopens them all (`--since 2h`, `--error-kind KIND` to narrow), e.g. after an outage",
+        )),
         Ending::Paused => Err(CliError::new(
             Kind::Paused,
             anyhow::anyhow!("paused longer than --max-pause: {}", paused.join("; ")),
         )
-        .hinted("fix the endpoint, then run again (tasks kept their retries)")),
+        .hinted(
+            "fix the endpoint, then run again (tasks kept their retries); \
+             `wg retry --failed` reopens any that failed meanwhile",
+        )),
         Ending::Stuck => Err(CliError::new(
             Kind::Stuck,
-            anyhow::anyhow!("no task can make progress: {}", left_over(&summary.counts)),
+            anyhow::anyhow!(
+                "no task can make progress: {}{}",
+                left_over(&summary.counts),
+                summary
+                    .held
+                    .iter()
+                    .map(|h| format!("; {h}"))
+                    .collect::<String>()
+            ),
         )
         .hinted(
             "`wg list` shows what they wait for: an answer (`wg msg ID`), a resume (`wg resume ID`), \

@@ -39,6 +39,9 @@ struct StatusView {
     agents: Vec<AgentView>,
     /// Endpoints whose dispatch is paused: since when, why, the next probe.
     paused_endpoints: Vec<PausedEndpoint>,
+    /// Dispatch held because the disk refuses writes: why, since when, the next try.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held: Option<coordinator::hold::HoldView>,
     counts: BTreeMap<String, usize>,
     /// Tasks whose agent asked a person (`wg ask`): id → question.
     needs_input: BTreeMap<String, String>,
@@ -96,6 +99,9 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
                 started_at: a.started_at,
             })
             .collect(),
+        held: running
+            .then(|| coordinator::hold::read(&ctx.layout))
+            .flatten(),
         paused_endpoints: if running {
             endpoints::read_paused(&ctx.layout)
         } else {
@@ -150,10 +156,22 @@ pub fn cmd_status(ctx: &Ctx, _args: &StatusArgs) -> CliResult {
                 .count();
             s.push_str(&config_lines(c, older));
         }
+        if let Some(h) = &view.held {
+            s.push_str(&format!(
+                "dispatch HELD since {}: {}\n  no new agents; the write is tried again at {} (after {} failed), and dispatch resumes by itself once it goes through\n",
+                h.since, h.reason, h.next_try, h.attempts
+            ));
+        }
         for p in &view.paused_endpoints {
             s.push_str(&format!(
                 "endpoint {} PAUSED since {} ({}): {}\n  next probe {} (after {} failed); {}\n",
                 p.endpoint, p.since, p.kind, p.reason, p.next_probe, p.probes, p.advice
+            ));
+        }
+        let failed = view.counts.get("failed").copied().unwrap_or(0);
+        if failed > 0 && (!view.paused_endpoints.is_empty() || view.held.is_some()) {
+            s.push_str(&format!(
+                "{failed} failed task(s): `wg retry --failed` reopens them all (`--since 2h`, `--error-kind KIND` to narrow)\n"
             ));
         }
         let counts: Vec<String> = view
