@@ -127,6 +127,19 @@ impl LiveGraph {
                 self.index(store, &d, key)?;
             }
         }
+        // Appends by wg never close a cycle (writers refuse it), but one may break a cycle a
+        // merge made: while there are cycles, a change re-checks them (rare, and whole).
+        if !self.graph.cycles.is_empty() {
+            let cycles = crate::model::graph::cycles(&self.graph.tasks);
+            if cycles != self.graph.cycles {
+                self.graph.cycles = cycles;
+                let ids: Vec<String> = self.graph.tasks.keys().cloned().collect();
+                for i in ids {
+                    let key = self.graph.tasks.get(&i).map(ready_key);
+                    self.index(store, &i, key)?;
+                }
+            }
+        }
         Ok((id, prev))
     }
 
@@ -149,7 +162,9 @@ impl LiveGraph {
         };
         let status = t.status;
         let key = ready_key(t);
-        let ready = status == TaskStatus::Open && self.deps_done(store, id)?;
+        // A task on a dependency cycle is held (`Store::ready`'s rule).
+        let ready =
+            status == TaskStatus::Open && !self.graph.on_cycle(id) && self.deps_done(store, id)?;
         let t = self.graph.tasks.get(id).expect("checked above");
         if ready {
             self.ready.insert(key);

@@ -13,6 +13,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 
 use super::{Graph, Result, Store, StoreError};
+
 use crate::model::Task;
 
 /// How many bytes before the read position are kept to check that nothing was rewritten.
@@ -78,6 +79,8 @@ impl Follower {
                 continue;
             }
             match serde_json::from_slice::<Task>(line) {
+                // A tombstone (`wg rm`) removes records: the full read applies it.
+                Ok(t) if t.is_tombstone() => return self.full(store),
                 Ok(t) => tasks.push(t),
                 // Not a plain record: let the full parse judge it (and name the line).
                 Err(_) => return self.full(store),
@@ -129,11 +132,8 @@ impl Follower {
             self.inode = 0;
         }
         self.remember(&bytes[..complete], complete as u64);
-        let mut graph = Graph::default();
-        for t in records {
-            graph.tasks.insert(t.id.clone(), t);
-        }
-        Ok(Update::Full(graph))
+        // The same rule as every reader: tombstones, and the cycles that hold their tasks.
+        Ok(Update::Full(super::resolve(records)))
     }
 }
 
