@@ -231,4 +231,18 @@ mod tests {
         let err = f.read(&s).unwrap_err().to_string();
         assert!(err.contains(":2:"), "{err}");
     }
+
+    #[test]
+    fn a_tombstone_removes_its_task_through_a_full_read() {
+        let (_d, s) = store();
+        let mut f = Follower::new();
+        append(&s, &rec("a", "open"));
+        append(&s, &rec("b", "open"));
+        f.read(&s).unwrap();
+        append(
+            &s,
+            "{\"id\":\"a\",\"title\":\"t\",\"status\":\"abandoned\",\"created\":\"c\",\"updated\":\"u2\",\"removed\":\"u2\"}\n",
+        );
+        assert_eq!(ids(&f.read(&s).unwrap()), ["full:b"]);
+    }
 }
