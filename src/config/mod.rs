@@ -38,6 +38,8 @@ pub struct Config {
     /// `[pricing."MODEL"]`: USD per million tokens, for costs in `wg show` and `wg stats`.
     pub pricing: BTreeMap<String, crate::pricing::Price>,
     pub slurm: SlurmConfig,
+    /// `[web]`: the board in a browser (`wg web`, or served by the coordinator).
+    pub web: crate::web::settings::WebConfig,
 }
 
 /// `[slurm]`: what every agent job submitted with `launcher = "slurm"` gets. See docs/slurm.md.
@@ -341,6 +343,7 @@ impl Default for Config {
             workspace: WorkspaceConfig::default(),
             pricing: BTreeMap::new(),
             slurm: SlurmConfig::default(),
+            web: Default::default(),
         }
     }
 }
@@ -433,6 +436,7 @@ impl Config {
         for (setting, value) in self.key_name_settings() {
             key_name::check(value).map_err(|e| format!("{setting}: {e}"))?;
         }
+        self.web.check()?;
         if !matches!(self.durability.as_str(), "os" | "fsync") {
             return Err(format!(
                 "durability = \"{}\": expected \"os\" or \"fsync\"",
