@@ -88,7 +88,9 @@ fn redirect(to: &str) -> Response<Body> {
     r
 }
 
-/// Headers on every answer: no script but our own file, no framing, no sniffing, no referrer.
+/// Headers on every answer: no script but our own file, no framing, no sniffing, no referrer to
+/// other sites (`same-origin`, not `no-referrer`: with that, a browser sends `Origin: null` on our
+/// own forms and [`same_origin`] could not tell them from another site's).
 fn secure(mut r: Response<Body>) -> Response<Body> {
     let h = r.headers_mut();
     h.insert(
@@ -101,7 +103,7 @@ fn secure(mut r: Response<Body>) -> Response<Body> {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.entry(header::CACHE_CONTROL)
