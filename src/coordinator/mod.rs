@@ -135,14 +135,24 @@ pub fn run(opts: Options) -> anyhow::Result<Summary> {
         std::thread::sleep(std::time::Duration::from_millis(5));
     };
     let config = Config::load(&layout.config())?;
+    // `[web] enabled`: the board is served for as long as this coordinator runs.
+    let web = match config.web.enabled {
+        true => Some(crate::web::start_for_coordinator(&layout, &config)?),
+        false => None,
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let coordinator = Coordinator::new(opts, config, lock)?;
         coordinator.main().await
-    })
+    });
+    if let Some(web) = web {
+        web.stop();
+        let _ = std::fs::remove_file(crate::web::coordinator_file(&layout));
+    }
+    result
 }
 
 /// The coordinator's log: one line per decision, appended to `coordinator.log`.

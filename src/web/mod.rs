@@ -152,3 +152,48 @@ pub fn start(opts: Options) -> anyhow::Result<Running> {
 pub fn is_loopback(addr: &SocketAddr) -> bool {
     addr.ip().is_loopback()
 }
+
+/// Where the coordinator's board is: `.wg/service/web.json`, readable by its owner only
+/// (it holds the access token), removed when the coordinator stops.
+pub fn coordinator_file(layout: &Layout) -> PathBuf {
+    layout.service_dir().join("web.json")
+}
+
+/// The board a coordinator serves while it runs (`[web] enabled`): its address and token go to
+/// [`coordinator_file`]; stderr gets the address only.
+pub fn start_for_coordinator(
+    layout: &Layout,
+    config: &crate::config::Config,
+) -> anyhow::Result<Running> {
+    let bind = config.web.addr().map_err(anyhow::Error::msg)?;
+    let project = Project::open(layout.clone(), Store::new(layout.clone()))?;
+    let running = start(Options {
+        projects: vec![project],
+        bind,
+        token: None,
+    })?;
+    let body = serde_json::json!({
+        "url": format!("http://{}/", running.addr),
+        "token": running.token,
+    });
+    let path = coordinator_file(layout);
+    let mut bytes = serde_json::to_vec_pretty(&body)?;
+    bytes.push(b'\n');
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::remove_file(&path);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        f.write_all(&bytes)?;
+    }
+    crate::output::stderr(&format!(
+        "wg web: http://{}/ (access token in {})\n",
+        running.addr,
+        path.display()
+    ));
+    Ok(running)
+}

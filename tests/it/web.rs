@@ -328,3 +328,39 @@ fn the_board_in_chromium_is_live_and_acts_like_the_command_line() {
         "not resumed"
     );
 }
+
+#[test]
+fn the_coordinator_serves_the_board_when_web_is_enabled() {
+    let env = TestEnv::new();
+    env.set_config(&[("web.enabled", "true"), ("web.port", "0")]);
+    env.wg(&["add", "Served"]).ok();
+    let info = env.wg_dir().join("service/web.json");
+    let _coordinator = Coordinator::start(&env, &[]);
+    assert!(
+        wait_until(Duration::from_secs(20), || info.is_file()),
+        "no service/web.json"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&info).unwrap()).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&info).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "only its owner reads the token");
+    }
+    let url = v["url"].as_str().unwrap();
+    let bearer = format!("Bearer {}", v["token"].as_str().unwrap());
+    let snap = http()
+        .get(format!("{url}api/snapshot"))
+        .header("authorization", &bearer)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(snap.contains("\"served\""), "{snap}");
+    env.wg(&["service", "stop"]).ok();
+    assert!(
+        wait_until(Duration::from_secs(20), || !info.exists()),
+        "web.json outlived the coordinator"
+    );
+}
