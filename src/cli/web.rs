@@ -3,8 +3,9 @@ use std::io::Write;
 use clap::Args;
 
 use crate::cli::{Cli, Ctx};
+use crate::config::web::check_bind;
 use crate::error::{usage_error, CliError, CliResult, Kind};
-use crate::web::{self, settings::check_bind, Project};
+use crate::web::{self, Project};
 
 /// The board in a browser: tasks by status (failures and questions first), the dependency
 /// graph with its critical path, running agents, paused endpoints, and each task's

@@ -7,6 +7,7 @@ mod evaluate;
 pub mod key_name;
 pub mod live;
 mod suggest;
+pub mod web;
 
 pub use evaluate::{default_weights, EvaluateConfig};
 
@@ -39,7 +40,7 @@ pub struct Config {
     pub pricing: BTreeMap<String, crate::pricing::Price>,
     pub slurm: SlurmConfig,
     /// `[web]`: the board in a browser (`wg web`, or served by the coordinator).
-    pub web: crate::web::settings::WebConfig,
+    pub web: web::WebConfig,
 }
 
 /// `[slurm]`: what every agent job submitted with `launcher = "slurm"` gets. See docs/slurm.md.

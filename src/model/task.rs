@@ -250,6 +250,9 @@ pub struct Task {
 /// (`evaluate.auto`). Such a task does not satisfy its dependents until accepted.
 pub const AWAITING_EVALUATION: &str = "awaiting_evaluation";
 
+/// Task record field holding the open question of a `needs-input` task (`wg ask`).
+pub const QUESTION: &str = "question";
+
 impl Task {
     /// Done, but not yet accepted by the evaluation gate.
     pub fn awaiting_evaluation(&self) -> bool {

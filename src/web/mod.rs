@@ -10,7 +10,6 @@ pub mod auth;
 pub mod graph;
 pub mod page;
 mod server;
-pub mod settings;
 pub mod watch;
 
 use std::collections::BTreeMap;
@@ -159,12 +158,13 @@ pub fn coordinator_file(layout: &Layout) -> PathBuf {
     layout.service_dir().join("web.json")
 }
 
-/// The board a coordinator serves while it runs (`[web] enabled`): its address and token go to
-/// [`coordinator_file`]; stderr gets the address only.
+/// The board `wg service start` serves while its coordinator runs (`[web] enabled`), started
+/// once the coordinator holds its lock: its address and token go to [`coordinator_file`];
+/// stderr gets the address only. Dropping the guard stops it and removes the file.
 pub fn start_for_coordinator(
     layout: &Layout,
     config: &crate::config::Config,
-) -> anyhow::Result<Running> {
+) -> anyhow::Result<CoordinatorBoard> {
     let bind = config.web.addr().map_err(anyhow::Error::msg)?;
     let project = Project::open(layout.clone(), Store::new(layout.clone()))?;
     let running = start(Options {
@@ -195,5 +195,23 @@ pub fn start_for_coordinator(
         running.addr,
         path.display()
     ));
-    Ok(running)
+    Ok(CoordinatorBoard {
+        running: Some(running),
+        file: path,
+    })
+}
+
+/// The coordinator's board: stopped, and its file removed, when dropped.
+pub struct CoordinatorBoard {
+    running: Option<Running>,
+    file: PathBuf,
+}
+
+impl Drop for CoordinatorBoard {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop();
+        }
+        let _ = std::fs::remove_file(&self.file);
+    }
 }

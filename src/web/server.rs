@@ -387,7 +387,7 @@ fn task(
             .unwrap_or_default(),
         question: task.as_ref().and_then(|t| {
             t.extra
-                .get(crate::cli::ask::QUESTION)
+                .get(crate::model::task::QUESTION)
                 .and_then(|q| q.as_str())
                 .map(str::to_string)
         }),

@@ -1,4 +1,5 @@
-//! `[web]` in config.toml: where the board listens, and whether the coordinator serves it.
+//! `[web]` in config.toml: where the board (`wg web`) listens, and whether `wg service start`
+//! serves it too.
 
 use std::net::{IpAddr, SocketAddr};
 
