@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use crate::common::service::Coordinator;
+use crate::common::wait::poll_until as wait_until;
 use crate::common::webdriver::Browser;
-use crate::common::{wait_until, TestEnv};
-use crate::coordinator::Coordinator;
+use crate::common::TestEnv;
 
 /// A running `wg web` on a free port; killed when dropped.
 struct Web {
@@ -358,7 +359,15 @@ fn the_coordinator_serves_the_board_when_web_is_enabled() {
         .read_to_string()
         .unwrap();
     assert!(snap.contains("\"served\""), "{snap}");
-    env.wg(&["service", "stop"]).ok();
+    // The board starts as soon as the coordinator holds its lock, a moment before it can be
+    // stopped.
+    assert!(
+        wait_until(Duration::from_secs(20), || env
+            .wg(&["service", "stop"])
+            .code
+            == 0),
+        "the coordinator did not stop"
+    );
     assert!(
         wait_until(Duration::from_secs(20), || !info.exists()),
         "web.json outlived the coordinator"
