@@ -373,3 +373,50 @@ fn the_coordinator_serves_the_board_when_web_is_enabled() {
         "web.json outlived the coordinator"
     );
 }
+
+#[test]
+fn accept_and_reject_from_the_board_are_a_persons_verdict() {
+    let env = TestEnv::new();
+    let records = [
+        r#"{"id":"built","title":"Build","status":"done","awaiting_evaluation":true}"#,
+        r#"{"id":"after-built","title":"After build","after":["built"]}"#,
+        r#"{"id":"sloppy","title":"Sloppy work","status":"done","awaiting_evaluation":true}"#,
+    ];
+    env.wg_stdin(&["import", "-"], &(records.join("\n") + "\n"))
+        .ok();
+    let ready = || env.wg(&["ready"]).ok().stdout;
+    assert!(!ready().contains("after-built"), "held by the gate");
+    let web = Web::start(&env);
+    let bearer = format!("Bearer {}", web.token);
+    let script = [
+        ("authorization", bearer.as_str()),
+        ("x-requested-with", "wg"),
+    ];
+    // The accept button is on a task awaiting its evaluation.
+    let page = http()
+        .get(format!("{}t/0/built", web.url))
+        .header("authorization", &bearer)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(page.contains("id=\"do-accept\""), "{page}");
+
+    let (code, _, body) = post(&format!("{}act/accept", web.url), "id=built", &script);
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        ready().contains("after-built"),
+        "accepted: its dependent is ready"
+    );
+
+    let (code, _, body) = post(&format!("{}act/reject", web.url), "id=sloppy", &script);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(status(&env, "sloppy"), "open");
+    let inbox = std::fs::read_to_string(env.wg_dir().join("tasks/sloppy/inbox.jsonl")).unwrap();
+    assert!(inbox.contains("Rejected by user"), "{inbox}");
+    // Work that is not done has no verdict to give.
+    let (code, _, body) = post(&format!("{}act/accept", web.url), "id=after-built", &script);
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("only done work"), "{body}");
+}
