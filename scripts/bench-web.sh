@@ -4,6 +4,7 @@
 #
 #   scripts/bench-web.sh
 #   SIZES="2000 10000" N=7 IDLE_SECS=30 scripts/bench-web.sh
+#   WG=target/debug/wg SIZES=200 N=2 IDLE_SECS=3 scripts/bench-web.sh   # the script itself
 #
 # For each project size in SIZES (tasks in every status, open ones in dependency chains):
 # 1. The server's answer for the board page (GET /, logged in): median of N, and its size.
@@ -24,11 +25,14 @@ SIZES="${SIZES:-2000 10000}"
 for tool in chromium chromedriver python3; do
     command -v "$tool" >/dev/null || { echo "bench-web: needs $tool (scripts/install-tools.sh)" >&2; exit 2; }
 done
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-WG="$ROOT/target/release/wg"
+if [ -z "${WG:-}" ]; then
+    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
+    WG="$ROOT/target/release/wg"
+fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/wg-bench-web-XXXXXX")"
 PIDS=()
 cleanup() {
+    [ -f "$WORK/session" ] && curl -s -X DELETE "http://127.0.0.1:$DRIVER_PORT/session/$(cat "$WORK/session")" >/dev/null 2>&1 || true
     for p in "${PIDS[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
     rm -rf "$WORK"
 }
@@ -67,7 +71,8 @@ EOF
     for _ in $(seq 100); do [ -s "$WORK/web$size.out" ] && grep -q "access token" "$WORK/web$size.out" && break; sleep 0.1; done
     URL="$(sed -n 's/^wg web: //p' "$WORK/web$size.out")"
     TOKEN="$(sed -n 's/^access token: //p' "$WORK/web$size.out")"
-    python3 - "$DRIVER_PORT" "$URL" "$TOKEN" "$N" "$size" "$WORK/profile$size" <<'EOF'
+    last="more"; [ "$size" = "${SIZES##* }" ] && last="last"
+    python3 - "$DRIVER_PORT" "$URL" "$TOKEN" "$N" "$size" "$WORK/profile$size" "$last" <<'EOF'
 import json, statistics, sys, time, urllib.request
 port, url, token, n, size, profile = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
 def wd(method, path, body=None):
@@ -85,7 +90,7 @@ for _ in range(n):
     req = urllib.request.Request(url, headers={"authorization": f"Bearer {token}"})
     t0 = time.perf_counter(); body = urllib.request.urlopen(req).read(); times.append((time.perf_counter() - t0) * 1000)
     size_bytes = len(body)
-args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-crash-reporter",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         f"--user-data-dir={profile}", "--window-size=1280,900"]
 s = wd("POST", "/session", {"capabilities": {"alwaysMatch": {"goog:chromeOptions": {"args": args}}}})["sessionId"]
@@ -96,17 +101,27 @@ wd("POST", f"/session/{s}/element/{el}/value", {"text": token + "\n"})
 fcp, dcl, cards = [], [], 0
 for _ in range(n):
     wd("POST", f"/session/{s}/url", {"url": url})
-    v = wd("POST", f"/session/{s}/execute/sync", {"args": [], "script":
-        "var p = performance.getEntriesByName('first-contentful-paint')[0];"
+    # The paint entry may come after the load event WebDriver waits for: observe it (buffered).
+    v = wd("POST", f"/session/{s}/execute/async", {"args": [], "script":
+        "var done = arguments[arguments.length - 1];"
         "var nav = performance.getEntriesByType('navigation')[0];"
-        "return [p ? p.startTime : -1, nav.domContentLoadedEventEnd, document.querySelectorAll('.card').length];"})
+        "var cards = document.querySelectorAll('.card').length;"
+        "new PerformanceObserver(function (l) {"
+        "  var p = l.getEntriesByName('first-contentful-paint')[0];"
+        "  if (p) done([p.startTime, nav.domContentLoadedEventEnd, cards]);"
+        "}).observe({type: 'paint', buffered: true});"
+        "setTimeout(function () { done([-1, nav.domContentLoadedEventEnd, cards]); }, 10000);"})
     fcp.append(v[0]); dcl.append(v[1]); cards = v[2]
 med = lambda xs: statistics.median(xs)
 print(f"{size} tasks: server GET / median {med(times):.1f} ms ({size_bytes/1024:.0f} KiB, {cards} cards drawn);"
       f" browser first contentful paint median {med(fcp):.0f} ms, DOMContentLoaded median {med(dcl):.0f} ms"
       f" (N={n}; FCP {min(fcp):.0f}-{max(fcp):.0f} ms)")
-# Leave the board open: its event stream stays connected for the idle measurement.
-open(profile + ".session", "w").write(s)
+# The last project's board stays open (its event stream connected) for the idle measurement.
+if sys.argv[7] != "last":
+    wd("DELETE", f"/session/{s}")
+else:
+    import os
+    open(os.path.join(os.path.dirname(profile), "session"), "w").write(s)
 EOF
     largest="$size:$WEB_PID"
 done
