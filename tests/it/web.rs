@@ -420,3 +420,58 @@ fn accept_and_reject_from_the_board_are_a_persons_verdict() {
     assert_eq!(code, 409, "{body}");
     assert!(body.contains("only done work"), "{body}");
 }
+
+#[test]
+fn several_projects_share_one_board_and_no_page_shows_the_key() {
+    let mut a = TestEnv::new();
+    let b = TestEnv::new();
+    a.wg(&["add", "Alpha work"]).ok();
+    b.wg(&["add", "Beta work"]).ok();
+    let key = "sk-test-never-on-a-page-0123456789";
+    a.set_env("WG_API_KEY", key);
+    let b_dir = b.wg_dir();
+    let mut child = a
+        .command(&[
+            "web",
+            "--port",
+            "0",
+            "--dir",
+            ".",
+            "--dir",
+            b_dir.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines.next().unwrap().unwrap().replace("wg web: ", "");
+    let token = lines.next().unwrap().unwrap().replace("access token: ", "");
+    let web = Web { child, url, token };
+    let bearer = format!("Bearer {}", web.token);
+    let get = |path: &str| {
+        http()
+            .get(format!("{}{path}", web.url))
+            .header("authorization", &bearer)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    };
+    let board = get("");
+    assert!(
+        board.contains("href=\"/t/0/alpha-work\"") && board.contains("href=\"/t/1/beta-work\""),
+        "{board}"
+    );
+    let task = get("t/1/beta-work");
+    assert!(task.contains("Beta work"), "{task}");
+    for page in [board, task, get("graph"), get("api/snapshot")] {
+        assert!(!page.contains(key), "the key is on a page");
+    }
+    // Other commands take one project.
+    let run = a
+        .wg(&["list", "--dir", ".", "--dir", b_dir.to_str().unwrap()])
+        .code(2);
+    assert!(run.stderr.contains("only `wg web`"), "{run}");
+}
