@@ -170,17 +170,23 @@ fn actions_need_the_token_and_the_csrf_value() {
     assert!(run.stderr.contains("--allow-remote"), "{run}");
 }
 
-fn docs_web() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/web")
+/// Where screenshots go: docs/web/ with `WG_UPDATE_DOCS=1` (as docs/cli.md is regenerated),
+/// else the test's own folder, so a test run leaves the repository as it was.
+fn shot_dir(env: &TestEnv) -> PathBuf {
+    if std::env::var("WG_UPDATE_DOCS").is_ok_and(|v| v == "1") {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/web")
+    } else {
+        env.tmp.path().join("screenshots")
+    }
 }
 
 /// Screenshots of the page as it is now: light, dark, and narrow (a phone).
-fn shots(b: &Browser, name: &str) {
-    std::fs::create_dir_all(docs_web()).unwrap();
+fn shots(b: &Browser, dir: &Path, name: &str) {
+    std::fs::create_dir_all(dir).unwrap();
     let save = |suffix: &str| {
         let png = b.screenshot();
         assert!(png.starts_with(b"\x89PNG"), "a PNG");
-        std::fs::write(docs_web().join(format!("{name}-{suffix}.png")), png).unwrap();
+        std::fs::write(dir.join(format!("{name}-{suffix}.png")), png).unwrap();
     };
     b.color_scheme("light");
     save("light");
@@ -263,7 +269,21 @@ fn the_board_in_chromium_is_live_and_acts_like_the_command_line() {
     assert_eq!(title, "<script>alert(1)</script>");
     assert_eq!(b.alert(), None, "no alert opened");
     assert_eq!(b.exec("return document.scripts.length"), 1);
-    shots(&b, "board");
+    shots(&b, &shot_dir(&env), "board");
+
+    // The graph: docs runs after live-task, the longest unfinished chain, marked.
+    b.goto(&format!("{}graph", web.url));
+    b.must_find("svg.graph");
+    assert_eq!(
+        b.exec("return document.querySelectorAll('svg.graph .node.critical').length"),
+        2
+    );
+    assert_eq!(
+        b.exec("return document.querySelectorAll('svg.graph .edge.critical').length"),
+        1
+    );
+    let dir = shot_dir(&env);
+    std::fs::write(dir.join("graph-light.png"), b.screenshot()).unwrap();
 
     // The task page: its transcript grows without a reload.
     b.goto(&format!("{}t/0/live-task", web.url));
@@ -308,7 +328,7 @@ fn the_board_in_chromium_is_live_and_acts_like_the_command_line() {
             .is_some_and(|t| t.contains("please also run the tests"))),
         "the message is not in the transcript"
     );
-    shots(&b, "task");
+    shots(&b, &shot_dir(&env), "task");
 
     // Pause and resume from the page; the status on the page follows.
     let page_status = || b.text_of("#task-status").unwrap_or_default();
