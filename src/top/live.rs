@@ -462,6 +462,7 @@ mod tests {
                 })
                 .collect(),
             paused: Vec::new(),
+            queue: Vec::new(),
             totals: Totals::default(),
         }
     }

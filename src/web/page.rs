@@ -6,7 +6,9 @@ use std::fmt::Write;
 
 use crate::model::TaskStatus;
 use crate::top::model::{Coordinator, Snapshot, Speaker, TaskRow, TranscriptLine};
-use crate::top::render::{agent_stats, fmt_count, fmt_elapsed, fmt_tokens, last_event_text};
+use crate::top::render::{
+    agent_stats, fmt_count, fmt_elapsed, fmt_tokens, last_event_text, queue_line,
+};
 
 /// Cards drawn per column; the rest are one click away (`?all=COLUMN`). Keeps a board of
 /// 10,000 tasks a page of a few hundred cards.
@@ -184,7 +186,9 @@ fn summary(out: &mut String, projects: &[ProjectView]) {
                 esc(&when)
             );
         }
-        // The merge queue (`wg queue`) gets its line here once it exists.
+        if !s.queue.is_empty() {
+            let _ = write!(out, "<p class=\"queue\">{}</p>", esc(&queue_line(&s.queue)));
+        }
         out.push_str("</section>");
     }
 }

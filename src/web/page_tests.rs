@@ -24,6 +24,7 @@ fn snap(tasks: Vec<TaskRow>) -> Snapshot {
         coordinator: Coordinator::NotRunning,
         tasks,
         paused: Vec::new(),
+        queue: Vec::new(),
         totals: Totals::default(),
     }
 }
@@ -125,4 +126,38 @@ fn several_projects_share_the_columns_and_are_labelled() {
     );
     assert!(html.contains("href=\"/t/0/x\"") && html.contains("href=\"/t/1/y\""));
     assert!(html.contains("<span class=\"project\">beta</span>"));
+}
+
+#[test]
+fn the_merge_queue_is_on_the_board_when_it_has_entries() {
+    use crate::workspace::queue::{Entry, EntryState};
+    let mut s = snap(vec![row("a", "A", TaskStatus::Done)]);
+    let html = board(
+        &[ProjectView {
+            name: "p",
+            snap: &s,
+        }],
+        None,
+    );
+    assert!(!html.contains("class=\"queue\""), "no queue, no line");
+    s.queue = vec![Entry {
+        task: "fix-<a>".into(),
+        entered: "t".into(),
+        state: EntryState::Checking,
+        base_ref: "refs/heads/main".into(),
+        old_tip: None,
+        merged: None,
+        check: Some("cargo test".into()),
+    }];
+    let html = board(
+        &[ProjectView {
+            name: "p",
+            snap: &s,
+        }],
+        None,
+    );
+    assert!(
+        html.contains("<p class=\"queue\">queue: 1. fix-&lt;a&gt; checking (cargo test)</p>"),
+        "{html}"
+    );
 }
