@@ -28,4 +28,5 @@ pub mod slurm;
 pub mod store;
 pub mod time;
 pub mod top;
+pub mod web;
 pub mod workspace;

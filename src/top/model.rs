@@ -113,6 +113,10 @@ pub struct TaskRow {
     pub reason: Option<String>,
     pub updated: String,
     pub agent: Option<AgentRow>,
+    /// The tasks it runs after (`wg web` draws the dependency graph from these).
+    pub after: Vec<String>,
+    /// Done, but its evaluation is not accepted yet.
+    pub awaiting_evaluation: bool,
 }
 
 /// An endpoint the coordinator stopped dispatching to (`.wg/service/endpoints.json`).
@@ -240,6 +244,8 @@ pub fn load(layout: &Layout, store: &Store) -> Result<Snapshot, LoadError> {
             reason: reason(t),
             updated: t.updated.clone(),
             agent,
+            after: t.after.clone(),
+            awaiting_evaluation: t.awaiting_evaluation(),
         });
     }
     sort_rows(&mut rows);

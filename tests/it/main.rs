@@ -37,4 +37,5 @@ mod smoke;
 mod store;
 mod top;
 mod until_done;
+mod web;
 mod workspace;
