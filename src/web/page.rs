@@ -186,6 +186,13 @@ fn summary(out: &mut String, projects: &[ProjectView]) {
                 esc(&when)
             );
         }
+        if let Some(why) = &s.held {
+            let _ = write!(
+                out,
+                "<p class=\"paused-endpoint\">dispatch held: {}</p>",
+                esc(why)
+            );
+        }
         if !s.queue.is_empty() {
             let _ = write!(out, "<p class=\"queue\">{}</p>", esc(&queue_line(&s.queue)));
         }

@@ -24,6 +24,7 @@ fn snap(tasks: Vec<TaskRow>) -> Snapshot {
         coordinator: Coordinator::NotRunning,
         tasks,
         paused: Vec::new(),
+        held: None,
         queue: Vec::new(),
         totals: Totals::default(),
     }
