@@ -14,7 +14,8 @@ const BOUND: Duration = Duration::from_secs(15);
 /// Check that agents can run: codex found (and its version), the endpoint reachable, the model
 /// listed there, the API key's env var set; worktrees left behind by tasks that no longer
 /// run; the task store (superseded records, e.g. after a git merge) and, in a git repository,
-/// the union merge of `.wg/.gitattributes`. One line each.
+/// the union merge of `.wg/.gitattributes`; links and special files under `.wg/`, which wg
+/// refuses to open. One line each.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// Repair what can be: remove the stale worktrees found (their changes are committed on
@@ -45,6 +46,7 @@ pub fn cmd_doctor(ctx: &Ctx, args: &DoctorArgs) -> CliResult {
     }
     checks.extend(worktree_checks(ctx, args.fix)?);
     checks.extend(store_checks(ctx, args.fix)?);
+    checks.push(planted_check(ctx));
     if uses_slurm(ctx) {
         checks.extend(slurm_checks(ctx));
     }
@@ -70,6 +72,24 @@ pub fn cmd_doctor(ctx: &Ctx, args: &DoctorArgs) -> CliResult {
 }
 
 /// Whether any agent may run under Slurm: the project's launcher, an executor's, or a task's.
+/// Links and special files under `.wg/`, which wg refuses to open: each one by name.
+fn planted_check(ctx: &Ctx) -> Check {
+    let found = crate::store::nofollow::scan_project(ctx.layout.dir());
+    Check {
+        name: "links",
+        ok: found.is_empty(),
+        detail: if found.is_empty() {
+            "no link or special file under .wg/".into()
+        } else {
+            found
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        },
+    }
+}
+
 fn uses_slurm(ctx: &Ctx) -> bool {
     use crate::slurm::{field, Launcher};
     ctx.config.coordinator.launcher == Launcher::Slurm

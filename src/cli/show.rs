@@ -35,7 +35,7 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
     let ready = !archived && ctx.store.ready(&graph)?.iter().any(|t| t.id == task.id);
     let log = crate::store::tasklog::read(&ctx.layout.task_log(&task.id)).unwrap_or_default();
     let evaluation: Option<serde_json::Value> =
-        std::fs::read(ctx.layout.task_file(&task.id, "evaluation.json"))
+        crate::store::nofollow::read(&ctx.layout.task_file(&task.id, "evaluation.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
     let tokens = task_tokens(ctx, &task);

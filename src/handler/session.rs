@@ -146,6 +146,21 @@ pub struct TurnError {
     pub reply: String,
 }
 
+/// Stops before the first turn when the task's directory holds a link or a special file
+/// (planted to make wg write elsewhere): the run fails naming it, and the task's log says so
+/// (unless the log is what was planted; it is never written through).
+fn refuse_planted(s: &Session<'_>, id: &str) -> Result<(), SessionError> {
+    let Some(r) = crate::store::nofollow::scan_dir(&s.layout.task_dir(id))
+        .into_iter()
+        .next()
+    else {
+        return Ok(());
+    };
+    let note = crate::store::tasklog::LogRecord::note(&now_rfc3339(), &s.agent, &r.to_string());
+    let _ = crate::store::tasklog::append(s.layout, id, &note, false);
+    Err(SessionError::Io(r.into()))
+}
+
 /// Runs agent turns for a task until every message to it is answered (or one turn fails).
 pub fn run(s: &Session<'_>, id: &str) -> Result<SessionEnd, SessionError> {
     let graph = s.store.load()?;
@@ -186,7 +201,8 @@ pub fn run(s: &Session<'_>, id: &str) -> Result<SessionEnd, SessionError> {
         });
     }
     let task_dir = s.layout.task_dir(id);
-    std::fs::create_dir_all(&task_dir)?;
+    refuse_planted(s, id)?;
+    crate::store::nofollow::create_dir_all(&task_dir)?;
     let brief = conversation::brief_for(s.layout, &task, |d| graph.tasks.get(d).cloned());
     conversation::ensure_brief(s.layout, &task, &brief)?;
 

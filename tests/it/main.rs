@@ -19,6 +19,7 @@ mod handler_chat;
 mod handler_claude;
 mod handler_failures;
 mod keyless;
+mod links;
 mod live_config;
 mod missing_clis;
 mod people;
