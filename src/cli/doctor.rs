@@ -145,9 +145,7 @@ fn codex_checks(ctx: &Ctx, path: &str, root: &std::path::Path, checks: &mut Vec<
     let cfg = &ctx.config;
     checks.push(match find_binary(&cfg.codex.binary, path, root) {
         Ok(bin) => {
-            let version = std::process::Command::new(&bin)
-                .arg("--version")
-                .stdin(std::process::Stdio::null())
+            let version = crate::executor::process::version_command(&bin)
                 .output()
                 .ok()
                 .filter(|o| o.status.success())
@@ -337,9 +335,7 @@ fn claude_checks(ctx: &Ctx, path: &str, root: &std::path::Path) -> Vec<Check> {
     let cfg = &ctx.config;
     let mut checks = Vec::new();
     checks.push(match find_binary(&cfg.claude.binary, path, root) {
-        Ok(bin) => match std::process::Command::new(&bin)
-            .arg("--version")
-            .stdin(std::process::Stdio::null())
+        Ok(bin) => match crate::executor::process::version_command(&bin)
             .output()
             .ok()
             .filter(|o| o.status.success())

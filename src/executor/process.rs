@@ -115,6 +115,24 @@ pub fn tail(path: &Path, since: u64, max: usize) -> String {
     String::from_utf8_lossy(&part[start..]).trim().to_string()
 }
 
+/// `binary --version`, started from the environment a turn starts from (the allowlist, never
+/// the key, which the caller's shell may hold as `WG_API_KEY` or `OPENAI_API_KEY`), with stdin
+/// from /dev/null. For every version and health check of an agent binary.
+pub fn version_command(binary: &Path) -> std::process::Command {
+    let wg_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let mut cmd = std::process::Command::new(binary);
+    cmd.arg("--version")
+        .env_clear()
+        .envs(build_env(&wg_dir, &[], Vec::new(), |k| {
+            std::env::var(k).ok()
+        }))
+        .stdin(Stdio::null());
+    cmd
+}
+
 /// The env var names wg sets for every agent.
 pub fn agent_env(
     dir: &Path,

@@ -164,9 +164,7 @@ pub fn codex_version(binary: &Path, cache: &Path) -> Option<String> {
             }
         }
     }
-    let out = std::process::Command::new(binary)
-        .arg("--version")
-        .stdin(std::process::Stdio::null())
+    let out = crate::executor::process::version_command(binary)
         .output()
         .ok()?;
     let v = String::from_utf8_lossy(&out.stdout).trim().to_string();

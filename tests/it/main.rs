@@ -14,6 +14,7 @@ mod evaluate;
 mod faults;
 mod first_run;
 mod git_store;
+mod guest;
 mod handler;
 mod handler_chat;
 mod handler_claude;
