@@ -6,6 +6,7 @@
 //! (the codex child, `events.jsonl`, `handler.log`); `cli/handler.rs` wires them to the store.
 
 pub mod agent;
+pub mod boxing;
 pub mod claude;
 pub mod codex;
 pub mod command;

@@ -15,7 +15,8 @@ const SHELL_KEY: &str = "sk-from-the-users-shell-4242";
 /// to `env.log`, then runs the real codex. Returns the log's path.
 fn env_logging_codex(env: &TestEnv) -> std::path::PathBuf {
     let real = env.wg(&["config", "get", "codex.binary"]).ok().stdout;
-    let log = env.home.join("env.log");
+    // In the workspace: the only place the boxed turn can write.
+    let log = env.root.join("env.log");
     let wrapper = env.bin.join("codex-wrapper");
     std::fs::write(
         &wrapper,
