@@ -26,6 +26,7 @@ mod missing_clis;
 mod people;
 mod proxy;
 mod replay;
+mod sandbox;
 mod shell;
 mod slurm;
 mod smoke;
