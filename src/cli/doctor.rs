@@ -47,6 +47,7 @@ pub fn cmd_doctor(ctx: &Ctx, args: &DoctorArgs) -> CliResult {
     checks.extend(worktree_checks(ctx, args.fix)?);
     checks.extend(store_checks(ctx, args.fix)?);
     checks.push(planted_check(ctx));
+    checks.push(sandbox_check(ctx, &path));
     if uses_slurm(ctx) {
         checks.extend(slurm_checks(ctx));
     }
@@ -86,6 +87,57 @@ fn planted_check(ctx: &Ctx) -> Check {
                 .map(|r| r.to_string())
                 .collect::<Vec<_>>()
                 .join("; ")
+        },
+    }
+}
+
+/// Whether agents can be boxed here, and every opt-out and unboxed executor by name.
+fn sandbox_check(ctx: &Ctx, path: &str) -> Check {
+    use crate::sandbox::{Mode, Network, Setting, BOXED_EXECUTORS};
+    let graph = ctx.store.load().ok();
+    let tasks: Vec<&crate::model::Task> = graph.iter().flat_map(|g| g.tasks.values()).collect();
+    let mut open: Vec<String> = Vec::new();
+    let mut boxed = false;
+    for t in &tasks {
+        let x = t.executor.as_deref().unwrap_or(&ctx.config.executor);
+        if !BOXED_EXECUTORS.contains(&x) {
+            open.push(format!("{x} runs unboxed"));
+            continue;
+        }
+        match Setting::for_task(t, x, &ctx.config) {
+            Ok(s) if s.mode == Mode::None => open.push(format!("task {} sandbox = none", t.id)),
+            Ok(s) => {
+                boxed = true;
+                if s.network == Network::Open {
+                    open.push(format!("task {} network = open", t.id));
+                }
+            }
+            Err(e) => open.push(e),
+        }
+    }
+    open.sort();
+    open.dedup();
+    let boxed =
+        boxed || (tasks.is_empty() && BOXED_EXECUTORS.contains(&ctx.config.executor.as_str()));
+    let opt_outs = if open.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", open.join("; "))
+    };
+    match crate::sandbox::probe(path) {
+        Ok(bwrap) => Check {
+            name: "sandbox",
+            ok: true,
+            detail: format!(
+                "{} builds boxes here (codex, claude){opt_outs}",
+                bwrap.display()
+            ),
+        },
+        Err(e) => Check {
+            name: "sandbox",
+            // Only a problem when some agent is to run boxed: it will refuse to start.
+            ok: !boxed,
+            detail: format!("{e}{opt_outs}"),
         },
     }
 }

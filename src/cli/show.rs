@@ -45,6 +45,8 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
     value["ready"] = serde_json::Value::Bool(ready);
     value["archived"] = serde_json::Value::Bool(archived);
     value["tokens"] = serde_json::json!(tokens);
+    let sandbox = crate::sandbox::describe(&task, &ctx.config);
+    value["sandbox"] = serde_json::json!(sandbox);
     if let Some(e) = &evaluation {
         value["evaluation"] = e.clone();
     }
@@ -79,6 +81,8 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
             ("executor", task.executor.as_deref()),
             ("model", task.model.as_deref()),
             ("timeout", task.timeout.as_deref()),
+            // Only an opt-out or an unboxed executor: the box is the default.
+            ("sandbox", Some(sandbox.as_str()).filter(|s| *s != "bwrap")),
             ("assigned", task.assigned.as_deref()),
             ("failed:  ", task.failure_reason.as_deref()),
             (

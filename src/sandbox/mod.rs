@@ -78,6 +78,22 @@ impl Setting {
     }
 }
 
+/// The executors whose agents run boxed today: those `wg handler` runs. The coordinator's own
+/// executors (shell, mock, a custom command) do not yet.
+pub const BOXED_EXECUTORS: [&str; 2] = ["codex", "claude"];
+
+/// How task `task`'s agent runs, as `wg show`, `wg top` and `wg doctor` say it.
+pub fn describe(task: &Task, config: &Config) -> String {
+    let executor = task.executor.as_deref().unwrap_or(&config.executor);
+    if !BOXED_EXECUTORS.contains(&executor) {
+        return format!("none (the {executor} executor runs unboxed)");
+    }
+    match Setting::for_task(task, executor, config) {
+        Ok(s) => s.label().to_string(),
+        Err(e) => format!("invalid: {e}"),
+    }
+}
+
 /// What one box shows its agent.
 #[derive(Debug, Clone)]
 pub struct Plan {

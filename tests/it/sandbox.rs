@@ -196,3 +196,57 @@ async fn claude_attacks_fail_and_the_task_completes_through_the_broker() {
 fn futures_block<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Handle::current().block_on(f)
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_working_bwrap_a_boxed_turn_refuses_and_opt_outs_are_shown() {
+    let server =
+        crate::handler::responses_stub(crate::handler::sse_response(&[crate::handler::message(
+            "unboxed answer",
+        )]))
+        .await;
+    let Some(env) = crate::handler::codex_env(&crate::handler::v1(&server)) else {
+        return;
+    };
+    // A machine without user namespaces: bwrap exists and fails the way it does there.
+    let fake = env.bin.join("bwrap");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    env.wg(&["add", "T", "--id", "t"]).ok();
+    let doctor = env.wg(&["doctor"]).stdout;
+    let line = doctor
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("sandbox"))
+        .unwrap_or_else(|| panic!("{doctor}"));
+    assert!(
+        line.starts_with("FAIL") && line.contains("user namespaces"),
+        "{line}"
+    );
+    assert!(
+        line.contains("sandbox = \"none\""),
+        "says how to opt out: {line}"
+    );
+    // Never quietly unboxed: the turn does not start at all (the doctor's own probes aside,
+    // the model is asked nothing).
+    let asked = server.received_requests().await.unwrap().len();
+    let run = env.wg(&["handler", "t", "--once"]);
+    assert_ne!(run.code, 0, "{run}");
+    assert!(run.stderr.contains("cannot start"), "{run}");
+    assert_eq!(server.received_requests().await.unwrap().len(), asked);
+    // The explicit opt-out runs it, and says so everywhere.
+    env.wg(&["config", "set", "executors.codex.sandbox", "none"])
+        .ok();
+    env.wg(&["handler", "t", "--once"]).ok();
+    assert_eq!(server.received_requests().await.unwrap().len(), asked + 1);
+    let show = env.wg(&["show", "t"]).ok().stdout;
+    assert!(show.contains("sandbox   none (unboxed)"), "{show}");
+    assert_eq!(
+        env.wg(&["show", "t", "--json"]).ok().json()["sandbox"],
+        "none (unboxed)"
+    );
+    let doctor = env.wg(&["doctor"]).stdout;
+    assert!(doctor.contains("task t sandbox = none"), "{doctor}");
+}
