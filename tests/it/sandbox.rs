@@ -250,3 +250,65 @@ async fn without_a_working_bwrap_a_boxed_turn_refuses_and_opt_outs_are_shown() {
     let doctor = env.wg(&["doctor"]).stdout;
     assert!(doctor.contains("task t sandbox = none"), "{doctor}");
 }
+
+/// A turn whose command leaves `setsid sleep MARKER` behind and then hangs.
+async fn hanging_turn(marker: &str) -> Option<(TestEnv, MockServer)> {
+    let server = MockServer::start().await;
+    let cmd = format!("setsid sleep {marker} > /dev/null 2>&1 < /dev/null & sleep {marker}1");
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(crate::handler::Tool(cmd))
+        .mount(&server)
+        .await;
+    let env = crate::handler::codex_env(&crate::handler::v1(&server))?;
+    env.set_config(&[("handler.idle_timeout", "120s")]);
+    env.wg(&["add", "T", "--id", "t"]).ok();
+    Some((env, server))
+}
+
+fn wait_for_leftovers(marker: &str) {
+    let started = wait_until(Duration::from_secs(60), || leftovers(marker).len() >= 2);
+    assert!(started, "the turn's processes never started");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_the_handler_ends_every_process_of_its_turn() {
+    let marker = marker();
+    let Some((env, _server)) = hanging_turn(&marker).await else {
+        return;
+    };
+    let mut handler = env
+        .command(&["handler", "t", "--once"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::task::block_in_place(|| wait_for_leftovers(&marker));
+    handler.kill().unwrap(); // SIGKILL: no cleanup code of the handler runs
+    handler.wait().unwrap();
+    let gone = wait_until(Duration::from_secs(10), || leftovers(&marker).is_empty());
+    assert!(gone, "left running: {:?}", leftovers(&marker));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_and_a_forced_stop_end_every_process_of_the_turn() {
+    let marker = marker();
+    let Some((env, _server)) = hanging_turn(&marker).await else {
+        return;
+    };
+    let service = Service::start_with(&env, &["service", "start", "--foreground"]);
+    tokio::task::block_in_place(|| wait_for_leftovers(&marker));
+    env.wg(&["cancel", "t", "--reason", "test"]).ok();
+    let gone = wait_until(Duration::from_secs(20), || leftovers(&marker).is_empty());
+    assert!(gone, "cancel left running: {:?}", leftovers(&marker));
+    env.wg(&["add", "U", "--id", "u"]).ok();
+    tokio::task::block_in_place(|| wait_for_leftovers(&marker));
+    env.wg(&["service", "stop", "--force"]).ok();
+    let gone = wait_until(Duration::from_secs(20), || leftovers(&marker).is_empty());
+    assert!(
+        gone,
+        "service stop --force left running: {:?}",
+        leftovers(&marker)
+    );
+    drop(service);
+}
