@@ -312,3 +312,46 @@ async fn cancel_and_a_forced_stop_end_every_process_of_the_turn() {
     );
     drop(service);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_gate_on_an_agent_cannot_close_its_task_as_a_person() {
+    use crate::evaluate::{chat_reply, first_ts, verdict};
+    let server = MockServer::start().await;
+    // Both ways an agent might pose as a person; the first fails (.wg/ is read-only), the
+    // second goes through the broker as the agent.
+    let cmd = "env -u WG_BROKER -u WG_BROKER_TOKEN -u WG_AGENT_ID wg done \"$WG_TASK_ID\"; \
+               env -u WG_AGENT_ID wg done \"$WG_TASK_ID\"";
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(crate::handler::Tool(cmd.into()))
+        .mount(&server)
+        .await;
+    // A slow evaluator: a dependent that ignored the gate would start meanwhile.
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(chat_reply(&verdict(0.95, "good")).set_delay(Duration::from_millis(1500)))
+        .mount(&server)
+        .await;
+    let Some(env) = crate::handler::codex_env(&crate::handler::v1(&server)) else {
+        return;
+    };
+    env.set_config(&[("evaluate.auto", "true"), ("evaluate.wire_api", "chat")]);
+    env.wg(&["add", "Up", "--id", "up"]).ok();
+    env.wg(&["add", "Down", "--id", "down", "--after", "up"])
+        .ok();
+    let run = Service::start(&env).wait(Duration::from_secs(120));
+    assert_eq!(task(&env, "up")["status"], "done", "{run}");
+    assert_eq!(task(&env, "down")["status"], "done", "{run}");
+    let done_by = first_ts(&env, "up", |r| r["to"] == "done" && r["actor"] == "user");
+    assert_eq!(done_by, None, "up was closed as a person");
+    let by_agent = first_ts(&env, "up", |r| {
+        r["to"] == "done" && r["actor"].as_str().is_some_and(|a| a.starts_with("agent-"))
+    });
+    assert!(by_agent.is_some(), "up was not closed by its agent");
+    let evaluated = first_ts(&env, "up", |r| r["event"] == "evaluation").expect("evaluated");
+    let down_started = first_ts(&env, "down", |r| r["to"] == "in-progress").expect("started");
+    assert!(
+        down_started > evaluated,
+        "down started {down_started}, before up's verdict {evaluated}"
+    );
+}
