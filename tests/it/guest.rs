@@ -4,9 +4,10 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
+use crate::common::project::{codex_env, task};
+use crate::common::service::Coordinator;
+use crate::common::stub::{responses_stub, v1, Finisher, KEY};
 use crate::common::TestEnv;
-use crate::coordinator_codex::{task, Finisher, Service};
-use crate::handler::{codex_env, responses_stub, v1, KEY};
 
 /// What the caller's shell might export besides `WG_API_KEY`.
 const SHELL_KEY: &str = "sk-from-the-users-shell-4242";
@@ -45,7 +46,7 @@ async fn version_and_health_checks_never_see_the_key() {
     env.wg(&["add", "First", "--id", "first"]).ok();
     // The coordinator's health check, then the handler's version probe on the project's
     // first turn, then the turn itself: all three through the wrapper.
-    let run = Service::start(&env).wait(Duration::from_secs(90));
+    let run = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(90));
     assert_eq!(task(&env, "first")["status"], "done", "{run}");
     let seen = std::fs::read_to_string(&log).unwrap();
     let versions = seen.matches("=== --version").count();

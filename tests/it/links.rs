@@ -5,8 +5,9 @@
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
+use crate::common::project::codex_env;
+use crate::common::stub::{responses_stub, sse_response, v1};
 use crate::common::TestEnv;
-use crate::handler::{codex_env, responses_stub, sse_response, v1};
 
 /// A file outside the project that a planted link points at, with known contents.
 fn target(env: &TestEnv, name: &str) -> PathBuf {
@@ -90,7 +91,7 @@ fn commands_refuse_planted_links_and_name_them() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_handler_refuses_each_planted_file_before_its_turn() {
-    let server = responses_stub(sse_response(&[crate::handler::message("hi")])).await;
+    let server = responses_stub(sse_response(&[crate::common::stub::message("hi")])).await;
     let Some(env) = codex_env(&v1(&server)) else {
         return;
     };

@@ -4,25 +4,30 @@
 
 use std::time::Duration;
 
-use crate::common::{wait_until, TestEnv};
-use crate::coordinator::Coordinator;
+use crate::common::service::Coordinator;
+use crate::common::wait::stays;
+use crate::common::TestEnv;
 
 fn service_status(env: &TestEnv) -> String {
     let out = env.wg(&["service", "status"]);
     format!("{}{}", out.stdout, out.stderr)
 }
 
-/// Waits for exactly `n` running agents, then checks they stay `n` for a few polls (200 ms
-/// each): the coordinator had every chance to start more.
+/// Waits for exactly `n` running agents, then checks they stay `n` for a second (five of the
+/// coordinator's 200 ms polls): it had every chance to start more.
 fn settles_at(env: &TestEnv, n: usize) {
-    assert!(
-        wait_until(Duration::from_secs(30), || env.agents().len() == n),
+    wait_until!(
+        Duration::from_secs(30),
+        || env.agents().len() == n,
         "expected {n} agents, have {}:\n{}",
         env.agents().len(),
         env.coordinator_log()
     );
-    wait_until(Duration::from_secs(1), || false);
-    assert_eq!(env.agents().len(), n, "{}", env.coordinator_log());
+    stays(
+        &format!("{n} agents running"),
+        Duration::from_secs(1),
+        || env.agents().len() == n,
+    );
 }
 
 fn config_text(env: &TestEnv) -> String {
@@ -73,10 +78,11 @@ fn config_edits_reach_a_running_coordinator_and_invalid_ones_are_refused() {
         .replace("poll_interval = \"200ms\"", "poll_interval = \"soon\"");
     assert_ne!(bad, good);
     std::fs::write(env.wg_dir().join("config.toml"), &bad).unwrap();
-    assert!(
-        wait_until(Duration::from_secs(30), || env
+    wait_until!(
+        Duration::from_secs(30),
+        || env
             .coordinator_log()
-            .contains("still running on the previous settings")),
+            .contains("still running on the previous settings"),
         "{}",
         env.coordinator_log()
     );
@@ -120,9 +126,9 @@ fn config_edits_reach_a_running_coordinator_and_invalid_ones_are_refused() {
     // next agent still starts as a local process.
     env.wg(&["config", "set", "coordinator.launcher", "slurm"])
         .ok();
-    assert!(
-        wait_until(Duration::from_secs(30), || service_status(&env)
-            .contains("config: coordinator.launcher needs a restart")),
+    wait_until!(
+        Duration::from_secs(30),
+        || service_status(&env).contains("config: coordinator.launcher needs a restart"),
         "{}",
         service_status(&env)
     );

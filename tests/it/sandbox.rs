@@ -11,8 +11,10 @@ use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
 
-use crate::common::{wait_until, TestEnv};
-use crate::coordinator_codex::{task, Service};
+use crate::common::project::task;
+use crate::common::service::Coordinator;
+use crate::common::wait::poll_until as wait_until;
+use crate::common::TestEnv;
 
 /// An argument of `sleep` no other process on the machine uses: the leftover's name.
 fn marker() -> String {
@@ -156,8 +158,7 @@ async fn attack(env: TestEnv, server: MockServer) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let marker = marker();
     prepare(&env, host_tmp.path(), &listener, &marker);
-    let run = Service::start_with(&env, &["service", "start", "--foreground", "--until-done"])
-        .wait(Duration::from_secs(120));
+    let run = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(120));
     let out = tool_output(&server).await;
     assert_eq!(task(&env, "t")["status"], "done", "{run}\n{out}");
     assert_contained(&env, &out, host_tmp.path(), &listener);
@@ -171,10 +172,10 @@ async fn codex_attacks_fail_and_the_task_completes_through_the_broker() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/responses"))
-        .respond_with(crate::handler::Tool("bash attack.sh".into()))
+        .respond_with(crate::common::stub::ResponsesTool("bash attack.sh".into()))
         .mount(&server)
         .await;
-    let Some(env) = crate::handler::codex_env(&crate::handler::v1(&server)) else {
+    let Some(env) = crate::common::project::codex_env(&crate::common::stub::v1(&server)) else {
         return;
     };
     tokio::task::block_in_place(|| futures_block(attack(env, server)));
@@ -183,11 +184,11 @@ async fn codex_attacks_fail_and_the_task_completes_through_the_broker() {
 #[tokio::test(flavor = "multi_thread")]
 async fn claude_attacks_fail_and_the_task_completes_through_the_broker() {
     let server = MockServer::start().await;
-    crate::handler_claude::messages()
-        .respond_with(crate::handler_claude::Tool("bash attack.sh".into()))
+    crate::common::stub::messages()
+        .respond_with(crate::common::stub::ClaudeTool("bash attack.sh".into()))
         .mount(&server)
         .await;
-    let Some(env) = crate::handler_claude::claude_env(&server.uri()) else {
+    let Some(env) = crate::common::project::claude_env(&server.uri()) else {
         return;
     };
     tokio::task::block_in_place(|| futures_block(attack(env, server)));
@@ -199,12 +200,11 @@ fn futures_block<F: std::future::Future>(f: F) -> F::Output {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_working_bwrap_a_boxed_turn_refuses_and_opt_outs_are_shown() {
-    let server =
-        crate::handler::responses_stub(crate::handler::sse_response(&[crate::handler::message(
-            "unboxed answer",
-        )]))
-        .await;
-    let Some(env) = crate::handler::codex_env(&crate::handler::v1(&server)) else {
+    let server = crate::common::stub::responses_stub(crate::common::stub::sse_response(&[
+        crate::common::stub::message("unboxed answer"),
+    ]))
+    .await;
+    let Some(env) = crate::common::project::codex_env(&crate::common::stub::v1(&server)) else {
         return;
     };
     // A machine without user namespaces: bwrap exists and fails the way it does there.
@@ -257,10 +257,10 @@ async fn hanging_turn(marker: &str) -> Option<(TestEnv, MockServer)> {
     let cmd = format!("setsid sleep {marker} > /dev/null 2>&1 < /dev/null & sleep {marker}1");
     Mock::given(method("POST"))
         .and(path("/v1/responses"))
-        .respond_with(crate::handler::Tool(cmd))
+        .respond_with(crate::common::stub::ResponsesTool(cmd))
         .mount(&server)
         .await;
-    let env = crate::handler::codex_env(&crate::handler::v1(&server))?;
+    let env = crate::common::project::codex_env(&crate::common::stub::v1(&server))?;
     env.set_config(&[("handler.idle_timeout", "120s")]);
     env.wg(&["add", "T", "--id", "t"]).ok();
     Some((env, server))
@@ -296,7 +296,7 @@ async fn cancel_and_a_forced_stop_end_every_process_of_the_turn() {
     let Some((env, _server)) = hanging_turn(&marker).await else {
         return;
     };
-    let service = Service::start_with(&env, &["service", "start", "--foreground"]);
+    let service = Coordinator::start(&env, &[]);
     tokio::task::block_in_place(|| wait_for_leftovers(&marker));
     env.wg(&["cancel", "t", "--reason", "test"]).ok();
     let gone = wait_until(Duration::from_secs(20), || leftovers(&marker).is_empty());
@@ -323,7 +323,7 @@ async fn with_the_gate_on_an_agent_cannot_close_its_task_as_a_person() {
                env -u WG_AGENT_ID wg done \"$WG_TASK_ID\"";
     Mock::given(method("POST"))
         .and(path("/v1/responses"))
-        .respond_with(crate::handler::Tool(cmd.into()))
+        .respond_with(crate::common::stub::ResponsesTool(cmd.into()))
         .mount(&server)
         .await;
     // A slow evaluator: a dependent that ignored the gate would start meanwhile.
@@ -332,14 +332,14 @@ async fn with_the_gate_on_an_agent_cannot_close_its_task_as_a_person() {
         .respond_with(chat_reply(&verdict(0.95, "good")).set_delay(Duration::from_millis(1500)))
         .mount(&server)
         .await;
-    let Some(env) = crate::handler::codex_env(&crate::handler::v1(&server)) else {
+    let Some(env) = crate::common::project::codex_env(&crate::common::stub::v1(&server)) else {
         return;
     };
     env.set_config(&[("evaluate.auto", "true"), ("evaluate.wire_api", "chat")]);
     env.wg(&["add", "Up", "--id", "up"]).ok();
     env.wg(&["add", "Down", "--id", "down", "--after", "up"])
         .ok();
-    let run = Service::start(&env).wait(Duration::from_secs(120));
+    let run = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(120));
     assert_eq!(task(&env, "up")["status"], "done", "{run}");
     assert_eq!(task(&env, "down")["status"], "done", "{run}");
     let done_by = first_ts(&env, "up", |r| r["to"] == "done" && r["actor"] == "user");
