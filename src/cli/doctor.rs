@@ -129,7 +129,7 @@ fn sandbox_check(ctx: &Ctx, path: &str) -> Check {
             name: "sandbox",
             ok: true,
             detail: format!(
-                "{} builds boxes here (codex, claude){opt_outs}",
+                "{} builds boxes for the agent CLIs here{opt_outs}",
                 bwrap.display()
             ),
         },
