@@ -81,8 +81,12 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
             ("executor", task.executor.as_deref()),
             ("model", task.model.as_deref()),
             ("timeout", task.timeout.as_deref()),
-            // Only an opt-out or an unboxed executor: the box is the default.
-            ("sandbox", Some(sandbox.as_str()).filter(|s| *s != "bwrap")),
+            // Only an opt-out (the box is the default; `--json` and `wg doctor` also name the
+            // executors not boxed yet).
+            (
+                "sandbox",
+                Some(sandbox.as_str()).filter(|s| *s != "bwrap" && !s.contains("executor runs")),
+            ),
             ("assigned", task.assigned.as_deref()),
             ("failed:  ", task.failure_reason.as_deref()),
             (
