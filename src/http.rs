@@ -108,6 +108,30 @@ pub struct ProbeFailure {
     pub message: String,
 }
 
+/// The context window a `/models` answer gives for `model`: llama.cpp's server under
+/// `meta.n_ctx` (the slot's window), vLLM's as `max_model_len`. A server that lists one model
+/// answers for it whatever its id (llama.cpp names it by its file). Pure.
+pub fn window_in_models(body: &serde_json::Value, model: &str) -> Option<u64> {
+    let list = body.get("data")?.as_array()?;
+    let entry = list
+        .iter()
+        .find(|m| m.get("id").and_then(|i| i.as_str()) == Some(model))
+        .or_else(|| (list.len() == 1).then(|| &list[0]))?;
+    entry["meta"]["n_ctx"]
+        .as_u64()
+        .or_else(|| entry["max_model_len"].as_u64())
+}
+
+/// `GET {url}/models` and the context window it gives for `model`, if any.
+pub fn model_window(url: &str, key: Option<&str>, model: &str, timeout: Duration) -> Option<u64> {
+    let models = format!("{}/models", url.trim_end_matches('/'));
+    let (status, body) = get(&agent(timeout), &models, key, timeout).ok()?;
+    if !(200..300).contains(&status) {
+        return None;
+    }
+    window_in_models(&serde_json::from_str(&body).ok()?, model)
+}
+
 /// `GET {url}/models` with the key agents use, a path gateways and servers check keys on.
 /// `Ok` with the listed model ids when it answers 2xx; a 401/403, a 429 or a 5xx (or no
 /// answer) is a failure of its kind; other 4xx (a server without `/models`) count as up with
@@ -142,5 +166,24 @@ pub fn probe_models(
             message,
         }),
         _ => Ok(Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn windows_from_llama_cpp_and_vllm_model_lists() {
+        // llama.cpp's server (0c1e570): the model is named by its file, the window in meta.
+        let llama = json!({"object": "list", "data": [{"id": "/m/SmolLM2.gguf", "object": "model",
+            "meta": {"n_ctx": 4096, "n_ctx_train": 8192}}]});
+        assert_eq!(window_in_models(&llama, "smollm2"), Some(4096));
+        let vllm = json!({"data": [{"id": "a", "max_model_len": 32768},
+            {"id": "qwen3-coder", "max_model_len": 262144}]});
+        assert_eq!(window_in_models(&vllm, "qwen3-coder"), Some(262144));
+        assert_eq!(window_in_models(&vllm, "other"), None);
+        assert_eq!(window_in_models(&json!({"data": []}), "m"), None);
     }
 }

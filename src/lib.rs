@@ -16,6 +16,7 @@ pub mod executor;
 pub mod exit;
 pub mod handler;
 pub mod http;
+pub mod landing;
 pub mod lifecycle;
 pub mod logging;
 pub mod model;

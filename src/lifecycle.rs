@@ -13,13 +13,16 @@ pub const FAILED_BY: &str = "failed_by";
 /// Task record field: `true` while an agent's `done` waits for the automatic evaluation.
 pub use crate::model::task::AWAITING_EVALUATION as AWAITING;
 
+/// `failed_by` of a failure whose cause a retry cannot change (`ErrorKind::retry_helps`).
+pub const FAILED_BY_LIMIT: &str = "limit";
+
 /// Whether the coordinator may retry this failed task: failures decided by a person
-/// (`wg fail` outside an agent) or by the evaluator's last rejection are final;
-/// `wg retry` opens them again.
+/// (`wg fail` outside an agent), by the evaluator's last rejection, or by a limit a retry
+/// would hit again are final; `wg retry` opens them again.
 pub fn retryable_failure(task: &Task) -> bool {
     !matches!(
         task.extra.get(FAILED_BY).and_then(|v| v.as_str()),
-        Some("user" | "evaluator")
+        Some("user" | "evaluator" | FAILED_BY_LIMIT)
     )
 }
 

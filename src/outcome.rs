@@ -28,6 +28,9 @@ pub enum ErrorKind {
     ModelNotFound,
     /// The conversation no longer fits the model's context window.
     ContextOverflow,
+    /// The answer was cut off by the output-token limit (the server's, or
+    /// `endpoint.max_output_tokens`): retrying the same turn gets the same cut.
+    OutputLimit,
     /// HTTP 400 (or another 4xx) that is not about the context: this request was refused.
     BadRequest,
     /// The answer stopped mid-stream.
@@ -39,6 +42,9 @@ pub enum ErrorKind {
     TimeoutHard,
     CodexMissing,
     ClaudeMissing,
+    /// codex cannot set up its sandbox helpers: its home is under the temp dir, where it
+    /// refuses to create them, so every command it runs would fail.
+    SandboxUnavailable,
     /// A per-task budget is spent.
     Budget,
     /// The agent repeated one command, or ran too many in one turn (runaway).
@@ -62,7 +68,7 @@ pub enum Scope {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 20] = [
+    pub const ALL: [ErrorKind; 22] = [
         ErrorKind::Unauthorized,
         ErrorKind::Forbidden,
         ErrorKind::KeyMissing,
@@ -71,6 +77,7 @@ impl ErrorKind {
         ErrorKind::ServerError,
         ErrorKind::ModelNotFound,
         ErrorKind::ContextOverflow,
+        ErrorKind::OutputLimit,
         ErrorKind::BadRequest,
         ErrorKind::StreamBroken,
         ErrorKind::BadConfig,
@@ -79,6 +86,7 @@ impl ErrorKind {
         ErrorKind::TimeoutHard,
         ErrorKind::CodexMissing,
         ErrorKind::ClaudeMissing,
+        ErrorKind::SandboxUnavailable,
         ErrorKind::Budget,
         ErrorKind::Loop,
         ErrorKind::AgentFailed,
@@ -96,6 +104,7 @@ impl ErrorKind {
             ErrorKind::ServerError => "server-error",
             ErrorKind::ModelNotFound => "model-not-found",
             ErrorKind::ContextOverflow => "context-overflow",
+            ErrorKind::OutputLimit => "output-limit",
             ErrorKind::BadRequest => "bad-request",
             ErrorKind::StreamBroken => "stream-broken",
             ErrorKind::BadConfig => "bad-config",
@@ -104,6 +113,7 @@ impl ErrorKind {
             ErrorKind::TimeoutHard => "timeout-hard",
             ErrorKind::CodexMissing => "codex-missing",
             ErrorKind::ClaudeMissing => "claude-missing",
+            ErrorKind::SandboxUnavailable => "sandbox-unavailable",
             ErrorKind::Budget => "budget",
             ErrorKind::Loop => "loop",
             ErrorKind::AgentFailed => "codex-failed",
@@ -139,6 +149,13 @@ impl ErrorKind {
         self.scope() == Scope::Endpoint
     }
 
+    /// Whether running the task again as it is could end differently. An answer cut at the
+    /// output cap is cut the same way again, and codex cannot sandbox itself in the same
+    /// place the next time either: the coordinator does not spend retries on them.
+    pub fn retry_helps(self) -> bool {
+        !matches!(self, ErrorKind::OutputLimit | ErrorKind::SandboxUnavailable)
+    }
+
     /// One line: what to do about it.
     pub fn advice(self) -> &'static str {
         match self {
@@ -150,6 +167,7 @@ impl ErrorKind {
             ErrorKind::ServerError => "the endpoint answered with a server error: look at the model server's log",
             ErrorKind::ModelNotFound => "the endpoint does not serve this model (or the URL lacks /v1): check `wg config get endpoint.model`",
             ErrorKind::ContextOverflow => "the conversation no longer fits the model's context: split the task or raise the server's context length",
+            ErrorKind::OutputLimit => "the answer hit the output-token limit: raise the server's cap (llama-server -n, vLLM max_tokens) and endpoint.max_output_tokens to match",
             ErrorKind::BadRequest => "the endpoint refused the request: the server's message says why",
             ErrorKind::StreamBroken => "the answer stopped mid-stream: the server may be overloaded; check its log",
             ErrorKind::BadConfig => "the agent refused its configuration: check .wg/config.toml",
@@ -158,6 +176,7 @@ impl ErrorKind {
             ErrorKind::TimeoutHard => "the turn ran past handler.turn_timeout: split the task or raise the limit",
             ErrorKind::CodexMissing => "codex cannot be started: install it or set codex.binary",
             ErrorKind::ClaudeMissing => "claude cannot be started: install it or set claude.binary",
+            ErrorKind::SandboxUnavailable => "codex cannot set up its sandbox under the temp dir: move the project out of /tmp, or set HOME to a directory outside it",
             ErrorKind::Budget => "the task is over its budget: raise the limit in [handler] and `wg retry` it",
             ErrorKind::Loop => "the agent was looping: look at its last commands (`wg tail ID`), then `wg msg` it a hint or `wg retry` it",
             ErrorKind::AgentFailed | ErrorKind::Unknown => "see the task's handler.log and events.jsonl",
@@ -206,6 +225,14 @@ pub fn is_context_overflow(message: &str) -> bool {
         "prompt is too long",
     ];
     PHRASES.iter().any(|p| m.contains(p))
+}
+
+/// codex's words for an answer the server ended at its output-token limit (a chat
+/// `finish_reason: "length"`, a Responses `incomplete` with reason `max_output_tokens`):
+/// "Incomplete response returned, reason: max_output_tokens".
+pub fn is_output_limit(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("incomplete response") && m.contains("max_output_tokens")
 }
 
 /// The HTTP status a message names in one of the forms codex and the bridge print
@@ -269,6 +296,8 @@ pub fn classify_text(message: &str) -> ErrorKind {
     let m = message.to_ascii_lowercase();
     if is_context_overflow(&m) {
         ErrorKind::ContextOverflow
+    } else if is_output_limit(&m) {
+        ErrorKind::OutputLimit
     } else if m.contains("unauthorized") || m.contains("invalid api key") {
         ErrorKind::Unauthorized
     } else if m.contains("forbidden") {
@@ -422,6 +451,11 @@ mod tests {
             ErrorKind::StreamBroken
         );
         assert_eq!(classify_messages(["something odd"]), ErrorKind::AgentFailed);
+        // codex's words for a chat `finish_reason: "length"` (llama-server's `-n` cap).
+        assert_eq!(
+            classify_messages(["Incomplete response returned, reason: max_output_tokens"]),
+            ErrorKind::OutputLimit
+        );
     }
 
     #[test]

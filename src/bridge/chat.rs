@@ -70,7 +70,7 @@ pub(super) async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Respo
             )
         }
     };
-    let request: Value = match serde_json::from_slice(&bytes) {
+    let mut request: Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
         Err(e) => {
             return error_reply(
@@ -79,6 +79,7 @@ pub(super) async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Respo
             )
         }
     };
+    let cap = super::tally::apply_cap(&mut request, shared.max_output_tokens);
     let chat = match translate::request_to_chat(&request) {
         Ok(c) => c,
         Err(e) => return error_reply(StatusCode::BAD_REQUEST, &e.to_string()),
@@ -161,7 +162,7 @@ pub(super) async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Respo
         .map_or(0, |d| d.as_secs());
     let translator = StreamTranslator::new(&response_id, &chat.model, created, chat.tools);
     let (sse_tx, sse_rx) = mpsc::channel::<Bytes>(64);
-    tokio::spawn(pump(translator, up_rx, sse_tx, shared.clone()));
+    tokio::spawn(pump(translator, up_rx, sse_tx, shared.clone(), cap));
     let mut resp = Response::new(
         ChannelBody {
             rx: sse_rx,
@@ -181,15 +182,23 @@ pub(super) async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Respo
     resp
 }
 
-/// Feeds upstream lines through the translator and the events out to codex.
+/// Feeds upstream lines through the translator and the events out to codex; keeps how the
+/// answer ended (`Shared::record_exchange`).
 async fn pump(
     mut tr: StreamTranslator,
     mut up_rx: mpsc::Receiver<Upstream>,
     out: mpsc::Sender<Bytes>,
     shared: Arc<Shared>,
+    cap: Option<u64>,
 ) {
     let mut events = tr.start();
     loop {
+        for x in events
+            .iter()
+            .filter_map(|e| super::tally::from_event(e, cap))
+        {
+            shared.record_exchange(x);
+        }
         let frames: String = events.iter().map(translate::sse_frame).collect();
         if !frames.is_empty() && out.send(Bytes::from(frames)).await.is_err() {
             return; // codex hung up; dropping up_rx and the body's guard ends the upstream call

@@ -22,6 +22,7 @@ mod passthrough;
 pub mod probe;
 mod server;
 mod shared;
+pub mod tally;
 pub mod translate;
 
 use std::sync::Arc;
@@ -80,6 +81,9 @@ pub struct BridgeConfig {
     /// Longest silence between two reads of the upstream answer, including the wait for its
     /// headers. A server that stalls longer is cut off and codex gets a failed response.
     pub read_timeout: Duration,
+    /// The output cap put into every Responses request without one (`endpoint.max_output_tokens`),
+    /// so that an answer stopped there can be told from one the model finished.
+    pub max_output_tokens: Option<u64>,
 }
 
 impl BridgeConfig {
@@ -99,7 +103,13 @@ impl BridgeConfig {
             log: Arc::new(|_| {}),
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(600),
+            max_output_tokens: None,
         }
+    }
+
+    pub fn with_max_output_tokens(mut self, cap: Option<u64>) -> Self {
+        self.max_output_tokens = cap;
+        self
     }
 
     pub fn with_auth(mut self, auth: UpstreamAuth) -> Self {
@@ -123,6 +133,7 @@ impl std::fmt::Debug for BridgeConfig {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
+            .field("max_output_tokens", &self.max_output_tokens)
             .finish()
     }
 }
@@ -140,6 +151,14 @@ pub enum BridgeEvent {
     /// The upstream failed; codex gets the same status (or a failed response), but may show
     /// only a generic text (it does for 500s), so this is the message to quote.
     UpstreamError(UpstreamError),
+}
+
+/// A warning and when it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stamped {
+    /// RFC 3339 UTC with milliseconds, as handler.log writes it.
+    pub ts: String,
+    pub message: String,
 }
 
 /// What the chat endpoint said when it failed.
@@ -228,6 +247,7 @@ impl BridgeHandle {
         self.set_token(token.clone());
         let _ = self.take_first_error();
         let _ = self.take_warnings();
+        let _ = self.take_exchanges();
         Ok(token)
     }
 
@@ -267,10 +287,27 @@ impl BridgeHandle {
 
     /// Warnings since the last call (dropped tools and fields, converted `<tool_call>` text).
     pub fn take_warnings(&self) -> Vec<String> {
+        self.take_stamped_warnings()
+            .into_iter()
+            .map(|w| w.message)
+            .collect()
+    }
+
+    /// Like [`take_warnings`](Self::take_warnings), each with the time it happened.
+    pub fn take_stamped_warnings(&self) -> Vec<Stamped> {
         self.shared
             .warnings
             .lock()
             .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default()
+    }
+
+    /// How each answer since the turn began ended, with the server's token counts, in order.
+    pub fn take_exchanges(&self) -> Vec<tally::Exchange> {
+        self.shared
+            .exchanges
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
             .unwrap_or_default()
     }
 

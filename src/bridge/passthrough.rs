@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use super::shared::{
     error_reply, full, redact, AgentGuard, RespBody, Shared, Unregister, MAX_REQUEST_BYTES,
 };
-use super::{translate, UpstreamAuth, UpstreamError};
+use super::{tally, translate, UpstreamAuth, UpstreamError};
 
 /// Chunks read from the endpoint; SSE events are small, a read returns what has arrived.
 const READ_CHUNK: usize = 16 * 1024;
@@ -149,6 +149,7 @@ pub(super) async fn forward(
         }
     };
 
+    let (body, scan) = watch_responses(&shared, &method, &url, body);
     let number = shared.next_request.fetch_add(1, Ordering::Relaxed);
     let agent = crate::http::streaming_agent(shared.connect_timeout, shared.read_timeout);
     if let Ok(mut m) = shared.agents.lock() {
@@ -221,10 +222,37 @@ pub(super) async fn forward(
         });
         return builder.body(full(body)).map_err(std::io::Error::other);
     }
-    let stream = StreamBody { rx, _guard: guard };
+    let stream = StreamBody { rx, scan, guard };
     builder
         .body(stream.boxed_unsync())
         .map_err(std::io::Error::other)
+}
+
+/// A codex request for an answer (`POST …/responses`) gets the configured output cap when it
+/// has none, and its answer is watched for how it ends; every other request passes untouched.
+fn watch_responses(
+    shared: &Shared,
+    method: &hyper::Method,
+    url: &str,
+    body: Bytes,
+) -> (Bytes, Option<tally::SseScan>) {
+    let path = url.split('?').next().unwrap_or(url).trim_end_matches('/');
+    if shared.wire != super::Wire::Responses
+        || method != hyper::Method::POST
+        || !path.ends_with("/responses")
+    {
+        return (body, None);
+    }
+    let Ok(mut request) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return (body, None);
+    };
+    let had = tally::request_cap(&request);
+    let cap = tally::apply_cap(&mut request, shared.max_output_tokens);
+    let body = match serde_json::to_vec(&request) {
+        Ok(b) if had != cap => Bytes::from(b),
+        _ => body,
+    };
+    (body, Some(tally::SseScan::new(cap)))
 }
 
 struct Upstream {
@@ -285,10 +313,20 @@ fn call(shared: &Shared, number: u64, agent: ureq::Agent, up: Upstream, tx: mpsc
     }
 }
 
-/// The streamed body: chunks as they arrive; an upstream break aborts the connection.
+/// The streamed body: chunks as they arrive; an upstream break aborts the connection. A
+/// Responses answer is read on its way through (`scan`) and its end kept when it is over.
 struct StreamBody {
     rx: mpsc::Receiver<Piece>,
-    _guard: AgentGuard,
+    scan: Option<tally::SseScan>,
+    guard: AgentGuard,
+}
+
+impl StreamBody {
+    fn ended(&mut self) {
+        if let Some(x) = self.scan.take().and_then(tally::SseScan::unreported) {
+            self.guard.shared.record_exchange(x);
+        }
+    }
 }
 
 impl http_body::Body for StreamBody {
@@ -303,6 +341,10 @@ impl http_body::Body for StreamBody {
         loop {
             return match self.rx.poll_recv(cx) {
                 Poll::Ready(Some(Piece::Chunk(b))) => {
+                    if let Some(x) = self.scan.as_mut().and_then(|s| s.feed(&b)) {
+                        // Kept before the agent gets the chunk: it may hang up right after.
+                        self.guard.shared.record_exchange(x);
+                    }
                     Poll::Ready(Some(Ok(http_body::Frame::data(b))))
                 }
                 Poll::Ready(Some(Piece::Broken(e))) => Poll::Ready(Some(Err(e))),
@@ -310,7 +352,10 @@ impl http_body::Body for StreamBody {
                     Poll::Ready(Some(Err(std::io::Error::other(m))))
                 }
                 Poll::Ready(Some(Piece::Head { .. })) => continue,
-                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Ready(None) => {
+                    self.ended();
+                    Poll::Ready(None)
+                }
                 Poll::Pending => Poll::Pending,
             };
         }

@@ -76,7 +76,7 @@ pub enum ToolCallCheck {
 
 /// The advice for [`ToolCallCheck::AsText`] (also logged by the handler when a reply holds
 /// `<tool_call>` text).
-pub const TOOL_CALL_TEXT_ADVICE: &str = "the server returns tool calls as `<tool_call>` text instead of structured calls: its tool-call parser is off. vLLM: start it with `--enable-auto-tool-choice --tool-call-parser qwen3_coder` (the parser that fits the model; qwen3_coder is for Qwen3-Coder). SGLang: start it with `--tool-call-parser qwen3_coder` (likewise)";
+pub const TOOL_CALL_TEXT_ADVICE: &str = "the server returns tool calls as `<tool_call>` text instead of structured calls: its tool-call parser is off. vLLM: start it with `--enable-auto-tool-choice --tool-call-parser qwen3_coder` (the parser that fits the model; qwen3_coder is for Qwen3-Coder). SGLang: start it with `--tool-call-parser qwen3_coder` (likewise). llama.cpp's llama-server: start it with `--jinja` (its chat template then parses tool calls; add `--chat-template-file` when the GGUF's own template lacks tools). Other servers: turn on their tool-call parser for the model";
 
 /// Whether a reply text carries a tool call the server left unparsed.
 pub fn has_tool_call_text(text: &str) -> bool {

@@ -49,6 +49,8 @@ pub(super) fn spawn(config: BridgeConfig, token: String) -> Result<Running, Brid
         read_timeout: config.read_timeout,
         first_error: Mutex::new(None),
         warnings: Mutex::new(Vec::new()),
+        max_output_tokens: config.max_output_tokens,
+        exchanges: Mutex::new(Vec::new()),
         agents: Mutex::new(HashMap::new()),
         next_request: AtomicU64::new(1),
     });

@@ -36,7 +36,12 @@ pub(super) struct Shared {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub first_error: Mutex<Option<UpstreamError>>,
-    pub warnings: Mutex<Vec<String>>,
+    /// Each warning with the time it happened (`BridgeHandle::take_stamped_warnings`).
+    pub warnings: Mutex<Vec<super::Stamped>>,
+    /// Put into every Responses request that has no `max_output_tokens` of its own.
+    pub max_output_tokens: Option<u64>,
+    /// How each answer of the turn ended, with the server's token counts.
+    pub exchanges: Mutex<Vec<super::tally::Exchange>>,
     /// Agents of upstream calls still running, by request number.
     pub agents: Mutex<HashMap<u64, ureq::Agent>>,
     pub next_request: AtomicU64,
@@ -60,8 +65,18 @@ impl Shared {
         (self.log)(&BridgeEvent::Warning(message.clone()));
         if let Ok(mut w) = self.warnings.lock() {
             if w.len() < MAX_KEPT_WARNINGS {
-                w.push(message);
+                w.push(super::Stamped {
+                    ts: crate::time::now_rfc3339(),
+                    message,
+                });
             }
+        }
+    }
+
+    /// Keeps how one answer ended, for the handler's reading of the turn.
+    pub fn record_exchange(&self, x: super::tally::Exchange) {
+        if let Ok(mut e) = self.exchanges.lock() {
+            e.push(x);
         }
     }
 

@@ -48,6 +48,11 @@ pub struct AddArgs {
     /// whose lock path overlaps runs at the same time (repeatable).
     #[arg(long = "lock", value_name = "PATH")]
     pub lock: Vec<String>,
+    /// A command (run with `sh -c` in the task's workspace) that wg runs itself after the
+    /// agent's `wg done`; the task counts as done only when it exits 0 (repeatable, in
+    /// order). Replaces `[checks] commands` for this task. See docs/landing.md.
+    #[arg(long = "check", value_name = "CMD")]
+    pub check: Vec<String>,
     /// What the task's worktree starts from (branch, tag or commit). Default:
     /// `workspace.base`, else the project's HEAD.
     #[arg(long, value_name = "REV")]
@@ -109,6 +114,9 @@ pub fn cmd_add(ctx: &Ctx, args: &AddArgs) -> CliResult {
             locks.push(l);
         }
     }
+    if args.check.iter().any(|c| c.trim().is_empty()) {
+        return Err(usage_error("--check needs a command, not an empty string"));
+    }
     let mut w = ctx.store.writer()?;
     let id = match &args.id {
         Some(id) => {
@@ -142,6 +150,12 @@ pub fn cmd_add(ctx: &Ctx, args: &AddArgs) -> CliResult {
     use crate::workspace::field;
     if !locks.is_empty() {
         task.extra.insert(field::LOCK_PATHS.into(), locks.into());
+    }
+    if !args.check.is_empty() {
+        task.extra.insert(
+            crate::landing::CHECKS_FIELD.into(),
+            args.check.clone().into(),
+        );
     }
     if let Some(b) = &args.base {
         task.extra.insert(field::BASE.into(), b.clone().into());

@@ -12,10 +12,11 @@ use crate::outcome::ErrorKind;
 const BOUND: Duration = Duration::from_secs(15);
 
 /// Check that agents can run: codex found (and its version), the endpoint reachable, the model
-/// listed there, the API key's env var set; worktrees left behind by tasks that no longer
-/// run; the task store (superseded records, e.g. after a git merge) and, in a git repository,
+/// listed there, the API key's env var set, the server's context window large enough for
+/// codex's own prompt, codex's home outside the temp dir; worktrees left behind by tasks that
+/// no longer run; the task store (superseded records, e.g. after a git merge) and, in a git repository,
 /// the union merge of `.wg/.gitattributes`; links and special files under `.wg/`, which wg
-/// refuses to open. One line each.
+/// refuses to open; whether agents can be boxed here. One line each.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// Repair what can be: remove the stale worktrees found (their changes are committed on
@@ -47,7 +48,7 @@ pub fn cmd_doctor(ctx: &Ctx, args: &DoctorArgs) -> CliResult {
     checks.extend(worktree_checks(ctx, args.fix)?);
     checks.extend(store_checks(ctx, args.fix)?);
     checks.push(planted_check(ctx));
-    checks.push(sandbox_check(ctx, &path));
+    checks.push(box_check(ctx, &path));
     if uses_slurm(ctx) {
         checks.extend(slurm_checks(ctx));
     }
@@ -92,7 +93,7 @@ fn planted_check(ctx: &Ctx) -> Check {
 }
 
 /// Whether agents can be boxed here, and every opt-out and unboxed executor by name.
-fn sandbox_check(ctx: &Ctx, path: &str) -> Check {
+fn box_check(ctx: &Ctx, path: &str) -> Check {
     use crate::sandbox::{Mode, Network, Setting, BOXED_EXECUTORS};
     let graph = ctx.store.load().ok();
     let tasks: Vec<&crate::model::Task> = graph.iter().flat_map(|g| g.tasks.values()).collect();
@@ -230,12 +231,14 @@ fn codex_checks(ctx: &Ctx, path: &str, root: &std::path::Path, checks: &mut Vec<
             ok: true,
             detail: "none configured; codex uses its own login and provider".into(),
         }),
-        Some(url) => checks.extend(endpoint_checks(
-            url,
-            key_env,
-            key.as_deref(),
-            cfg.model.as_deref(),
-            cfg.endpoint.wire_api.as_deref(),
+        Some(url) => checks.extend(sandbox_check(ctx.layout.dir()).into_iter().chain(
+            endpoint_checks(
+                url,
+                key_env,
+                key.as_deref(),
+                cfg.model.as_deref(),
+                cfg.endpoint.wire_api.as_deref(),
+            ),
         )),
     }
 }
@@ -251,14 +254,16 @@ fn endpoint_checks(
 ) -> Vec<Check> {
     use crate::bridge::probe::{tool_call_check, ToolCallCheck, TOOL_CALL_TEXT_ADVICE};
     let chat = wire_api == Some("chat");
-    let (models, wire, tools) = std::thread::scope(|s| {
+    let (models, wire, tools, window) = std::thread::scope(|s| {
         let models = s.spawn(|| crate::http::probe_models(url, key, BOUND));
         let wire = model.map(|m| s.spawn(move || wire_check(url, key, m, wire_api)));
         let tools = model.map(|m| s.spawn(move || tool_call_check(url, key, m, chat, BOUND)));
+        let window = model.map(|m| s.spawn(move || crate::http::model_window(url, key, m, BOUND)));
         (
             models.join().expect("the probe thread does not panic"),
             wire.map(|h| h.join().expect("the wire check does not panic")),
             tools.map(|h| h.join().expect("the tool check does not panic")),
+            window.and_then(|h| h.join().expect("the window probe does not panic")),
         )
     });
     let mut checks = Vec::new();
@@ -339,6 +344,9 @@ fn endpoint_checks(
     });
     if let Some(w) = wire {
         checks.push(w);
+    }
+    if let Some(w) = window {
+        checks.push(window_check(w));
     }
     if let Some(t) = tools {
         checks.push(match t {
@@ -487,6 +495,49 @@ fn probe_anthropic(url: &str, key: Option<&str>, auth: &str) -> Check {
             }
         }
     }
+}
+
+/// The tokens a turn needs beyond codex's own prompt: the task's text and an answer.
+const TURN_ROOM_TOKENS: u64 = 1_024;
+
+/// The server's context window against codex's own part of every prompt: a window that cannot
+/// hold it overflows on every turn, whatever the history budget.
+fn window_check(window: u64) -> Check {
+    use crate::handler::overflow::CODEX_FIXED_PROMPT_TOKENS as FIXED;
+    let need = FIXED + TURN_ROOM_TOKENS;
+    Check {
+        name: "window",
+        ok: window >= need,
+        detail: if window >= need {
+            format!(
+                "the server's window of {window} tokens holds codex's own prompt (about {FIXED} tokens) and leaves {} for the task",
+                window - FIXED
+            )
+        } else {
+            format!(
+                "the server's window of {window} tokens is too small for codex's own prompt (about {FIXED} tokens, before any of the task's text) and room to work: every turn would overflow; start the server with at least {need} (llama-server -c 8192)"
+            )
+        },
+    }
+}
+
+/// codex refuses to create its sandbox helpers in a home under the temp dir, and then every
+/// command it runs fails; wg moves the home under $HOME/.cache/wg unless HOME is there too.
+fn sandbox_check(wg_dir: &std::path::Path) -> Option<Check> {
+    use crate::handler::resolve::{codex_home, under_temp};
+    let wg_dir = std::path::absolute(wg_dir).unwrap_or_else(|_| wg_dir.to_path_buf());
+    let home = codex_home(&wg_dir);
+    if !under_temp(&home) {
+        return None;
+    }
+    Some(Check {
+        name: "sandbox",
+        ok: false,
+        detail: format!(
+            "codex's home would be {}, under the temp dir, where codex refuses to create its sandbox helpers: every command would fail. Move the project out of the temp dir, or set HOME to a directory outside it",
+            home.display()
+        ),
+    })
 }
 
 /// Which API the endpoint answers (a one-token request to each), against `endpoint.wire_api`.

@@ -61,6 +61,7 @@ pub fn cmd_done(ctx: &Ctx, args: &DoneArgs) -> CliResult {
     let task = transition(&mut w, &args.id, change, |t| {
         t.failure_reason = None;
         crate::evaluate::hold_for_evaluation(t, &ctx.config, &ctx.actor);
+        crate::landing::hold_on_done(t, &ctx.config, &ctx.actor);
     })?;
     w.commit()?;
     // Closing a task leaves what it was sent since its last reply without a turn: say so. (An

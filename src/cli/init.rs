@@ -69,6 +69,9 @@ wire_api = {wire_api}
 # Context window of the model, for models codex does not know (qwen3-coder, most local
 # models): without it codex assumes a small window and compacts the conversation early.
 # model_context_window = 262144
+# The most tokens one answer may have: the server's own cap (llama-server -n) or lower. An
+# answer stopped there is reported as output-limit instead of passing as finished.
+# max_output_tokens = 4096
 
 [coordinator]
 # Agents running at once.

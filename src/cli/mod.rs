@@ -24,6 +24,7 @@ mod man;
 mod mock_agent;
 mod msg;
 pub(crate) mod pause;
+mod queue;
 mod ready;
 mod resume;
 mod retry;
@@ -81,6 +82,7 @@ pub enum Command {
     List(list::ListArgs),
     Show(show::ShowArgs),
     Ready(ready::ReadyArgs),
+    Queue(queue::QueueArgs),
     Status(status::StatusArgs),
     Edit(edit::EditArgs),
     Done(done::DoneArgs),
@@ -216,6 +218,7 @@ pub fn run(cli: Cli) -> CliResult {
                 Command::List(a) => list::cmd_list(&ctx, a),
                 Command::Show(a) => show::cmd_show(&ctx, a),
                 Command::Ready(a) => ready::cmd_ready(&ctx, a),
+                Command::Queue(a) => queue::cmd_queue(&ctx, a),
                 Command::Status(a) => status::cmd_status(&ctx, a),
                 Command::Edit(a) => edit::cmd_edit(&ctx, a),
                 Command::Done(a) => done::cmd_done(&ctx, a),

@@ -50,6 +50,10 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
     if let Some(e) = &evaluation {
         value["evaluation"] = e.clone();
     }
+    let check_runs = crate::landing::checks::read(&ctx.layout, &task.id);
+    if !check_runs.is_empty() {
+        value["check_runs"] = serde_json::to_value(&check_runs).map_err(crate::error::internal)?;
+    }
     let last_error = crate::conversation::last_error(&ctx.layout, &task.id);
     if let Some(e) = &last_error {
         value["last_error"] = serde_json::to_value(e).map_err(crate::error::internal)?;
@@ -65,7 +69,9 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
         if !task.after.is_empty() {
             s.push_str(&format!("  after:    {}\n", task.after.join(", ")));
         }
-        if crate::evaluate::awaiting(&task) {
+        if let Some(l) = crate::landing::describe(&task) {
+            s.push_str(&format!("  landing:  {l}\n"));
+        } else if crate::evaluate::awaiting(&task) {
             s.push_str(
                 "  gate:     waiting for evaluation (dependents start once it is accepted)\n",
             );
@@ -158,6 +164,7 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
         if !task.description.is_empty() {
             s.push_str(&format!("\n{}\n", task.description));
         }
+        s.push_str(&crate::landing::checks::describe(&check_runs));
         if let Some(e) = &evaluation {
             s.push_str(&format!(
                 "\nevaluation: {}\n",

@@ -2,12 +2,14 @@
 //! `edit.rs` changes the file through toml_edit so comments and order survive.
 
 pub mod budget;
+mod checks;
 pub mod edit;
 mod evaluate;
 pub mod key_name;
 pub mod live;
 mod suggest;
 
+pub use checks::{ChecksConfig, LandBy};
 pub use evaluate::{default_weights, EvaluateConfig};
 
 use std::collections::BTreeMap;
@@ -35,6 +37,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub evaluate: EvaluateConfig,
     pub workspace: WorkspaceConfig,
+    /// `[checks]`: commands wg runs itself after an agent's `wg done` (docs/landing.md).
+    pub checks: ChecksConfig,
     /// `[pricing."MODEL"]`: USD per million tokens, for costs in `wg show` and `wg stats`.
     pub pricing: BTreeMap<String, crate::pricing::Price>,
     pub slurm: SlurmConfig,
@@ -87,8 +91,17 @@ pub struct WorkspaceConfig {
     pub dir: String,
     /// What `wg done` does with uncommitted changes in a worktree: `commit` or `refuse`.
     pub on_done: String,
-    /// After done: `none` (keep the branch for review) or `ff` (fast-forward the base branch).
+    /// After done: `none` (keep the branch for review), `ff` (fast-forward the base branch)
+    /// or `queue` (the merge queue of docs/landing.md).
     pub merge: String,
+    /// How the merge queue lands a branch: `merge` or `rebase`.
+    pub land_by: LandBy,
+    /// Rounds a task gets in the merge queue (conflicts, checks failing on the merged
+    /// result): the round that fails last makes the task `needs-input`.
+    pub land_rounds: u32,
+    /// Queued tasks landed together: merged one after the other and checked once (1: one
+    /// at a time). A failing batch lands its tasks one by one.
+    pub land_batch: u32,
     /// Leave worktrees on disk after the task ends (the branch is always kept).
     pub keep_worktrees: bool,
     /// What new worktrees start from; the project's HEAD when unset. A task's `--base` wins.
@@ -102,6 +115,9 @@ impl Default for WorkspaceConfig {
             dir: ".wg/worktrees/{id}".into(),
             on_done: "commit".into(),
             merge: "none".into(),
+            land_by: LandBy::Merge,
+            land_rounds: 3,
+            land_batch: 1,
             keep_worktrees: false,
             base: None,
         }
@@ -119,6 +135,11 @@ pub struct EndpointConfig {
     pub wire_api: Option<String>,
     /// Passed to codex for models it does not know.
     pub model_context_window: Option<u64>,
+    /// The most tokens one answer may have. The proxy puts it into every request without a
+    /// cap of its own, so an answer that stops there is told from a finished one (some
+    /// servers, llama.cpp's among them, still say `completed`). Set it to the server's own
+    /// cap (llama-server `-n`) or lower.
+    pub max_output_tokens: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -339,6 +360,7 @@ impl Default for Config {
             notify: NotifyConfig::default(),
             evaluate: Default::default(),
             workspace: WorkspaceConfig::default(),
+            checks: ChecksConfig::default(),
             pricing: BTreeMap::new(),
             slurm: SlurmConfig::default(),
         }
@@ -456,7 +478,6 @@ impl Config {
         for (key, value, allowed) in [
             ("workspace.mode", &w.mode, &["shared", "worktree"]),
             ("workspace.on_done", &w.on_done, &["commit", "refuse"]),
-            ("workspace.merge", &w.merge, &["none", "ff"]),
         ] {
             if !allowed.contains(&value.as_str()) {
                 return Err(format!(
@@ -465,6 +486,19 @@ impl Config {
                 ));
             }
         }
+        if !matches!(w.merge.as_str(), "none" | "ff" | "queue") {
+            return Err(format!(
+                "workspace.merge = \"{}\": expected \"none\", \"ff\" or \"queue\"",
+                w.merge
+            ));
+        }
+        if w.land_rounds == 0 {
+            return Err("workspace.land_rounds = 0: must be at least 1".into());
+        }
+        if w.land_batch == 0 {
+            return Err("workspace.land_batch = 0: must be at least 1".into());
+        }
+        self.checks.validate()?;
         if w.dir.trim().is_empty() {
             return Err("workspace.dir is empty".into());
         }

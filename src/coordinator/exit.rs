@@ -87,6 +87,11 @@ impl Coordinator {
             max_nudges: self.config.coordinator.max_nudges,
             output_tail,
         };
+        // A failure a retry would only repeat (an answer cut at the output cap) is final.
+        let futile = facts
+            .failure
+            .as_ref()
+            .is_some_and(|t| !t.kind.retry_helps());
         let mut decision = scheduler::decide_exit(&facts);
         if let Some(end) = &e.slurm {
             if e.stopped.is_none() {
@@ -108,6 +113,7 @@ impl Coordinator {
         ));
         let from = task.status;
         let gated = self.config.evaluate.auto;
+        let config = self.config.clone();
         let change_to = |w: &mut crate::store::Writer<'_>,
                          to: TaskStatus,
                          reason: Option<&str>,
@@ -122,12 +128,20 @@ impl Coordinator {
                 if retry {
                     t.retries += 1;
                 }
+                if to == TaskStatus::Failed && futile {
+                    t.extra.insert(
+                        crate::lifecycle::FAILED_BY.into(),
+                        crate::lifecycle::FAILED_BY_LIMIT.into(),
+                    );
+                }
                 if to == TaskStatus::Done {
                     t.failure_reason = None;
                     if gated {
                         t.extra
                             .insert(crate::evaluate::AWAITING.into(), true.into());
                     }
+                    // Its checks and the merge queue come before it counts as finished.
+                    crate::landing::hold_on_done(t, &config, ACTOR);
                 }
             })
             .map_err(cli_err)?;
@@ -200,7 +214,7 @@ impl Coordinator {
         }
         let done_now = decision == Decision::Done || task.status == TaskStatus::Done;
         if done_now && self.config.evaluate.auto && self.stopping.is_none() {
-            self.start_evaluation(id);
+            self.evaluate_unless_checks_first(id)?;
         }
         Ok(())
     }

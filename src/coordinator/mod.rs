@@ -11,6 +11,7 @@ mod announce;
 mod dispatch;
 pub mod endpoints;
 mod exit;
+mod landing;
 pub mod notify;
 pub mod recovery;
 pub mod reload;
@@ -193,6 +194,8 @@ enum Event {
         task: String,
         outcome: Result<String, String>,
     },
+    /// Checks or a landing finished (`landing.rs`).
+    Landing(landing::Finished),
 }
 
 struct Running {
@@ -230,6 +233,8 @@ struct Coordinator {
     stop_deadline: Option<Instant>,
     /// Tasks whose evaluation is running (`[evaluate] auto`).
     evaluating: std::collections::HashSet<String>,
+    /// Checks and the merge queue running now.
+    lander: landing::Lander,
     /// `(name, value)` of the API key, read once; only ever put into agents' environments.
     api_key: Option<(String, String)>,
     id_prefix: String,
@@ -307,6 +312,7 @@ impl Coordinator {
             started_agents: 0,
             slurm_jobs: None,
             evaluating: Default::default(),
+            lander: Default::default(),
             config_seen: Default::default(),
             config_state: reload::ConfigState {
                 loaded_at: now_rfc3339(),
@@ -351,13 +357,19 @@ impl Coordinator {
                     (None, false)
                 }
             };
-            if self.stopping.is_some() && self.agents.is_empty() {
+            // A graceful stop lets a landing or checks under way finish (their result is
+            // applied); a forced one leaves them to the next coordinator's recovery.
+            if self.stopping.is_some()
+                && self.agents.is_empty()
+                && (self.stopping == Some(true) || self.lander.idle())
+            {
                 break;
             }
             if self.opts.until_done
                 && self.stopping.is_none()
                 && self.agents.is_empty()
                 && self.evaluating.is_empty()
+                && self.lander.idle()
                 && !can_progress
             {
                 self.log.line("until-done: no task can make progress");
@@ -367,6 +379,7 @@ impl Coordinator {
                 && self.stopping.is_none()
                 && self.agents.is_empty()
                 && self.evaluating.is_empty()
+                && self.lander.idle()
                 && self.paused_too_long()
             {
                 self.log
@@ -512,6 +525,12 @@ impl Coordinator {
             Event::Probe { endpoint, result } => self.on_probe(endpoint, result),
             Event::Resume => self.probe_paused_now(),
             Event::Stop { force } => self.begin_stop(force),
+            Event::Landing(f) => {
+                if let Err(err) = self.on_landing(f) {
+                    self.log.line(&format!("fatal: {err:#}; stopping"));
+                    self.begin_stop(false);
+                }
+            }
             Event::Evaluated { task, outcome } => {
                 self.evaluating.remove(&task);
                 match outcome {
@@ -587,6 +606,8 @@ impl Coordinator {
         if self.cleanup_workspaces(&graph)? {
             graph = self.store.load()?;
         }
+        // Checks and the merge queue: also while stopping, a landing under way finishes.
+        let landing_busy = self.advance_landing(&graph)?;
 
         if let Some(force) = self.stopping {
             if !force && self.stop_deadline.is_some_and(|d| Instant::now() >= d) {
@@ -603,6 +624,7 @@ impl Coordinator {
         }
 
         let next_retry = self.reopen_due_retries(&mut graph)?;
-        self.dispatch(&graph, next_retry)
+        let (wake, can_progress) = self.dispatch(&graph, next_retry)?;
+        Ok((wake, can_progress || landing_busy))
     }
 }

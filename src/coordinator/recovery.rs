@@ -274,6 +274,11 @@ impl Coordinator {
             .tasks
             .values()
             .filter(|t| crate::evaluate::awaiting(t))
+            // Held for its checks or the merge queue, not (yet) for the gate.
+            .filter(|t| {
+                let s = crate::landing::stage(t);
+                s.is_none() || s == Some(crate::landing::Stage::Evaluation)
+            })
             .filter(|t| !self.agents.contains_key(&t.id) && !self.evaluating.contains(&t.id))
             .map(|t| t.id.clone())
             .collect();

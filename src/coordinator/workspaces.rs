@@ -121,6 +121,8 @@ impl Coordinator {
             .tasks
             .values()
             .filter(|t| t.status.is_terminal() && workspace::recorded_worktree(t).is_some())
+            // Its checks, gate or queue still need the worktree (and may send it back).
+            .filter(|t| !crate::landing::pending(t))
             .filter(|t| !self.agents.contains_key(&t.id) && !self.evaluating.contains(&t.id))
             .cloned()
             .collect();

@@ -27,6 +27,8 @@ pub struct Evidence {
     pub commands: Vec<(String, Option<i64>)>,
     /// The workspace diff; `None` when the workspace is not a git repository.
     pub diff: Option<String>,
+    /// The checks wg ran itself (`checks.jsonl`): their last run on the task's workspace.
+    pub checks: Vec<crate::landing::checks::CheckRecord>,
     pub input_tokens: u64,
     pub output_tokens: u64,
 }
@@ -83,6 +85,13 @@ pub fn gather(layout: &Layout, task: &Task, workdir: &Path) -> Evidence {
         progress,
         commands: commands_from_events(&events),
         diff: workspace_diff(workdir, base_commit(task).as_deref()),
+        checks: crate::landing::checks::last_run(
+            &crate::landing::checks::read(layout, &task.id),
+            crate::landing::checks::CheckStage::Task,
+        )
+        .into_iter()
+        .cloned()
+        .collect(),
         input_tokens,
         output_tokens,
     }
@@ -211,6 +220,15 @@ pub fn findings(e: &Evidence) -> Vec<String> {
             ));
         }
     }
+    // What wg ran itself outweighs what the agent says it ran.
+    for c in e.checks.iter().filter(|c| !c.passed) {
+        out.push(format!(
+            "the check `{}` that wg ran itself failed ({})",
+            c.command,
+            c.exit_code
+                .map_or("no exit code".to_string(), |x| format!("exit {x}"))
+        ));
+    }
     if let Some(d) = &e.diff {
         if d.trim().is_empty() && asks_for_code(&e.title, &e.description) {
             out.push("the task asked for changes but the workspace diff is empty".to_string());
@@ -256,5 +274,25 @@ mod tests {
             ..Evidence::default()
         };
         assert!(findings(&good).is_empty());
+        let failing = Evidence {
+            checks: vec![crate::landing::checks::CheckRecord {
+                ts: "t".into(),
+                task: "a".into(),
+                stage: crate::landing::checks::CheckStage::Task,
+                round: 1,
+                command: "cargo test".into(),
+                commit: None,
+                exit_code: Some(101),
+                passed: false,
+                timed_out: false,
+                duration_ms: 5,
+                output: "1 failed".into(),
+            }],
+            ..good
+        };
+        assert_eq!(
+            findings(&failing),
+            vec!["the check `cargo test` that wg ran itself failed (exit 101)".to_string()]
+        );
     }
 }

@@ -352,18 +352,27 @@ pub fn apply_gate(
     let cfg = &config.evaluate;
     let mut w = store.writer()?;
     let task = w.get(id)?.ok_or_else(|| not_found(id))?;
+    // Whatever the score, work whose checks fail does not pass.
+    let checks_failed = crate::landing::checks::last_failed(&store.layout, id);
     let decision = gate(
-        e.total.unwrap_or(0.0),
+        if checks_failed {
+            0.0
+        } else {
+            e.total.unwrap_or(0.0)
+        },
         cfg.pass,
         rejections(&task),
         cfg.max_rejections,
     );
     let (n, last) = match decision {
         GateDecision::Accept => {
-            // Accepted: its dependents may start now.
-            if task.extra.contains_key(AWAITING) {
-                let mut t = task.clone();
-                t.extra.remove(AWAITING);
+            // Accepted: its dependents may start now, or once it landed (the merge queue).
+            let mut t = task.clone();
+            let landing_next = crate::landing::accepted(&mut t, config);
+            if landing_next || task.extra.contains_key(AWAITING) {
+                if !landing_next {
+                    t.extra.remove(AWAITING);
+                }
                 w.put(std::slice::from_ref(&t))?;
                 w.commit()?;
             }
@@ -372,12 +381,19 @@ pub fn apply_gate(
         GateDecision::Reject { n } => (n, false),
         GateDecision::Fail { n } => (n, true),
     };
-    let reason = format!(
-        "rejected by evaluator ({n}/{}): score {:.2} below {:.2}",
-        cfg.max_rejections,
-        e.total.unwrap_or(0.0),
-        cfg.pass
-    );
+    let reason = if checks_failed {
+        format!(
+            "rejected by evaluator ({n}/{}): its checks fail",
+            cfg.max_rejections
+        )
+    } else {
+        format!(
+            "rejected by evaluator ({n}/{}): score {:.2} below {:.2}",
+            cfg.max_rejections,
+            e.total.unwrap_or(0.0),
+            cfg.pass
+        )
+    };
     let reopened = transition(
         &mut w,
         id,

@@ -55,15 +55,28 @@ pub fn build(e: &Evidence, findings: &[String], budget: usize) -> Prompt {
         })
         .collect();
     let progress = e.progress.join("\n");
+    let checks: String = e
+        .checks
+        .iter()
+        .map(|c| {
+            format!(
+                "$ {}  -> {}\n{}\n",
+                c.command,
+                if c.passed { "passed" } else { "FAILED" },
+                c.output.trim_end()
+            )
+        })
+        .collect();
     let diff = match &e.diff {
         Some(d) if d.trim().is_empty() => "(no changes)".to_string(),
         Some(d) => d.clone(),
         None => "(the workspace is not a git repository; no diff)".to_string(),
     };
     // Shares of the budget, most relevant first.
-    let parts: [(&str, &str, f64, bool); 6] = [
+    let parts: [(&str, &str, f64, bool); 7] = [
         ("Task brief", &e.brief, 0.15, false),
-        ("Conversation", &transcript, 0.25, true),
+        ("Checks wg ran itself after `wg done`", &checks, 0.05, true),
+        ("Conversation", &transcript, 0.2, true),
         ("Changes in the workspace (diff)", &diff, 0.25, false),
         ("Commands the agent ran", &commands, 0.1, true),
         ("handler.log", &e.handler_log, 0.15, true),

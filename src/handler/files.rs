@@ -83,7 +83,20 @@ impl HandlerLog {
     }
 
     pub fn write(&mut self, level: Level, turn: u64, event: &str, kv: &[(&str, String)]) {
-        let line = log::line(&now_rfc3339(), level, &self.task, turn, event, kv);
+        self.write_at(&now_rfc3339(), level, turn, event, kv);
+    }
+
+    /// A line stamped with the time its event happened (`ts`, RFC 3339 UTC with ms), for
+    /// events seen elsewhere and written later (the proxy's warnings).
+    pub fn write_at(
+        &mut self,
+        ts: &str,
+        level: Level,
+        turn: u64,
+        event: &str,
+        kv: &[(&str, String)],
+    ) {
+        let line = log::line(ts, level, &self.task, turn, event, kv);
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
         let line = redact(&line, &secrets);
         if self.file.append(line.as_bytes()).is_err() {

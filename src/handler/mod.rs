@@ -6,6 +6,7 @@
 //! (the codex child, `events.jsonl`, `handler.log`); `cli/handler.rs` wires them to the store.
 
 pub mod agent;
+pub mod answers;
 pub mod boxing;
 pub mod claude;
 pub mod codex;
@@ -108,6 +109,18 @@ pub enum Failure {
     KeyMissing { var: String },
     /// A per-task budget is spent.
     Budget { what: String },
+    /// The server's window cannot hold even the agent's own part of the prompt (its
+    /// instructions and tools): no history budget helps, so the turn is not retried.
+    PromptTooLarge {
+        /// The server's overflow message.
+        server: String,
+        /// Estimated tokens of the agent's own part.
+        fixed: u64,
+        window: u64,
+    },
+    /// codex's home is under the temp dir, where it refuses to set up its sandbox helpers:
+    /// every command would fail, so the turn is not started.
+    Sandbox { codex_home: String },
 }
 
 impl Failure {
@@ -126,6 +139,8 @@ impl Failure {
             Failure::NotInstalled { .. } => ErrorKind::CodexMissing,
             Failure::KeyMissing { .. } => ErrorKind::KeyMissing,
             Failure::Budget { .. } => ErrorKind::Budget,
+            Failure::PromptTooLarge { .. } => ErrorKind::ContextOverflow,
+            Failure::Sandbox { .. } => ErrorKind::SandboxUnavailable,
         }
     }
 
@@ -141,6 +156,14 @@ impl Failure {
             Failure::NotInstalled { binary, detail, .. } => format!("{binary}: {detail}"),
             Failure::KeyMissing { var } => format!("${var} is not set"),
             Failure::Budget { what } => format!("over budget: {what}"),
+            Failure::PromptTooLarge {
+                server,
+                fixed,
+                window,
+            } => overflow::fixed_part_detail(server, *fixed, *window),
+            Failure::Sandbox { codex_home } => format!(
+                "codex's home {codex_home} is under the temp dir, where codex refuses to create its sandbox helpers"
+            ),
         }
     }
 }
@@ -199,10 +222,21 @@ pub fn error_reply(f: &Failure, c: &ReplyContext<'_>) -> String {
             ErrorKind::BadRequest => format!(
                 "The endpoint {url} refused the request ({detail}). The server's message says what it did not accept; {again}."
             ),
+            ErrorKind::OutputLimit => format!(
+                "The model's answer was cut off by the output-token limit ({detail}). A retry would be cut the same way: raise the limit first, {again}."
+            ),
             _ => format!(
                 "{agent} failed: {detail}. The details are in .wg/tasks/{id}/handler.log and events.jsonl; {again}."
             ),
         },
+        Failure::PromptTooLarge { .. } => format!(
+            "The model's context window cannot hold even {agent}'s own prompt ({}). Shortening the task's history cannot help, so wg did not retry. Restart the model server with a larger context and set endpoint.model_context_window to match (`wg doctor` compares them), {again}.",
+            f.detail()
+        ),
+        Failure::Sandbox { .. } => format!(
+            "{agent} cannot run commands here: {}, so every command would fail with `bwrap: execvp codex-linux-sandbox`. Move the project out of the temp dir, or run wg with HOME set to a directory outside it (wg then puts codex's home under $HOME/.cache/wg); `wg doctor` checks this; {again}.",
+            f.detail()
+        ),
         Failure::Timeout { which, after } => {
             let d = humantime::format_duration(*after);
             match *which {

@@ -57,7 +57,7 @@ fn nonempty(s: Option<&String>) -> Option<String> {
 }
 
 /// Whether `p` lies in the system temp dir, where codex refuses to set up its helpers.
-fn under_temp(p: &Path) -> bool {
+pub fn under_temp(p: &Path) -> bool {
     let tmp = std::env::temp_dir();
     let tmp = tmp.canonicalize().unwrap_or(tmp);
     p.starts_with(&tmp) || p.starts_with("/tmp") || p.starts_with("/var/tmp")
@@ -66,7 +66,7 @@ fn under_temp(p: &Path) -> bool {
 /// The project-local CODEX_HOME: `.wg/codex-home`, shared by the project's agents (codex is
 /// safe with parallel turns on one home once it is set up). codex refuses to install its
 /// helper binaries under the temp dir, so a project there gets one under `$HOME/.cache/wg`.
-fn codex_home(wg_dir: &Path) -> PathBuf {
+pub fn codex_home(wg_dir: &Path) -> PathBuf {
     let local = wg_dir.join("codex-home");
     if !under_temp(wg_dir) {
         return local;
@@ -210,7 +210,8 @@ pub fn start_bridge(
     };
     let bridge_config =
         crate::bridge::BridgeConfig::for_wire(plan.wire, &plan.upstream, r.key.clone())
-            .with_auth(plan.auth);
+            .with_auth(plan.auth)
+            .with_max_output_tokens(config.endpoint.max_output_tokens);
     let handle = crate::bridge::start(bridge_config).map_err(|e| SessionError::Refused {
         message: format!("cannot start the local credential proxy: {e}"),
         hint: None,
@@ -226,6 +227,16 @@ pub fn start_bridge(
         ],
     );
     Ok(Some(handle))
+}
+
+/// codex's home when it lies under the temp dir: codex then refuses to create its sandbox
+/// helpers ("Refusing to create helper binaries under temporary dir", codex 0.169.0) and every
+/// command fails with `bwrap: execvp codex-linux-sandbox`, while the turn itself runs on.
+/// [`codex_home`] avoids this unless HOME is under the temp dir as well.
+pub fn unsandboxable_home(r: &Resolved) -> Option<&Path> {
+    r.codex_home
+        .as_deref()
+        .filter(|h| r.dialect == Dialect::Codex && under_temp(h))
 }
 
 /// The codex binary: a path as given (relative to the project root), or a PATH lookup.

@@ -15,7 +15,7 @@ use super::prompt::{self, PromptInput};
 use super::proxy;
 use super::resolve::{find_binary, resolve, start_bridge, Resolved, Scope};
 use super::run::{self, Spawn};
-use super::{digest, overflow};
+use super::{answers, digest, overflow};
 use super::{error_reply, Failure, ReplyContext, Used};
 use crate::config::Config;
 use crate::conversation::{self, OutboxRecord};
@@ -275,7 +275,7 @@ fn turns(
         if let Some(what) = r.budget.exceeded(&Used::of(&outbox), true) {
             let f = Failure::Budget { what: what.clone() };
             record_error(
-                s, log, id, turn, last_seq, &f, &reply_ctx, None, 0, None, None,
+                s, log, id, turn, last_seq, &f, &reply_ctx, None, 0, None, None, None,
             )?;
             settle(
                 s,
@@ -308,6 +308,7 @@ fn turns(
         let stopped = digest::interrupted(r.dialect, &earlier);
         let p = prompt::with_interrupted(p, stopped.as_ref(), s.config.replay_actions_chars());
         let history_chars = p.history_chars;
+        let prompt_bytes = p.text.len();
         let (first, last) = p.answers.unwrap_or((last_seq, last_seq));
         log.write(
             Level::Info,
@@ -346,6 +347,10 @@ fn turns(
             Err(Failure::KeyMissing {
                 var: r.key_env.clone(),
             })
+        } else if let Some(home) = super::resolve::unsandboxable_home(r) {
+            Err(Failure::Sandbox {
+                codex_home: home.display().to_string(),
+            })
         } else {
             find_binary(&r.binary, &r.path_env, &root).map_err(|detail| Failure::NotInstalled {
                 agent: r.dialect.name(),
@@ -356,7 +361,9 @@ fn turns(
         let binary = match binary {
             Ok(b) => b,
             Err(f) => {
-                record_error(s, log, id, turn, last, &f, &reply_ctx, None, 0, None, None)?;
+                record_error(
+                    s, log, id, turn, last, &f, &reply_ctx, None, 0, None, None, None,
+                )?;
                 end_unspawned(log, turn, &f);
                 settle(s, id, &r.agent, TaskStatus::Waiting, None)?;
                 outcome.error = Some(TurnError {
@@ -464,10 +471,23 @@ fn turns(
         let mut upstream: Option<(u16, String)> = None;
         // The agent saw only its connection to the proxy close; this says why.
         let mut unreachable: Option<String> = None;
+        // How each answer ended and the server's token counts, as the proxy saw them.
+        let mut exchanges = Vec::new();
         if let Some(b) = &r.bridge {
             b.end_turn();
-            for w in b.take_warnings() {
-                log.write(Level::Warn, turn, "proxy.warning", &[("message", w)]);
+            // Each stamped with the time it happened, not the turn's end (docs/bridge.md).
+            for w in b.take_stamped_warnings() {
+                log.write_at(
+                    &w.ts,
+                    Level::Warn,
+                    turn,
+                    "proxy.warning",
+                    &[("message", w.message)],
+                );
+            }
+            exchanges = b.take_exchanges();
+            for x in &exchanges {
+                log.write(Level::Info, turn, "proxy.answer", &answers::log_fields(x));
             }
             if let Some(e) = b.take_first_error() {
                 // codex replaces a 500's body with a generic text: keep the server's own words.
@@ -488,10 +508,16 @@ fn turns(
             r.dialect,
             &files::turn_events(&s.layout.task_dir(id).join("events.jsonl"), turn),
         );
-        let usage = rep.events.usage.clone();
+        // A failed turn's tokens come from the server's own counts: codex reports none.
+        let mut usage = answers::recorded_usage(&rep.events.usage, &exchanges);
+        if let Some(t) = &retry {
+            add_usage(&mut usage, &t.spent);
+        }
+        let cut = answers::judge(&exchanges, s.config.endpoint.model_context_window);
         let ok = rep.spawn_error.is_none()
             && rep.timeout.is_none()
             && rep.runaway.is_none()
+            && cut.is_none()
             && rep.events.succeeded(rep.exit_code);
         let duration_ms = rep.duration.as_millis() as u64;
         let tokens = [
@@ -588,6 +614,12 @@ fn turns(
                 }
             } else if let Some((which, after)) = rep.timeout {
                 Failure::Timeout { which, after }
+            } else if let Some(c) = &cut {
+                // A cut answer fails the turn on either wire, whatever the agent made of it.
+                Failure::Agent {
+                    kind: c.kind,
+                    detail: c.detail.clone(),
+                }
             } else {
                 let detail = rep
                     .events
@@ -620,10 +652,29 @@ fn turns(
                     detail: log.redact(&detail),
                 }
             };
-            let first_try = retry.take().is_none();
-            if let Some(to) = overflow::retry_budget(history_chars, budget)
-                .filter(|_| f.kind() == ErrorKind::ContextOverflow && first_try)
-            {
+            // codex's own part alone too big for the window: no budget can help, so no retry.
+            let f = match (&f, overflow::fixed_part_exceeds(&f.detail(), prompt_bytes)) {
+                (Failure::Agent { kind, detail }, Some((fixed, window)))
+                    if *kind == ErrorKind::ContextOverflow =>
+                {
+                    Failure::PromptTooLarge {
+                        server: detail.clone(),
+                        fixed,
+                        window,
+                    }
+                }
+                _ => f,
+            };
+            let tried = retry.take();
+            if let Some(to) = overflow::retry_budget(history_chars, budget).filter(|_| {
+                matches!(
+                    f,
+                    Failure::Agent {
+                        kind: ErrorKind::ContextOverflow,
+                        ..
+                    }
+                ) && tried.is_none()
+            }) {
                 // One more try of the same turn with half the replayed history.
                 log.write(
                     Level::Warn,
@@ -639,6 +690,7 @@ fn turns(
                     configured,
                     was: budget,
                     to,
+                    spent: usage.clone(),
                 });
                 continue;
             }
@@ -654,6 +706,7 @@ fn turns(
                 duration_ms,
                 rep.exit_code,
                 Some(&actions),
+                tried.as_ref(),
             )?;
             let mut kv = vec![
                 ("status", "error".to_string()),
@@ -737,6 +790,15 @@ struct OverflowRetry {
     was: usize,
     /// The budget of the retry.
     to: usize,
+    /// The tokens the attempt that overflowed spent: the turn's record counts them too.
+    spent: crate::conversation::Usage,
+}
+
+fn add_usage(to: &mut crate::conversation::Usage, more: &crate::conversation::Usage) {
+    to.input_tokens += more.input_tokens;
+    to.cached_input_tokens += more.cached_input_tokens;
+    to.output_tokens += more.output_tokens;
+    to.reasoning_output_tokens += more.reasoning_output_tokens;
 }
 
 /// Writes the `error` reply and its ERROR line.
@@ -753,6 +815,7 @@ fn record_error(
     duration_ms: u64,
     exit_code: Option<i32>,
     actions: Option<&digest::Actions>,
+    retried: Option<&OverflowRetry>,
 ) -> Result<(), SessionError> {
     let text = log.redact(&error_reply(f, reply_ctx));
     log.write(
@@ -771,6 +834,12 @@ fn record_error(
     }
     if let Some(a) = actions.filter(|a| !a.is_empty()) {
         extra.insert("actions".into(), serde_json::json!(a));
+    }
+    // A failed overflow retry keeps its smaller budget for the next turn, as a successful one
+    // does (overflow::effective_budget).
+    if let Some(t) = retried {
+        extra.insert(overflow::FROM_FIELD.into(), t.configured.into());
+        extra.insert(overflow::BUDGET_FIELD.into(), t.to.into());
     }
     let rec = OutboxRecord {
         seq: 0,

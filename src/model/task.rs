@@ -157,6 +157,8 @@ impl TaskStatus {
             (Paused, Open | Done | Failed | Abandoned) => true,
             (Paused, _) => false,
             (Done | Failed, Open) => true,
+            // Checks or the merge queue failed its last round: a person decides.
+            (Done, NeedsInput) => true,
             (Failed, Abandoned) => true,
             (Done | Failed, _) => false,
         }

@@ -460,6 +460,7 @@ mod tests {
                 })
                 .collect(),
             paused: Vec::new(),
+            queue: Vec::new(),
             totals: Totals::default(),
         }
     }

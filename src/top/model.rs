@@ -142,6 +142,8 @@ pub struct Snapshot {
     /// In display order: see [`status_rank`].
     pub tasks: Vec<TaskRow>,
     pub paused: Vec<PausedEndpoint>,
+    /// The merge queue, in order (`.wg/service/queue.json`).
+    pub queue: Vec<crate::workspace::queue::Entry>,
     pub totals: Totals,
 }
 
@@ -241,6 +243,11 @@ pub fn load(layout: &Layout, store: &Store) -> Result<Snapshot, LoadError> {
         coordinator,
         tasks: rows,
         paused,
+        queue: crate::workspace::queue::Queue::load(&crate::workspace::queue::path(
+            &layout.service_dir(),
+        ))
+        .map(|q| q.entries)
+        .unwrap_or_default(),
         totals,
     })
 }
@@ -559,6 +566,7 @@ pub fn json(snap: &Snapshot) -> Value {
             "reason": p.reason,
             "remaining_secs": p.until.and_then(|u| u.duration_since(snap.taken_at).ok()).map(|d| d.as_secs_f64()),
         })).collect::<Vec<_>>(),
+        "queue": snap.queue,
         "tasks": tasks,
     })
 }

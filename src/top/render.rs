@@ -160,7 +160,27 @@ pub fn header(snap: &Snapshot, theme: Theme) -> Vec<Line<'static>> {
         }
         lines.push(Line::from(Span::styled(s, theme.fg(Color::Yellow))));
     }
+    if !snap.queue.is_empty() {
+        lines.push(Line::from(queue_line(&snap.queue)));
+    }
     lines
+}
+
+/// `queue: 1. a checking (sh test.sh) · 2. b queued`: the merge queue in one line.
+pub fn queue_line(q: &[crate::workspace::queue::Entry]) -> String {
+    let items: Vec<String> = q
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let check = e
+                .check
+                .as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            format!("{}. {} {}{check}", i + 1, e.task, e.state.as_str())
+        })
+        .collect();
+    format!("queue: {}", items.join(" · "))
 }
 
 fn agent_stats(a: &AgentRow, snap: &Snapshot) -> String {

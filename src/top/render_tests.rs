@@ -69,6 +69,7 @@ fn snapshot(mut tasks: Vec<TaskRow>) -> Snapshot {
         coordinator: Coordinator::Running { pid: Some(42) },
         tasks,
         paused: Vec::new(),
+        queue: Vec::new(),
         totals,
     }
 }
@@ -353,4 +354,34 @@ fn counts_and_durations_are_short() {
     assert_eq!(fmt_elapsed(Duration::from_secs(42)), "42s");
     assert_eq!(fmt_elapsed(Duration::from_secs(185)), "3m05s");
     assert_eq!(fmt_elapsed(Duration::from_secs(7620)), "2h07m");
+}
+
+#[test]
+fn the_merge_queue_shows_in_order_with_the_check_running() {
+    use crate::workspace::queue::{Entry, EntryState};
+    let mut snap = every_state();
+    let entry = |task: &str, state, check: Option<&str>| Entry {
+        task: task.into(),
+        entered: "t".into(),
+        state,
+        base_ref: "refs/heads/main".into(),
+        old_tip: None,
+        merged: None,
+        check: check.map(str::to_string),
+    };
+    snap.queue = vec![
+        entry("fix-a", EntryState::Checking, Some("cargo test")),
+        entry("fix-b", EntryState::Queued, None),
+    ];
+    let rows = rows_of(&screen(
+        &snap,
+        &View::default(),
+        Theme { color: false },
+        80,
+        24,
+    ));
+    assert_eq!(
+        rows[2],
+        "queue: 1. fix-a checking (cargo test) · 2. fix-b queued"
+    );
 }

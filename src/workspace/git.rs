@@ -27,7 +27,8 @@ pub fn run(dir: &Path, args: &[&str]) -> Result<String, GitError> {
     run_with(dir, &[], args)
 }
 
-fn run_with(dir: &Path, config: &[&str], args: &[&str]) -> Result<String, GitError> {
+/// `git -C dir -c CONFIG... args`.
+pub fn run_with(dir: &Path, config: &[&str], args: &[&str]) -> Result<String, GitError> {
     let mut cmd = Command::new("git");
     cmd.arg("-C").arg(dir);
     for c in config {
@@ -149,19 +150,28 @@ pub fn dirty_files(dir: &Path) -> Result<Vec<String>, GitError> {
 /// commit is made as `wg`, so a missing `user.email` cannot lose an agent's work.
 pub fn commit_all(dir: &Path, message: &str) -> Result<String, GitError> {
     run(dir, &["add", "-A"])?;
-    let has_identity = run(dir, &["config", "user.email"]).is_ok_and(|s| !s.trim().is_empty())
-        || std::env::var_os("GIT_AUTHOR_EMAIL").is_some();
-    let fallback: &[&str] = if has_identity {
-        &[]
-    } else {
-        &["user.name=wg", "user.email=wg@localhost"]
-    };
     run_with(
         dir,
-        fallback,
+        identity(dir),
         &["commit", "--quiet", "--no-verify", "-m", message],
     )?;
     Ok(run(dir, &["rev-parse", "HEAD"])?.trim().to_string())
+}
+
+/// `-c` settings that give a commit an author when the repository has none configured.
+pub fn identity(dir: &Path) -> &'static [&'static str] {
+    let has_identity = run(dir, &["config", "user.email"]).is_ok_and(|s| !s.trim().is_empty())
+        || std::env::var_os("GIT_AUTHOR_EMAIL").is_some();
+    if has_identity {
+        &[]
+    } else {
+        &["user.name=wg", "user.email=wg@localhost"]
+    }
+}
+
+/// Whether commit `a` is an ancestor of (or equal to) `b`.
+pub fn is_ancestor(repo: &Path, a: &str, b: &str) -> bool {
+    run(repo, &["merge-base", "--is-ancestor", a, b]).is_ok()
 }
 
 /// Removes a worktree (even with changes left: callers commit them first) and prunes its

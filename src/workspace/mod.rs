@@ -6,6 +6,7 @@
 
 pub mod git;
 pub mod ops;
+pub mod queue;
 
 use std::path::{Component, Path, PathBuf};
 

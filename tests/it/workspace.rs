@@ -12,7 +12,7 @@ use crate::common::service::Coordinator;
 use crate::common::stub::{message, sse_response, KEY};
 use crate::common::TestEnv;
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -30,7 +30,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
 
 /// A project in a git repository (one commit holding `tracked.txt`), `.wg/` ignored, git's
 /// identity in the test HOME, the shell executor, worktree mode.
-fn repo_project(env: TestEnv) -> TestEnv {
+pub(crate) fn repo_project(env: TestEnv) -> TestEnv {
     std::fs::write(
         env.home.join(".gitconfig"),
         "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n",
@@ -50,12 +50,12 @@ fn repo_project(env: TestEnv) -> TestEnv {
     env
 }
 
-fn project() -> TestEnv {
+pub(crate) fn project() -> TestEnv {
     repo_project(TestEnv::bare())
 }
 
 /// A shell task running `script` under `sh -c`.
-fn add_sh(env: &TestEnv, id: &str, script: &str, extra: &[&str]) {
+pub(crate) fn add_sh(env: &TestEnv, id: &str, script: &str, extra: &[&str]) {
     let mut args = vec![
         "add",
         id,
@@ -74,11 +74,11 @@ fn add_sh(env: &TestEnv, id: &str, script: &str, extra: &[&str]) {
     env.wg(&args).ok();
 }
 
-fn show(env: &TestEnv, id: &str) -> Value {
+pub(crate) fn show(env: &TestEnv, id: &str) -> Value {
     env.wg(&["show", id, "--json"]).ok().json()
 }
 
-fn task_log(env: &TestEnv, id: &str) -> Vec<Value> {
+pub(crate) fn task_log(env: &TestEnv, id: &str) -> Vec<Value> {
     std::fs::read_to_string(env.wg_dir().join("tasks").join(id).join("log.jsonl"))
         .unwrap_or_default()
         .lines()

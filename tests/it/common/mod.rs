@@ -318,6 +318,24 @@ pub fn real_codex() -> Option<PathBuf> {
     )
 }
 
+/// The pinned llama.cpp server and its small model (scripts/install-llama.sh prints both;
+/// scripts/test.sh exports them as WG_TEST_LLAMA_SERVER and WG_TEST_LLAMA_MODEL).
+pub fn real_llama() -> Option<(PathBuf, PathBuf)> {
+    let server = pinned_binary(
+        "llama-server",
+        "WG_TEST_LLAMA_SERVER",
+        ".tools/llama-0.3.36/bin/llama-server",
+        "scripts/install-llama.sh",
+    )?;
+    let model = pinned_binary(
+        "SmolLM2 model for llama-server",
+        "WG_TEST_LLAMA_MODEL",
+        ".tools/smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        "scripts/install-llama.sh",
+    )?;
+    Some((server, model))
+}
+
 /// A running Slurm cluster (scripts/slurm-up.sh starts a single-node one): `squeue` answers.
 /// Missing, the test fails with the command that starts it, or is skipped under
 /// `WG_TEST_SKIP_MISSING_CLIS=1` (never under `CI=true`).
