@@ -24,6 +24,7 @@ pub mod outcome;
 pub mod output;
 pub mod pricing;
 pub mod process;
+pub mod sandbox;
 pub mod slurm;
 pub mod store;
 pub mod time;

@@ -289,14 +289,14 @@ pub fn evaluate(
 /// Writes evaluation.json atomically.
 pub fn save(layout: &Layout, e: &Evaluation) -> std::io::Result<()> {
     let path = layout.task_file(&e.task, "evaluation.json");
-    std::fs::create_dir_all(layout.task_dir(&e.task))?;
+    crate::store::nofollow::create_dir_all(&layout.task_dir(&e.task))?;
     let mut bytes = serde_json::to_vec_pretty(e).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
     crate::store::atomic::write_atomic(&path, &bytes, true)
 }
 
 pub fn load(layout: &Layout, id: &str) -> Option<Evaluation> {
-    let bytes = std::fs::read(layout.task_file(id, "evaluation.json")).ok()?;
+    let bytes = crate::store::nofollow::read(&layout.task_file(id, "evaluation.json")).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 

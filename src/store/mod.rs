@@ -8,6 +8,7 @@ pub mod index;
 pub mod jsonl;
 pub mod layout;
 pub mod lock;
+pub mod nofollow;
 mod ready;
 pub mod tasklog;
 pub mod view;

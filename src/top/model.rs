@@ -315,7 +315,7 @@ fn agent_row(layout: &Layout, a: &agents_file::AgentRecord, t: &Task) -> AgentRo
 
 /// The last whole lines of `events.jsonl`, parsed; an unreadable file is no events.
 pub fn read_events_tail(path: &Path) -> Vec<Value> {
-    let Ok(mut f) = std::fs::File::open(path) else {
+    let Ok(mut f) = crate::store::nofollow::open(path, crate::store::nofollow::Mode::Read) else {
         return Vec::new();
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
