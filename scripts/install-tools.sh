@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Installs the system tools the tests drive, pinned to the versions they were written against:
-# tmux (the end-to-end run of `wg top`) and man-db with groff (rendering the generated man
-# pages with `man -l`). Skips what is already installed; needs root and apt-get (Debian 12).
+# tmux (the end-to-end run of `wg top`), man-db with groff (rendering the generated man
+# pages with `man -l`), Chromium with its WebDriver (the browser tests of `wg web`) and bubblewrap
+# (the sandbox around every agent, docs/sandbox.md). Skips what is already installed; needs root
+# and apt-get (Debian 12).
 set -euo pipefail
 TMUX_VERSION="${TMUX_VERSION:-3.3a-3}"
 MAN_DB_VERSION="${MAN_DB_VERSION:-2.11.2-2}"
 GROFF_BASE_VERSION="${GROFF_BASE_VERSION:-1.22.4-10}"
+CHROMIUM_VERSION="${CHROMIUM_VERSION:-148.0.7778.167-1~deb12u1}"
+BUBBLEWRAP_VERSION="${BUBBLEWRAP_VERSION:-0.8.0-2+deb12u1}"
 want=()
 command -v tmux >/dev/null || want+=("tmux=$TMUX_VERSION")
 command -v man >/dev/null || want+=("man-db=$MAN_DB_VERSION")
 command -v groff >/dev/null || command -v nroff >/dev/null || want+=("groff-base=$GROFF_BASE_VERSION")
+command -v chromium >/dev/null || want+=("chromium=$CHROMIUM_VERSION")
+command -v chromedriver >/dev/null || want+=("chromium-driver=$CHROMIUM_VERSION")
+command -v bwrap >/dev/null || want+=("bubblewrap=$BUBBLEWRAP_VERSION")
 if [ "${#want[@]}" -gt 0 ]; then
   command -v apt-get >/dev/null || { echo "install-tools: apt-get not found; install ${want[*]} by hand" >&2; exit 1; }
   [ "$(id -u)" = 0 ] || { echo "install-tools: run as root to install ${want[*]}" >&2; exit 1; }
@@ -18,3 +25,6 @@ if [ "${#want[@]}" -gt 0 ]; then
 fi
 tmux -V >&2
 man --version >&2
+chromium --version >&2
+chromedriver --version >&2
+bwrap --version >&2

@@ -152,7 +152,7 @@ pub enum ConversationError {
 /// Serialises seq assignment among concurrent writers of one inbox.
 fn inbox_lock(layout: &Layout, id: &str) -> Result<FileLock, ConversationError> {
     let dir = layout.task_dir(id);
-    std::fs::create_dir_all(&dir).map_err(|source| ConversationError::Write {
+    crate::store::nofollow::create_dir_all(&dir).map_err(|source| ConversationError::Write {
         path: dir.display().to_string(),
         source,
     })?;

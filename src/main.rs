@@ -11,10 +11,28 @@ fn wants_json() -> bool {
         .any(|a| a == "--json")
 }
 
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
 fn main() -> ExitCode {
     // First thing: any wg process may hold an API key (from its environment or the credential
     // proxy), and the agents' commands run as the same user.
     let undumpable = wg::process::make_non_dumpable();
+    // Inside an agent's box: the box's first program, or an agent's `wg` command, which goes
+    // to the handler's broker (`.wg/` is read-only here).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(wg::sandbox::init::WORD) {
+        return exit_code(wg::sandbox::init::main(&args[1..]));
+    }
+    if let Some(socket) =
+        std::env::var_os(wg::sandbox::broker::SOCKET_ENV).filter(|s| !s.is_empty())
+    {
+        return exit_code(wg::sandbox::broker::client(
+            std::path::Path::new(&socket),
+            args,
+        ));
+    }
     let json = wants_json();
     let cli = match wg::cli::Cli::try_parse() {
         Ok(cli) => cli,

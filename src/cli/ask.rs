@@ -5,8 +5,7 @@ use crate::error::{user_error, CliResult};
 use crate::lifecycle::{transition, Change};
 use crate::model::TaskStatus;
 
-/// Task record field holding the open question of a `needs-input` task.
-pub const QUESTION: &str = "question";
+pub use crate::model::task::QUESTION;
 
 /// Ask a person a question about a task: what an agent runs when it cannot go on alone.
 ///

@@ -134,6 +134,7 @@ pub fn cmd_demo(cli: &Cli, args: &DemoArgs) -> CliResult {
         signals: true,
         wg_exe,
         progress: Some(tx),
+        beside: None,
     };
     let result = coordinator::run(opts);
     let _ = printer.join();

@@ -15,7 +15,8 @@ const BOUND: Duration = Duration::from_secs(15);
 /// listed there, the API key's env var set, the server's context window large enough for
 /// codex's own prompt, codex's home outside the temp dir; worktrees left behind by tasks that
 /// no longer run; the task store (superseded records, e.g. after a git merge) and, in a git repository,
-/// the union merge of `.wg/.gitattributes`. One line each.
+/// the union merge of `.wg/.gitattributes`; links and special files under `.wg/`, which wg
+/// refuses to open; whether agents can be boxed here. One line each.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// Repair what can be: remove the stale worktrees found (their changes are committed on
@@ -47,6 +48,8 @@ pub fn cmd_doctor(ctx: &Ctx, args: &DoctorArgs) -> CliResult {
     checks.extend(worktree_checks(ctx, args.fix)?);
     checks.extend(store_checks(ctx, args.fix)?);
     checks.extend(graph_checks(ctx)?);
+    checks.push(planted_check(ctx));
+    checks.push(box_check(ctx, &path));
     if uses_slurm(ctx) {
         checks.extend(slurm_checks(ctx));
     }
@@ -72,6 +75,73 @@ pub fn cmd_doctor(ctx: &Ctx, args: &DoctorArgs) -> CliResult {
 }
 
 /// Whether any agent may run under Slurm: the project's launcher, an executor's, or a task's.
+/// Links and special files under `.wg/`, which wg refuses to open: each one by name.
+fn planted_check(ctx: &Ctx) -> Check {
+    let found = crate::store::nofollow::scan_project(ctx.layout.dir());
+    Check {
+        name: "links",
+        ok: found.is_empty(),
+        detail: if found.is_empty() {
+            "no link or special file under .wg/".into()
+        } else {
+            found
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        },
+    }
+}
+
+/// Whether agents can be boxed here, and every opt-out and unboxed executor by name.
+fn box_check(ctx: &Ctx, path: &str) -> Check {
+    use crate::sandbox::{Mode, Network, Setting, BOXED_EXECUTORS};
+    let graph = ctx.store.load().ok();
+    let tasks: Vec<&crate::model::Task> = graph.iter().flat_map(|g| g.tasks.values()).collect();
+    let mut open: Vec<String> = Vec::new();
+    let mut boxed = false;
+    for t in &tasks {
+        let x = t.executor.as_deref().unwrap_or(&ctx.config.executor);
+        if !BOXED_EXECUTORS.contains(&x) {
+            open.push(format!("{x} runs unboxed"));
+            continue;
+        }
+        match Setting::for_task(t, x, &ctx.config) {
+            Ok(s) if s.mode == Mode::None => open.push(format!("task {} sandbox = none", t.id)),
+            Ok(s) => {
+                boxed = true;
+                if s.network == Network::Open {
+                    open.push(format!("task {} network = open", t.id));
+                }
+            }
+            Err(e) => open.push(e),
+        }
+    }
+    open.sort();
+    open.dedup();
+    let boxed =
+        boxed || (tasks.is_empty() && BOXED_EXECUTORS.contains(&ctx.config.executor.as_str()));
+    let opt_outs = if open.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", open.join("; "))
+    };
+    match crate::sandbox::probe(path) {
+        Ok(_) => Check {
+            name: "sandbox",
+            ok: true,
+            // Not its path: the line reads the same on every machine.
+            detail: format!("bwrap builds boxes for the agent CLIs here{opt_outs}"),
+        },
+        Err(e) => Check {
+            name: "sandbox",
+            // Only a problem when some agent is to run boxed: it will refuse to start.
+            ok: !boxed,
+            detail: format!("{e}{opt_outs}"),
+        },
+    }
+}
+
 fn uses_slurm(ctx: &Ctx) -> bool {
     use crate::slurm::{field, Launcher};
     ctx.config.coordinator.launcher == Launcher::Slurm
@@ -127,9 +197,7 @@ fn codex_checks(ctx: &Ctx, path: &str, root: &std::path::Path, checks: &mut Vec<
     let cfg = &ctx.config;
     checks.push(match find_binary(&cfg.codex.binary, path, root) {
         Ok(bin) => {
-            let version = std::process::Command::new(&bin)
-                .arg("--version")
-                .stdin(std::process::Stdio::null())
+            let version = crate::executor::process::version_command(&bin)
                 .output()
                 .ok()
                 .filter(|o| o.status.success())
@@ -326,9 +394,7 @@ fn claude_checks(ctx: &Ctx, path: &str, root: &std::path::Path) -> Vec<Check> {
     let cfg = &ctx.config;
     let mut checks = Vec::new();
     checks.push(match find_binary(&cfg.claude.binary, path, root) {
-        Ok(bin) => match std::process::Command::new(&bin)
-            .arg("--version")
-            .stdin(std::process::Stdio::null())
+        Ok(bin) => match crate::executor::process::version_command(&bin)
             .output()
             .ok()
             .filter(|o| o.status.success())

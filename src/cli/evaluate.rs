@@ -17,10 +17,28 @@ pub struct EvaluateArgs {
     /// in its inbox; the `evaluate.max_rejections`-th rejection fails it.
     #[arg(long)]
     pub apply: bool,
+    /// A person's verdict, without asking the endpoint: accept the done work (its dependents
+    /// may start).
+    #[arg(long, conflicts_with_all = ["apply", "reject"])]
+    pub accept: bool,
+    /// A person's verdict: send the done work back to open, with the evaluation's notes as
+    /// its next message.
+    #[arg(long, conflicts_with = "apply")]
+    pub reject: bool,
 }
 
 pub fn cmd_evaluate(ctx: &Ctx, args: &EvaluateArgs) -> CliResult {
     check_id(&args.id)?;
+    if args.accept || args.reject {
+        let task = evaluate::person_verdict(&ctx.store, &args.id, args.accept, &ctx.actor)?;
+        let verdict = if args.accept {
+            "accepted"
+        } else {
+            "rejected: open again"
+        };
+        ctx.out.either(&task, || format!("{} {verdict}", task.id))?;
+        return Ok(());
+    }
     let graph = ctx.store.load()?;
     let (task, _archived) = ctx
         .store

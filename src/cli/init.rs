@@ -190,7 +190,7 @@ pub const GITATTRIBUTES: &str =
 graph.jsonl merge=union\narchive.jsonl merge=union\ntasks/*/log.jsonl merge=union\n";
 
 pub fn cmd_init(cli: &Cli, args: &InitArgs) -> CliResult {
-    let root = match &cli.dir {
+    let root = match cli.dir.last() {
         Some(d) if d.file_name().is_some_and(|n| n == ".wg") => d
             .parent()
             .map(PathBuf::from)

@@ -37,6 +37,7 @@ mod tail;
 mod top;
 mod transcript;
 mod viz;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -57,9 +58,9 @@ use crate::store::{self, Layout, Store};
 #[command(name = "wg", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     /// Project to use (the folder holding `.wg/`, or `.wg/` itself). Default: search from the
-    /// current directory upwards.
-    #[arg(long, global = true, env = env::WG_DIR, hide_env_values = true, value_name = "PATH")]
-    pub dir: Option<PathBuf>,
+    /// current directory upwards. Only `wg web` takes several.
+    #[arg(long, global = true, env = env::WG_DIR, hide_env_values = true, value_name = "PATH", action = clap::ArgAction::Append)]
+    pub dir: Vec<PathBuf>,
 
     /// Machine-readable JSON output (read commands).
     #[arg(long, global = true)]
@@ -112,6 +113,7 @@ pub enum Command {
     Transcript(transcript::TranscriptArgs),
     Tail(tail::TailArgs),
     Top(top::TopArgs),
+    Web(web::WebArgs),
     Doctor(doctor::DoctorArgs),
     Completions(completions::CompletionsArgs),
     Man(man::ManArgs),
@@ -132,8 +134,18 @@ impl Ctx {
     /// work on the file it has to fix, and `wg service status|stop`, which must work while a
     /// running coordinator refuses an invalid edit and says why).
     fn open(cli: &Cli, lenient: bool) -> CliResult<Ctx> {
+        if cli.dir.len() > 1 {
+            return Err(crate::error::usage_error(
+                "only `wg web` takes more than one --dir",
+            ));
+        }
+        Ctx::open_at(cli.dir.first().map(PathBuf::as_path), cli.json, lenient)
+    }
+
+    /// The project at `dir` (or found from the current directory).
+    pub fn open_at(dir: Option<&Path>, json: bool, lenient: bool) -> CliResult<Ctx> {
         let cwd = std::env::current_dir()?;
-        let dir = store::discover(cli.dir.as_deref(), &cwd).ok_or_else(|| {
+        let dir = store::discover(dir, &cwd).ok_or_else(|| {
             config_error(format!(
                 "no wg project in {} or any parent directory",
                 cwd.display()
@@ -179,7 +191,7 @@ impl Ctx {
             layout,
             config,
             store,
-            out: Printer::new(cli.json),
+            out: Printer::new(json),
             actor: actor_from_env(),
         })
     }
@@ -199,6 +211,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Demo(args) => demo::cmd_demo(&cli, args),
         Command::Completions(args) => completions::cmd_completions(args),
         Command::Man(args) => man::cmd_man(&cli, args),
+        Command::Web(args) => web::cmd_web(&cli, args),
         command => {
             let lenient = matches!(
                 command,
@@ -210,7 +223,7 @@ pub fn run(cli: Cli) -> CliResult {
             let ctx = Ctx::open(&cli, lenient)?;
             match command {
                 Command::Init(_) => unreachable!("handled above"),
-                Command::Demo(_) | Command::Completions(_) | Command::Man(_) => {
+                Command::Demo(_) | Command::Completions(_) | Command::Man(_) | Command::Web(_) => {
                     unreachable!("handled above")
                 }
                 Command::Add(a) => add::cmd_add(&ctx, a),

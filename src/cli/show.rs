@@ -35,7 +35,7 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
     let ready = !archived && ctx.store.ready(&graph)?.iter().any(|t| t.id == task.id);
     let log = crate::store::tasklog::read(&ctx.layout.task_log(&task.id)).unwrap_or_default();
     let evaluation: Option<serde_json::Value> =
-        std::fs::read(ctx.layout.task_file(&task.id, "evaluation.json"))
+        crate::store::nofollow::read(&ctx.layout.task_file(&task.id, "evaluation.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
     let tokens = task_tokens(ctx, &task);
@@ -59,6 +59,8 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
     if let Some(c) = &cycle {
         value["cycle"] = serde_json::json!(c);
     }
+    let sandbox = crate::sandbox::describe(&task, &ctx.config);
+    value["sandbox"] = serde_json::json!(sandbox);
     if let Some(e) = &evaluation {
         value["evaluation"] = e.clone();
     }
@@ -112,6 +114,12 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
             ("executor", task.executor.as_deref()),
             ("model", task.model.as_deref()),
             ("timeout", task.timeout.as_deref()),
+            // Only an opt-out (the box is the default; `--json` and `wg doctor` also name the
+            // executors not boxed yet).
+            (
+                "sandbox",
+                Some(sandbox.as_str()).filter(|s| *s != "bwrap" && !s.contains("executor runs")),
+            ),
             ("assigned", task.assigned.as_deref()),
             ("failed:  ", task.failure_reason.as_deref()),
             (

@@ -101,7 +101,7 @@ pub fn cmd_tail(ctx: &Ctx, args: &TailArgs) -> CliResult {
     let mut pending = Vec::new();
     let mut renderer = Renderer::default();
     loop {
-        if let Ok(mut f) = std::fs::File::open(&path) {
+        if let Ok(mut f) = crate::store::nofollow::open(&path, crate::store::nofollow::Mode::Read) {
             let len = f.metadata()?.len();
             if len < offset {
                 // Rotated: the file started over.

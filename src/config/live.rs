@@ -48,6 +48,7 @@ pub fn restart_reason(key: &str) -> Option<&'static str> {
             Some("the Slurm job monitor keeps the interval it started with")
         }
         ["notify", ..] => Some("the webhook sender keeps the URL and token it started with"),
+        ["web", ..] => Some("the board is started with the coordinator"),
         _ => None,
     }
 }
@@ -86,6 +87,7 @@ fn keep_restart_only(running: &Config, mut new: Config) -> Config {
     new.coordinator.launcher = running.coordinator.launcher;
     new.slurm.poll_interval = running.slurm.poll_interval.clone();
     new.notify = running.notify.clone();
+    new.web = running.web.clone();
     let names: Vec<String> = new
         .executors
         .keys()

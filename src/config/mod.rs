@@ -8,6 +8,7 @@ mod evaluate;
 pub mod key_name;
 pub mod live;
 mod suggest;
+pub mod web;
 
 pub use checks::{ChecksConfig, LandBy};
 pub use evaluate::{default_weights, EvaluateConfig};
@@ -42,6 +43,8 @@ pub struct Config {
     /// `[pricing."MODEL"]`: USD per million tokens, for costs in `wg show` and `wg stats`.
     pub pricing: BTreeMap<String, crate::pricing::Price>,
     pub slurm: SlurmConfig,
+    /// `[web]`: the board in a browser (`wg web`, or served by the coordinator).
+    pub web: web::WebConfig,
 }
 
 /// `[slurm]`: what every agent job submitted with `launcher = "slurm"` gets. See docs/slurm.md.
@@ -369,6 +372,7 @@ impl Default for Config {
             checks: ChecksConfig::default(),
             pricing: BTreeMap::new(),
             slurm: SlurmConfig::default(),
+            web: Default::default(),
         }
     }
 }
@@ -461,6 +465,7 @@ impl Config {
         for (setting, value) in self.key_name_settings() {
             key_name::check(value).map_err(|e| format!("{setting}: {e}"))?;
         }
+        self.web.check()?;
         if !matches!(self.durability.as_str(), "os" | "fsync") {
             return Err(format!(
                 "durability = \"{}\": expected \"os\" or \"fsync\"",

@@ -65,7 +65,13 @@ pub struct Options {
     pub wg_exe: PathBuf,
     /// Status changes, for live progress (`wg demo`).
     pub progress: Option<std::sync::mpsc::Sender<Progress>>,
+    /// Started once the lock is held, with the config the run starts on; what it returns is
+    /// kept (and dropped) for the run: `wg service start` serves the web board this way.
+    pub beside: Option<Beside>,
 }
+
+/// See [`Options::beside`].
+pub type Beside = Box<dyn FnOnce(&Config) -> anyhow::Result<Box<dyn std::any::Any>> + Send>;
 
 /// A status change seen or made by the coordinator.
 #[derive(Debug, Clone)]
@@ -135,7 +141,7 @@ pub fn running(layout: &Layout) -> std::io::Result<Option<Option<u32>>> {
 
 /// Runs a coordinator until it is stopped (or, with `until_done`, until nothing can move).
 /// Refuses with [`AlreadyRunning`] when another one holds the lock.
-pub fn run(opts: Options) -> anyhow::Result<Summary> {
+pub fn run(mut opts: Options) -> anyhow::Result<Summary> {
     let layout = opts.layout.clone();
     std::fs::create_dir_all(layout.service_dir())
         .with_context(|| format!("cannot create {}", layout.service_dir().display()))?;
@@ -155,6 +161,11 @@ pub fn run(opts: Options) -> anyhow::Result<Summary> {
         std::thread::sleep(std::time::Duration::from_millis(5));
     };
     let config = Config::load(&layout.config())?;
+    // What runs beside the coordinator (the web board) starts once the lock is held.
+    let _beside = match opts.beside.take() {
+        Some(start) => Some(start(&config)?),
+        None => None,
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

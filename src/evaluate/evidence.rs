@@ -68,7 +68,8 @@ pub fn gather(layout: &Layout, task: &Task, workdir: &Path) -> Evidence {
         .map(|r| r.human())
         .collect();
     let events =
-        std::fs::read_to_string(layout.task_file(&task.id, "events.jsonl")).unwrap_or_default();
+        crate::store::nofollow::read_to_string(&layout.task_file(&task.id, "events.jsonl"))
+            .unwrap_or_default();
     Evidence {
         task_id: task.id.clone(),
         title: task.title.clone(),
@@ -77,8 +78,10 @@ pub fn gather(layout: &Layout, task: &Task, workdir: &Path) -> Evidence {
         replies: outbox.iter().filter(|r| r.role == "assistant").count(),
         error_replies: outbox.iter().filter(|r| r.role == "error").count(),
         transcript,
-        handler_log: std::fs::read_to_string(layout.task_file(&task.id, "handler.log"))
-            .unwrap_or_default(),
+        handler_log: crate::store::nofollow::read_to_string(
+            &layout.task_file(&task.id, "handler.log"),
+        )
+        .unwrap_or_default(),
         progress,
         commands: commands_from_events(&events),
         diff: workspace_diff(workdir, base_commit(task).as_deref()),

@@ -289,14 +289,14 @@ pub fn evaluate(
 /// Writes evaluation.json atomically.
 pub fn save(layout: &Layout, e: &Evaluation) -> std::io::Result<()> {
     let path = layout.task_file(&e.task, "evaluation.json");
-    std::fs::create_dir_all(layout.task_dir(&e.task))?;
+    crate::store::nofollow::create_dir_all(&layout.task_dir(&e.task))?;
     let mut bytes = serde_json::to_vec_pretty(e).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
     crate::store::atomic::write_atomic(&path, &bytes, true)
 }
 
 pub fn load(layout: &Layout, id: &str) -> Option<Evaluation> {
-    let bytes = std::fs::read(layout.task_file(id, "evaluation.json")).ok()?;
+    let bytes = crate::store::nofollow::read(&layout.task_file(id, "evaluation.json")).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -439,4 +439,57 @@ pub fn apply_gate(
     )
     .map_err(|e| user_error(e.to_string()))?;
     Ok(decision)
+}
+
+/// A person's verdict on done work, instead of (or over) the evaluator's: accepting lets its
+/// dependents start; rejecting sends it back to open with the evaluation's notes (if any) as
+/// its next message.
+pub fn person_verdict(store: &Store, id: &str, accept: bool, actor: &str) -> CliResult<Task> {
+    let mut w = store.writer()?;
+    let task = w.get(id)?.ok_or_else(|| not_found(id))?;
+    if task.status != TaskStatus::Done {
+        return Err(user_error(format!(
+            "task `{id}` is {}; only done work is accepted or rejected",
+            task.status
+        )));
+    }
+    if accept {
+        let mut t = task.clone();
+        t.extra.remove(AWAITING);
+        w.put(std::slice::from_ref(&t))?;
+        w.commit()?;
+        let rec = LogRecord::note(&now_rfc3339(), actor, "evaluation accepted");
+        let _ = tasklog::append(&store.layout, id, &rec, false);
+        return Ok(t);
+    }
+    let reason = format!("rejected by {actor}");
+    let reopened = transition(
+        &mut w,
+        id,
+        Change {
+            to: TaskStatus::Open,
+            reason: Some(&reason),
+            actor,
+        },
+        |t| {
+            t.extra.remove(AWAITING);
+        },
+    )?;
+    w.commit()?;
+    let notes = load(&store.layout, id)
+        .map(|e| e.notes)
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "no notes".into());
+    let text = format!("Rejected by {actor}: {notes}");
+    let brief_task = reopened.clone();
+    conversation::append_message(
+        &store.layout,
+        &reopened,
+        || conversation::build_brief(&brief_task, &[]),
+        actor,
+        "rejection",
+        &text,
+    )
+    .map_err(|e| user_error(e.to_string()))?;
+    Ok(reopened)
 }

@@ -153,9 +153,7 @@ impl Executor {
         let Some(bin) = &self.health_binary else {
             return Ok(());
         };
-        match std::process::Command::new(bin)
-            .arg("--version")
-            .stdin(std::process::Stdio::null())
+        match process::version_command(Path::new(bin))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()

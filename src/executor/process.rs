@@ -5,7 +5,6 @@
 //! /dev/null, and stdout+stderr appended straight to the task's `agent.log` through file
 //! handles: no pipe to the coordinator, so an agent outlives a coordinator crash.
 
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -69,13 +68,8 @@ pub fn spawn(spec: &AgentSpec) -> std::io::Result<tokio::process::Child> {
         .argv
         .split_first()
         .ok_or_else(|| std::io::Error::other("empty command"))?;
-    if let Some(parent) = spec.log_path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&spec.log_path)?;
+    // Never through a link planted under `.wg/`.
+    let log = crate::store::append::open(&spec.log_path)?;
     let log2 = log.try_clone()?;
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
@@ -95,7 +89,7 @@ pub fn spawn(spec: &AgentSpec) -> std::io::Result<tokio::process::Child> {
 /// About the last `max` bytes of a file as text (for failure reasons), from a line start, else
 /// from a word start (so at most `2 * max` bytes).
 pub fn tail(path: &Path, since: u64, max: usize) -> String {
-    let Ok(bytes) = std::fs::read(path) else {
+    let Ok(bytes) = crate::store::nofollow::read(path) else {
         return String::new();
     };
     let from = (since as usize).min(bytes.len());
@@ -119,6 +113,24 @@ pub fn tail(path: &Path, since: u64, max: usize) -> String {
         }
     }
     String::from_utf8_lossy(&part[start..]).trim().to_string()
+}
+
+/// `binary --version`, started from the environment a turn starts from (the allowlist, never
+/// the key, which the caller's shell may hold as `WG_API_KEY` or `OPENAI_API_KEY`), with stdin
+/// from /dev/null. For every version and health check of an agent binary.
+pub fn version_command(binary: &Path) -> std::process::Command {
+    let wg_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let mut cmd = std::process::Command::new(binary);
+    cmd.arg("--version")
+        .env_clear()
+        .envs(build_env(&wg_dir, &[], Vec::new(), |k| {
+            std::env::var(k).ok()
+        }))
+        .stdin(Stdio::null());
+    cmd
 }
 
 /// The env var names wg sets for every agent.

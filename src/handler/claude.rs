@@ -171,7 +171,7 @@ impl AgentCli for Claude {
         _turn: u64,
     ) -> Result<Invocation, SessionError> {
         let c = &config.claude;
-        std::fs::create_dir_all(&r.claude_dir)?;
+        crate::store::nofollow::create_dir_all(&r.claude_dir)?;
         let env_file = r.claude_dir.join("env.sh");
         crate::store::atomic::write_atomic(
             &env_file,

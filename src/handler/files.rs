@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::command::redact;
 use super::log::{self, Level};
-use crate::store::append;
+use crate::store::{append, nofollow};
 use crate::time::now_rfc3339;
 
 /// An append-only text file with a size cap.
@@ -44,7 +44,7 @@ impl CappedFile {
         self.open()?;
         if self.size > 0 && self.size + bytes.len() as u64 > self.max {
             self.file = None;
-            std::fs::rename(&self.path, rotated(&self.path))?;
+            nofollow::rename_in_dir(&self.path, &rotated(&self.path))?;
             self.open()?;
         }
         self.open()?;
@@ -149,7 +149,7 @@ pub fn turn_events(path: &Path, turn: u64) -> Vec<serde_json::Value> {
     let prefix = format!("{{\"turn\":{turn},");
     [rotated(path), path.to_path_buf()]
         .iter()
-        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter_map(|p| nofollow::read_to_string(p).ok())
         .flat_map(|text| {
             text.lines()
                 .filter(|l| l.starts_with(&prefix))
@@ -177,9 +177,7 @@ pub fn codex_version(binary: &Path, cache: &Path) -> Option<String> {
             }
         }
     }
-    let out = std::process::Command::new(binary)
-        .arg("--version")
-        .stdin(std::process::Stdio::null())
+    let out = crate::executor::process::version_command(binary)
         .output()
         .ok()?;
     let v = String::from_utf8_lossy(&out.stdout).trim().to_string();

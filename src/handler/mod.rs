@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod answers;
+pub mod boxing;
 pub mod claude;
 pub mod codex;
 pub mod command;

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::agent::AgentCli;
+use super::boxing;
 use super::command;
 use super::error::SessionError;
 use super::events::Dialect;
@@ -22,6 +23,7 @@ use crate::env;
 use crate::lifecycle::{transition, Change};
 use crate::model::{Task, TaskStatus};
 use crate::outcome::ErrorKind;
+use crate::sandbox::Setting;
 use crate::store::lock::FileLock;
 use crate::store::{Layout, Store};
 use crate::time::now_rfc3339;
@@ -146,6 +148,21 @@ pub struct TurnError {
     pub reply: String,
 }
 
+/// Stops before the first turn when the task's directory holds a link or a special file
+/// (planted to make wg write elsewhere): the run fails naming it, and the task's log says so
+/// (unless the log is what was planted; it is never written through).
+fn refuse_planted(s: &Session<'_>, id: &str) -> Result<(), SessionError> {
+    let Some(r) = crate::store::nofollow::scan_dir(&s.layout.task_dir(id))
+        .into_iter()
+        .next()
+    else {
+        return Ok(());
+    };
+    let note = crate::store::tasklog::LogRecord::note(&now_rfc3339(), &s.agent, &r.to_string());
+    let _ = crate::store::tasklog::append(s.layout, id, &note, false);
+    Err(SessionError::Io(r.into()))
+}
+
 /// Runs agent turns for a task until every message to it is answered (or one turn fails).
 pub fn run(s: &Session<'_>, id: &str) -> Result<SessionEnd, SessionError> {
     let graph = s.store.load()?;
@@ -186,7 +203,8 @@ pub fn run(s: &Session<'_>, id: &str) -> Result<SessionEnd, SessionError> {
         });
     }
     let task_dir = s.layout.task_dir(id);
-    std::fs::create_dir_all(&task_dir)?;
+    refuse_planted(s, id)?;
+    crate::store::nofollow::create_dir_all(&task_dir)?;
     let brief = conversation::brief_for(s.layout, &task, |d| graph.tasks.get(d).cloned());
     conversation::ensure_brief(s.layout, &task, &brief)?;
 
@@ -249,6 +267,9 @@ fn turns(
             return Ok(true);
         }
         let turn = outbox.len() as u64 + 1;
+        let executor = std::env::var(env::WG_EXECUTOR).unwrap_or_else(|_| r.dialect.name().into());
+        let setting =
+            Setting::for_task(&task, &executor, s.config).map_err(SessionError::config)?;
         let last_seq = inbox.last().map_or(0, |m| m.seq);
         let reply_ctx = ReplyContext {
             agent: r.dialect.name(),
@@ -419,10 +440,27 @@ fn turns(
                 ),
             ],
         );
+        let mut agent_env =
+            proxy::agent_env(&r.bin_dir, &r.pass_env, envs, |k| std::env::var(k).ok());
+        let boxed = boxing::wrap(setting, r, id, (&binary, argv.clone()), &mut agent_env)
+            .map_err(|e| SessionError::Config {
+                message: format!("task `{id}` runs in a sandbox ({}), which cannot start: {e}", setting.label()),
+                hint: Some("fix the sandbox (`wg doctor` says how), or opt out with sandbox = \"none\" under [executors.NAME] or on the task".into()),
+            })?;
+        log.write(
+            Level::Info,
+            turn,
+            "sandbox",
+            &[("sandbox", setting.label().to_string())],
+        );
+        let (program, args) = match &boxed {
+            Some(b) => (b.program.clone(), b.args.clone()),
+            None => (binary.clone(), argv),
+        };
         let spawn = Spawn {
-            program: binary.clone(),
-            args: argv,
-            env: proxy::agent_env(&r.bin_dir, &r.pass_env, envs, |k| std::env::var(k).ok()),
+            program,
+            args,
+            env: agent_env,
             cwd: r.workdir.clone(),
             prompt: p.text,
             timeouts: r.timeouts,
@@ -433,6 +471,8 @@ fn turns(
             ),
         };
         let rep = rt.block_on(run::run_codex(spawn, turn, log, events_log));
+        // The turn is over: its broker and relay close, and its token with them.
+        drop(boxed);
         // The proxy's upstream answer, typed: it outranks the agent's retelling of it.
         let mut upstream: Option<(u16, String)> = None;
         // The agent saw only its connection to the proxy close; this says why.

@@ -260,6 +260,9 @@ pub const AWAITING_EVALUATION: &str = "awaiting_evaluation";
 /// the field reads a task that never runs.
 pub const REMOVED: &str = "removed";
 
+/// Task record field holding the open question of a `needs-input` task (`wg ask`).
+pub const QUESTION: &str = "question";
+
 impl Task {
     /// Whether this record is a tombstone (`wg rm`), not a task.
     pub fn is_tombstone(&self) -> bool {

@@ -11,12 +11,16 @@
 //!
 //! Errors keep their `io::ErrorKind` (a full disk stays `StorageFull`) and name the path.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
+#[cfg(test)]
+use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use fs2::FileExt as _;
+
+use super::nofollow;
 
 /// What an append did besides appending.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,16 +38,9 @@ fn named(path: &Path, what: &str, e: io::Error) -> io::Error {
 }
 
 /// Opens `path` for appending (creating it and its directory), readable for the repair.
+/// Never through a link or into a special file under `.wg/` (see [`super::nofollow`]).
 pub fn open(path: &Path) -> io::Result<File> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| named(parent, "create", e))?;
-    }
-    OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(|e| named(path, "open", e))
+    nofollow::open(path, nofollow::Mode::Append)
 }
 
 /// Appends `bytes` (whole lines) to `path`.
@@ -95,10 +92,7 @@ fn append_locked(file: &File, path: &Path, bytes: &[u8], fsync: bool) -> io::Res
 /// Takes back a record appended at `at` with `len` bytes, if it is still the file's last one
 /// (used when the change it recorded could not be made). Returns whether it was taken back.
 pub fn retract(path: &Path, at: u64, len: u64) -> io::Result<bool> {
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| named(path, "open", e))?;
+    let file = nofollow::open(path, nofollow::Mode::ReadWrite)?;
     file.lock_exclusive().map_err(|e| named(path, "lock", e))?;
     let cur = file.metadata().map_err(|e| named(path, "stat", e))?.len();
     let ours = cur == at + len;

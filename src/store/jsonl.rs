@@ -33,7 +33,7 @@ pub struct BadLine {
 /// Reads every complete line of `path` as `T`. A missing file is empty; a final line without
 /// its newline is an append in flight and is skipped; any other bad line is an error.
 pub fn read_all<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, ReadError> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match super::nofollow::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {

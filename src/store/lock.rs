@@ -1,6 +1,6 @@
 //! Advisory file locks (fs2). Every writer of `graph.jsonl` holds `graph.lock` exclusively.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -25,16 +25,10 @@ pub enum LockError {
 }
 
 fn open_lock_file(path: &Path) -> Result<File, LockError> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|source| LockError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+    super::nofollow::open(path, super::nofollow::Mode::Create).map_err(|source| LockError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 impl FileLock {

@@ -10,6 +10,7 @@ pub mod jsonl;
 pub mod layout;
 pub mod lock;
 pub mod lookup;
+pub mod nofollow;
 mod ready;
 pub mod tasklog;
 pub mod view;

@@ -190,7 +190,7 @@ fn ignored(path: &Path) -> bool {
 /// Whether a file event calls for a re-read. Opening or reading a file raises inotify events
 /// too: without this filter every read (the coordinator's poll of `graph.jsonl`, and wg top's
 /// own reload) woke the view again, so it re-read the project several times a second forever.
-fn wakes(ev: &notify::Event) -> bool {
+pub(crate) fn wakes(ev: &notify::Event) -> bool {
     !matches!(ev.kind, notify::EventKind::Access(_))
         && (ev.paths.is_empty() || ev.paths.iter().any(|p| !ignored(p)))
 }
@@ -457,6 +457,8 @@ mod tests {
                     reason: None,
                     updated: String::new(),
                     agent: None,
+                    after: Vec::new(),
+                    awaiting_evaluation: false,
                 })
                 .collect(),
             paused: Vec::new(),

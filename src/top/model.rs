@@ -113,6 +113,10 @@ pub struct TaskRow {
     pub reason: Option<String>,
     pub updated: String,
     pub agent: Option<AgentRow>,
+    /// The tasks it runs after (`wg web` draws the dependency graph from these).
+    pub after: Vec<String>,
+    /// Done, but its evaluation is not accepted yet.
+    pub awaiting_evaluation: bool,
 }
 
 /// An endpoint the coordinator stopped dispatching to (`.wg/service/endpoints.json`).
@@ -240,6 +244,8 @@ pub fn load(layout: &Layout, store: &Store) -> Result<Snapshot, LoadError> {
             reason: reason(t),
             updated: t.updated.clone(),
             agent,
+            after: t.after.clone(),
+            awaiting_evaluation: t.awaiting_evaluation(),
         });
     }
     sort_rows(&mut rows);
@@ -309,7 +315,7 @@ fn agent_row(layout: &Layout, a: &agents_file::AgentRecord, t: &Task) -> AgentRo
 
 /// The last whole lines of `events.jsonl`, parsed; an unreadable file is no events.
 pub fn read_events_tail(path: &Path) -> Vec<Value> {
-    let Ok(mut f) = std::fs::File::open(path) else {
+    let Ok(mut f) = crate::store::nofollow::open(path, crate::store::nofollow::Mode::Read) else {
         return Vec::new();
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);

@@ -12,6 +12,8 @@ fn row(id: &str, status: TaskStatus, updated: &str) -> TaskRow {
         reason: None,
         updated: updated.into(),
         agent: None,
+        after: Vec::new(),
+        awaiting_evaluation: false,
     }
 }
 

@@ -84,7 +84,7 @@ pub fn fmt_elapsed(d: Duration) -> String {
     }
 }
 
-fn fmt_tokens(t: &Tokens) -> String {
+pub fn fmt_tokens(t: &Tokens) -> String {
     let mut s = format!("{} tok", fmt_count(t.total()));
     if let Some(share) = t.cached_share() {
         s.push_str(&format!(" {:.0}% cached", share * 100.0));
@@ -189,7 +189,7 @@ pub fn queue_line(q: &[crate::workspace::queue::Entry]) -> String {
     format!("queue: {}", items.join(" · "))
 }
 
-fn agent_stats(a: &AgentRow, snap: &Snapshot) -> String {
+pub fn agent_stats(a: &AgentRow, snap: &Snapshot) -> String {
     let mut s = format!("turn {}", a.turn);
     if let Some(el) = a.started.and_then(|t| snap.taken_at.duration_since(t).ok()) {
         s.push_str(&format!(" · {}", fmt_elapsed(el)));
@@ -198,7 +198,7 @@ fn agent_stats(a: &AgentRow, snap: &Snapshot) -> String {
     s
 }
 
-fn last_event_text(e: &LastEvent) -> String {
+pub fn last_event_text(e: &LastEvent) -> String {
     match e.kind {
         EventKind::Command if e.running => format!("$ {} (running)", e.text),
         EventKind::Command => format!("$ {}", e.text),

@@ -26,6 +26,8 @@ fn row(id: &str, status: TaskStatus) -> TaskRow {
         reason: None,
         updated: "2026-01-01T00:00:00.000Z".into(),
         agent: None,
+        after: Vec::new(),
+        awaiting_evaluation: false,
     }
 }
 

@@ -20,14 +20,14 @@ const DIMS: [&str; 7] = [
     "efficiency",
 ];
 
-fn verdict(score: f64, notes: &str) -> String {
+pub fn verdict(score: f64, notes: &str) -> String {
     let scores: serde_json::Map<String, Value> =
         DIMS.iter().map(|d| (d.to_string(), json!(score))).collect();
     json!({"scores": scores, "reasons": {"correctness": "checked the diff"}, "notes": notes})
         .to_string()
 }
 
-fn chat_reply(content: &str) -> ResponseTemplate {
+pub fn chat_reply(content: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({
         "id": "c1", "object": "chat.completion",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
@@ -327,7 +327,7 @@ fn stats_group_by_executor_and_model() {
 }
 
 /// The first time a task's log.jsonl records status `to`, or `event`.
-fn first_ts(env: &TestEnv, id: &str, pred: impl Fn(&Value) -> bool) -> Option<String> {
+pub fn first_ts(env: &TestEnv, id: &str, pred: impl Fn(&Value) -> bool) -> Option<String> {
     let text = std::fs::read_to_string(env.wg_dir().join("tasks").join(id).join("log.jsonl"))
         .unwrap_or_default();
     text.lines()

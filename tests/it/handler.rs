@@ -261,12 +261,14 @@ async fn doctor_checks_codex_endpoint_model_and_key() {
     };
     let out = env.wg(&["doctor"]).ok().stdout;
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 6, "{out}");
+    assert_eq!(lines.len(), 8, "{out}");
     assert!(lines[0].starts_with("ok   codex") && lines[0].contains("codex-cli 0.169.0"));
     assert!(lines[1].starts_with("ok   endpoint") && lines[2].starts_with("ok   model"));
     assert!(lines[3].starts_with("ok   api key") && lines[3].contains("accepted"));
     assert!(lines[4].starts_with("ok   wire api") && lines[4].contains("/v1/responses only"));
     assert!(lines[5].starts_with("ok   tool calls"), "{out}");
+    assert!(lines[6].starts_with("ok   links"), "{out}");
+    assert!(lines[7].starts_with("ok   sandbox"), "{out}");
     env.wg(&["config", "set", "model", "other-model"]).ok();
     let bad = env.wg(&["doctor"]).code(1);
     assert!(

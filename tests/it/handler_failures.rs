@@ -229,7 +229,9 @@ fn fake_env(mode: &str) -> TestEnv {
     let cfg = env.path(".wg/config.toml");
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str(
-        "\n[executors.codex]\npass_env = [\"FAKE_CODEX_MODE\", \"FAKE_CODEX_PIDFILE\", \"FAKE_CODEX_ARGV\"]\n",
+        // Unboxed: these tests are about the handler's own handling of the process group
+        // (the pids the fake writes are the host's); tests/it/sandbox.rs covers the box.
+        "\n[executors.codex]\npass_env = [\"FAKE_CODEX_MODE\", \"FAKE_CODEX_PIDFILE\", \"FAKE_CODEX_ARGV\"]\nsandbox = \"none\"\n",
     );
     std::fs::write(&cfg, text).unwrap();
     env.set_env("WG_API_KEY", KEY);

@@ -157,6 +157,18 @@ fn check_key(ctx: &Ctx) {
     }
 }
 
+/// `[web] enabled`: the board, served for as long as the coordinator runs.
+fn web_board(layout: &crate::store::Layout) -> Option<coordinator::Beside> {
+    let layout = layout.clone();
+    Some(Box::new(move |config: &crate::config::Config| {
+        let board: Box<dyn std::any::Any> = match config.web.enabled {
+            true => Box::new(crate::web::start_for_coordinator(&layout, config)?),
+            false => Box::new(()),
+        };
+        Ok(board)
+    }))
+}
+
 pub fn cmd_start(ctx: &Ctx, args: &StartArgs) -> CliResult {
     let wg_exe = std::env::current_exe().map_err(internal)?;
     if !args.daemon {
@@ -174,6 +186,7 @@ pub fn cmd_start(ctx: &Ctx, args: &StartArgs) -> CliResult {
             signals: true,
             wg_exe,
             progress: None,
+            beside: web_board(&ctx.layout),
         };
         return match coordinator::run(opts) {
             Ok(summary) => {

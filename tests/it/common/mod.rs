@@ -10,6 +10,7 @@ pub mod disk;
 pub mod project;
 pub mod service;
 pub mod stub;
+pub mod webdriver;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
