@@ -1,9 +1,9 @@
 //! Announcing status changes (webhook, live progress) made by the coordinator or seen in a
 //! fresh load of the graph.
 
+use super::live::{Changes, LiveGraph};
 use super::{notify, Coordinator, Progress};
 use crate::model::TaskStatus;
-use crate::store::Graph;
 use crate::time::now_rfc3339;
 
 impl Coordinator {
@@ -46,12 +46,22 @@ impl Coordinator {
         }
     }
 
-    /// Changes seen in a fresh load that the coordinator did not make itself.
-    pub(super) fn announce_changes(&mut self, graph: &Graph) {
+    /// Changes seen in the graph that the coordinator did not make itself: over the tasks
+    /// that have new records, or over all of them after a full read.
+    pub(super) fn announce_changes(&mut self, live: &LiveGraph, changes: Changes) {
         let first = self.last_status.is_empty();
-        let changed: Vec<(String, Option<TaskStatus>, TaskStatus, Option<String>)> = graph
-            .tasks
-            .values()
+        let ids: Vec<&String> = match &changes {
+            Changes::All => live.graph.tasks.keys().collect(),
+            Changes::Some(c) => {
+                let mut ids: Vec<&String> = c.iter().map(|(id, _)| id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            }
+        };
+        let changed: Vec<(String, Option<TaskStatus>, TaskStatus, Option<String>)> = ids
+            .into_iter()
+            .filter_map(|id| live.graph.tasks.get(id))
             .filter_map(|t| {
                 let prev = self.last_status.get(&t.id).copied();
                 (prev != Some(t.status)).then(|| {
@@ -74,7 +84,10 @@ impl Coordinator {
                 self.announce(&id, prev, status, reason.as_deref());
             }
         }
-        self.last_status
-            .retain(|id, _| graph.tasks.contains_key(id));
+        // Tasks leave the graph only through a rewrite, which is read in full.
+        if matches!(changes, Changes::All) {
+            self.last_status
+                .retain(|id, _| live.graph.tasks.contains_key(id));
+        }
     }
 }

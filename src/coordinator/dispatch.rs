@@ -9,6 +9,7 @@ use anyhow::{anyhow, Context as _};
 use tokio::sync::mpsc::unbounded_channel;
 
 use super::agents_file::{self, AgentRecord};
+use super::live::LiveGraph;
 use super::recovery;
 use super::scheduler::{self, Candidate, Limits};
 use super::supervisor::{self, Watch};
@@ -19,25 +20,23 @@ use crate::executor::Executor;
 use crate::lifecycle::{transition, Change};
 use crate::model::{Task, TaskStatus};
 use crate::process::pid_start_time;
-use crate::store::Graph;
 use crate::time::{now_rfc3339, parse_duration, parse_rfc3339};
 use crate::workspace::{self, field, ops, Mode};
 
 impl Coordinator {
-    /// Reopens failed tasks whose retry backoff has passed (reloading `graph` when any was),
-    /// and returns when the next one falls due.
+    /// Reopens failed tasks whose retry backoff has passed (reading the graph again when any
+    /// was), and returns when the next one falls due.
     pub(super) fn reopen_due_retries(
         &mut self,
-        graph: &mut Graph,
+        live: &mut LiveGraph,
     ) -> anyhow::Result<Option<SystemTime>> {
         // Retries whose backoff has passed.
         let now_sys = SystemTime::now();
         let mut next_retry: Option<SystemTime> = None;
         let mut due = Vec::new();
-        for t in graph
-            .tasks
-            .values()
-            .filter(|t| t.status == TaskStatus::Failed && crate::lifecycle::retryable_failure(t))
+        for t in live
+            .failed()
+            .filter(|t| crate::lifecycle::retryable_failure(t))
         {
             let max = t.max_retries.unwrap_or(self.config.coordinator.max_retries);
             let failed_at = parse_rfc3339(&t.updated).unwrap_or(now_sys);
@@ -79,7 +78,7 @@ impl Coordinator {
                     Some(&reason),
                 );
             }
-            *graph = self.store.load()?;
+            self.refresh(live)?;
         }
         Ok(next_retry)
     }
@@ -87,20 +86,26 @@ impl Coordinator {
     /// Picks what to start among conversations waiting on an answer and ready tasks (within
     /// `max_agents` and the endpoints' pauses) and starts it. Returns when to wake at the
     /// latest, and whether anything can move.
+    ///
+    /// Ready tasks are looked at in dispatch order, a few more than there are free slots;
+    /// only when those cannot fill the slots (held by a workspace, an endpoint pause) are
+    /// more taken, twice as many each time. A pass does not cost the number of ready tasks.
     pub(super) fn dispatch(
         &mut self,
-        graph: &Graph,
+        live: &LiveGraph,
         next_retry: Option<SystemTime>,
     ) -> anyhow::Result<(Option<Instant>, bool)> {
         // Candidates: conversations waiting on an answer first, then ready tasks.
-        let mut tasks: Vec<Task> = Vec::new();
-        for t in graph.tasks.values() {
+        let mut conversations: Vec<Task> = Vec::new();
+        for t in live.conversations() {
+            if self.agents.contains_key(&t.id) {
+                continue;
+            }
             // `wg msg` may have moved a waiting task to in-progress itself: its agent is gone
             // and the message still calls for a turn.
-            let woken = t.status == TaskStatus::InProgress
-                && !self.agents.contains_key(&t.id)
-                && recovery::woken_by_message(&self.layout, t);
-            if (t.status == TaskStatus::Waiting || woken) && !self.agents.contains_key(&t.id) {
+            let woken =
+                t.status == TaskStatus::InProgress && recovery::woken_by_message(&self.layout, t);
+            if t.status == TaskStatus::Waiting || woken {
                 let conversational = self
                     .executor_for(t)
                     .map(|x| x.conversational)
@@ -109,58 +114,72 @@ impl Coordinator {
                     .map(|m| !m.is_empty())
                     .unwrap_or(false);
                 if conversational && pending {
-                    tasks.push(t.clone());
+                    conversations.push(t.clone());
                 }
             }
-        }
-        // `Store::ready` applies the evaluation gate: a dependency that is done but not yet
-        // accepted holds its dependents.
-        tasks.extend(self.store.ready(graph)?.into_iter().cloned());
-        let tasks = self.gate_workspaces(graph, tasks)?;
-        let can_progress = !tasks.is_empty() || next_retry.is_some();
-
-        let mut candidates = Vec::with_capacity(tasks.len());
-        let mut bad = Vec::new();
-        let mut keep = Vec::with_capacity(tasks.len());
-        for t in tasks {
-            match self.executor_for(&t) {
-                Ok(x) => {
-                    candidates.push(Candidate {
-                        id: t.id.clone(),
-                        endpoint: Some(self.endpoint_key(&x)),
-                    });
-                    keep.push((t, x));
-                }
-                Err(e) => bad.push((t.id.clone(), e)),
-            }
-        }
-        for (id, reason) in bad {
-            self.fail_unstartable(&id, &reason)?;
         }
         let free = self.max_agents.saturating_sub(self.agents.len());
-        let now = Instant::now();
-        let endpoints = &self.endpoints;
-        let pick = scheduler::pick(&candidates, free, |e| {
-            endpoints
-                .get(e)
-                .map(|s| s.gate(now))
-                .unwrap_or(scheduler::Gate::Open)
-        });
-        for e in pick.probe {
-            self.start_probe(e);
+        let mut look_at = (2 * free).max(32);
+        let mut unstartable = std::collections::HashSet::new();
+        loop {
+            let mut tasks = conversations.clone();
+            let mut exhausted = true;
+            for t in live.ready().filter(|t| !unstartable.contains(&t.id)) {
+                if tasks.len() >= conversations.len() + look_at {
+                    exhausted = false;
+                    break;
+                }
+                tasks.push(t.clone());
+            }
+            let tasks = self.gate_workspaces(live, tasks)?;
+            let can_progress = !tasks.is_empty() || next_retry.is_some();
+            let mut candidates = Vec::with_capacity(tasks.len());
+            let mut keep = Vec::with_capacity(tasks.len());
+            for t in tasks {
+                match self.executor_for(&t) {
+                    Ok(x) => {
+                        candidates.push(Candidate {
+                            id: t.id.clone(),
+                            endpoint: Some(self.endpoint_key(&x)),
+                        });
+                        keep.push((t, x));
+                    }
+                    Err(e) => {
+                        self.fail_unstartable(&t.id, &e)?;
+                        unstartable.insert(t.id);
+                    }
+                }
+            }
+            let now = Instant::now();
+            let endpoints = &self.endpoints;
+            let pick = scheduler::pick(&candidates, free, |e| {
+                endpoints
+                    .get(e)
+                    .map(|s| s.gate(now))
+                    .unwrap_or(scheduler::Gate::Open)
+            });
+            if pick.start.len() < free && !exhausted {
+                look_at *= 2;
+                continue;
+            }
+            for e in pick.probe {
+                self.start_probe(e);
+            }
+            let chosen: Vec<(Task, Executor)> =
+                pick.start.iter().map(|i| keep[*i].clone()).collect();
+            if !chosen.is_empty() {
+                self.claim_and_start(chosen)?;
+            }
+            let next_retry_instant = next_retry.map(|t| {
+                now + t.duration_since(SystemTime::now()).unwrap_or_default()
+                    + Duration::from_millis(1)
+            });
+            let wake = [next_retry_instant, pick.wake_at]
+                .into_iter()
+                .flatten()
+                .min();
+            return Ok((wake, can_progress));
         }
-        let chosen: Vec<(Task, Executor)> = pick.start.iter().map(|i| keep[*i].clone()).collect();
-        if !chosen.is_empty() {
-            self.claim_and_start(chosen)?;
-        }
-        let next_retry_instant = next_retry.map(|t| {
-            now + t.duration_since(SystemTime::now()).unwrap_or_default() + Duration::from_millis(1)
-        });
-        let wake = [next_retry_instant, pick.wake_at]
-            .into_iter()
-            .flatten()
-            .min();
-        Ok((wake, can_progress))
     }
 
     pub(super) fn executor_for(&mut self, t: &Task) -> Result<Executor, String> {

@@ -13,6 +13,7 @@ pub mod endpoints;
 mod exit;
 pub mod hold;
 mod landing;
+mod live;
 pub mod notify;
 pub mod recovery;
 pub mod reload;
@@ -45,8 +46,6 @@ use supervisor::{Control, Ended};
 pub const ACTOR: &str = "coordinator";
 /// Every agent id starts with this, so recovery can tell coordinator agents from hand-run ones.
 pub const AGENT_PREFIX: &str = "agent-";
-/// File-system events closer together than this are handled as one wake-up.
-const DEBOUNCE: Duration = Duration::from_millis(2);
 
 /// How to run a coordinator.
 pub struct Options {
@@ -253,6 +252,8 @@ struct Coordinator {
     rx: UnboundedReceiver<Event>,
     log: DecisionLog,
     notifier: Option<notify::Notifier>,
+    /// The graph as last read, kept up to date from the file's appends.
+    live: live::LiveGraph,
     /// Last status seen per task, to announce changes made by agents and people.
     last_status: HashMap<String, TaskStatus>,
     /// Last agent per task, for announcements after the agent is gone.
@@ -335,6 +336,7 @@ impl Coordinator {
             rx,
             log,
             notifier,
+            live: Default::default(),
             last_status: HashMap::new(),
             last_agent: HashMap::new(),
             endpoints: HashMap::new(),
@@ -428,9 +430,8 @@ impl Coordinator {
                 _ = tokio::time::sleep_until(deadline.into()) => None,
             };
             if let Some(ev) = first {
-                if matches!(ev, Event::Wake) {
-                    tokio::time::sleep(DEBOUNCE).await;
-                }
+                // No debounce: a pass costs what changed, and every event already queued is
+                // taken before it (a wait here would be added to every dispatch).
                 self.handle(ev);
                 while let Ok(ev) = self.rx.try_recv() {
                     self.handle(ev);
@@ -658,13 +659,29 @@ impl Coordinator {
     }
 
     fn tick_graph(&mut self) -> anyhow::Result<(Option<Instant>, bool)> {
-        let mut graph = self.store.load()?;
-        self.announce_changes(&graph);
+        // The graph is taken out of `self` for the pass, so that the pass can both read it
+        // and change the coordinator.
+        let mut live = std::mem::take(&mut self.live);
+        let result = self.pass(&mut live);
+        self.live = live;
+        result
+    }
+
+    /// Reads what changed in the graph and announces it. Every read goes through here: a
+    /// change read is never read again, so it must be announced when it is read.
+    fn refresh(&mut self, live: &mut live::LiveGraph) -> anyhow::Result<()> {
+        let changes = live.refresh(&self.store)?;
+        self.announce_changes(live, changes);
+        Ok(())
+    }
+
+    fn pass(&mut self, live: &mut live::LiveGraph) -> anyhow::Result<(Option<Instant>, bool)> {
+        self.refresh(live)?;
 
         // Agents whose task was removed, abandoned, paused or closed by a person are stopped
         // (the whole group). Who closed it is read from the task's log only for closed tasks.
         for (id, r) in self.agents.iter_mut().filter(|(_, r)| !r.stopping) {
-            let status = graph.tasks.get(id).map(|t| t.status);
+            let status = live.graph.tasks.get(id).map(|t| t.status);
             let last_actor = status.filter(|s| s.is_terminal()).and_then(|_| {
                 crate::store::tasklog::read(&self.layout.task_file(id, "log.jsonl"))
                     .ok()
@@ -686,11 +703,11 @@ impl Coordinator {
 
         // Worktrees of tasks that ended (also those that ended while no coordinator ran)
         // are settled before anything new starts, so a task waiting on one can go now.
-        if self.cleanup_workspaces(&graph)? {
-            graph = self.store.load()?;
+        if self.cleanup_workspaces(live)? {
+            self.refresh(live)?;
         }
         // Checks and the merge queue: also while stopping, a landing under way finishes.
-        let landing_busy = self.advance_landing(&graph)?;
+        let landing_busy = self.advance_landing(&live.graph)?;
 
         if let Some(force) = self.stopping {
             if !force && self.stop_deadline.is_some_and(|d| Instant::now() >= d) {
@@ -706,8 +723,8 @@ impl Coordinator {
             return Ok((None, false));
         }
 
-        let next_retry = self.reopen_due_retries(&mut graph)?;
-        let (wake, can_progress) = self.dispatch(&graph, next_retry)?;
+        let next_retry = self.reopen_due_retries(live)?;
+        let (wake, can_progress) = self.dispatch(live, next_retry)?;
         Ok((wake, can_progress || landing_busy))
     }
 }

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
+use super::live::LiveGraph;
 use super::{notify, Coordinator, ACTOR};
 use crate::model::Task;
 use crate::store::tasklog::{self, LogRecord};
-use crate::store::Graph;
 use crate::time::now_rfc3339;
 use crate::workspace::{self, field, ops, Mode};
 
@@ -22,11 +22,12 @@ impl Coordinator {
     /// use. Their reason is recorded on the task; the rest are returned in order.
     pub(super) fn gate_workspaces(
         &mut self,
-        graph: &Graph,
+        graph: &LiveGraph,
         tasks: Vec<Task>,
     ) -> anyhow::Result<Vec<Task>> {
         let live = |id: &str| {
             graph
+                .graph
                 .tasks
                 .get(id)
                 .is_some_and(|t| workspace::is_live(t.status))
@@ -59,9 +60,7 @@ impl Coordinator {
         }
         // Lock paths among the rest, in dispatch order.
         let held: Vec<(String, Vec<String>)> = graph
-            .tasks
-            .values()
-            .filter(|t| workspace::is_live(t.status))
+            .locking()
             .map(|t| (t.id.clone(), workspace::lock_paths(t)))
             .filter(|(_, l)| !l.is_empty())
             .collect();
@@ -116,11 +115,9 @@ impl Coordinator {
 
     /// Cleans up the worktrees of tasks that ended and have no agent (or evaluation) left.
     /// Returns whether any task record changed.
-    pub(super) fn cleanup_workspaces(&mut self, graph: &Graph) -> anyhow::Result<bool> {
+    pub(super) fn cleanup_workspaces(&mut self, graph: &LiveGraph) -> anyhow::Result<bool> {
         let due: Vec<Task> = graph
-            .tasks
-            .values()
-            .filter(|t| t.status.is_terminal() && workspace::recorded_worktree(t).is_some())
+            .worktree_ended()
             // Its checks, gate or queue still need the worktree (and may send it back).
             .filter(|t| !crate::landing::pending(t))
             .filter(|t| !self.agents.contains_key(&t.id) && !self.evaluating.contains(&t.id))

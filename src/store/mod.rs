@@ -4,10 +4,12 @@
 
 pub mod append;
 pub mod atomic;
+pub mod follow;
 pub mod index;
 pub mod jsonl;
 pub mod layout;
 pub mod lock;
+pub mod lookup;
 pub mod nofollow;
 mod ready;
 pub mod tasklog;

@@ -45,6 +45,14 @@ fn in_dispatch_order(ready: Vec<Task>) -> Vec<Task> {
         .collect()
 }
 
+/// What the sealed index says: the ready tasks (id, offset of their record), the live tasks
+/// counted by status, and the graph file's bytes the offsets point into.
+struct Scan {
+    ready: Vec<(String, u64)>,
+    counts: BTreeMap<TaskStatus, usize>,
+    bytes: Vec<u8>,
+}
+
 impl Store {
     /// The archive, read only when an open task depends on a task no longer in the graph.
     fn archive_if(&self, needed: bool) -> Result<BTreeMap<String, Task>> {
@@ -95,6 +103,27 @@ impl Store {
     /// was validated when it was written; any other change breaks the seal, and then this
     /// returns `None` and the caller parses every line.
     fn ready_from_index(&self) -> Result<Option<Vec<Task>>> {
+        let Some(scan) = self.scan_index()? else {
+            return Ok(None);
+        };
+        let graph_path = self.layout.graph();
+        let mut ready = Vec::with_capacity(scan.ready.len());
+        for (id, at) in scan.ready {
+            let rest = &scan.bytes[at as usize..];
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            let task: Task =
+                serde_json::from_slice(&rest[..end]).map_err(|err| StoreError::Corrupt {
+                    path: graph_path.display().to_string(),
+                    line: 0,
+                    reason: format!("record of `{id}` at byte {at}: {err}"),
+                })?;
+            ready.push(task);
+        }
+        Ok(Some(in_dispatch_order(ready)))
+    }
+
+    /// Statuses and ready ids from the sealed index and the tail (see `ready_from_index`).
+    fn scan_index(&self) -> Result<Option<Scan>> {
         let layout = &self.layout;
         let Some(idx) = Index::load(&layout.graph_index()) else {
             return Ok(None);
@@ -149,6 +178,14 @@ impl Store {
                 Default::default(),
             );
         let mut latest: rustc_hash::FxHashMap<&str, Loc> = Default::default();
+        // Live tasks by status (`wg status`): index lines of the graph file (`g`) whose id
+        // the tail does not override, then the tail's.
+        let mut counts: BTreeMap<TaskStatus, usize> = BTreeMap::new();
+        let in_graph = |line: &[u8]| {
+            line.split(|b| *b == b'\t')
+                .nth(2)
+                .is_some_and(|loc| loc.first() == Some(&b'g'))
+        };
         for line in idx.lines() {
             let key_end = memchr::memchr(b'\t', line).unwrap_or(line.len());
             if let (Ok(id), Some(st)) = (
@@ -156,6 +193,9 @@ impl Store {
                 index::line_status(line),
             ) {
                 statuses.insert(id, st);
+                if in_graph(line) && !tail.contains_key(id) {
+                    *counts.entry(st).or_default() += 1;
+                }
                 if named.contains_key(id) {
                     if let Some((_, e)) = index::parse_line(line) {
                         latest.insert(id, e.loc);
@@ -166,6 +206,7 @@ impl Store {
         for (id, e) in &tail {
             statuses.insert(id.as_str(), e.status);
             latest.insert(id.as_str(), e.loc);
+            *counts.entry(e.status).or_default() += 1;
         }
         let held: rustc_hash::FxHashSet<&str> = named
             .iter()
@@ -202,24 +243,19 @@ impl Store {
                 }
             }
         }
-        let mut ready = Vec::with_capacity(found.len());
-        for (id, at) in found {
-            let rest = &bytes[at as usize..];
-            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-            let task: Task =
-                serde_json::from_slice(&rest[..end]).map_err(|err| StoreError::Corrupt {
-                    path: graph_path.display().to_string(),
-                    line: 0,
-                    reason: format!("record of `{id}` at byte {at}: {err}"),
-                })?;
-            ready.push(task);
-        }
-        Ok(Some(in_dispatch_order(ready)))
+        Ok(Some(Scan {
+            ready: found,
+            counts,
+            bytes,
+        }))
     }
 
     /// Live tasks counted by status, and how many are ready (`wg status`), without parsing
     /// every record into an owned task.
     pub fn summary(&self) -> Result<(BTreeMap<TaskStatus, usize>, usize)> {
+        if let Some(scan) = self.scan_index()? {
+            return Ok((scan.counts, scan.ready.len()));
+        }
         let path = self.layout.graph();
         let bytes = read_or_empty(&path)?;
         let views = view::parse(&path, &bytes)?;

@@ -10,6 +10,7 @@ mod cli;
 mod coordinator;
 mod coordinator_codex;
 mod coordinator_crash;
+mod coordinator_scale;
 mod cutoffs;
 mod disk_full;
 mod docs;
