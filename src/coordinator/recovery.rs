@@ -1,7 +1,7 @@
 //! After a crash: the agents `.wg/service/agents.json` names are adopted when alive (pid and
 //! start time match); the tasks of dead ones are requeued as a retry.
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::agents_file::{self, still_alive, AgentRecord};
 use super::supervisor::Ended;
@@ -292,6 +292,9 @@ impl Coordinator {
     }
 }
 
+/// More than a kernel clock tick (4 ms at 250 Hz, 10 ms at 100 Hz).
+const COARSE_CLOCK_SLACK: Duration = Duration::from_millis(50);
+
 /// Whether the agent of the claimed task `t` left no trace: the claim (which set `t.updated`)
 /// is the last record of the task's log, and none of the files an agent writes got output since.
 /// A coordinator killed between a claim and the agent's start leaves exactly this; an agent
@@ -315,8 +318,15 @@ pub fn never_started(layout: &Layout, t: &Task) -> bool {
             .all(|name| {
                 let path = layout.task_file(&t.id, name);
                 // The coordinator itself creates an empty agent.log just before the fork.
+                // A file's mtime comes from the kernel's coarse clock, which lags the claim's
+                // fine time stamp by up to a clock tick: output that close to the claim counts
+                // as the agent's (a retry may be spent; nothing runs twice).
                 match std::fs::metadata(&path) {
-                    Ok(m) => m.len() == 0 || m.modified().is_ok_and(|mtime| mtime < claimed),
+                    Ok(m) => {
+                        m.len() == 0
+                            || m.modified()
+                                .is_ok_and(|mtime| mtime + COARSE_CLOCK_SLACK < claimed)
+                    }
                     Err(e) => e.kind() == std::io::ErrorKind::NotFound,
                 }
             })

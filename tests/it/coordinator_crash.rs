@@ -254,8 +254,18 @@ fn claimed_then_killed(env: &TestEnv, id: &str, agent_log: Option<&str>) {
         f.write_all(format!("{line}\n").as_bytes()).unwrap();
     }
     if let Some(text) = agent_log {
-        std::thread::sleep(Duration::from_millis(5));
-        std::fs::write(env.wg_dir().join("tasks").join(id).join("agent.log"), text).unwrap();
+        let path = env.wg_dir().join("tasks").join(id).join("agent.log");
+        std::fs::write(&path, text).unwrap();
+        // Written after the claim, as an agent's output is. Set, not slept for: a file's
+        // mtime comes from the kernel's coarse clock, which can lag the claim's time stamp
+        // by a clock tick (it did under load, and the output then looked older than the claim).
+        let after_claim = std::time::SystemTime::now() + Duration::from_secs(1);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(after_claim)
+            .unwrap();
     }
 }
 
