@@ -168,7 +168,11 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
                 ));
             }
             for t in &tokens.turns[skip..] {
-                let failed = if t.role == "error" { " (failed)" } else { "" };
+                let failed = if t.role == crate::conversation::Role::Error {
+                    " (failed)"
+                } else {
+                    ""
+                };
                 s.push_str(&format!(
                     "  turn {}{failed}: {}\n",
                     t.turn,

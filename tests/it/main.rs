@@ -21,6 +21,7 @@ mod handler_failures;
 mod keyless;
 mod live_config;
 mod missing_clis;
+mod old_store;
 mod people;
 mod proxy;
 mod replay;
