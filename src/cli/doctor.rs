@@ -77,7 +77,7 @@ fn uses_slurm(ctx: &Ctx) -> bool {
             .config
             .executors
             .values()
-            .any(|t| t.get("launcher").and_then(|v| v.as_str()) == Some("slurm"))
+            .any(|t| t.launcher == Some(crate::slurm::Launcher::Slurm))
         || ctx.store.load().is_ok_and(|g| {
             g.tasks
                 .values()
@@ -167,7 +167,7 @@ fn codex_checks(ctx: &Ctx, path: &str, root: &std::path::Path, checks: &mut Vec<
             key_env,
             key.as_deref(),
             cfg.model.as_deref(),
-            cfg.endpoint.wire_api.as_deref(),
+            cfg.endpoint.wire_api.map(|w| w.as_str()),
         )),
     }
 }
@@ -358,7 +358,11 @@ fn claude_checks(ctx: &Ctx, path: &str, root: &std::path::Path) -> Vec<Check> {
         });
         return checks;
     };
-    checks.push(probe_anthropic(&url, key.as_deref(), &cfg.claude.auth));
+    checks.push(probe_anthropic(
+        &url,
+        key.as_deref(),
+        cfg.claude.auth.as_str(),
+    ));
     checks.push(match &key {
         Some(_) => Check {
             name: "claude key",
@@ -474,7 +478,7 @@ fn worktree_checks(ctx: &Ctx, fix: bool) -> CliResult<Vec<Check>> {
     };
     if stale.is_empty() {
         // Shared projects hear about worktrees only when something is wrong.
-        if ctx.config.workspace.mode != "worktree" {
+        if ctx.config.workspace.mode != crate::config::WorkspaceMode::Worktree {
             return Ok(Vec::new());
         }
         return Ok(vec![Check {

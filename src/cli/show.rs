@@ -78,7 +78,7 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
         for (k, v) in [
             ("executor", task.executor.as_deref()),
             ("model", task.model.as_deref()),
-            ("timeout", task.timeout.as_deref()),
+            ("timeout", task.timeout.as_ref().map(|d| d.text())),
             ("assigned", task.assigned.as_deref()),
             ("failed:  ", task.failure_reason.as_deref()),
             (

@@ -20,7 +20,7 @@ use crate::lifecycle::{transition, Change};
 use crate::model::{Task, TaskStatus};
 use crate::process::pid_start_time;
 use crate::store::Graph;
-use crate::time::{now_rfc3339, parse_duration, parse_rfc3339};
+use crate::time::{now_rfc3339, parse_rfc3339};
 use crate::workspace::{self, field, ops, Mode};
 
 impl Coordinator {
@@ -316,11 +316,11 @@ impl Coordinator {
 
     pub(super) fn limits(&self, task: &Task) -> Limits {
         let c = &self.config.coordinator;
-        let p = |v: Option<&String>| v.and_then(|s| parse_duration(s).ok());
+        let d = |v: Option<&crate::time::Dur>| v.map(|d| d.get());
         Limits {
-            hard: p(task.timeout.as_ref()).or_else(|| p(c.hard_timeout.as_ref())),
-            idle: p(c.idle_timeout.as_ref()),
-            first_output: p(c.first_output_timeout.as_ref()),
+            hard: d(task.timeout.as_ref()).or_else(|| d(c.hard_timeout.as_ref())),
+            idle: d(c.idle_timeout.as_ref()),
+            first_output: d(c.first_output_timeout.as_ref()),
         }
     }
 

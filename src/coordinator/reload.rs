@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{duration_setting, Coordinator};
+use super::Coordinator;
 use crate::config::live::{self, Applied, NeedsRestart};
 use crate::config::Config;
 use crate::store::Layout;
@@ -112,19 +112,12 @@ impl Coordinator {
     fn apply_config(&mut self, new: Config, text: &str, first: bool) {
         let reload = live::plan(&self.config, new);
         let c = &reload.effective.coordinator;
-        let durations = (
-            duration_setting(&c.poll_interval, "poll_interval"),
-            duration_setting(&c.grace_period, "grace_period"),
-            duration_setting(&c.retry_backoff, "retry_backoff"),
-            duration_setting(&c.endpoint_backoff_max, "endpoint_backoff_max"),
+        (self.poll, self.grace, self.retry_base, self.pause_cap) = (
+            c.poll_interval.get(),
+            c.grace_period.get(),
+            c.retry_backoff.get(),
+            c.endpoint_backoff_max.get(),
         );
-        // The file was validated, so this only guards against the two checks drifting apart.
-        let (Ok(poll), Ok(grace), Ok(retry), Ok(cap)) = durations else {
-            self.log
-                .line("config: a duration did not parse; previous settings kept");
-            return;
-        };
-        (self.poll, self.grace, self.retry_base, self.pause_cap) = (poll, grace, retry, cap);
         self.max_agents = self.opts.max_agents.unwrap_or(c.max_agents).max(1);
         self.store.fsync = reload.effective.fsync();
         self.config = reload.effective;

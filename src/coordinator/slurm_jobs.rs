@@ -267,8 +267,7 @@ impl super::Coordinator {
             Some(tx) => tx.clone(),
             None => {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                let poll = crate::time::parse_duration(&self.config.slurm.poll_interval)
-                    .unwrap_or(Duration::from_secs(1));
+                let poll = self.config.slurm.poll_interval.get();
                 let events = self.tx.clone();
                 let log = self.log.clone();
                 let sinks = Sinks {

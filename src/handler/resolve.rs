@@ -3,7 +3,6 @@
 //! timeouts and budgets. The one place a turn gets its base URL and key.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::error::SessionError;
 use super::events::Dialect;
@@ -14,7 +13,6 @@ use super::Budget;
 use crate::config::Config;
 use crate::model::Task;
 use crate::store::Layout;
-use crate::time::parse_duration;
 
 /// codex's own log database in the shared CODEX_HOME is dropped past this size.
 pub const CODEX_HOME_LOG_CAP: u64 = 64 * 1024 * 1024;
@@ -27,7 +25,7 @@ pub struct Resolved {
     pub key_env: String,
     pub key: Option<String>,
     pub binary: String,
-    pub sandbox: String,
+    pub sandbox: crate::config::Sandbox,
     pub workdir: PathBuf,
     /// Writable roots besides the workdir (a worktree task's `.wg/` and git common dir).
     pub add_dirs: Vec<PathBuf>,
@@ -46,10 +44,6 @@ pub struct Resolved {
     pub pass_env: Vec<String>,
     /// The local credential proxy (and Chat bridge): the only holder of the key in a turn.
     pub bridge: Option<crate::bridge::BridgeHandle>,
-}
-
-fn dur(key: &str, v: &str) -> Result<Duration, SessionError> {
-    parse_duration(v).map_err(|e| SessionError::config(format!("handler.{key}: {e}")))
 }
 
 fn nonempty(s: Option<&String>) -> Option<String> {
@@ -163,24 +157,20 @@ pub fn resolve(s: &Scope<'_>, task: &Task, dialect: Dialect) -> Result<Resolved,
             Dialect::Codex => cfg.codex.binary.clone(),
             Dialect::Claude => cfg.claude.binary.clone(),
         },
-        sandbox: cfg.codex.sandbox.clone(),
+        sandbox: cfg.codex.sandbox,
         workdir,
         add_dirs,
         timeouts: Timeouts {
-            first_output: dur("first_output_timeout", &h.first_output_timeout)?,
-            idle: dur("idle_timeout", &h.idle_timeout)?,
-            hard: dur("turn_timeout", &h.turn_timeout)?,
-            grace: parse_duration(&cfg.coordinator.grace_period).unwrap_or(Duration::from_secs(5)),
+            first_output: h.first_output_timeout.get(),
+            idle: h.idle_timeout.get(),
+            hard: h.turn_timeout.get(),
+            grace: cfg.coordinator.grace_period.get(),
         },
-        stream_idle_ms: dur("stream_idle_timeout", &h.stream_idle_timeout)?.as_millis() as u64,
+        stream_idle_ms: h.stream_idle_timeout.get().as_millis() as u64,
         budget: Budget {
             max_turns: h.max_turns,
             max_tokens: h.max_tokens,
-            max_wall: h
-                .max_wall
-                .as_deref()
-                .map(|w| dur("max_wall", w))
-                .transpose()?,
+            max_wall: h.max_wall.as_ref().map(|w| w.get()),
         },
         agent,
         path_env,
@@ -198,13 +188,13 @@ pub fn start_bridge(
     r: &Resolved,
     log: &mut HandlerLog,
 ) -> Result<Option<crate::bridge::BridgeHandle>, SessionError> {
-    let chat = config.endpoint.wire_api.as_deref() == Some("chat");
+    let chat = config.endpoint.wire_api == Some(crate::config::WireApi::Chat);
     let Some(plan) = super::proxy::plan(
         r.dialect,
         r.endpoint.as_deref(),
         r.key.is_some(),
         chat,
-        &config.claude.auth,
+        config.claude.auth.as_str(),
     ) else {
         return Ok(None);
     };
