@@ -154,9 +154,21 @@ fn codex_checks(ctx: &Ctx, path: &str, root: &std::path::Path, checks: &mut Vec<
             ),
         },
     });
-    let key_env = cfg.api_key_env();
+    // What the codex agents run with: `[executors.codex]` may name its own endpoint and key.
+    let plan = match crate::executor::plan::plan(cfg, "codex", None, root, Default::default()) {
+        Ok(p) => p,
+        Err(e) => {
+            checks.push(Check {
+                name: "endpoint",
+                ok: false,
+                detail: e,
+            });
+            return;
+        }
+    };
+    let key_env = plan.key_env.as_str();
     let key = std::env::var(key_env).ok().filter(|k| !k.is_empty());
-    match &cfg.endpoint.url {
+    match &plan.endpoint {
         None => checks.push(Check {
             name: "endpoint",
             ok: true,
@@ -166,7 +178,7 @@ fn codex_checks(ctx: &Ctx, path: &str, root: &std::path::Path, checks: &mut Vec<
             url,
             key_env,
             key.as_deref(),
-            cfg.model.as_deref(),
+            plan.model.as_deref(),
             cfg.endpoint.wire_api.map(|w| w.as_str()),
         )),
     }
@@ -348,9 +360,19 @@ fn claude_checks(ctx: &Ctx, path: &str, root: &std::path::Path) -> Vec<Check> {
             ),
         },
     });
-    let ep = cfg.endpoint_for("claude");
-    let key = std::env::var(&ep.key_env).ok().filter(|k| !k.is_empty());
-    let Some(url) = ep.url else {
+    let plan = match crate::executor::plan::plan(cfg, "claude", None, root, Default::default()) {
+        Ok(p) => p,
+        Err(e) => {
+            checks.push(Check {
+                name: "claude endpoint",
+                ok: false,
+                detail: e,
+            });
+            return checks;
+        }
+    };
+    let key = std::env::var(&plan.key_env).ok().filter(|k| !k.is_empty());
+    let Some(url) = plan.endpoint else {
         checks.push(Check {
             name: "claude endpoint",
             ok: true,
@@ -367,14 +389,14 @@ fn claude_checks(ctx: &Ctx, path: &str, root: &std::path::Path) -> Vec<Check> {
         Some(_) => Check {
             name: "claude key",
             ok: true,
-            detail: format!("${} is set", ep.key_env),
+            detail: format!("${} is set", plan.key_env),
         },
         None => Check {
             name: "claude key",
             ok: false,
             detail: format!(
                 "${} is not set; export it where the coordinator and `wg handler` run",
-                ep.key_env
+                plan.key_env
             ),
         },
     });

@@ -150,11 +150,6 @@ impl Config {
                     "executors.{name}.command is empty: give the agent's argv, e.g. [\"my-agent\", \"{{task_id}}\"]"
                 ));
             }
-            if let Some(b) = &x.behavior {
-                crate::executor::mock::Behavior::parse(b).ok_or_else(|| {
-                    format!("executors.{name}.behavior: unknown mock behavior `{b}`")
-                })?;
-            }
         }
         Ok(())
     }

@@ -292,7 +292,7 @@ impl super::Coordinator {
         let x = self.executor_for(t).ok()?;
         let launcher = crate::slurm::launcher_for(
             t,
-            self.config.executors.get(&x.name),
+            self.config.executors.get(&x.name).and_then(|e| e.launcher),
             self.config.coordinator.launcher,
         )
         .ok()?;

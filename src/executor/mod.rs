@@ -8,6 +8,7 @@
 //! `exit_code_decides`, `pass_env`.
 
 pub mod mock;
+pub mod plan;
 pub mod process;
 
 use std::path::Path;

@@ -46,10 +46,6 @@ pub struct Resolved {
     pub bridge: Option<crate::bridge::BridgeHandle>,
 }
 
-fn nonempty(s: Option<&String>) -> Option<String> {
-    s.filter(|s| !s.trim().is_empty()).cloned()
-}
-
 /// Whether `p` lies in the system temp dir, where codex refuses to set up its helpers.
 fn under_temp(p: &Path) -> bool {
     let tmp = std::env::temp_dir();
@@ -90,29 +86,24 @@ pub struct Scope<'a> {
 
 pub fn resolve(s: &Scope<'_>, task: &Task, dialect: Dialect) -> Result<Resolved, SessionError> {
     let cfg = s.config;
-    // `[executors.NAME]` may point this executor at its own endpoint, model and key.
-    let ep = cfg.endpoint_for(dialect.name());
     let h = &cfg.handler;
     let wg_dir = std::path::absolute(s.layout.dir())?;
     let root = wg_dir
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| wg_dir.clone());
-    let endpoint = nonempty(s.endpoint).or_else(|| ep.url.clone());
-    if let Some(u) = &endpoint {
-        crate::config::validate_endpoint_url(u).map_err(SessionError::config)?;
-    }
-    let key_env = ep.key_env.clone();
+    // The same plan dispatch and `wg doctor` use: `[executors.NAME]` may point this executor
+    // at its own endpoint, model and key.
+    let overrides = crate::executor::plan::Overrides {
+        model: s.model.map(String::as_str),
+        endpoint: s.endpoint.map(String::as_str),
+    };
+    let plan = crate::executor::plan::plan(cfg, dialect.name(), Some(task), &root, overrides)
+        .map_err(SessionError::config)?;
+    let (endpoint, key_env, worktree) = (plan.endpoint, plan.key_env, plan.worktree);
     // The key is read here and only handed to codex's environment under its own name.
     let key = std::env::var(&key_env).ok().filter(|k| !k.is_empty());
-    let worktree = crate::workspace::recorded_worktree(task).filter(|d| d.is_dir());
-    let workdir = match (&worktree, &task.workspace) {
-        (Some(d), _) => d.clone(),
-        (None, Some(w)) if w == "shared" || w == "worktree" => root.clone(),
-        (None, Some(w)) if Path::new(w).is_absolute() => PathBuf::from(w),
-        (None, Some(w)) => root.join(w),
-        (None, None) => root.clone(),
-    };
+    let workdir = plan.workdir;
     // From a worktree the agent still runs `wg` against the project's `.wg/` and commits on
     // its branch, which writes objects and refs under the git common dir and the index, HEAD
     // and logs under the worktree's own git dir: all outside the workdir. The last needs its
@@ -142,9 +133,7 @@ pub fn resolve(s: &Scope<'_>, task: &Task, dialect: Dialect) -> Result<Resolved,
     let agent = s.agent.to_string();
     Ok(Resolved {
         dialect,
-        model: nonempty(s.model)
-            .or_else(|| task.model.clone())
-            .or_else(|| ep.model.clone()),
+        model: plan.model,
         codex_home: endpoint
             .as_ref()
             .filter(|_| dialect == Dialect::Codex)
@@ -153,20 +142,17 @@ pub fn resolve(s: &Scope<'_>, task: &Task, dialect: Dialect) -> Result<Resolved,
         endpoint,
         key_env,
         key,
-        binary: match dialect {
-            Dialect::Codex => cfg.codex.binary.clone(),
-            Dialect::Claude => cfg.claude.binary.clone(),
-        },
-        sandbox: cfg.codex.sandbox,
+        binary: plan.binary.unwrap_or_default(),
+        sandbox: plan.sandbox,
         workdir,
         add_dirs,
         timeouts: Timeouts {
-            first_output: h.first_output_timeout.get(),
-            idle: h.idle_timeout.get(),
-            hard: h.turn_timeout.get(),
-            grace: cfg.coordinator.grace_period.get(),
+            first_output: plan.turn.first_output,
+            idle: plan.turn.idle,
+            hard: plan.turn.hard,
+            grace: plan.turn.grace,
         },
-        stream_idle_ms: h.stream_idle_timeout.get().as_millis() as u64,
+        stream_idle_ms: plan.turn.stream_idle.as_millis() as u64,
         budget: Budget {
             max_turns: h.max_turns,
             max_tokens: h.max_tokens,

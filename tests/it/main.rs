@@ -25,6 +25,7 @@ mod old_store;
 mod people;
 mod proxy;
 mod replay;
+mod settings;
 mod shell;
 mod slurm;
 mod smoke;
