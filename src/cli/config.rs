@@ -11,7 +11,8 @@ use crate::store::atomic::write_atomic;
 pub enum ConfigCommand {
     /// Print one setting, e.g. `wg config get coordinator.max_agents`.
     Get { key: String },
-    /// Change one setting; numbers and booleans are stored as such.
+    /// Change one setting; numbers and booleans are stored as such. A value the setting cannot
+    /// take (wrong type, unknown word, out of range) is refused with the words a load would use.
     Set { key: String, value: String },
     /// Print every setting in the file.
     List,
@@ -72,8 +73,14 @@ pub fn cmd_config(ctx: &Ctx, cmd: &ConfigCommand) -> CliResult {
                 } else {
                     value.clone()
                 };
-                usage_error(format!("{key} = {shown}: {e}"))
-                    .hinted("the config file was not changed")
+                // The load's own words when they name the setting, so `wg config set`, a load
+                // and a live reload say the same thing.
+                if e.starts_with(key.as_str()) {
+                    usage_error(e)
+                } else {
+                    usage_error(format!("{key} = {shown}: {e}"))
+                }
+                .hinted("the config file was not changed")
             })?;
             write_atomic(&path, new_text.as_bytes(), true)?;
             ctx.out.either(&serde_json::json!({"key": key, "value": toml_item_to_json(edit::get(&doc, key).expect("just set"))}), || {
