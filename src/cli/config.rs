@@ -2,7 +2,7 @@ use clap::Subcommand;
 use toml_edit::DocumentMut;
 
 use crate::cli::Ctx;
-use crate::config::{edit, key_name, Config};
+use crate::config::{edit, guard, key_name, Config};
 use crate::error::{config_error, not_found as _nf, usage_error, CliError, CliResult, Kind};
 use crate::store::atomic::write_atomic;
 
@@ -16,6 +16,10 @@ pub enum ConfigCommand {
     Set { key: String, value: String },
     /// Print every setting in the file.
     List,
+    /// Confirm the file as it is now. A running coordinator holds an edit that drops settings
+    /// its running file has (a file an editor emptied or half wrote) until it is confirmed;
+    /// `wg config set` confirms the file it writes.
+    Confirm,
 }
 
 pub fn cmd_config(ctx: &Ctx, cmd: &ConfigCommand) -> CliResult {
@@ -82,10 +86,22 @@ pub fn cmd_config(ctx: &Ctx, cmd: &ConfigCommand) -> CliResult {
                 }
                 .hinted("the config file was not changed")
             })?;
+            // Deliberate: a running coordinator applies it even if it drops a setting.
+            guard::confirm(&ctx.layout, &new_text)?;
             write_atomic(&path, new_text.as_bytes(), true)?;
             ctx.out.either(&serde_json::json!({"key": key, "value": toml_item_to_json(edit::get(&doc, key).expect("just set"))}), || {
                 format!("{key} = {}", edit::get(&doc, key).expect("just set").to_string().trim())
             })?;
+        }
+        ConfigCommand::Confirm => {
+            Config::from_text(&path, &text).map_err(|e| {
+                config_error(e.to_string()).hinted("fix the file first; nothing was confirmed")
+            })?;
+            guard::confirm(&ctx.layout, &text)?;
+            ctx.out.either(
+                &serde_json::json!({"confirmed": guard::fingerprint(&text)}),
+                || "confirmed: a running coordinator applies the file as it is now".to_string(),
+            )?;
         }
         ConfigCommand::List => {
             let rows = edit::list(&doc);

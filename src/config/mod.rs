@@ -5,6 +5,7 @@ pub mod budget;
 mod check;
 pub mod edit;
 mod evaluate;
+pub mod guard;
 pub mod key_name;
 pub mod live;
 mod suggest;
