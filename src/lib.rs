@@ -3,6 +3,7 @@
 //! `main.rs` only parses the command line and calls [`cli::run`]; everything else is here so
 //! tests and the coordinator can call it.
 
+pub mod agent_events;
 pub mod bridge;
 pub mod cli;
 pub mod config;

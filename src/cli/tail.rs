@@ -4,10 +4,9 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::Value;
 
+use crate::agent_events::{AgentEvent, Dialect, Fold};
 use crate::cli::{check_id, Ctx};
 use crate::error::{not_found, CliResult};
-use crate::handler::events::claude;
-use crate::handler::events::PendingTool;
 
 /// Show what a task's agent is doing, from `events.jsonl`: messages, commands with exit codes,
 /// file changes, tokens.
@@ -19,15 +18,21 @@ pub struct TailArgs {
     pub follow: bool,
 }
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or("")
+/// Turns `events.jsonl` records into lines, through the one agent-event model. Keeps a fold
+/// per agent so a claude tool call's result finds the command it answers.
+#[derive(Debug)]
+pub struct Renderer {
+    codex: Fold,
+    claude: Fold,
 }
 
-/// Turns `events.jsonl` records into lines. Keeps the claude tool calls still waiting for
-/// their result: a claude result names only the call's id, not its command.
-#[derive(Debug, Default)]
-pub struct Renderer {
-    pending: Vec<PendingTool>,
+impl Default for Renderer {
+    fn default() -> Renderer {
+        Renderer {
+            codex: Fold::new(Dialect::Codex),
+            claude: Fold::new(Dialect::Claude),
+        }
+    }
 }
 
 impl Renderer {
@@ -35,149 +40,54 @@ impl Renderer {
     pub fn render(&mut self, record: &Value) -> Option<String> {
         let turn = record.get("turn").and_then(Value::as_u64).unwrap_or(0);
         let ev = record.get("event")?;
-        let text = match s(ev, "type") {
-            "system" | "assistant" | "user" | "result" => self.claude(ev)?,
-            _ => codex(ev)?,
+        let fold = match Dialect::of_event(ev) {
+            Dialect::Codex => &mut self.codex,
+            Dialect::Claude => &mut self.claude,
         };
-        Some(
-            text.lines()
-                .map(|l| format!("[turn {turn}] {l}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    }
-
-    /// A claude stream-json event (docs/claude.md).
-    fn claude(&mut self, ev: &Value) -> Option<String> {
-        let blocks = || {
-            ev.pointer("/message/content")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        };
-        let mut lines = Vec::new();
-        match s(ev, "type") {
-            "system" => match s(ev, "subtype") {
-                "init" => lines.push("turn started".to_string()),
-                "api_retry" => lines.push(format!(
-                    "warning: retry after status {}",
-                    ev.get("error_status").unwrap_or(&Value::Null)
-                )),
-                _ => {}
-            },
-            "assistant" => {
-                for b in blocks() {
-                    match s(&b, "type") {
-                        "text" => lines.push(format!("agent: {}", s(&b, "text"))),
-                        "thinking" => lines.push(format!(
-                            "thinking: {}",
-                            s(&b, "thinking").lines().next().unwrap_or("")
-                        )),
-                        "tool_use" => {
-                            if let Some(p) = claude::pending_tool(&b) {
-                                lines.push(format!("$ {}  (running)", p.shown));
-                                self.pending.push(p);
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            "user" => {
-                for b in blocks() {
-                    if s(&b, "type") != "tool_result" {
-                        continue;
-                    }
-                    let id = s(&b, "tool_use_id");
-                    let pos = self.pending.iter().position(|p| p.id == id);
-                    let (shown, shell) = pos
-                        .map(|p| self.pending.remove(p))
-                        .map_or((format!("tool {id}"), false), |p| (p.shown, p.shell));
-                    let is_error = b.get("is_error").and_then(Value::as_bool).unwrap_or(false);
-                    let end = match claude::tool_exit_code(&b, is_error, shell) {
-                        Some(code) => format!("exit {code}"),
-                        None if is_error => "error".to_string(),
-                        None => "ok".to_string(),
-                    };
-                    lines.push(format!("$ {shown}  → {end}"));
-                }
-            }
-            "result" => {
-                if ev.get("is_error").and_then(Value::as_bool) == Some(true) {
-                    lines.push(format!("turn failed: {}", s(ev, "result")));
-                } else {
-                    let u = claude::usage_of(ev.get("usage").unwrap_or(&Value::Null));
-                    lines.push(format!(
-                        "turn completed · tokens: {} in ({} cached), {} out ({} reasoning)",
-                        u.input_tokens,
-                        u.cached_input_tokens,
-                        u.output_tokens,
-                        u.reasoning_output_tokens
-                    ));
-                }
-            }
-            _ => {}
-        }
+        let lines: Vec<String> = fold
+            .push(ev)
+            .into_iter()
+            .filter_map(line_of)
+            .flat_map(|text| {
+                text.lines()
+                    .map(|l| format!("[turn {turn}] {l}"))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         (!lines.is_empty()).then(|| lines.join("\n"))
     }
 }
 
-/// A codex `--json` event.
-fn codex(ev: &Value) -> Option<String> {
-    let item = ev.get("item").unwrap_or(&Value::Null);
-    Some(match (s(ev, "type"), s(item, "type")) {
-        ("turn.started", _) => "turn started".to_string(),
-        ("item.started", "command_execution") => format!("$ {}  (running)", s(item, "command")),
-        ("item.completed", "command_execution") => {
-            let code = item
-                .get("exit_code")
-                .and_then(Value::as_i64)
-                .map_or("?".into(), |c| c.to_string());
-            format!("$ {}  → exit {code}", s(item, "command"))
+fn line_of(event: AgentEvent) -> Option<String> {
+    Some(match event {
+        AgentEvent::Session(_) => return None,
+        AgentEvent::TurnStarted => "turn started".to_string(),
+        AgentEvent::CommandStarted { shown, .. } => format!("$ {shown}  (running)"),
+        AgentEvent::ToolEnded(run) => {
+            let end = match run.exit_code {
+                Some(code) => format!("exit {code}"),
+                None if run.failed => "error".to_string(),
+                None => "ok".to_string(),
+            };
+            format!("$ {}  → {end}", run.shown)
         }
-        ("item.completed", "agent_message") => format!("agent: {}", s(item, "text")),
-        ("item.completed", "reasoning") => {
-            format!("thinking: {}", s(item, "text").lines().next().unwrap_or(""))
-        }
-        ("item.completed", "file_change") => {
-            let changes = item
-                .get("changes")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            changes
-                .iter()
-                .map(|c| format!("file {}: {}", s(c, "kind"), s(c, "path")))
-                .collect::<Vec<_>>()
-                .join("\n")
-        }
-        ("item.completed", "error") | ("error", _) => {
-            format!(
-                "warning: {}",
-                if s(ev, "type") == "error" {
-                    s(ev, "message")
-                } else {
-                    s(item, "message")
-                }
-            )
-        }
-        ("item.completed", other) => other.to_string(),
-        ("turn.completed", _) => {
-            let u = ev.get("usage").unwrap_or(&Value::Null);
-            let n = |k| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+        AgentEvent::Reply(text) => format!("agent: {text}"),
+        AgentEvent::Thinking(text) => format!("thinking: {}", text.lines().next().unwrap_or("")),
+        AgentEvent::FilesChanged(changes) => changes
+            .iter()
+            .map(|(path, kind)| format!("file {kind}: {path}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        AgentEvent::Warning(message) => format!("warning: {message}"),
+        AgentEvent::OtherItem(name) => name,
+        AgentEvent::Completed { usage, .. } => {
+            let u = usage.unwrap_or_default();
             format!(
                 "turn completed · tokens: {} in ({} cached), {} out ({} reasoning)",
-                n("input_tokens"),
-                n("cached_input_tokens"),
-                n("output_tokens"),
-                n("reasoning_output_tokens")
+                u.input_tokens, u.cached_input_tokens, u.output_tokens, u.reasoning_output_tokens
             )
         }
-        ("turn.failed", _) => format!(
-            "turn failed: {}",
-            s(ev.get("error").unwrap_or(&Value::Null), "message")
-        ),
-        _ => return None,
+        AgentEvent::Failed { message, .. } => format!("turn failed: {message}"),
     })
 }
 

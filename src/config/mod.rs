@@ -199,8 +199,8 @@ impl Default for CodexConfig {
     }
 }
 
-/// `[claude]`: how the `claude` executor runs Claude Code (`claude -p`) each turn. Measured
-/// facts behind the defaults: reference/claude-cli.md (Claude Code 2.1.330).
+/// `[claude]`: how the `claude` executor runs Claude Code (`claude -p`) each turn. The defaults
+/// fit Claude Code 2.1.330, as docs/claude.md describes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClaudeConfig {

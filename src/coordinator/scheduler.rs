@@ -353,7 +353,7 @@ fn with_tail(mut reason: String, tail: &str) -> String {
     reason
 }
 
-/// The outcome rules of design.md ("Outcomes", "Endpoint trouble").
+/// The outcome rules of docs/coordinator.md ("Outcomes", "Endpoint trouble").
 pub fn decide_exit(f: &ExitFacts) -> Decision {
     // A person or the agent decided already: closed, paused, or asked a question (a task
     // waiting for a person's answer is never nudged or failed for waiting).

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::agent_events::{AgentEvent, Dialect, Fold};
 use crate::conversation::Role;
 use crate::conversation::{read_inbox, read_outbox};
 use crate::model::Task;
@@ -94,27 +95,30 @@ pub fn base_commit(task: &Task) -> Option<String> {
     })
 }
 
-/// Commands from codex events (`item.completed` of type `command_execution`), whether the
-/// line is the raw event or wraps it under `event`.
+/// The commands the agent ran, with their exit codes, from its events (codex or claude),
+/// whether the line is the raw event or wraps it under `event`.
 pub fn commands_from_events(jsonl: &str) -> Vec<(String, Option<i64>)> {
-    jsonl
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| {
-            let ev = v.get("event").filter(|e| e.is_object()).unwrap_or(&v);
-            if ev.get("type")?.as_str()? != "item.completed" {
-                return None;
+    let mut codex = Fold::new(Dialect::Codex);
+    let mut claude = Fold::new(Dialect::Claude);
+    let mut out = Vec::new();
+    for line in jsonl.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let ev = v.get("event").filter(|e| e.is_object()).unwrap_or(&v);
+        let fold = match Dialect::of_event(ev) {
+            Dialect::Codex => &mut codex,
+            Dialect::Claude => &mut claude,
+        };
+        for e in fold.push(ev) {
+            if let AgentEvent::ToolEnded(run) = e {
+                if run.shell {
+                    out.push((run.shown, run.exit_code));
+                }
             }
-            let item = ev.get("item")?;
-            if item.get("type")?.as_str()? != "command_execution" {
-                return None;
-            }
-            Some((
-                item.get("command")?.as_str()?.to_string(),
-                item.get("exit_code").and_then(|c| c.as_i64()),
-            ))
-        })
-        .collect()
+        }
+    }
+    out
 }
 
 /// `git diff` of the workspace against `base` (or HEAD), without `.wg/`, plus untracked

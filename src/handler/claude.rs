@@ -1,6 +1,6 @@
 //! The `claude` executor's part of a turn: the `claude -p` command line and environment, and
 //! its stream-json events folded into the same [`TurnEvents`] the codex turns fill. Pure: the
-//! facts it encodes are measured in reference/claude-cli.md (Claude Code 2.1.330).
+//! facts it encodes were measured on Claude Code 2.1.330 (docs/claude.md).
 
 use serde_json::Value;
 
@@ -234,7 +234,7 @@ impl AgentCli for Claude {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handler::events::claude::tool_exit_code;
+    use crate::agent_events::claude::tool_exit_code;
     use crate::handler::events::{parse_line, Dialect, Line};
 
     fn run(sample: &str) -> TurnEvents {
@@ -352,17 +352,10 @@ mod tests {
         );
         let t = run(sigterm);
         assert_eq!(t.commands.last().and_then(|c| c.exit_code), Some(137));
-        let block = |content: &str, err| serde_json::json!({"type":"tool_result","tool_use_id":"x","content":content,"is_error":err});
-        assert_eq!(
-            tool_exit_code(&block("Exit code 2\nboom", true), true, true),
-            Some(2)
-        );
-        assert_eq!(tool_exit_code(&block("fine", false), false, true), Some(0));
-        assert_eq!(
-            tool_exit_code(&block("no such file", true), true, false),
-            None
-        );
-        assert_eq!(tool_exit_code(&block("weird", true), true, true), None);
+        assert_eq!(tool_exit_code("Exit code 2\nboom", true, true), Some(2));
+        assert_eq!(tool_exit_code("fine", false, true), Some(0));
+        assert_eq!(tool_exit_code("no such file", true, false), None);
+        assert_eq!(tool_exit_code("weird", true, true), None);
     }
 
     #[test]

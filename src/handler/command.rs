@@ -1,5 +1,5 @@
-//! The `codex exec` command line and environment of one turn. Pure: the facts it encodes are
-//! measured in `reference/codex-cli.md` (codex 0.169.0).
+//! The `codex exec` command line and environment of one turn. Pure: the facts it encodes were
+//! measured on codex 0.169.0; docs/handler-log.md shows the resulting command line.
 
 use crate::config::Sandbox;
 use std::path::PathBuf;

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::events::Dialect;
+use crate::agent_events::{self, AgentEvent, Dialect};
 
 /// Characters kept of one command line.
 const COMMAND_CHARS: usize = 240;
@@ -126,119 +126,33 @@ fn unwrap_shell(cmd: &str) -> &str {
     cmd
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
-}
-
 /// The actions in one turn's events (the `event` values of its `events.jsonl` lines).
 pub fn of_events<'a>(dialect: Dialect, events: impl IntoIterator<Item = &'a Value>) -> Actions {
+    of_agent_events(&agent_events::fold_all(dialect, events))
+}
+
+fn of_agent_events(events: &[AgentEvent]) -> Actions {
     let mut a = Actions::default();
-    // claude: tool calls by id until their result arrives.
-    let mut pending: Vec<(String, String, Value)> = Vec::new();
     for ev in events {
-        match dialect {
-            Dialect::Codex => codex_event(&mut a, ev),
-            Dialect::Claude => claude_event(&mut a, &mut pending, ev),
+        match ev {
+            AgentEvent::ToolEnded(run) if run.shell => a.push_command(Ran {
+                command: cut_start(unwrap_shell(&run.shown), COMMAND_CHARS),
+                exit_code: run.exit_code,
+                failed: run.failed,
+                output: Some(&run.output)
+                    .filter(|o| run.failed && !o.trim().is_empty())
+                    .map(|o| cut_end(o, OUTPUT_CHARS)),
+            }),
+            AgentEvent::FilesChanged(changes) => {
+                for (path, kind) in changes {
+                    let kind = if kind.is_empty() { "update" } else { kind };
+                    a.push_file(path.clone(), kind.to_string());
+                }
+            }
+            _ => {}
         }
     }
     a
-}
-
-fn codex_event(a: &mut Actions, ev: &Value) {
-    if text(ev, "type") != Some("item.completed") {
-        return;
-    }
-    let Some(item) = ev.get("item") else { return };
-    match text(item, "type") {
-        Some("command_execution") => {
-            let exit_code = item.get("exit_code").and_then(Value::as_i64);
-            let failed =
-                exit_code.is_some_and(|c| c != 0) || text(item, "status") == Some("failed");
-            a.push_command(Ran {
-                command: cut_start(
-                    unwrap_shell(text(item, "command").unwrap_or("")),
-                    COMMAND_CHARS,
-                ),
-                exit_code,
-                failed,
-                output: text(item, "aggregated_output")
-                    .filter(|o| failed && !o.trim().is_empty())
-                    .map(|o| cut_end(o, OUTPUT_CHARS)),
-            });
-        }
-        Some("file_change") => {
-            for c in item
-                .get("changes")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                a.push_file(
-                    text(c, "path").unwrap_or("").to_string(),
-                    text(c, "kind").unwrap_or("update").to_string(),
-                );
-            }
-        }
-        _ => {}
-    }
-}
-
-fn claude_event(a: &mut Actions, pending: &mut Vec<(String, String, Value)>, ev: &Value) {
-    let blocks = ev.pointer("/message/content").and_then(Value::as_array);
-    match text(ev, "type") {
-        Some("assistant") => {
-            for b in blocks.into_iter().flatten() {
-                if text(b, "type") == Some("tool_use") {
-                    pending.push((
-                        text(b, "id").unwrap_or("").to_string(),
-                        text(b, "name").unwrap_or("").to_string(),
-                        b.get("input").cloned().unwrap_or(Value::Null),
-                    ));
-                }
-            }
-        }
-        Some("user") => {
-            for b in blocks.into_iter().flatten() {
-                if text(b, "type") != Some("tool_result") {
-                    continue;
-                }
-                let id = text(b, "tool_use_id").unwrap_or("");
-                let Some(at) = pending.iter().position(|(i, _, _)| i == id) else {
-                    continue;
-                };
-                let (_, name, input) = pending.remove(at);
-                let failed = b.get("is_error").and_then(Value::as_bool).unwrap_or(false);
-                let output = match b.get("content") {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Array(parts)) => parts
-                        .iter()
-                        .filter_map(|p| text(p, "text"))
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                    _ => String::new(),
-                };
-                match name.as_str() {
-                    "Bash" => a.push_command(Ran {
-                        command: cut_start(text(&input, "command").unwrap_or(""), COMMAND_CHARS),
-                        exit_code: None,
-                        failed,
-                        output: Some(output)
-                            .filter(|o| failed && !o.trim().is_empty())
-                            .map(|o| cut_end(&o, OUTPUT_CHARS)),
-                    }),
-                    "Edit" | "MultiEdit" | "Write" | "NotebookEdit" if !failed => {
-                        let path = text(&input, "file_path")
-                            .or_else(|| text(&input, "notebook_path"))
-                            .unwrap_or("");
-                        let kind = if name == "Write" { "write" } else { "edit" };
-                        a.push_file(path.to_string(), kind.to_string());
-                    }
-                    _ => {}
-                }
-            }
-        }
-        _ => {}
-    }
 }
 
 /// Characters kept of an interrupted attempt's last reply (its end).
@@ -260,8 +174,9 @@ pub fn interrupted(dialect: Dialect, events: &[Value]) -> Option<Interrupted> {
     if events.is_empty() {
         return None;
     }
-    let mut actions = of_events(dialect, events);
-    for command in unfinished_commands(dialect, events) {
+    let folded = agent_events::fold_all(dialect, events);
+    let mut actions = of_agent_events(&folded);
+    for (_, command) in agent_events::open_commands(&folded) {
         actions.push_command(Ran {
             command: cut_start(unwrap_shell(&command), COMMAND_CHARS),
             exit_code: None,
@@ -269,59 +184,19 @@ pub fn interrupted(dialect: Dialect, events: &[Value]) -> Option<Interrupted> {
             output: Some("stopped while it ran".into()),
         });
     }
-    let mut turn = super::events::TurnEvents::new(dialect);
-    for ev in events {
-        turn.feed(ev);
-    }
-    let reply = turn
-        .reply
+    let reply = folded
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            AgentEvent::Reply(text) => Some(text),
+            AgentEvent::Completed {
+                reply: Some(text), ..
+            } => Some(text),
+            _ => None,
+        })
         .filter(|r| !r.trim().is_empty())
-        .map(|r| cut_end(&r, REPLY_CHARS));
+        .map(|r| cut_end(r, REPLY_CHARS));
     (!actions.is_empty() || reply.is_some()).then_some(Interrupted { actions, reply })
-}
-
-/// Commands started and never finished (codex: `item.started` without its `item.completed`;
-/// claude: a `Bash` tool call without its result), in start order.
-fn unfinished_commands(dialect: Dialect, events: &[Value]) -> Vec<String> {
-    let mut open: Vec<(String, String)> = Vec::new();
-    for ev in events {
-        match dialect {
-            Dialect::Codex => {
-                let Some(item) = ev.get("item") else { continue };
-                if text(item, "type") != Some("command_execution") {
-                    continue;
-                }
-                let id = text(item, "id").unwrap_or("").to_string();
-                match text(ev, "type") {
-                    Some("item.started") => {
-                        open.push((id, text(item, "command").unwrap_or("").to_string()))
-                    }
-                    Some("item.completed") => open.retain(|(i, _)| *i != id),
-                    _ => {}
-                }
-            }
-            Dialect::Claude => {
-                let blocks = ev.pointer("/message/content").and_then(Value::as_array);
-                for b in blocks.into_iter().flatten() {
-                    match text(b, "type") {
-                        Some("tool_use") if text(b, "name") == Some("Bash") => open.push((
-                            text(b, "id").unwrap_or("").to_string(),
-                            b.pointer("/input/command")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_string(),
-                        )),
-                        Some("tool_result") => {
-                            let id = text(b, "tool_use_id").unwrap_or("");
-                            open.retain(|(i, _)| i != id);
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
-    }
-    open.into_iter().map(|(_, c)| c).collect()
 }
 
 /// The interrupted attempt as prompt text, its digest bounded by `max_chars`.

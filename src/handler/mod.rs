@@ -1,6 +1,6 @@
 //! The codex per-turn handler (`wg handler ID`): every turn replays the task's conversation
-//! into a fresh `codex exec` and records what came back. See design.md, "The codex per-turn
-//! handler", and docs/conversation.md, docs/handler-log.md.
+//! into a fresh `codex exec` and records what came back. See docs/architecture.md ("The
+//! turn"), docs/conversation.md and docs/handler-log.md.
 //!
 //! `prompt`, `command`, `events`, `log` and this file are pure; `run` and `files` do the I/O
 //! (the codex child, `events.jsonl`, `handler.log`); `cli/handler.rs` wires them to the store.

@@ -298,46 +298,52 @@ fn handle_stdout(
             if events_log.write(turn, line).is_err() {
                 log.write(Level::Warn, turn, "events.write_failed", &[]);
             }
-            match ev.feed(&v) {
-                Some(Notice::Warning(m)) => log.write(
-                    Level::Warn,
-                    turn,
-                    &format!("{}.warning", ev.dialect.name()),
-                    &[("message", log.redact(&m))],
-                ),
-                Some(Notice::Command(c)) => log.write(
-                    Level::Info,
-                    turn,
-                    "command",
-                    &[
-                        (
-                            "exit_code",
-                            c.exit_code.map_or("none".into(), |c| c.to_string()),
-                        ),
-                        ("status", c.status),
-                        ("cmd", log.redact(&c.command)),
-                    ],
-                ),
-                Some(Notice::FileChange { path, kind }) => log.write(
-                    Level::Info,
-                    turn,
-                    "file_change",
-                    &[("kind", kind), ("path", path)],
-                ),
-                Some(Notice::Message(m)) => log.write(
-                    Level::Info,
-                    turn,
-                    "agent_message",
-                    &[("chars", m.chars().count().to_string())],
-                ),
-                Some(Notice::Failed(m)) => log.write(
-                    Level::Warn,
-                    turn,
-                    &format!("{}.turn_failed", ev.dialect.name()),
-                    &[("message", log.redact(&m))],
-                ),
-                None => {}
+            for notice in ev.feed(&v) {
+                log_notice(log, turn, ev.dialect, notice);
             }
         }
+    }
+}
+
+/// The `handler.log` line of one thing the agent did.
+fn log_notice(log: &mut HandlerLog, turn: u64, dialect: Dialect, notice: Notice) {
+    match notice {
+        Notice::Warning(m) => log.write(
+            Level::Warn,
+            turn,
+            &format!("{}.warning", dialect.name()),
+            &[("message", log.redact(&m))],
+        ),
+        Notice::Command(c) => log.write(
+            Level::Info,
+            turn,
+            "command",
+            &[
+                (
+                    "exit_code",
+                    c.exit_code.map_or("none".into(), |c| c.to_string()),
+                ),
+                ("status", c.status),
+                ("cmd", log.redact(&c.command)),
+            ],
+        ),
+        Notice::FileChange { path, kind } => log.write(
+            Level::Info,
+            turn,
+            "file_change",
+            &[("kind", kind), ("path", path)],
+        ),
+        Notice::Message(m) => log.write(
+            Level::Info,
+            turn,
+            "agent_message",
+            &[("chars", m.chars().count().to_string())],
+        ),
+        Notice::Failed(m) => log.write(
+            Level::Warn,
+            turn,
+            &format!("{}.turn_failed", dialect.name()),
+            &[("message", log.redact(&m))],
+        ),
     }
 }

@@ -10,10 +10,10 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
+use crate::agent_events::{AgentEvent, Dialect, Fold};
 use crate::conversation::Role;
 use crate::conversation::{self, OutboxRecord};
 use crate::coordinator::{self, agents_file, endpoints};
-use crate::handler::events::{Dialect, Notice, TurnEvents};
 use crate::model::{Task, TaskStatus};
 use crate::store::{Layout, Store, StoreError};
 use crate::time::parse_rfc3339;
@@ -262,12 +262,8 @@ fn agent_row(layout: &Layout, a: &agents_file::AgentRecord, t: &Task) -> AgentRo
     for r in &outbox {
         tokens.add_record(r);
     }
-    let events = read_events_tail(&layout.task_file(&t.id, "events.jsonl"));
-    let mut last = if a.executor == "claude" {
-        last_event_claude(&events)
-    } else {
-        last_event(&events)
-    };
+    let events = folded(&read_events_tail(&layout.task_file(&t.id, "events.jsonl")));
+    let mut last = events.iter().rev().find_map(|(turn, e)| shown(*turn, e));
     let mut turn = a.turn;
     if let Some(e) = &last {
         turn = turn.max(e.turn);
@@ -325,10 +321,6 @@ pub fn read_events_tail(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or("")
-}
-
 fn first_line(text: &str) -> String {
     text.lines()
         .map(str::trim)
@@ -337,47 +329,55 @@ fn first_line(text: &str) -> String {
         .to_string()
 }
 
-/// One `events.jsonl` record as a typed event; `None` for those not worth showing.
-pub fn classify_event(record: &Value) -> Option<LastEvent> {
-    let turn = record.get("turn").and_then(Value::as_u64).unwrap_or(0) as u32;
-    let ev = record.get("event")?;
-    let item = ev.get("item").unwrap_or(&Value::Null);
-    let (kind, text, running) = match (s(ev, "type"), s(item, "type")) {
-        ("item.started", "command_execution") => {
-            (EventKind::Command, s(item, "command").into(), true)
-        }
-        ("item.completed", "command_execution") => {
-            let code = item.get("exit_code").and_then(Value::as_i64);
-            let text = match code {
-                Some(0) | None => s(item, "command").to_string(),
-                Some(c) => format!("{} → exit {c}", s(item, "command")),
+/// The agent events of `events.jsonl` records, each with its turn, folded in order through
+/// the one agent-event model (a claude tool result finds the call it answers).
+pub fn folded(records: &[Value]) -> Vec<(u32, AgentEvent)> {
+    let mut codex = Fold::new(Dialect::Codex);
+    let mut claude = Fold::new(Dialect::Claude);
+    let mut out = Vec::new();
+    for record in records {
+        let turn = record.get("turn").and_then(Value::as_u64).unwrap_or(0) as u32;
+        let Some(ev) = record.get("event") else {
+            continue;
+        };
+        let fold = match Dialect::of_event(ev) {
+            Dialect::Codex => &mut codex,
+            Dialect::Claude => &mut claude,
+        };
+        out.extend(fold.push(ev).into_iter().map(|e| (turn, e)));
+    }
+    out
+}
+
+/// One agent event as a line of activity; `None` for those not worth showing.
+pub fn shown(turn: u32, event: &AgentEvent) -> Option<LastEvent> {
+    let (kind, text, running) = match event {
+        AgentEvent::CommandStarted { shown, .. } => (EventKind::Command, first_line(shown), true),
+        AgentEvent::ToolEnded(run) => {
+            let text = match run.exit_code {
+                Some(c) if c != 0 => format!("{} → exit {c}", first_line(&run.shown)),
+                None if run.failed => format!("{} → failed", first_line(&run.shown)),
+                _ => first_line(&run.shown),
             };
             (EventKind::Command, text, false)
         }
-        ("item.completed", "agent_message") => {
-            (EventKind::Reply, first_line(s(item, "text")), false)
+        AgentEvent::Reply(text) => (EventKind::Reply, first_line(text), false),
+        AgentEvent::Warning(message) | AgentEvent::Failed { message, .. } => {
+            (EventKind::Error, first_line(message), false)
         }
-        ("item.completed", "error") => (EventKind::Error, first_line(s(item, "message")), false),
-        ("error", _) => (EventKind::Error, first_line(s(ev, "message")), false),
-        ("turn.failed", _) => (
-            EventKind::Error,
-            first_line(s(ev.get("error").unwrap_or(&Value::Null), "message")),
-            false,
-        ),
-        ("item.completed", "file_change") => {
-            let paths: Vec<&str> = item
-                .get("changes")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().map(|c| s(c, "path")).collect())
-                .unwrap_or_default();
+        AgentEvent::FilesChanged(changes) => {
+            let paths: Vec<&str> = changes.iter().map(|(p, _)| p.as_str()).collect();
             (
                 EventKind::Other,
                 format!("edited {}", paths.join(", ")),
                 false,
             )
         }
-        ("turn.started", _) => (EventKind::Other, "turn started".into(), false),
-        _ => return None,
+        AgentEvent::TurnStarted => (EventKind::Other, "turn started".into(), false),
+        AgentEvent::Session(_)
+        | AgentEvent::Thinking(_)
+        | AgentEvent::OtherItem(_)
+        | AgentEvent::Completed { .. } => return None,
     };
     Some(LastEvent {
         kind,
@@ -388,62 +388,27 @@ pub fn classify_event(record: &Value) -> Option<LastEvent> {
 }
 
 /// The newest event worth showing.
-pub fn last_event(events: &[Value]) -> Option<LastEvent> {
-    events.iter().rev().find_map(classify_event)
-}
-
-/// The newest event worth showing from Claude Code's events, read through the handler's own
-/// parser (its tool calls are paired with their results across events, so the whole tail is
-/// fed in order). A tool call without its result yet is the command running now.
-pub fn last_event_claude(events: &[Value]) -> Option<LastEvent> {
-    let mut turn_events = TurnEvents::new(Dialect::Claude);
-    let mut last = None;
-    let mut turn = 0;
-    for record in events {
-        turn = record.get("turn").and_then(Value::as_u64).unwrap_or(0) as u32;
-        let Some(notice) = record.get("event").and_then(|ev| turn_events.feed(ev)) else {
-            continue;
-        };
-        let (kind, text) = match notice {
-            Notice::Command(run) if run.status == "failed" => {
-                (EventKind::Command, format!("{} → failed", run.command))
-            }
-            Notice::Command(run) => (EventKind::Command, run.command),
-            Notice::Message(text) => (EventKind::Reply, first_line(&text)),
-            Notice::Failed(text) | Notice::Warning(text) => (EventKind::Error, first_line(&text)),
-            Notice::FileChange { path, .. } => (EventKind::Other, format!("edited {path}")),
-        };
-        last = Some(LastEvent {
-            kind,
-            text,
-            turn,
-            running: false,
-        });
-    }
-    if let Some(command) = turn_events.pending_tools.last().map(|p| &p.shown) {
-        return Some(LastEvent {
-            kind: EventKind::Command,
-            text: first_line(command),
-            turn,
-            running: true,
-        });
-    }
-    last
+pub fn last_event(records: &[Value]) -> Option<LastEvent> {
+    folded(records)
+        .iter()
+        .rev()
+        .find_map(|(turn, e)| shown(*turn, e))
 }
 
 /// Usage of turns newer than the outbox (ended, but their outbox record not written yet).
-fn current_turn_usage(events: &[Value], outbox_turns: u32) -> Option<Tokens> {
+fn current_turn_usage(events: &[(u32, AgentEvent)], outbox_turns: u32) -> Option<Tokens> {
     let mut sum: Option<Tokens> = None;
-    for r in events {
-        let turn = r.get("turn").and_then(Value::as_u64).unwrap_or(0) as u32;
-        let ev = r.get("event").unwrap_or(&Value::Null);
-        if turn > outbox_turns && s(ev, "type") == "turn.completed" {
-            let u = ev.get("usage").unwrap_or(&Value::Null);
-            let n = |k| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    for (turn, e) in events {
+        let (AgentEvent::Completed { usage: Some(u), .. }
+        | AgentEvent::Failed { usage: Some(u), .. }) = e
+        else {
+            continue;
+        };
+        if *turn > outbox_turns {
             let t = sum.get_or_insert_with(Tokens::default);
-            t.input += n("input_tokens");
-            t.cached += n("cached_input_tokens");
-            t.output += n("output_tokens");
+            t.input += u.input_tokens;
+            t.cached += u.cached_input_tokens;
+            t.output += u.output_tokens;
         }
     }
     sum
@@ -522,7 +487,10 @@ pub fn merge_transcript(
     }
     push_msgs(u64::MAX, &mut out);
     let done_turns = outbox.len() as u32;
-    for e in events.iter().filter_map(classify_event) {
+    for e in folded(events)
+        .iter()
+        .filter_map(|(turn, e)| shown(*turn, e))
+    {
         if e.turn > done_turns && e.kind != EventKind::Reply {
             out.push(TranscriptLine {
                 speaker: Speaker::Activity,

@@ -60,15 +60,15 @@ fn last_event_is_the_newest_command_reply_or_error() {
         (EventKind::Command, "cargo test", 2, true)
     );
     let failed = json!({"turn": 3, "event": {"type": "item.completed", "item": {"type": "command_execution", "command": "make", "exit_code": 2}}});
-    assert_eq!(classify_event(&failed).unwrap().text, "make → exit 2");
+    assert_eq!(last_event(&[failed]).unwrap().text, "make → exit 2");
     let err = json!({"turn": 3, "event": {"type": "turn.failed", "error": {"message": "stream disconnected\nmore"}}});
-    let e = classify_event(&err).unwrap();
+    let e = last_event(&[err]).unwrap();
     assert_eq!(
         (e.kind, e.text.as_str()),
         (EventKind::Error, "stream disconnected")
     );
     let reply = json!({"turn": 3, "event": {"type": "item.completed", "item": {"type": "agent_message", "text": "\nAll done.\nDetails"}}});
-    assert_eq!(classify_event(&reply).unwrap().text, "All done.");
+    assert_eq!(last_event(&[reply]).unwrap().text, "All done.");
     assert_eq!(last_event(&[]), None);
 }
 
@@ -81,7 +81,7 @@ fn claude_events_give_the_running_tool_or_the_last_reply() {
             {"type": "tool_use", "id": "tu1", "name": "Bash", "input": {"command": "cargo build"}}
         ]}}),
     );
-    let e = last_event_claude(std::slice::from_ref(&tool)).unwrap();
+    let e = last_event(std::slice::from_ref(&tool)).unwrap();
     assert_eq!(
         (e.kind, e.text.as_str(), e.running),
         (EventKind::Command, "cargo build", true)
@@ -92,7 +92,7 @@ fn claude_events_give_the_running_tool_or_the_last_reply() {
             {"type": "tool_result", "tool_use_id": "tu1", "is_error": true}
         ]}}),
     );
-    let e = last_event_claude(&[tool.clone(), result.clone()]).unwrap();
+    let e = last_event(&[tool.clone(), result.clone()]).unwrap();
     assert_eq!(
         (e.kind, e.text.as_str(), e.running),
         (EventKind::Command, "cargo build → failed", false)
@@ -101,7 +101,7 @@ fn claude_events_give_the_running_tool_or_the_last_reply() {
         2,
         json!({"type": "assistant", "message": {"content": [{"type": "text", "text": "Built."}]}}),
     );
-    let e = last_event_claude(&[tool, result, reply]).unwrap();
+    let e = last_event(&[tool, result, reply]).unwrap();
     assert_eq!(
         (e.kind, e.text.as_str(), e.turn),
         (EventKind::Reply, "Built.", 2)

@@ -1,6 +1,6 @@
 //! Bad input: each gets a clear error, the right exit code, and changes nothing on disk.
 
-use crate::cli::ids;
+use crate::common::project::ids;
 use crate::common::TestEnv;
 
 /// Every command that reads the task graph.

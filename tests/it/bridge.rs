@@ -10,7 +10,7 @@ use wg::bridge::{self, BridgeConfig, BridgeHandle};
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::common::{real_codex, wait_until};
+use crate::common::real_codex;
 
 const UPSTREAM_KEY: &str = "sk-upstream-secret";
 
@@ -453,10 +453,14 @@ async fn a_stalled_upstream_is_cut_off_when_the_client_leaves() {
     assert!(gave_up.is_err(), "the client timed out");
     // Long before the stub's 20 s delay, the upstream call is interrupted.
     let bridge_ref = &bridge;
-    let ended = tokio::task::block_in_place(|| {
-        wait_until(Duration::from_secs(3), || bridge_ref.in_flight() == 0)
+    tokio::task::block_in_place(|| {
+        wait_until!(
+            Duration::from_secs(3),
+            || bridge_ref.in_flight() == 0,
+            "upstream call still running: {}",
+            bridge_ref.in_flight()
+        )
     });
-    assert!(ended, "upstream call still running: {}", bridge.in_flight());
 }
 
 #[tokio::test(flavor = "multi_thread")]

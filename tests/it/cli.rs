@@ -2,19 +2,8 @@
 
 use serde_json::Value;
 
+use crate::common::project::ids;
 use crate::common::TestEnv;
-
-/// Ids of the live tasks, from `wg list --json`.
-pub fn ids(env: &TestEnv) -> Vec<String> {
-    env.wg(&["list", "--json"])
-        .ok()
-        .json()
-        .as_array()
-        .expect("list --json is an array")
-        .iter()
-        .map(|t| t["id"].as_str().expect("id").to_string())
-        .collect()
-}
 
 fn add(env: &TestEnv, args: &[&str]) -> String {
     let mut full = vec!["add"];

@@ -1,93 +1,14 @@
 //! The coordinator end to end: real `wg service start` processes running real mock agents.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{to_run, wait_until, Run, TestEnv};
-
-/// A coordinator process; killed on drop together with every agent of the test project.
-pub struct Coordinator {
-    child: Option<Child>,
-    wg_dir: PathBuf,
-}
-
-impl Coordinator {
-    /// `wg service start --foreground` with extra args.
-    pub fn start(env: &TestEnv, args: &[&str]) -> Coordinator {
-        let mut all = vec!["service", "start", "--foreground"];
-        all.extend_from_slice(args);
-        let child = env
-            .command(&all)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start coordinator");
-        Coordinator {
-            child: Some(child),
-            wg_dir: env.wg_dir(),
-        }
-    }
-
-    /// Waits for an `--until-done` run to end.
-    pub fn wait(mut self, timeout: Duration) -> Run {
-        let mut child = self.child.take().expect("running");
-        let ok = wait_until(timeout, || child.try_wait().unwrap().is_some());
-        if !ok {
-            let _ = child.kill();
-            let out = to_run(child.wait_with_output().unwrap());
-            panic!("coordinator did not finish within {timeout:?}:\n{out}");
-        }
-        to_run(child.wait_with_output().unwrap())
-    }
-
-    /// Whether the process has exited (without reaping its output).
-    pub fn finished(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_none_or(|c| c.try_wait().unwrap().is_some())
-    }
-
-    pub fn kill9(&mut self) {
-        let mut child = self.child.take().expect("running");
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-}
-
-impl Drop for Coordinator {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        // A background coordinator is not our child: find it by the pid in its lock file.
-        if let Some(pid) = std::fs::read_to_string(self.wg_dir.join("service/coordinator.lock"))
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok())
-        {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmdline).contains("service") {
-                // SAFETY: signalling the coordinator this test started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-        kill_agents_of(&self.wg_dir);
-    }
-}
-
-/// Kills every process whose environment points at this project (agents a killed coordinator
-/// left behind), so no test leaks processes.
-fn kill_agents_of(wg_dir: &Path) {
-    for pid in procs_with_env("WG_DIR", &wg_dir.display().to_string()) {
-        // SAFETY: signalling processes this test started.
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-    }
-}
+use crate::common::project::codex_env;
+use crate::common::service::{alive, procs_with_env, Coordinator};
+use crate::common::stub::{messages, KEY};
+use crate::common::TestEnv;
 
 /// Live processes of this project's task `task`.
 fn task_procs(env: &TestEnv, task: &str) -> Vec<i32> {
@@ -100,35 +21,6 @@ fn task_procs(env: &TestEnv, task: &str) -> Vec<i32> {
                 .unwrap_or(false)
         })
         .collect()
-}
-
-fn procs_with_env(key: &str, value: &str) -> Vec<i32> {
-    let needle = format!("{key}={value}");
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
-            if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) && alive(pid) {
-                out.push(pid);
-            }
-        }
-    }
-    out
-}
-
-/// A live (non-zombie) process.
-pub fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s[s.rfind(')')? + 1..]
-                .split_whitespace()
-                .next()
-                .map(str::to_string)
-        })
-        .is_some_and(|st| st != "Z" && st != "X")
 }
 
 fn pgid_of(pid: i32) -> Option<i32> {
@@ -254,8 +146,9 @@ fn kill_9_then_restart_adopts_live_agents_and_runs_nothing_twice() {
         .collect();
     env.import(&records);
     let mut first = Coordinator::start(&env, &["--max-agents", "8"]);
-    assert!(
-        wait_until(Duration::from_secs(10), || env.agents().len() == 8),
+    wait_until!(
+        Duration::from_secs(10),
+        || env.agents().len() == 8,
         "8 agents never ran: {}",
         env.coordinator_log()
     );
@@ -311,7 +204,7 @@ fn each_timeout_ends_its_agent_and_term_ignorers_and_grandchildren_die() {
     let coord = Coordinator::start(&env, &["--until-done", "--max-agents", "8"]);
     // Catch the family's whole process group while it runs.
     let mut family = Vec::new();
-    assert!(wait_until(Duration::from_secs(5), || {
+    wait_until!(Duration::from_secs(5), || {
         let Some(a) = env.agents().into_iter().find(|a| a["task"] == "family") else {
             return false;
         };
@@ -321,7 +214,7 @@ fn each_timeout_ends_its_agent_and_term_ignorers_and_grandchildren_die() {
             .filter(|p| pgid_of(*p) == Some(pgid))
             .collect();
         family.len() >= 3 // wg mock-agent, sh, and the sleeps
-    }));
+    });
     let out = coord.wait(Duration::from_secs(30));
     // Some task failed: --until-done says so.
     assert_eq!(out.code, 8, "{out}");
@@ -354,8 +247,9 @@ fn each_timeout_ends_its_agent_and_term_ignorers_and_grandchildren_die() {
         .unwrap();
     assert!(stubborn.contains("(SIGKILL)"), "{stubborn}");
     assert!(!family.is_empty());
-    assert!(
-        wait_until(Duration::from_secs(3), || family.iter().all(|p| !alive(*p))),
+    wait_until!(
+        Duration::from_secs(3),
+        || family.iter().all(|p| !alive(*p)),
         "a process of the family survived: {family:?}"
     );
     assert!(procs_with_env("WG_DIR", &env.wg_dir().display().to_string()).is_empty());
@@ -447,10 +341,7 @@ fn service_is_single_abandon_stops_the_agent_and_stop_cleans_up() {
         ],
     );
     let started = env.wg(&["service", "start"]).ok();
-    let _guard = Coordinator {
-        child: None,
-        wg_dir: env.wg_dir(),
-    };
+    let _guard = Coordinator::background(&env);
     let pid: i32 = started
         .stdout
         .split("pid ")
@@ -461,7 +352,7 @@ fn service_is_single_abandon_stops_the_agent_and_stop_cleans_up() {
     let second = env.wg(&["service", "start"]);
     assert_eq!(second.code, 1, "{second}");
     assert!(second.stderr.contains(&format!("pid {pid}")), "{second}");
-    assert!(wait_until(Duration::from_secs(5), || env.agents().len() == 2));
+    wait_until!(Duration::from_secs(5), || env.agents().len() == 2);
     let status = env.wg(&["service", "status", "--json"]).ok().json();
     assert_eq!(status["running"], true);
     assert_eq!(status["pid"], pid);
@@ -477,13 +368,14 @@ fn service_is_single_abandon_stops_the_agent_and_stop_cleans_up() {
         .unwrap() as i32;
     // The agent, its `sh`, and the two sleeps.
     let mut group: Vec<i32> = Vec::new();
-    assert!(wait_until(Duration::from_secs(5), || {
+    wait_until!(Duration::from_secs(5), || {
         group = task_procs(&env, "forever");
         group.len() >= 4
-    }));
+    });
     ok(&env, &["abandon", "forever"]);
-    assert!(
-        wait_until(Duration::from_secs(10), || group.iter().all(|p| !alive(*p))),
+    wait_until!(
+        Duration::from_secs(10),
+        || group.iter().all(|p| !alive(*p)),
         "the abandoned task's processes survived"
     );
     assert!(!alive(forever_pgid));
@@ -510,7 +402,7 @@ fn no_api_key_in_argv_logs_or_files() {
         ok(&env, &["add", &format!("job {i}")]);
     }
     let coord = Coordinator::start(&env, &["--until-done"]);
-    assert!(wait_until(Duration::from_secs(5), || env.agents().len() == 3));
+    wait_until!(Duration::from_secs(5), || env.agents().len() == 3);
     let mut seen_in_env = 0;
     for a in env.agents() {
         let pid = a["pid"].as_i64().unwrap();
@@ -639,9 +531,9 @@ mod webhooks {
             let t0 = Instant::now();
             let coord = Coordinator::start(&env, &["--until-done"]);
             // The graph finishes long before the receiver would have answered once.
-            assert!(wait_until(Duration::from_secs(10), || {
+            wait_until!(Duration::from_secs(10), || {
                 env.tasks().values().all(|t| t["status"] == "done")
-            }));
+            });
             let _ = coord.wait(Duration::from_secs(30));
             let span = dispatch_span(&env);
             assert!(span < 1500, "{url}: dispatch took {span} ms");
@@ -767,12 +659,14 @@ async fn a_graph_mixing_codex_and_claude_tasks_runs_to_done() {
     let codex_srv = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/responses"))
-        .respond_with(crate::handler::Tool("wg done \"$WG_TASK_ID\"".into()))
+        .respond_with(crate::common::stub::ResponsesTool(
+            "wg done \"$WG_TASK_ID\"".into(),
+        ))
         .mount(&codex_srv)
         .await;
     let claude_srv = MockServer::start().await;
-    crate::handler_claude::messages()
-        .respond_with(crate::handler_claude::Tool(
+    messages()
+        .respond_with(crate::common::stub::ClaudeTool(
             "wg done \"$WG_TASK_ID\"".into(),
         ))
         .mount(&claude_srv)
@@ -780,7 +674,7 @@ async fn a_graph_mixing_codex_and_claude_tasks_runs_to_done() {
     let Some(claude) = crate::common::real_claude() else {
         return;
     };
-    let Some(mut env) = crate::handler::codex_env(&format!("{}/v1", codex_srv.uri())) else {
+    let Some(mut env) = codex_env(&format!("{}/v1", codex_srv.uri())) else {
         return;
     };
     set(&env, "executors.claude.endpoint", &claude_srv.uri());
@@ -824,8 +718,7 @@ async fn a_graph_mixing_codex_and_claude_tasks_runs_to_done() {
     assert_eq!(codex_reqs.len(), 4, "two codex tasks, two requests each");
     assert!(codex_reqs
         .iter()
-        .all(|r| r.headers.get("authorization").unwrap()
-            == format!("Bearer {}", crate::handler::KEY).as_str()));
+        .all(|r| r.headers.get("authorization").unwrap() == format!("Bearer {}", KEY).as_str()));
     let claude_reqs = claude_srv.received_requests().await.unwrap();
     assert_eq!(claude_reqs.len(), 4, "two claude tasks, two requests each");
     for r in &claude_reqs {

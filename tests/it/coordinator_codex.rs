@@ -1,80 +1,16 @@
 //! The coordinator running real `wg handler` agents that drive the real codex CLI against a
 //! wiremock Responses stub: the whole product path, end to end.
 
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::common::{to_run, wait_until, Run, TestEnv};
-use crate::handler::{
-    assert_no_key, codex_env, message, outbox, read, responses_stub, sse_response, v1,
-};
-
-/// `wg service start --foreground --until-done`, killed with its agents if the test fails.
-pub struct Service(Option<Child>);
-
-impl Service {
-    pub fn start(env: &TestEnv) -> Service {
-        Service::start_with(env, &["service", "start", "--foreground", "--until-done"])
-    }
-
-    pub fn start_with(env: &TestEnv, args: &[&str]) -> Service {
-        let child = env
-            .command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start coordinator");
-        Service(Some(child))
-    }
-
-    pub fn wait(mut self, timeout: Duration) -> Run {
-        let mut child = self.0.take().expect("running");
-        let finished = wait_until(timeout, || child.try_wait().unwrap().is_some());
-        if !finished {
-            let _ = child.kill();
-        }
-        let run = to_run(child.wait_with_output().unwrap());
-        assert!(
-            finished,
-            "coordinator did not finish within {timeout:?}:\n{run}"
-        );
-        run
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// Asks codex to run `wg done $WG_TASK_ID`, then answers the follow-up with a message.
-pub struct Finisher;
-impl Respond for Finisher {
-    fn respond(&self, r: &Request) -> ResponseTemplate {
-        if String::from_utf8_lossy(&r.body).contains("function_call_output") {
-            return sse_response(&[message("reported done")]);
-        }
-        let args =
-            json!({"cmd": "wg log \"$WG_TASK_ID\" 'working on it' && wg done \"$WG_TASK_ID\""})
-                .to_string();
-        sse_response(&[
-            json!({"type": "function_call", "status": "completed", "id": "fc_1",
-            "name": "exec_command", "arguments": args, "call_id": "call_1"}),
-        ])
-    }
-}
-
-pub fn task(env: &TestEnv, id: &str) -> Value {
-    env.wg(&["show", id, "--json"]).ok().json()
-}
+use crate::common::project::{assert_no_key, codex_env, outbox, read, task};
+use crate::common::service::Coordinator;
+use crate::common::stub::{message, responses_stub, sse_response, v1, Finisher, KEY};
+use crate::common::to_run;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_codex_graph_runs_to_done_through_the_coordinator() {
@@ -87,7 +23,7 @@ async fn a_codex_graph_runs_to_done_through_the_coordinator() {
         .ok();
     env.wg(&["add", "Test", "--id", "test", "--after", "design"])
         .ok();
-    let run = Service::start(&env).wait(Duration::from_secs(90));
+    let run = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(90));
     for id in ["design", "build", "test"] {
         let t = task(&env, id);
         assert_eq!(t["status"], "done", "{id}: {t}\n{run}");
@@ -126,7 +62,7 @@ async fn an_agent_that_never_reports_is_nudged_once_then_failed() {
         .await;
     env.wg(&["add", "Quiet", "--id", "quiet", "--max-retries", "0"])
         .ok();
-    let run = Service::start(&env).wait(Duration::from_secs(60));
+    let run = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(60));
     let t = task(&env, "quiet");
     assert_eq!(t["status"], "failed", "{t}\n{run}");
     assert!(
@@ -176,7 +112,7 @@ async fn endpoint_trouble_pauses_dispatch_then_the_task_resumes_without_spending
     env.wg(&["config", "set", "coordinator.retry_backoff", "200ms"])
         .ok();
     env.wg(&["add", "Flaky server", "--id", "flaky"]).ok();
-    let run = Service::start(&env).wait(Duration::from_secs(60));
+    let run = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(60));
     let t = task(&env, "flaky");
     assert_eq!(t["status"], "done", "{t}\n{run}");
     assert!(
@@ -202,7 +138,7 @@ async fn endpoint_trouble_pauses_dispatch_then_the_task_resumes_without_spending
     assert!(probes.iter().all(|r| r
         .headers
         .get("authorization")
-        .is_some_and(|v| v.to_str().unwrap() == format!("Bearer {}", crate::handler::KEY))));
+        .is_some_and(|v| v.to_str().unwrap() == format!("Bearer {}", KEY))));
     let replies = outbox(&env, "flaky");
     assert_eq!(replies[0]["role"], "error");
     assert_eq!(replies.last().unwrap()["role"], "assistant");
@@ -259,7 +195,7 @@ async fn a_killed_handler_takes_its_codex_along_and_its_attempt_is_fenced() {
         ("handler.first_output_timeout", "5m"),
     ]);
     env.wg(&["add", "Work", "--id", "t"]).ok();
-    let service = Service::start(&env);
+    let service = Coordinator::start(&env, &["--until-done"]);
     let asked = async {
         for _ in 0..1200 {
             if !server.received_requests().await.unwrap().is_empty() {
@@ -286,8 +222,9 @@ async fn a_killed_handler_takes_its_codex_along_and_its_attempt_is_fenced() {
     assert!(!codex.is_empty(), "codex runs the turn under the handler");
     // SAFETY: kill(2) on the handler this test's coordinator started.
     assert_eq!(unsafe { libc::kill(handler_pid, libc::SIGKILL) }, 0);
-    assert!(
-        wait_until(Duration::from_secs(2), || processes_of(&agent).is_empty()),
+    wait_until!(
+        Duration::from_secs(2),
+        || processes_of(&agent).is_empty(),
         "2 s after the handler was killed, these of its processes still run: {:?}",
         processes_of(&agent)
     );

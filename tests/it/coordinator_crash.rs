@@ -9,10 +9,10 @@ use std::time::Duration;
 use serde_json::Value;
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
-use crate::common::{wait_until, TestEnv};
-use crate::coordinator::{alive, Coordinator};
-use crate::coordinator_codex::{task, Finisher};
-use crate::handler::{codex_env, message, outbox, read, responses_stub, sse_response, v1};
+use crate::common::project::{codex_env, outbox, read, task};
+use crate::common::service::{alive, Coordinator};
+use crate::common::stub::{message, responses_stub, sse_response, v1, Finisher};
+use crate::common::TestEnv;
 
 /// Marks each task's brief, so the stub knows whose turn a request is.
 const MARK: &str = "crash-test-task=";
@@ -148,14 +148,14 @@ async fn a_coordinator_killed_mid_turn_while_turns_end_and_after_a_claim_runs_no
         .collect();
     assert_eq!(pids.len(), 2, "{:?}", env.agents());
     // Over: replied, waiting, and their handlers gone.
-    let ended = wait_until(Duration::from_secs(30), || {
-        ["b", "c"]
-            .iter()
-            .all(|id| outbox(&env, id).len() == 1 && task(&env, id)["status"] == "waiting")
-            && !pids.iter().any(|p| alive(*p))
-    });
-    assert!(
-        ended,
+    wait_until!(
+        Duration::from_secs(30),
+        || {
+            ["b", "c"]
+                .iter()
+                .all(|id| outbox(&env, id).len() == 1 && task(&env, id)["status"] == "waiting")
+                && !pids.iter().any(|p| alive(*p))
+        },
         "b's and c's turns did not end: {}",
         read(&env, "b", "handler.log")
     );

@@ -6,9 +6,10 @@
 use serde_json::{json, Value};
 use wiremock::{Request, Respond, ResponseTemplate};
 
+use crate::common::disk::SmallDisk;
+use crate::common::project::{assert_all_lines_whole, codex_project, log_events, outbox, status};
+use crate::common::stub::{message, responses_stub, sse_response};
 use crate::common::{real_codex, to_run, TestEnv};
-use crate::faults::{assert_all_lines_whole, log_events, status, SmallDisk};
-use crate::handler::{codex_project, message, outbox, responses_stub, sse_response};
 
 fn done_records(env: &TestEnv, id: &str) -> usize {
     log_events(env, id)

@@ -133,3 +133,110 @@ fn example_graph_loads_and_is_a_valid_project() {
     // A writer accepts it too (full parse and index build), and an edit keeps its fields.
     env.wg(&["add", "One more", "--after", "write-parser"]).ok();
 }
+
+/// One row of the table under "Rules checked by a test" in docs/architecture.md.
+struct LayoutRule {
+    name: String,
+    needle: String,
+    allowed: Vec<String>,
+}
+
+fn layout_rules() -> Vec<LayoutRule> {
+    let text = std::fs::read_to_string(repo("docs/architecture.md")).unwrap();
+    let section = text
+        .split("## Rules checked by a test")
+        .nth(1)
+        .expect("docs/architecture.md has a \"Rules checked by a test\" section");
+    let ticked = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    section
+        .lines()
+        .filter(|l| l.starts_with('|') && !l.starts_with("|---") && !l.starts_with("| rule"))
+        .map(|row| {
+            let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+            assert_eq!(cells.len(), 3, "a rule row has three cells: {row}");
+            LayoutRule {
+                name: cells[0].to_string(),
+                needle: ticked(cells[1])
+                    .pop()
+                    .expect("the searched text is in backticks"),
+                allowed: ticked(cells[2]),
+            }
+        })
+        .collect()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The lines of a source file that are code outside its unit tests: comments and everything
+/// from `#[cfg(test)]` on (the test module closes each file) are left out.
+fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .take_while(|(_, l)| l.trim() != "#[cfg(test)]")
+        .filter(|(_, l)| !l.trim_start().starts_with("//"))
+}
+
+#[test]
+fn architecture_rules_hold_in_the_code() {
+    let rules = layout_rules();
+    assert!(
+        rules.len() >= 3,
+        "the rule table was not read: {}",
+        rules.len()
+    );
+    let root = repo("");
+    let mut files = Vec::new();
+    rust_files(&repo("src"), &mut files);
+    let mut broken = Vec::new();
+    for rule in &rules {
+        let mut used_in = std::collections::BTreeSet::new();
+        for file in &files {
+            let rel = file
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let text = std::fs::read_to_string(file).unwrap();
+            for (n, line) in code_lines(&text).filter(|(_, l)| l.contains(&rule.needle)) {
+                match rule.allowed.iter().find(|a| rel.starts_with(a.as_str())) {
+                    Some(allowed) => {
+                        used_in.insert(allowed.clone());
+                    }
+                    None => broken.push(format!(
+                        "{rel}:{}: `{}` outside \"{}\": {}",
+                        n + 1,
+                        rule.needle,
+                        rule.name,
+                        line.trim()
+                    )),
+                }
+            }
+        }
+        for allowed in rule.allowed.iter().filter(|a| !used_in.contains(*a)) {
+            broken.push(format!(
+                "\"{}\" allows {allowed}, which no longer uses `{}`: the table is stale",
+                rule.name, rule.needle
+            ));
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "docs/architecture.md's rules do not hold:\n{}",
+        broken.join("\n")
+    );
+}

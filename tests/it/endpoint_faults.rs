@@ -8,11 +8,10 @@ use serde_json::{json, Value};
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::common::project::{assert_no_key, codex_env, codex_env_with, outbox, read};
+use crate::common::service::Coordinator;
+use crate::common::stub::{message, responses_stub, sse_response, v1, Finisher, KEY};
 use crate::common::TestEnv;
-use crate::coordinator_codex::Service;
-use crate::handler::{
-    assert_no_key, codex_env, message, outbox, responses_stub, sse_response, v1, KEY,
-};
 
 /// A listener on a free port whose number contains "503" (the digits a status-matching
 /// classifier would mistake for a 503).
@@ -62,7 +61,7 @@ async fn a_rejected_key_at_a_503_port_pauses_with_the_key_reason_and_spends_noth
     env.wg(&["add", "Plain", "--id", "plain", "--max-retries", "0"])
         .ok();
     // Without --foreground: --until-done still waits, and says how it ended.
-    let run = Service::start_with(
+    let run = Coordinator::run(
         &env,
         &["service", "start", "--until-done", "--max-pause", "3s"],
     )
@@ -152,7 +151,7 @@ async fn a_pause_is_visible_and_never_lifted_by_an_unrelated_agent_exit() {
     // An agent of the same endpoint whose turn ends well while the endpoint is paused.
     env.wg(&["add", "Other", "--id", "other", "--model", "other-model"])
         .ok();
-    let svc = Service::start_with(
+    let svc = Coordinator::run(
         &env,
         &[
             "service",
@@ -165,7 +164,7 @@ async fn a_pause_is_visible_and_never_lifted_by_an_unrelated_agent_exit() {
     );
     let status = |env: &TestEnv| env.wg(&["service", "status", "--json"]);
     let mut seen = None;
-    crate::common::wait_until(Duration::from_secs(60), || {
+    wait_until!(Duration::from_secs(60), || {
         let s = status(&env);
         let v: Value = serde_json::from_str(&s.stdout).unwrap_or_default();
         let p = v["paused_endpoints"]
@@ -405,7 +404,7 @@ async fn the_handler_logs_tool_calls_left_as_text_with_what_to_change() {
     };
     env.wg(&["add", "T", "--id", "t"]).ok();
     env.wg(&["handler", "t"]).ok();
-    let log = crate::handler::read(&env, "t", "handler.log");
+    let log = read(&env, "t", "handler.log");
     assert!(
         log.contains("tool_call_text") && log.contains("--tool-call-parser qwen3_coder"),
         "{log}"
@@ -424,7 +423,7 @@ async fn a_missing_key_pauses_the_graph_instead_of_failing_it() {
     for id in ["one", "two", "three"] {
         env.wg(&["add", id, "--id", id, "--max-retries", "0"]).ok();
     }
-    let run = Service::start_with(
+    let run = Coordinator::run(
         &env,
         &["service", "start", "--until-done", "--max-pause", "2s"],
     )
@@ -466,7 +465,7 @@ async fn service_resume_probes_at_once_and_webhooks_announce_the_pause_and_its_e
         .and(path("/v1/responses"))
         .respond_with(Switch {
             up: up.clone(),
-            up_answer: crate::coordinator_codex::Finisher,
+            up_answer: Finisher,
         })
         .mount(&server)
         .await;
@@ -500,16 +499,19 @@ async fn service_resume_probes_at_once_and_webhooks_announce_the_pause_and_its_e
     // No coordinator yet: nothing to ask.
     env.wg(&["service", "resume"]).code(6);
 
-    let svc = Service::start(&env);
-    let paused = crate::common::wait_until(Duration::from_secs(60), || {
-        let s = env.wg(&["service", "status", "--json"]);
-        serde_json::from_str::<Value>(&s.stdout).is_ok_and(|v| {
-            v["paused_endpoints"]
-                .as_array()
-                .is_some_and(|p| !p.is_empty())
-        })
-    });
-    assert!(paused, "the endpoint never showed as paused");
+    let svc = Coordinator::start(&env, &["--until-done"]);
+    wait_until!(
+        Duration::from_secs(60),
+        || {
+            let s = env.wg(&["service", "status", "--json"]);
+            serde_json::from_str::<Value>(&s.stdout).is_ok_and(|v| {
+                v["paused_endpoints"]
+                    .as_array()
+                    .is_some_and(|p| !p.is_empty())
+            })
+        },
+        "the endpoint never showed as paused"
+    );
     up.store(true, std::sync::atomic::Ordering::SeqCst);
     let resume = env.wg(&["service", "resume"]).ok();
     assert!(resume.stdout.contains("probing now: "), "{resume}");
@@ -614,7 +616,7 @@ fn hanging_backend() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
 fn doctor_runs_its_endpoint_probes_at_once_against_a_hanging_backend() {
     let (port, peak) = hanging_backend();
     // No real codex needed: only the endpoint checks matter here.
-    let env = crate::handler::codex_env_with(
+    let env = codex_env_with(
         &format!("http://127.0.0.1:{port}/v1"),
         std::path::Path::new("/nonexistent/codex"),
     );

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+use crate::common::service::Coordinator;
 use crate::common::TestEnv;
 
 const KEY: &str = "sk-eval-test-5f2c9e1d7a";
@@ -403,8 +404,6 @@ impl wiremock::Respond for Evaluator {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pending_evaluation_holds_ready_and_runs_again_after_a_coordinator_crash() {
-    use crate::common::wait_until;
-    use crate::coordinator::Coordinator;
     use std::time::Duration;
     let server = MockServer::start().await;
     let hold = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -422,9 +421,9 @@ async fn a_pending_evaluation_holds_ready_and_runs_again_after_a_coordinator_cra
         .ok();
     let log = || env.coordinator_log();
     let mut first = Coordinator::start(&env, &[]);
-    assert!(
-        wait_until(Duration::from_secs(30), || log()
-            .contains("evaluating task=up")),
+    wait_until!(
+        Duration::from_secs(30),
+        || log().contains("evaluating task=up"),
         "{}",
         log()
     );

@@ -1,114 +1,14 @@
 //! Crashes, full disks and bad settings: every acknowledged change survives, no file is left
 //! torn, stale agents are fenced, and every refusal says why with the right exit code.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::common::disk::SmallDisk;
+use crate::common::project::{assert_all_lines_whole, log_events, status};
+use crate::common::service::Coordinator;
 use crate::common::TestEnv;
-use crate::coordinator::Coordinator;
-
-/// A small tmpfs mounted for one test (unmounted on drop), or `None` with the reason printed
-/// where mounting is impossible. Under `CI=true` it must work.
-pub struct SmallDisk {
-    dir: PathBuf,
-}
-
-impl SmallDisk {
-    pub fn mount(at: &Path, size: &str) -> Option<SmallDisk> {
-        std::fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .output();
-        let why = match out {
-            Ok(o) if o.status.success() => return Some(SmallDisk { dir: at.into() }),
-            Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
-            Err(e) => e.to_string(),
-        };
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("the disk-full test must mount a tmpfs under CI=true (run as root): {why}");
-        }
-        eprintln!("\n!!! SKIPPED: cannot mount a tmpfs for the disk-full test: {why} !!!\n");
-        None
-    }
-
-    /// Fills the disk: a file grows until the next write fails with ENOSPC.
-    pub fn fill(&self) -> PathBuf {
-        use std::io::Write;
-        let path = self.dir.join("filler");
-        let mut f = std::fs::File::create(&path).unwrap();
-        let block = vec![b'f'; 4096];
-        loop {
-            if let Err(e) = f.write_all(&block) {
-                assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "{e}");
-                break;
-            }
-        }
-        // Byte by byte to the very last one.
-        while f.write_all(b"f").is_ok() {}
-        path
-    }
-
-    /// Frees `bytes` of the space `fill` took (tmpfs counts whole 4 KiB pages).
-    pub fn free(&self, filler: &Path, bytes: u64) {
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(filler)
-            .unwrap();
-        let len = f.metadata().unwrap().len();
-        f.set_len(len.saturating_sub(bytes)).unwrap();
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
-}
-
-/// Every line of every JSON Lines file under `.wg/tasks/` parses, and ends with a newline.
-pub fn assert_all_lines_whole(env: &TestEnv) {
-    for (path, bytes) in env.snapshot() {
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        if !name.ends_with(".jsonl") {
-            continue;
-        }
-        if !bytes.is_empty() {
-            assert_eq!(bytes.last(), Some(&b'\n'), "{} ends torn", path.display());
-        }
-        for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
-            if line.is_empty() {
-                continue;
-            }
-            serde_json::from_slice::<Value>(line).unwrap_or_else(|e| {
-                panic!(
-                    "{}:{}: {e}: {}",
-                    path.display(),
-                    i + 1,
-                    String::from_utf8_lossy(line)
-                )
-            });
-        }
-    }
-}
-
-pub fn status(env: &TestEnv, id: &str) -> String {
-    env.wg(&["show", id, "--json"]).ok().json()["status"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-pub fn log_events(env: &TestEnv, id: &str) -> Vec<Value> {
-    let text =
-        std::fs::read_to_string(env.path(&format!(".wg/tasks/{id}/log.jsonl"))).unwrap_or_default();
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 #[test]
 fn a_full_disk_tears_no_file_and_loses_no_acknowledged_change() {
@@ -497,18 +397,10 @@ fn a_message_that_arrives_during_the_closing_turn_gets_a_visible_note() {
     );
 }
 
-/// Stops the project's background coordinator when the test ends, pass or fail.
-struct StopOnDrop<'a>(&'a TestEnv);
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.wg(&["service", "stop", "--force"]);
-    }
-}
-
 #[test]
 fn losers_of_a_simultaneous_start_name_the_running_pid() {
     let env = TestEnv::new();
-    let _stop = StopOnDrop(&env);
+    let _stop = Coordinator::background(&env);
     let children: Vec<_> = (0..5)
         .map(|_| {
             env.command(&["service", "start"])

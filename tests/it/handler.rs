@@ -6,123 +6,8 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::common::{real_codex, TestEnv};
-
-pub const KEY: &str = "sk-wg-test-9f8e7d6c5b4a";
-
-/// The minimal SSE codex 0.169 accepts: the complete item, then response.completed.
-pub fn sse(items: &[Value]) -> String {
-    let mut s = String::new();
-    for (i, item) in items.iter().enumerate() {
-        let ev = json!({"type": "response.output_item.done", "output_index": i, "item": item});
-        s.push_str(&format!("event: response.output_item.done\ndata: {ev}\n\n"));
-    }
-    let done = json!({"type": "response.completed", "response": {"id": "resp_1", "object": "response",
-        "status": "completed", "output": items,
-        "usage": {"input_tokens": 42, "input_tokens_details": {"cached_tokens": 3},
-                  "output_tokens": 7, "output_tokens_details": {"reasoning_tokens": 1}, "total_tokens": 49}}});
-    s.push_str(&format!("event: response.completed\ndata: {done}\n\n"));
-    s
-}
-
-pub fn message(text: &str) -> Value {
-    json!({"id": "msg_1", "type": "message", "status": "completed", "role": "assistant",
-           "content": [{"type": "output_text", "text": text, "annotations": []}]})
-}
-
-pub fn sse_response(items: &[Value]) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_raw(sse(items), "text/event-stream")
-}
-
-/// A wiremock stub of the Responses API that answers every `POST /v1/responses` with `answer`.
-pub async fn responses_stub(answer: impl Respond + 'static) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/responses"))
-        .respond_with(answer)
-        .mount(&server)
-        .await;
-    server
-}
-
-/// The stub's base URL as a project's `endpoint.url`.
-pub fn v1(server: &MockServer) -> String {
-    format!("{}/v1", server.uri())
-}
-
-/// A codex project pointed at `url`, with the real codex and tight test timeouts.
-pub fn codex_env(url: &str) -> Option<TestEnv> {
-    Some(codex_env_with(url, &real_codex()?))
-}
-
-/// A codex project pointed at `url` whose `codex.binary` is `codex`, which need not exist.
-pub fn codex_env_with(url: &str, codex: &std::path::Path) -> TestEnv {
-    codex_project(TestEnv::bare_outside_tmp(), url, codex)
-}
-
-/// Makes `env` (made by `TestEnv::bare_outside_tmp`, perhaps with a disk mounted on its
-/// root) a codex project pointed at `url`, as `codex_env_with` does.
-pub fn codex_project(mut env: TestEnv, url: &str, codex: &std::path::Path) -> TestEnv {
-    env.wg(&["init", "-x", "codex", "-m", "qwen3-coder", "-e", url])
-        .ok();
-    env.wg(&["config", "set", "codex.binary", codex.to_str().unwrap()])
-        .ok();
-    env.set_config(&[
-        ("handler.request_max_retries", "0"),
-        ("handler.stream_max_retries", "0"),
-        // Long enough for codex to start on a loaded 2-core machine; the tests of the idle
-        // timeout itself set their own.
-        ("handler.idle_timeout", "8s"),
-        ("handler.stream_idle_timeout", "1s"),
-        ("handler.first_output_timeout", "10s"),
-        ("coordinator.grace_period", "1s"),
-    ]);
-    env.set_env("WG_API_KEY", KEY);
-    env
-}
-
-pub fn read(env: &TestEnv, id: &str, file: &str) -> String {
-    std::fs::read_to_string(env.wg_dir().join("tasks").join(id).join(file)).unwrap_or_default()
-}
-
-pub fn outbox(env: &TestEnv, id: &str) -> Vec<Value> {
-    read(env, id, "outbox.jsonl")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-pub fn status(env: &TestEnv, id: &str) -> String {
-    env.wg(&["show", id, "--json"]).ok().json()["status"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// Every file under `.wg/` (codex's home included) and the given texts hold no trace of KEY.
-/// Symlinks are not followed: codex's helper aliases in its home point at its own 300 MB binary.
-pub fn assert_no_key(env: &TestEnv, texts: &[&str]) {
-    fn walk(dir: &std::path::Path) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            let Ok(meta) = std::fs::symlink_metadata(&p) else {
-                continue;
-            };
-            if meta.is_dir() {
-                walk(&p);
-            } else if meta.is_file() {
-                let bytes = std::fs::read(&p).unwrap_or_default();
-                // std's substring search is optimised even in test builds; windows() is not.
-                let hit = String::from_utf8_lossy(&bytes).contains(KEY);
-                assert!(!hit, "the API key leaked into {}", p.display());
-            }
-        }
-    }
-    walk(&env.wg_dir());
-    for t in texts {
-        assert!(!t.contains(KEY), "the API key leaked into output:\n{t}");
-    }
-}
+use crate::common::project::{assert_no_key, codex_env, outbox, read, status};
+use crate::common::stub::{message, responses_stub, sse_response, v1, ResponsesTool, KEY};
 
 fn body(r: &Request) -> Value {
     serde_json::from_slice(&r.body).unwrap()
@@ -306,28 +191,13 @@ async fn five_turns_replay_the_conversation_in_order() {
     assert_eq!(outbox(&env, "chat").last().unwrap()["role"], "assistant");
 }
 
-/// First request: run a command; the follow-up (carrying its output): a final message.
-pub struct Tool(pub String);
-impl Respond for Tool {
-    fn respond(&self, r: &Request) -> ResponseTemplate {
-        if String::from_utf8_lossy(&r.body).contains("function_call_output") {
-            return sse_response(&[message("finished the task")]);
-        }
-        let args = json!({"cmd": self.0}).to_string();
-        sse_response(&[
-            json!({"type": "function_call", "status": "completed", "id": "fc_1",
-            "name": "exec_command", "arguments": args, "call_id": "call_1"}),
-        ])
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_real_tool_turn_runs_wg_done_in_the_sandbox() {
     let server = MockServer::start().await;
     let cmd = "echo \"seen-task=$WG_TASK_ID\"; echo \"seen-key=${LLM_CRED:-unset}\"; env > env-seen.txt; wg done \"$WG_TASK_ID\"";
     Mock::given(method("POST"))
         .and(path("/v1/responses"))
-        .respond_with(Tool(cmd.into()))
+        .respond_with(ResponsesTool(cmd.into()))
         .mount(&server)
         .await;
     let Some(mut env) = codex_env(&v1(&server)) else {

@@ -5,27 +5,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::common::project::{assert_no_key, codex_env, outbox, read, status};
+use crate::common::stub::{chat_text, v1, ChatTool, KEY};
 use crate::common::TestEnv;
-use crate::handler::{assert_no_key, codex_env, outbox, read, status, v1, KEY};
-
-fn chat_sse(chunks: &[Value]) -> ResponseTemplate {
-    let mut s = String::new();
-    for c in chunks {
-        s.push_str(&format!("data: {c}\n\n"));
-    }
-    s.push_str("data: [DONE]\n\n");
-    ResponseTemplate::new(200).set_body_raw(s, "text/event-stream")
-}
-
-fn text(t: &str) -> ResponseTemplate {
-    chat_sse(&[
-        json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": t}}]}),
-        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-               "usage": {"prompt_tokens": 30, "completion_tokens": 5}}),
-    ])
-}
 
 fn chat_env(server: &MockServer) -> Option<TestEnv> {
     let env = codex_env(&v1(server))?;
@@ -40,7 +24,7 @@ async fn a_chat_only_endpoint_answers_through_the_bridge() {
     let Some(env) = chat_env(&server) else { return };
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
-        .respond_with(text("hello through the bridge"))
+        .respond_with(chat_text("hello through the bridge"))
         .expect(1)
         .mount(&server)
         .await;
@@ -65,31 +49,6 @@ async fn a_chat_only_endpoint_answers_through_the_bridge() {
     assert_eq!(body["model"], "qwen3-coder");
     assert!(read(&env, "greet", "handler.log").contains("proxy.start wire=chat"));
     assert_no_key(&env, &[&run.stdout, &run.stderr]);
-}
-
-/// First call: a streamed tool call running the command; then a closing message.
-pub struct ChatTool(pub String);
-impl Respond for ChatTool {
-    fn respond(&self, r: &Request) -> ResponseTemplate {
-        let body: Value = serde_json::from_slice(&r.body).unwrap();
-        if body["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["role"] == "tool")
-        {
-            return text("all done");
-        }
-        let args = json!({ "cmd": self.0 }).to_string();
-        let (a, b) = args.split_at(args.len() / 2);
-        chat_sse(&[
-            json!({"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [
-                {"index": 0, "id": "call_1", "type": "function", "function": {"name": "exec_command", "arguments": a}}]}}]}),
-            json!({"choices": [{"index": 0, "delta": {"tool_calls": [
-                {"index": 0, "function": {"arguments": b}}]}}]}),
-            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
-        ])
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -157,7 +116,7 @@ async fn a_stalled_chat_server_ends_by_the_handlers_timeouts() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
-        .respond_with(text("too late").set_delay(Duration::from_secs(30)))
+        .respond_with(chat_text("too late").set_delay(Duration::from_secs(30)))
         .mount(&server)
         .await;
     let Some(env) = chat_env(&server) else { return };

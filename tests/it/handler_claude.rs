@@ -7,90 +7,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path, query_param};
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::common::{real_claude, TestEnv};
-use crate::handler::{assert_no_key, outbox, read, status, KEY};
-use crate::handler_failures::expect_failure;
-
-/// The Messages SSE for `blocks` (text or tool_use), ending with `stop`.
-pub fn anthropic_sse(blocks: &[Value], stop: &str) -> String {
-    let mut s = String::new();
-    let mut ev = |t: &str, d: Value| s.push_str(&format!("event: {t}\ndata: {d}\n\n"));
-    ev(
-        "message_start",
-        json!({"type": "message_start", "message": {"id": "msg_1", "type": "message",
-            "role": "assistant", "model": "qwen3-coder", "content": [], "stop_reason": null,
-            "stop_sequence": null, "usage": {"input_tokens": 40, "output_tokens": 1}}}),
-    );
-    for (i, b) in blocks.iter().enumerate() {
-        if b["type"] == "text" {
-            ev(
-                "content_block_start",
-                json!({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}}),
-            );
-            ev(
-                "content_block_delta",
-                json!({"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": b["text"]}}),
-            );
-        } else {
-            ev(
-                "content_block_start",
-                json!({"type": "content_block_start", "index": i, "content_block": {"type": "tool_use", "id": b["id"], "name": b["name"], "input": {}}}),
-            );
-            ev(
-                "content_block_delta",
-                json!({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": b["input"].to_string()}}),
-            );
-        }
-        ev(
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": i}),
-        );
-    }
-    ev(
-        "message_delta",
-        json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": 6}}),
-    );
-    ev("message_stop", json!({"type": "message_stop"}));
-    s
-}
-
-pub fn text_response(text: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_raw(
-        anthropic_sse(&[json!({"type": "text", "text": text})], "end_turn"),
-        "text/event-stream",
-    )
-}
-
-/// The Messages endpoint, path and query string as the CLI sends them.
-pub fn messages() -> wiremock::MockBuilder {
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .and(query_param("beta", "true"))
-}
-
-/// A claude project pointed at `url` (no `/v1`), with the real CLI and tight bounds.
-pub fn claude_env(url: &str) -> Option<TestEnv> {
-    Some(claude_env_with(url, &real_claude()?))
-}
-
-/// A claude project pointed at `url` whose `claude.binary` is `claude`, which need not exist.
-pub fn claude_env_with(url: &str, claude: &std::path::Path) -> TestEnv {
-    let mut env = TestEnv::bare_outside_tmp();
-    env.wg(&["init", "-x", "claude", "-m", "qwen3-coder", "-e", url])
-        .ok();
-    env.set_config(&[
-        ("claude.binary", claude.to_str().unwrap()),
-        ("claude.max_retries", "0"),
-        ("handler.idle_timeout", "30s"),
-        ("handler.first_output_timeout", "20s"),
-        ("coordinator.grace_period", "1s"),
-    ]);
-    env.set_env("WG_API_KEY", KEY);
-    env
-}
+use crate::common::project::{
+    assert_no_key, claude_env, claude_env_with, expect_failure, outbox, read, status,
+};
+use crate::common::stub::{anthropic_sse, messages, text_response, ClaudeTool, KEY};
 
 fn body(r: &Request) -> Value {
     serde_json::from_slice(&r.body).unwrap()
@@ -156,7 +79,7 @@ async fn claude_text_turn_lands_in_the_outbox_and_the_key_stays_off_argv() {
         .unwrap();
     let needle = env.tmp.path().display().to_string();
     let mut seen = Vec::new();
-    crate::common::wait_until(Duration::from_secs(10), || {
+    wait_until!(Duration::from_secs(10), || {
         seen = procs_running("--output-format stream-json")
             .into_iter()
             .filter(|(pid, _)| {
@@ -309,28 +232,12 @@ async fn five_claude_turns_replay_the_conversation_in_order() {
     assert_eq!(out[4]["in_reply_to"], 6);
 }
 
-/// First request: a Bash tool call; the follow-up (carrying its result): a final message.
-pub struct Tool(pub String);
-impl Respond for Tool {
-    fn respond(&self, r: &Request) -> ResponseTemplate {
-        if String::from_utf8_lossy(&r.body).contains("\"tool_result\"") {
-            return text_response("finished the task");
-        }
-        let b = anthropic_sse(
-            &[json!({"type": "tool_use", "id": "toolu_1", "name": "Bash",
-                     "input": {"command": self.0, "description": "finish"}})],
-            "tool_use",
-        );
-        ResponseTemplate::new(200).set_body_raw(b, "text/event-stream")
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_claude_bash_turn_runs_wg_done_without_seeing_the_key() {
     let server = MockServer::start().await;
     let cmd = "echo \"seen-task=$WG_TASK_ID\"; echo \"seen-key=${LLM_CRED:-unset}/${ANTHROPIC_API_KEY:-unset}\"; env > env-seen.txt; wg done \"$WG_TASK_ID\"";
     messages()
-        .respond_with(Tool(cmd.into()))
+        .respond_with(ClaudeTool(cmd.into()))
         .mount(&server)
         .await;
     let Some(mut env) = claude_env(&server.uri()) else {

@@ -8,38 +8,11 @@ use std::time::{Duration, Instant};
 
 use wiremock::{MockServer, ResponseTemplate};
 
-use crate::common::{wait_until, TestEnv};
-use crate::handler::{
-    assert_no_key, codex_env, codex_env_with, outbox, read, responses_stub, status, v1, KEY,
+use crate::common::project::{
+    assert_no_key, codex_env, codex_env_with, expect_failure, outbox, read, status,
 };
-
-/// Runs `wg handler ID`, checks it failed within `bound` with an error reply whose text holds
-/// `reply_says`, and an ERROR line of `kind` in handler.log. Any agent CLI: codex or claude.
-pub fn expect_failure(env: &TestEnv, id: &str, bound: Duration, kind: &str, reply_says: &str) {
-    let start = Instant::now();
-    let run = env.wg(&["handler", id]).code(1);
-    let took = start.elapsed();
-    assert!(took < bound, "took {took:?}, bound {bound:?}\n{run}");
-    let out = outbox(env, id);
-    let last = out.last().expect("an outbox record");
-    assert_eq!(last["role"], "error", "{last}");
-    assert_eq!(last["error_kind"], kind, "{last}");
-    let text = last["text"].as_str().unwrap();
-    assert!(
-        text.contains(reply_says),
-        "reply `{text}` lacks `{reply_says}`"
-    );
-    let log = read(env, id, "handler.log");
-    assert!(
-        log.lines()
-            .any(|l| l.contains(" ERROR task=") && l.contains(&format!("kind={kind}"))),
-        "{log}"
-    );
-    assert!(log.contains("turn.end status=error"), "{log}");
-    assert!(run.stderr.contains("ended in an error"), "{run}");
-    assert_eq!(status(env, id), "waiting");
-    assert_no_key(env, &[&run.stdout, &run.stderr]);
-}
+use crate::common::stub::{responses_stub, v1, KEY};
+use crate::common::TestEnv;
 
 async fn status_server(code: u16, body: &str) -> MockServer {
     let server = responses_stub(ResponseTemplate::new(code).set_body_string(body)).await;
@@ -158,14 +131,14 @@ fn a_server_that_never_sends_headers_ends_by_the_handlers_idle_timeout() {
         .unwrap();
     let start = Instant::now();
     let mut pid = None;
-    assert!(wait_until(Duration::from_secs(10), || {
+    wait_until!(Duration::from_secs(10), || {
         pid = read(&env, "t", "handler.log").lines().find_map(|l| {
             l.split(" spawned pid=")
                 .nth(1)
                 .map(|p| p.trim().to_string())
         });
         pid.is_some()
-    }));
+    });
     let pid = pid.unwrap();
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     assert!(!cmdline.is_empty(), "codex should still be running");
@@ -305,12 +278,15 @@ fn hard_timeout_kills_a_term_ignoring_group() {
         "{log}"
     );
     let grandchild = std::fs::read_to_string(&pidfile).unwrap();
-    let gone = wait_until(Duration::from_secs(3), || {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", grandchild.trim()))
-            .unwrap_or_default();
-        stat.is_empty() || stat.contains(") Z ")
-    });
-    assert!(gone, "the TERM-ignoring grandchild survived");
+    wait_until!(
+        Duration::from_secs(3),
+        || {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", grandchild.trim()))
+                .unwrap_or_default();
+            stat.is_empty() || stat.contains(") Z ")
+        },
+        "the TERM-ignoring grandchild survived"
+    );
 }
 
 #[test]

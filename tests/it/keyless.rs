@@ -72,6 +72,8 @@ mod real_agents {
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer};
 
+    use crate::common::project::{claude_env, codex_env};
+    use crate::common::stub::{messages, v1};
     use crate::common::{to_run, TestEnv};
 
     const USER: &str = "wgkeyless";
@@ -243,14 +245,14 @@ wg done "$WG_TASK_ID"
         match wire {
             "chat" => stub
                 .and(path("/v1/chat/completions"))
-                .respond_with(crate::handler_chat::ChatTool(dump)),
+                .respond_with(crate::common::stub::ChatTool(dump)),
             _ => stub
                 .and(path("/v1/responses"))
-                .respond_with(crate::handler::Tool(dump)),
+                .respond_with(crate::common::stub::ResponsesTool(dump)),
         }
         .mount(&server)
         .await;
-        let Some(mut env) = crate::handler::codex_env(&crate::handler::v1(&server)) else {
+        let Some(mut env) = codex_env(&v1(&server)) else {
             return;
         };
         env.wg(&["config", "set", "endpoint.wire_api", wire]).ok();
@@ -299,11 +301,11 @@ wg done "$WG_TASK_ID"
     #[tokio::test(flavor = "multi_thread")]
     async fn claude_agents_find_no_key() {
         let server = MockServer::start().await;
-        crate::handler_claude::messages()
-            .respond_with(crate::handler_claude::Tool("sh dump.sh".into()))
+        messages()
+            .respond_with(crate::common::stub::ClaudeTool("sh dump.sh".into()))
             .mount(&server)
             .await;
-        let Some(mut env) = crate::handler_claude::claude_env(&server.uri()) else {
+        let Some(mut env) = claude_env(&server.uri()) else {
             return;
         };
         env.extra_env.retain(|(k, _)| k != "WG_API_KEY");

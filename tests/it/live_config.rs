@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use crate::common::{wait_until, TestEnv};
-use crate::coordinator::Coordinator;
+use crate::common::service::Coordinator;
+use crate::common::TestEnv;
 
 fn service_status(env: &TestEnv) -> String {
     let out = env.wg(&["service", "status"]);
@@ -15,8 +15,9 @@ fn service_status(env: &TestEnv) -> String {
 /// Waits for exactly `n` running agents, then checks they stay `n` after the coordinator has
 /// finished a whole dispatch pass that started after that: it had every chance to start more.
 fn settles_at(env: &TestEnv, n: usize) {
-    assert!(
-        wait_until(Duration::from_secs(30), || env.agents().len() == n),
+    wait_until!(
+        Duration::from_secs(30),
+        || env.agents().len() == n,
         "expected {n} agents, have {}:\n{}",
         env.agents().len(),
         env.coordinator_log()
@@ -40,9 +41,9 @@ fn tick(env: &TestEnv) {
     let path = env.wg_dir().join("config.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, format!("{text}# tick {seen}\n")).unwrap();
-    assert!(
-        wait_until(Duration::from_secs(30), || judged(env.coordinator_log())
-            > seen),
+    wait_until!(
+        Duration::from_secs(30),
+        || judged(env.coordinator_log()) > seen,
         "the coordinator did not re-read its config:\n{}",
         env.coordinator_log()
     );
@@ -96,10 +97,11 @@ fn config_edits_reach_a_running_coordinator_and_invalid_ones_are_refused() {
         .replace("poll_interval = \"200ms\"", "poll_interval = \"soon\"");
     assert_ne!(bad, good);
     std::fs::write(env.wg_dir().join("config.toml"), &bad).unwrap();
-    assert!(
-        wait_until(Duration::from_secs(30), || env
+    wait_until!(
+        Duration::from_secs(30),
+        || env
             .coordinator_log()
-            .contains("still running on the previous settings")),
+            .contains("still running on the previous settings"),
         "{}",
         env.coordinator_log()
     );
@@ -143,9 +145,9 @@ fn config_edits_reach_a_running_coordinator_and_invalid_ones_are_refused() {
     // next agent still starts as a local process.
     env.wg(&["config", "set", "coordinator.launcher", "slurm"])
         .ok();
-    assert!(
-        wait_until(Duration::from_secs(30), || service_status(&env)
-            .contains("config: coordinator.launcher needs a restart")),
+    wait_until!(
+        Duration::from_secs(30),
+        || service_status(&env).contains("config: coordinator.launcher needs a restart"),
         "{}",
         service_status(&env)
     );
@@ -181,16 +183,17 @@ fn an_emptied_config_is_held_and_forty_tasks_run_on_untouched() {
             .ok();
     }
     let _coordinator = Coordinator::start(&env, &[]);
-    assert!(
-        wait_until(Duration::from_secs(30), || !env.agents().is_empty()),
+    wait_until!(
+        Duration::from_secs(30),
+        || !env.agents().is_empty(),
         "{}",
         env.coordinator_log()
     );
     let good = config_text(&env);
     std::fs::write(env.wg_dir().join("config.toml"), "").unwrap();
-    assert!(
-        wait_until(Duration::from_secs(30), || service_status(&env)
-            .contains("config: edit HELD")),
+    wait_until!(
+        Duration::from_secs(30),
+        || service_status(&env).contains("config: edit HELD"),
         "{}",
         service_status(&env)
     );
@@ -198,8 +201,9 @@ fn an_emptied_config_is_held_and_forty_tasks_run_on_untouched() {
     std::thread::sleep(Duration::from_secs(3));
     std::fs::write(env.wg_dir().join("config.toml"), &good).unwrap();
     let all_done = || env.tasks().values().all(|t| t["status"] == "done");
-    assert!(
-        wait_until(Duration::from_secs(120), all_done),
+    wait_until!(
+        Duration::from_secs(120),
+        all_done,
         "{:?}\n{}",
         env.tasks(),
         env.coordinator_log()
@@ -213,9 +217,9 @@ fn an_emptied_config_is_held_and_forty_tasks_run_on_untouched() {
     let log = env.coordinator_log();
     assert!(log.contains("held, not applied"), "{log}");
     assert!(!log.contains("executor = codex"), "{log}");
-    assert!(
-        wait_until(Duration::from_secs(30), || !service_status(&env)
-            .contains("HELD")),
+    wait_until!(
+        Duration::from_secs(30),
+        || !service_status(&env).contains("HELD"),
         "the restored file did not lift the hold: {}",
         service_status(&env)
     );
@@ -241,9 +245,9 @@ fn a_held_edit_applies_once_confirmed() {
         .replace("model = \"m1\"", "")
         .replace("max_agents = 1", "max_agents = 2");
     std::fs::write(env.wg_dir().join("config.toml"), &edited).unwrap();
-    assert!(
-        wait_until(Duration::from_secs(30), || service_status(&env)
-            .contains("config: edit HELD")),
+    wait_until!(
+        Duration::from_secs(30),
+        || service_status(&env).contains("config: edit HELD"),
         "{}",
         service_status(&env)
     );

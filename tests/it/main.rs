@@ -1,9 +1,12 @@
 //! One integration test binary (faster to link than one per file). A module per area.
 
+// First, so that its macros (`wait_until!`) are in scope in every module below.
+#[macro_use]
+mod common;
+
 mod bad_input;
 mod bridge;
 mod cli;
-mod common;
 mod coordinator;
 mod coordinator_codex;
 mod coordinator_crash;
@@ -25,6 +28,7 @@ mod old_store;
 mod people;
 mod proxy;
 mod replay;
+mod screens;
 mod settings;
 mod shell;
 mod slurm;

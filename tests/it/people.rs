@@ -2,7 +2,6 @@
 //! real coordinator: an agent asks and waits for an answer; a person pauses, resumes and
 //! cancels a running task.
 
-use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,36 +10,11 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::common::{wait_until, TestEnv};
-use crate::handler::{codex_env, message, read, sse_response, status};
-
-/// `wg service start --foreground` (no --until-done: a task waiting for a person is not
-/// progress), stopped with `wg service stop` and killed if that fails.
-struct Service<'a>(&'a TestEnv, Child);
-
-impl<'a> Service<'a> {
-    fn start(env: &'a TestEnv) -> Service<'a> {
-        let child = env
-            .command(&["service", "start", "--foreground"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start coordinator");
-        Service(env, child)
-    }
-}
-
-impl Drop for Service<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.command(&["service", "stop"]).output();
-        if !wait_until(Duration::from_secs(20), || {
-            self.1.try_wait().unwrap().is_some()
-        }) {
-            let _ = self.1.kill();
-        }
-        let _ = self.1.wait();
-    }
-}
+use crate::common::project::{codex_env, read, status};
+use crate::common::service::Coordinator;
+use crate::common::stub::{message, sse_response};
+use crate::common::wait::stays;
+use crate::common::TestEnv;
 
 fn call(cmd: &str) -> ResponseTemplate {
     let args = json!({ "cmd": cmd }).to_string();
@@ -87,21 +61,20 @@ async fn an_agent_that_asks_waits_unnudged_and_the_answer_is_its_next_message() 
         .await;
     fast(&env);
     env.wg(&["add", "Paint", "--id", "paint"]).ok();
-    let _service = Service::start(&env);
-    assert!(
-        wait_until(Duration::from_secs(60), || status(&env, "paint")
-            == "needs-input"),
+    let _service = Coordinator::start(&env, &[]);
+    wait_until!(
+        Duration::from_secs(60),
+        || status(&env, "paint") == "needs-input",
         "{}",
         env.coordinator_log()
     );
     // Several coordinator ticks (200 ms each) after the turn ended: still waiting, unnudged.
-    assert!(wait_until(Duration::from_secs(30), || env
+    wait_until!(Duration::from_secs(30), || env
         .coordinator_log()
-        .contains("ended agent=")));
-    let ticks_from = std::time::Instant::now();
-    wait_until(Duration::from_secs(2), || false);
-    assert!(ticks_from.elapsed() >= Duration::from_secs(2));
-    assert_eq!(status(&env, "paint"), "needs-input");
+        .contains("ended agent="));
+    stays("paint waits for a person", Duration::from_secs(2), || {
+        status(&env, "paint") == "needs-input"
+    });
     let inbox = read(&env, "paint", "inbox.jsonl");
     assert!(!inbox.contains("\"kind\":\"nudge\""), "{inbox}");
     let shown = env.wg(&["show", "paint"]).ok().stdout;
@@ -119,8 +92,9 @@ async fn an_agent_that_asks_waits_unnudged_and_the_answer_is_its_next_message() 
     );
 
     env.wg(&["msg", "paint", "Make it ANSWER-BLUE"]).ok();
-    assert!(
-        wait_until(Duration::from_secs(60), || status(&env, "paint") == "done"),
+    wait_until!(
+        Duration::from_secs(60),
+        || status(&env, "paint") == "done",
         "{}",
         env.coordinator_log()
     );
@@ -199,18 +173,19 @@ async fn stop_and_keep(verb: &[&str]) {
     env.wg(&["config", "set", "handler.idle_timeout", "300s"])
         .ok();
     env.wg(&["add", "Long", "--id", "long"]).ok();
-    let _service = Service::start(&env);
+    let _service = Coordinator::start(&env, &[]);
     let mut pgid = None;
-    assert!(wait_until(Duration::from_secs(60), || {
+    wait_until!(Duration::from_secs(60), || {
         pgid = agent_pid(&env, "long");
         pgid.is_some() && read(&env, "long", "events.jsonl").contains("started-long-work")
-    }));
+    });
     let pgid = pgid.unwrap();
     let mut args = verb.to_vec();
     args.insert(1, "long");
     env.wg(&args).ok();
-    assert!(
-        wait_until(Duration::from_secs(30), || !group_alive(pgid)),
+    wait_until!(
+        Duration::from_secs(30),
+        || !group_alive(pgid),
         "the agent's group is still running: {}",
         env.coordinator_log()
     );
@@ -221,9 +196,11 @@ async fn stop_and_keep(verb: &[&str]) {
     }
     assert_eq!(status(&env, "long"), "paused");
     // Never dispatched while paused.
-    wait_until(Duration::from_secs(1), || false);
-    assert_eq!(status(&env, "long"), "paused");
-    assert!(agent_pid(&env, "long").is_none());
+    stays(
+        "long stays paused, no agent",
+        Duration::from_secs(1),
+        || status(&env, "long") == "paused" && agent_pid(&env, "long").is_none(),
+    );
     assert!(
         read(&env, "long", "inbox.jsonl").contains("Long"),
         "conversation kept"
@@ -233,8 +210,9 @@ async fn stop_and_keep(verb: &[&str]) {
 
     finish.store(true, Ordering::SeqCst);
     env.wg(&["resume", "long"]).ok();
-    assert!(
-        wait_until(Duration::from_secs(60), || status(&env, "long") == "done"),
+    wait_until!(
+        Duration::from_secs(60),
+        || status(&env, "long") == "done",
         "{}",
         env.coordinator_log()
     );

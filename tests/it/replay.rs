@@ -4,10 +4,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::common::project::{codex_env, outbox, read};
+use crate::common::stub::{message, responses_stub, sse_response, v1};
 use serde_json::{json, Value};
 use wiremock::{Request, Respond, ResponseTemplate};
-
-use crate::handler::{codex_env, message, outbox, read, responses_stub, sse_response, v1};
 
 /// Everything of a request the chat template sees, in order: instructions, then every input
 /// item's text.

@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use wiremock::{Request, Respond, ResponseTemplate};
 
-use crate::common::{real_slurm, wait_until, TestEnv};
-use crate::coordinator::Coordinator;
-use crate::handler::{
-    assert_no_key, codex_env, message, outbox, responses_stub, sse_response, v1, KEY,
-};
+use crate::common::project::{assert_no_key, codex_env, outbox};
+use crate::common::service::Coordinator;
+use crate::common::stub::{message, responses_stub, sse_response, v1, KEY};
+use crate::common::{real_slurm, TestEnv};
 
 /// Cancels, on drop, every job this test's project submitted (found by its working
 /// directory), so a failing test leaves nothing queued on the shared cluster.
@@ -344,13 +343,14 @@ fn kill_9_with_jobs_running_and_pending_then_restart_runs_each_task_once() {
         .collect();
     env.import(&records);
     let mut first = Coordinator::start(&env, &["--max-agents", "6"]);
-    assert!(
-        wait_until(Duration::from_secs(30), || {
+    wait_until!(
+        Duration::from_secs(30),
+        || {
             let states: Vec<String> = jobs.active().into_iter().map(|j| j.2).collect();
             states.len() == 6
                 && states.iter().any(|s| s == "RUNNING")
                 && states.iter().any(|s| s == "PENDING")
-        }),
+        },
         "6 jobs, running and pending, never showed: {:?}\n{}",
         jobs.list(),
         env.coordinator_log()
@@ -437,8 +437,9 @@ fn a_job_cancelled_by_hand_is_retried_with_the_state_named_and_the_hard_timeout_
                 .ok()
         })
     };
-    assert!(
-        wait_until(Duration::from_secs(30), || mark.exists()),
+    wait_until!(
+        Duration::from_secs(30),
+        || mark.exists(),
         "the first run never started: {}",
         env.coordinator_log()
     );

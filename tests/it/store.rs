@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::cli::ids;
+use crate::common::project::ids;
 use crate::common::{wg_bin, TestEnv};
 
 fn graph_lines(env: &TestEnv) -> Vec<String> {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{system_tool, wait_until, TestEnv};
-use crate::coordinator::Coordinator;
+use crate::common::service::Coordinator;
+use crate::common::{system_tool, TestEnv};
 
 /// A project with tasks in every state the store has (no coordinator, so none runs).
 fn every_state(env: &TestEnv) {
@@ -133,7 +133,7 @@ impl Tmux {
     fn wait_for(&self, timeout: Duration, what: &str, pred: impl Fn(&str) -> bool) -> Duration {
         let start = Instant::now();
         let mut last = String::new();
-        if wait_until(timeout, || {
+        if crate::common::wait::poll_until(timeout, || {
             last = self.screen();
             pred(&last)
         }) {
@@ -170,12 +170,15 @@ fn live_view_under_tmux_follows_an_agent_messages_pauses_resumes_and_retries_it(
     std::fs::write(&config, text).unwrap();
     env.wg(&["add", "Live task", "-x", "sleeper"]).ok();
     let _coordinator = Coordinator::start(&env, &[]);
-    let started = wait_until(Duration::from_secs(30), || {
-        env.wg(&["service", "status", "--json"])
-            .stdout
-            .contains("\"live-task\"")
-    });
-    assert!(started, "the agent did not start");
+    wait_until!(
+        Duration::from_secs(30),
+        || {
+            env.wg(&["service", "status", "--json"])
+                .stdout
+                .contains("\"live-task\"")
+        },
+        "the agent did not start"
+    );
 
     let tmux = Tmux {
         socket: env.tmp.path().join("tmux.sock"),
@@ -224,16 +227,16 @@ fn live_view_under_tmux_follows_an_agent_messages_pauses_resumes_and_retries_it(
     tmux.run(&["send-keys", "-t", "top", "-l", "please also run clippy"]);
     tmux.run(&["send-keys", "-t", "top", "Enter"]);
     let inbox = env.wg_dir().join("tasks/live-task/inbox.jsonl");
-    let arrived = wait_until(Duration::from_secs(10), || {
-        std::fs::read_to_string(&inbox).is_ok_and(|s| {
-            s.lines().any(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                v["text"] == "please also run clippy" && v["sender"] == "user"
+    wait_until!(
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(&inbox).is_ok_and(|s| {
+                s.lines().any(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    v["text"] == "please also run clippy" && v["sender"] == "user"
+                })
             })
-        })
-    });
-    assert!(
-        arrived,
+        },
         "the message did not reach the inbox:\n{}",
         tmux.screen()
     );
@@ -270,8 +273,9 @@ fn live_view_under_tmux_follows_an_agent_messages_pauses_resumes_and_retries_it(
         s.contains("> paused      live-task") && s.contains("p resume")
     });
     assert_eq!(status(), "paused");
-    assert!(
-        wait_until(Duration::from_secs(20), || agent_pid().is_none()),
+    wait_until!(
+        Duration::from_secs(20),
+        || agent_pid().is_none(),
         "the paused task's agent was not stopped"
     );
     tmux.run(&["send-keys", "-t", "top", "p"]);
@@ -280,9 +284,9 @@ fn live_view_under_tmux_follows_an_agent_messages_pauses_resumes_and_retries_it(
         "the resumed task running again",
         |s| s.contains("> in-progress live-task") && s.contains("p pause"),
     );
-    assert!(
-        wait_until(Duration::from_secs(20), || agent_pid()
-            .is_some_and(|p| p != first_agent)),
+    wait_until!(
+        Duration::from_secs(20),
+        || agent_pid().is_some_and(|p| p != first_agent),
         "no new agent after resume"
     );
 
@@ -298,7 +302,7 @@ fn live_view_under_tmux_follows_an_agent_messages_pauses_resumes_and_retries_it(
     });
 
     tmux.run(&["send-keys", "-t", "top", "q"]);
-    wait_until(Duration::from_secs(10), || {
+    wait_until!(Duration::from_secs(10), || {
         tmux.cmd()
             .args(["has-session", "-t", "top"])
             .output()

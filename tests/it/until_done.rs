@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use crate::common::service::Coordinator;
 use crate::common::TestEnv;
-use crate::coordinator::Coordinator;
 
 #[test]
 fn until_done_exits_9_when_the_tasks_left_wait_for_a_person() {

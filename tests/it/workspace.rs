@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{wait_until, TestEnv};
-use crate::coordinator::Coordinator;
+use crate::common::service::Coordinator;
+use crate::common::stub::{message, sse_response, KEY};
+use crate::common::TestEnv;
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -168,11 +169,11 @@ fn a_collision_waits_until_the_first_worktree_is_cleaned_up() {
     );
     add_sh(&env, "second", "echo 2 > two.txt", &[]);
     let c = Coordinator::start(&env, &["--until-done"]);
-    assert!(wait_until(Duration::from_secs(10), || {
+    wait_until!(Duration::from_secs(10), || {
         show(&env, "second")["waiting_for"]
             .as_str()
             .is_some_and(|r| r.contains("in use by task first (running)"))
-    }));
+    });
     let shown = env.wg(&["show", "second"]).ok().stdout;
     assert!(
         shown.contains("waiting:") && shown.contains("first"),
@@ -271,9 +272,9 @@ fn cleanup_after_fail_and_abandon_reaches_log_and_webhook() {
     add_sh(&env, "breaks", "echo half > half.txt; exit 3", &[]);
     add_sh(&env, "long", "echo x > x.txt; sleep 30", &[]);
     let c = Coordinator::start(&env, &["--until-done"]);
-    assert!(wait_until(Duration::from_secs(10), || {
+    wait_until!(Duration::from_secs(10), || {
         env.wg_dir().join("worktrees/long/x.txt").exists()
-    }));
+    });
     env.wg(&["abandon", "long"]).ok();
     let out = c.wait(Duration::from_secs(30));
     // A task failed (or was abandoned): --until-done says so.
@@ -317,14 +318,14 @@ fn cleanup_after_a_coordinator_crash() {
         &[],
     );
     let mut c = Coordinator::start(&env, &[]);
-    assert!(wait_until(Duration::from_secs(10), || {
+    wait_until!(Duration::from_secs(10), || {
         env.wg_dir().join("worktrees/survivor/late.txt").exists()
-    }));
+    });
     c.kill9();
     // The agent outlives the coordinator and reports on its own.
-    assert!(wait_until(Duration::from_secs(10), || {
+    wait_until!(Duration::from_secs(10), || {
         show(&env, "survivor")["status"] == "done"
-    }));
+    });
     assert!(env.wg_dir().join("worktrees/survivor").exists());
     let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(30));
     assert_eq!(out.code, 0, "{out}");
@@ -404,7 +405,6 @@ fn doctor_finds_and_prunes_stale_worktrees() {
 struct ToolThenDone(String);
 impl wiremock::Respond for ToolThenDone {
     fn respond(&self, r: &wiremock::Request) -> wiremock::ResponseTemplate {
-        use crate::handler::{message, sse_response};
         if String::from_utf8_lossy(&r.body).contains("function_call_output") {
             return sse_response(&[message("committed and done")]);
         }
@@ -444,7 +444,7 @@ async fn codex_in_a_worktree_commits_and_runs_wg_done() {
         ("handler.stream_max_retries", "0"),
         ("handler.first_output_timeout", "20s"),
     ]);
-    env.set_env("WG_API_KEY", crate::handler::KEY);
+    env.set_env("WG_API_KEY", KEY);
     env.wg(&["add", "Commit in a worktree", "--id", "wt"]).ok();
     let out = Coordinator::start(&env, &["--until-done"]).wait(Duration::from_secs(60));
     assert_eq!(out.code, 0, "{out}");
@@ -497,18 +497,18 @@ fn merge_ff_fast_forwards_the_base_branch_or_says_why_not() {
         &[],
     );
     let c2 = Coordinator::start(&env, &[]);
-    assert!(wait_until(Duration::from_secs(10), || {
+    wait_until!(Duration::from_secs(10), || {
         env.wg_dir().join("worktrees/late/late.txt").exists()
-    }));
+    });
     std::fs::write(env.path("other.txt"), "o\n").unwrap();
     git(&env.root, &["add", "other.txt"]);
     git(&env.root, &["commit", "-qm", "moved on"]);
     let main = git(&env.root, &["rev-parse", "main"]);
-    assert!(wait_until(Duration::from_secs(10), || {
+    wait_until!(Duration::from_secs(10), || {
         task_log(&env, "late")
             .iter()
             .any(|r| r["event"] == "workspace.cleanup")
-    }));
+    });
     drop(c2);
     let c = cleanup_record(&env, "late");
     assert_eq!(c["merge"]["ok"], false, "{c}");

@@ -3,9 +3,16 @@
 
 #![allow(dead_code)]
 
+#[macro_use]
+pub mod wait;
+
+pub mod disk;
+pub mod project;
+pub mod service;
+pub mod stub;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 pub fn wg_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_wg"))
@@ -222,20 +229,6 @@ pub fn to_run(o: Output) -> Run {
         code: o.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-}
-
-/// Polls `cond` every 50 ms until it holds or `timeout` passes; never a bare sleep.
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
