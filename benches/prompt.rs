@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use wg::conversation::{InboxMessage, OutboxRecord};
+use wg::conversation::{InboxMessage, OutboxRecord, Role};
 use wg::handler::digest::{Actions, Changed, Ran};
 use wg::handler::prompt::{build, preamble, PromptInput};
 use wg::handler::trim::{median, prefix_share, sliding_cut};
@@ -62,13 +62,13 @@ fn conversation(turns: u64, scale: usize) -> (Vec<InboxMessage>, Vec<OutboxRecor
         outbox.push(OutboxRecord {
             seq: i,
             ts: "2026-01-01T00:00:00.000Z".into(),
-            in_reply_to: i + 1,
-            role: "assistant".into(),
-            text: format!("answer {i} {}", "a".repeat(a)),
-            usage: None,
             duration_ms: 1,
-            codex_version: None,
             extra,
+            ..OutboxRecord::new(
+                i + 1,
+                Role::Assistant,
+                format!("answer {i} {}", "a".repeat(a)),
+            )
         });
     }
     (inbox, outbox)

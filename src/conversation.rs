@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::model::Task;
+use crate::outcome::ErrorKind;
 use crate::store::jsonl;
 use crate::store::layout::Layout;
 use crate::store::lock::{FileLock, LockError};
@@ -45,6 +46,52 @@ pub struct Usage {
     pub reasoning_output_tokens: u64,
 }
 
+/// Who wrote an outbox record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The agent's reply.
+    Assistant,
+    /// The turn failed; `text` says what failed and what to do.
+    Error,
+    /// wg's own word, no turn ran (e.g. that a message was not answered).
+    Note,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Assistant => "assistant",
+            Role::Error => "error",
+            Role::Note => "note",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a turn failed, as an `error` record stores it. Flattened into the record as
+/// `error_kind`, `error_message` and `exit_code`, the fields records have always had.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnError {
+    #[serde(rename = "error_kind")]
+    pub kind: ErrorKind,
+    /// The server's (or agent's) own words, whole. Empty on records that did not keep them.
+    #[serde(
+        rename = "error_message",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub message: String,
+    /// The agent's exit code, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+}
+
 /// One reply: the outcome of one turn.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OutboxRecord {
@@ -52,8 +99,7 @@ pub struct OutboxRecord {
     pub ts: String,
     /// The highest inbox seq this turn answered.
     pub in_reply_to: u64,
-    /// `assistant`, `error`, or `note` (wg's own word, e.g. that a message was not answered).
-    pub role: String,
+    pub role: Role,
     pub text: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
@@ -61,8 +107,53 @@ pub struct OutboxRecord {
     pub duration_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codex_version: Option<String>,
+    /// The turn number; `None` on notes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u64>,
+    /// The turn's cost at the model's price when it ran; `None` without a price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    /// On `error` records (a record without `error_kind` reads as `None`).
+    #[serde(flatten)]
+    pub error: Option<TurnError>,
+    /// Fields this version does not type (`actions`, the executor's own), kept as read.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl OutboxRecord {
+    /// A record with nothing but its role and text; `append_outbox` gives it its seq.
+    pub fn new(in_reply_to: u64, role: Role, text: impl Into<String>) -> OutboxRecord {
+        OutboxRecord {
+            seq: 0,
+            ts: now_rfc3339(),
+            in_reply_to,
+            role,
+            text: text.into(),
+            usage: None,
+            duration_ms: 0,
+            codex_version: None,
+            turn: None,
+            cost_usd: None,
+            error: None,
+            extra: Default::default(),
+        }
+    }
+
+    /// The failure this record reports, when it is an `error` record. Records written before
+    /// the kind was typed read as `unknown` (the task's own); without the server's words, the
+    /// record's text is the message.
+    pub fn last_error(&self) -> Option<LastError> {
+        if self.role != Role::Error {
+            return None;
+        }
+        let (kind, message) = match &self.error {
+            Some(e) if !e.message.is_empty() => (e.kind, e.message.clone()),
+            Some(e) => (e.kind, self.text.clone()),
+            None => (ErrorKind::Unknown, self.text.clone()),
+        };
+        Some(LastError { kind, message })
+    }
 }
 
 pub fn inbox_path(layout: &Layout, id: &str) -> PathBuf {
@@ -83,30 +174,17 @@ pub fn read_outbox(layout: &Layout, id: &str) -> Result<Vec<OutboxRecord>, jsonl
 /// kind and the server's (or agent's) own words. `None` without a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LastError {
-    pub kind: crate::outcome::ErrorKind,
+    pub kind: ErrorKind,
     pub message: String,
 }
 
+/// The failure of the task's last turn (see `OutboxRecord::last_error`).
 pub fn last_error(layout: &Layout, id: &str) -> Option<LastError> {
     let path = outbox_path(layout, id);
     if !path.exists() {
         return None;
     }
-    let last = read_outbox(layout, id).ok()?.pop()?;
-    if last.role != "error" {
-        return None;
-    }
-    let kind = last
-        .extra
-        .get("error_kind")
-        .and_then(|k| serde_json::from_value(k.clone()).ok())
-        .unwrap_or(crate::outcome::ErrorKind::Unknown);
-    let message = last
-        .extra
-        .get("error_message")
-        .and_then(|m| m.as_str())
-        .map_or(last.text.clone(), str::to_string);
-    Some(LastError { kind, message })
+    read_outbox(layout, id).ok()?.pop()?.last_error()
 }
 
 /// Whether `r` is the error reply of a turn the endpoint never took (an endpoint-wide kind:
@@ -114,7 +192,7 @@ pub fn last_error(layout: &Layout, id: &str) -> Option<LastError> {
 /// answered again when the endpoint is back, and it is not replayed, so a prompt after any
 /// number of outages is the prompt before them.
 pub fn is_outage(r: &OutboxRecord) -> bool {
-    r.role == "error"
+    r.role == Role::Error
         && r.extra
             .get("error_kind")
             .and_then(|k| serde_json::from_value::<crate::outcome::ErrorKind>(k.clone()).ok())
@@ -235,18 +313,7 @@ pub fn append_note(
     in_reply_to: u64,
     text: &str,
 ) -> Result<OutboxRecord, ConversationError> {
-    let record = OutboxRecord {
-        seq: 0,
-        ts: now_rfc3339(),
-        in_reply_to,
-        role: "note".into(),
-        text: text.to_string(),
-        usage: None,
-        duration_ms: 0,
-        codex_version: None,
-        extra: Default::default(),
-    };
-    append_outbox(layout, id, record)
+    append_outbox(layout, id, OutboxRecord::new(in_reply_to, Role::Note, text))
 }
 
 /// What a dependency produced, for the brief.
@@ -296,7 +363,7 @@ pub fn brief_for(layout: &Layout, task: &Task, lookup: impl Fn(&str) -> Option<T
             last_reply: read_outbox(layout, &t.id).ok().and_then(|o| {
                 o.into_iter()
                     .rev()
-                    .find(|r| r.role == "assistant")
+                    .find(|r| r.role == Role::Assistant)
                     .map(|r| r.text)
             }),
         })
@@ -325,17 +392,7 @@ mod tests {
         let m = append_message(&layout, &task, || unreachable!(), "user", "message", "hi").unwrap();
         assert_eq!(m.seq, 2);
         assert_eq!(unanswered(&layout, "t").unwrap().len(), 2);
-        let rec = OutboxRecord {
-            seq: 0,
-            ts: "x".into(),
-            in_reply_to: 2,
-            role: "assistant".into(),
-            text: "ok".into(),
-            usage: None,
-            duration_ms: 1,
-            codex_version: None,
-            extra: Default::default(),
-        };
+        let rec = OutboxRecord::new(2, Role::Assistant, "ok");
         assert_eq!(append_outbox(&layout, "t", rec).unwrap().seq, 1);
         assert!(unanswered(&layout, "t").unwrap().is_empty());
     }
@@ -354,5 +411,43 @@ mod tests {
         );
         assert!(b.contains("Task t: Do it") && b.contains("carefully"));
         assert!(b.contains("parser (done)") && b.contains("src/p.rs"));
+    }
+
+    /// Every outbox record an earlier wg wrote reads into the typed record and writes back
+    /// as the same fields and values.
+    #[test]
+    fn outbox_records_of_an_earlier_wg_round_trip() {
+        let files = [
+            include_str!("../tests/fixtures/store-main/.wg/tasks/hello/outbox.jsonl"),
+            include_str!("../tests/fixtures/store-main/.wg/tasks/broken/outbox.jsonl"),
+        ];
+        let mut roles = Vec::new();
+        for line in files.iter().flat_map(|f| f.lines()) {
+            let raw: serde_json::Value = serde_json::from_str(line).unwrap();
+            let rec: OutboxRecord = serde_json::from_str(line).unwrap();
+            assert!(rec.extra.is_empty(), "untyped fields left: {:?}", rec.extra);
+            assert_eq!(serde_json::to_value(&rec).unwrap(), raw);
+            roles.push(rec.role);
+        }
+        assert_eq!(roles, [Role::Assistant, Role::Assistant, Role::Error]);
+        let err: OutboxRecord = serde_json::from_str(files[1].lines().next().unwrap()).unwrap();
+        let e = err.error.as_ref().unwrap();
+        assert_eq!((e.kind, e.exit_code), (ErrorKind::Unreachable, Some(1)));
+        assert_eq!(err.last_error().unwrap().kind, ErrorKind::Unreachable);
+        assert!(e.message.starts_with("cannot reach"));
+    }
+
+    #[test]
+    fn an_error_record_without_a_kind_is_the_tasks_own_unknown_failure() {
+        let old = r#"{"seq":1,"ts":"t","in_reply_to":1,"role":"error","text":"boom","duration_ms":0,"exit_code":3,"actions":{"commands":[]}}"#;
+        let rec: OutboxRecord = serde_json::from_str(old).unwrap();
+        let e = rec.last_error().unwrap();
+        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Unknown, "boom"));
+        assert!(rec.extra.contains_key("actions"));
+        let note = OutboxRecord::new(1, Role::Note, "not answered");
+        assert!(note.last_error().is_none());
+        let back: OutboxRecord =
+            serde_json::from_str(&serde_json::to_string(&note).unwrap()).unwrap();
+        assert_eq!(back, note);
     }
 }

@@ -15,6 +15,22 @@ fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
+/// Prints clap's help or version text; a stdout that cannot take it exits 74, as for every
+/// other command's output (`clap::Error::exit` would ignore the failed write and exit 0).
+fn print_help(e: &clap::Error) -> ExitCode {
+    use std::io::Write;
+    let text = e.render().to_string();
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::from(wg::exit::OK),
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(wg::exit::OK),
+        Err(err) => {
+            wg::output::stderr(&format!("error: cannot write the output: {err}\n"));
+            ExitCode::from(wg::exit::IO)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     // First thing: any wg process may hold an API key (from its environment or the credential
     // proxy), and the agents' commands run as the same user.
@@ -36,8 +52,10 @@ fn main() -> ExitCode {
     let json = wants_json();
     let cli = match wg::cli::Cli::try_parse() {
         Ok(cli) => cli,
-        // --help and --version, and plain errors without --json: clap prints them itself.
-        Err(e) if !json || !e.use_stderr() => e.exit(),
+        // --help and --version go to stdout, which may fail like any command's output.
+        Err(e) if !e.use_stderr() => return print_help(&e),
+        // Plain errors without --json: clap prints them itself.
+        Err(e) if !json => e.exit(),
         Err(e) => {
             let text = e.render().to_string();
             let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());

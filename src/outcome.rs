@@ -212,6 +212,17 @@ impl std::fmt::Display for ErrorKind {
     }
 }
 
+/// `wg retry --error-kind KIND` takes the stored names, so a kind added to `ALL` is accepted
+/// (and listed by `--help`) without a second list.
+impl clap::ValueEnum for ErrorKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
 /// The servers' wordings for a prompt longer than the context window: vLLM ("This model's
 /// maximum context length is N tokens", "longer than the maximum model length"), SGLang ("is
 /// longer than the model's context length", "exceeds the model's maximum context length")

@@ -119,7 +119,7 @@ pub fn usd(c: f64) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TurnTokens {
     pub turn: u64,
-    pub role: String,
+    pub role: crate::conversation::Role,
     #[serde(flatten)]
     pub tokens: Tokens,
 }
@@ -137,12 +137,8 @@ pub fn task_tokens(outbox: &[OutboxRecord], price: Option<&Price>) -> TaskTokens
         let u = r.usage.clone().unwrap_or_default();
         t.total.add(&u, price);
         t.turns.push(TurnTokens {
-            turn: r
-                .extra
-                .get("turn")
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(i as u64 + 1),
-            role: r.role.clone(),
+            turn: r.turn.unwrap_or(i as u64 + 1),
+            role: r.role,
             tokens: Tokens::of(&u, price),
         });
     }

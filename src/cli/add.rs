@@ -4,7 +4,7 @@ use crate::cli::{check_id, Ctx};
 use crate::error::{usage_error, user_error, CliResult};
 use crate::model::{slugify, Task};
 use crate::store::Writer;
-use crate::time::{now_rfc3339, parse_duration};
+use crate::time::now_rfc3339;
 
 /// Add a task; prints its id. It is ready as soon as every `--after` task is done.
 #[derive(Debug, Args)]
@@ -104,9 +104,12 @@ pub fn cmd_add(ctx: &Ctx, args: &AddArgs) -> CliResult {
     if let Some(x) = &args.executor {
         check_executor(ctx, x)?;
     }
-    if let Some(t) = &args.timeout {
-        parse_duration(t).map_err(usage_error)?;
-    }
+    let timeout = args
+        .timeout
+        .as_deref()
+        .map(crate::time::Dur::parse)
+        .transpose()
+        .map_err(usage_error)?;
     let mut locks = Vec::new();
     for l in &args.lock {
         let l = crate::workspace::validate_lock(l).map_err(usage_error)?;
@@ -144,7 +147,7 @@ pub fn cmd_add(ctx: &Ctx, args: &AddArgs) -> CliResult {
     task.tags = args.tags.clone();
     task.priority = args.priority;
     task.max_retries = args.max_retries;
-    task.timeout = args.timeout.clone();
+    task.timeout = timeout;
     task.command = args.command.clone();
     task.workspace = args.workspace.clone();
     use crate::workspace::field;

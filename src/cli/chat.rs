@@ -57,7 +57,7 @@ pub fn cmd_chat(ctx: &Ctx, args: &ChatArgs) -> CliResult {
             std::thread::sleep(Duration::from_millis(100));
         };
         ctx.out.either(&reply, || {
-            if reply.role == "error" {
+            if reply.role == crate::conversation::Role::Error {
                 format!("error: {}", reply.text)
             } else {
                 reply.text.clone()

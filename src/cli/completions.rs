@@ -17,7 +17,10 @@ pub struct CompletionsArgs {
 
 pub fn cmd_completions(args: &CompletionsArgs) -> CliResult {
     let mut cmd = Cli::command();
-    let mut out = std::io::stdout().lock();
-    clap_complete::generate(args.shell, &mut cmd, "wg", &mut out);
+    // Generated into memory first: clap_complete panics when its writer fails, and a stdout
+    // that cannot be written must end in exit code 74 like every other command's.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "wg", &mut script);
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
     Ok(())
 }

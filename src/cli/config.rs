@@ -2,7 +2,7 @@ use clap::Subcommand;
 use toml_edit::DocumentMut;
 
 use crate::cli::Ctx;
-use crate::config::{edit, key_name, Config};
+use crate::config::{edit, guard, key_name, Config};
 use crate::error::{config_error, not_found as _nf, usage_error, CliError, CliResult, Kind};
 use crate::store::atomic::write_atomic;
 
@@ -11,10 +11,15 @@ use crate::store::atomic::write_atomic;
 pub enum ConfigCommand {
     /// Print one setting, e.g. `wg config get coordinator.max_agents`.
     Get { key: String },
-    /// Change one setting; numbers and booleans are stored as such.
+    /// Change one setting; numbers and booleans are stored as such. A value the setting cannot
+    /// take (wrong type, unknown word, out of range) is refused with the words a load would use.
     Set { key: String, value: String },
     /// Print every setting in the file.
     List,
+    /// Confirm the file as it is now. A running coordinator holds an edit that drops settings
+    /// its running file has (a file an editor emptied or half wrote) until it is confirmed;
+    /// `wg config set` confirms the file it writes.
+    Confirm,
 }
 
 pub fn cmd_config(ctx: &Ctx, cmd: &ConfigCommand) -> CliResult {
@@ -72,13 +77,31 @@ pub fn cmd_config(ctx: &Ctx, cmd: &ConfigCommand) -> CliResult {
                 } else {
                     value.clone()
                 };
-                usage_error(format!("{key} = {shown}: {e}"))
-                    .hinted("the config file was not changed")
+                // The load's own words when they name the setting, so `wg config set`, a load
+                // and a live reload say the same thing.
+                if e.starts_with(key.as_str()) {
+                    usage_error(e)
+                } else {
+                    usage_error(format!("{key} = {shown}: {e}"))
+                }
+                .hinted("the config file was not changed")
             })?;
+            // Deliberate: a running coordinator applies it even if it drops a setting.
+            guard::confirm(&ctx.layout, &new_text)?;
             write_atomic(&path, new_text.as_bytes(), true)?;
             ctx.out.either(&serde_json::json!({"key": key, "value": toml_item_to_json(edit::get(&doc, key).expect("just set"))}), || {
                 format!("{key} = {}", edit::get(&doc, key).expect("just set").to_string().trim())
             })?;
+        }
+        ConfigCommand::Confirm => {
+            Config::from_text(&path, &text).map_err(|e| {
+                config_error(e.to_string()).hinted("fix the file first; nothing was confirmed")
+            })?;
+            guard::confirm(&ctx.layout, &text)?;
+            ctx.out.either(
+                &serde_json::json!({"confirmed": guard::fingerprint(&text)}),
+                || "confirmed: a running coordinator applies the file as it is now".to_string(),
+            )?;
         }
         ConfigCommand::List => {
             let rows = edit::list(&doc);

@@ -149,7 +149,7 @@ fn uses_slurm(ctx: &Ctx) -> bool {
             .config
             .executors
             .values()
-            .any(|t| t.get("launcher").and_then(|v| v.as_str()) == Some("slurm"))
+            .any(|t| t.launcher == Some(crate::slurm::Launcher::Slurm))
         || ctx.store.load().is_ok_and(|g| {
             g.tasks
                 .values()
@@ -224,9 +224,21 @@ fn codex_checks(ctx: &Ctx, path: &str, root: &std::path::Path, checks: &mut Vec<
             ),
         },
     });
-    let key_env = cfg.api_key_env();
+    // What the codex agents run with: `[executors.codex]` may name its own endpoint and key.
+    let plan = match crate::executor::plan::plan(cfg, "codex", None, root, Default::default()) {
+        Ok(p) => p,
+        Err(e) => {
+            checks.push(Check {
+                name: "endpoint",
+                ok: false,
+                detail: e,
+            });
+            return;
+        }
+    };
+    let key_env = plan.key_env.as_str();
     let key = std::env::var(key_env).ok().filter(|k| !k.is_empty());
-    match &cfg.endpoint.url {
+    match &plan.endpoint {
         None => checks.push(Check {
             name: "endpoint",
             ok: true,
@@ -237,8 +249,8 @@ fn codex_checks(ctx: &Ctx, path: &str, root: &std::path::Path, checks: &mut Vec<
                 url,
                 key_env,
                 key.as_deref(),
-                cfg.model.as_deref(),
-                cfg.endpoint.wire_api.as_deref(),
+                plan.model.as_deref(),
+                cfg.endpoint.wire_api.map(|w| w.as_str()),
             ),
         )),
     }
@@ -423,9 +435,19 @@ fn claude_checks(ctx: &Ctx, path: &str, root: &std::path::Path) -> Vec<Check> {
             ),
         },
     });
-    let ep = cfg.endpoint_for("claude");
-    let key = std::env::var(&ep.key_env).ok().filter(|k| !k.is_empty());
-    let Some(url) = ep.url else {
+    let plan = match crate::executor::plan::plan(cfg, "claude", None, root, Default::default()) {
+        Ok(p) => p,
+        Err(e) => {
+            checks.push(Check {
+                name: "claude endpoint",
+                ok: false,
+                detail: e,
+            });
+            return checks;
+        }
+    };
+    let key = std::env::var(&plan.key_env).ok().filter(|k| !k.is_empty());
+    let Some(url) = plan.endpoint else {
         checks.push(Check {
             name: "claude endpoint",
             ok: true,
@@ -433,19 +455,23 @@ fn claude_checks(ctx: &Ctx, path: &str, root: &std::path::Path) -> Vec<Check> {
         });
         return checks;
     };
-    checks.push(probe_anthropic(&url, key.as_deref(), &cfg.claude.auth));
+    checks.push(probe_anthropic(
+        &url,
+        key.as_deref(),
+        cfg.claude.auth.as_str(),
+    ));
     checks.push(match &key {
         Some(_) => Check {
             name: "claude key",
             ok: true,
-            detail: format!("${} is set", ep.key_env),
+            detail: format!("${} is set", plan.key_env),
         },
         None => Check {
             name: "claude key",
             ok: false,
             detail: format!(
                 "${} is not set; export it where the coordinator and `wg handler` run",
-                ep.key_env
+                plan.key_env
             ),
         },
     });
@@ -592,7 +618,7 @@ fn worktree_checks(ctx: &Ctx, fix: bool) -> CliResult<Vec<Check>> {
     };
     if stale.is_empty() {
         // Shared projects hear about worktrees only when something is wrong.
-        if ctx.config.workspace.mode != "worktree" {
+        if ctx.config.workspace.mode != crate::config::WorkspaceMode::Worktree {
             return Ok(Vec::new());
         }
         return Ok(vec![Check {

@@ -55,7 +55,7 @@ pub fn cmd_handler(ctx: &Ctx, args: &HandlerArgs) -> CliResult {
     let id = args.id.as_str();
     let print = |rec: &crate::conversation::OutboxRecord| {
         // Replies go to stdout; an error record only in --json (its text is the error).
-        let _ = if rec.role == "error" {
+        let _ = if rec.role == crate::conversation::Role::Error {
             if ctx.out.json {
                 ctx.out.json(rec)
             } else {

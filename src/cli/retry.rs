@@ -7,6 +7,7 @@ use crate::conversation;
 use crate::error::{user_error, CliResult};
 use crate::lifecycle::{transition, Change};
 use crate::model::{Task, TaskStatus};
+use crate::outcome::ErrorKind;
 use crate::time::{parse_duration, parse_rfc3339};
 
 /// Open a failed or done task again, or every failed task at once (`--failed`). Transcripts
@@ -24,7 +25,7 @@ pub struct RetryArgs {
     /// With --failed: only tasks whose last turn ended in this error kind (docs/handler-log.md),
     /// e.g. `unreachable`, `rate-limited`, `loop`.
     #[arg(long, requires = "failed", value_name = "KIND")]
-    pub error_kind: Option<String>,
+    pub error_kind: Option<ErrorKind>,
 }
 
 /// Which failed tasks `--failed` retries. Pure: `kind_of` gives a task's last error kind.
@@ -32,8 +33,8 @@ pub fn select<'a>(
     tasks: impl Iterator<Item = &'a Task>,
     now: SystemTime,
     since: Option<Duration>,
-    kind: Option<&str>,
-    kind_of: impl Fn(&Task) -> Option<String>,
+    kind: Option<ErrorKind>,
+    kind_of: impl Fn(&Task) -> Option<ErrorKind>,
 ) -> Vec<&'a Task> {
     let mut out: Vec<&Task> = tasks
         .filter(|t| t.status == TaskStatus::Failed)
@@ -43,19 +44,10 @@ pub fn select<'a>(
                     .is_some_and(|at| now.duration_since(at).unwrap_or_default() <= s)
             })
         })
-        .filter(|t| kind.is_none_or(|k| kind_of(t).as_deref() == Some(k)))
+        .filter(|t| kind.is_none_or(|k| kind_of(t) == Some(k)))
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
-}
-
-fn last_error_kind(ctx: &Ctx, t: &Task) -> Option<String> {
-    let outbox = conversation::read_outbox(&ctx.layout, &t.id).ok()?;
-    let last = outbox.last().filter(|r| r.role == "error")?;
-    last.extra
-        .get("error_kind")
-        .and_then(|k| k.as_str())
-        .map(str::to_string)
 }
 
 fn reopen(ctx: &Ctx, w: &mut crate::store::Writer<'_>, id: &str) -> CliResult<Task> {
@@ -88,8 +80,8 @@ pub fn cmd_retry(ctx: &Ctx, args: &RetryArgs) -> CliResult {
         graph.tasks.values(),
         SystemTime::now(),
         since,
-        args.error_kind.as_deref(),
-        |t| last_error_kind(ctx, t),
+        args.error_kind,
+        |t| conversation::last_error(&ctx.layout, &t.id).map(|e| e.kind),
     )
     .into_iter()
     .map(|t| t.id.clone())
@@ -131,7 +123,7 @@ mod tests {
             t.status = status;
             tasks.push(t);
         }
-        let kind = |t: &Task| (t.id == "net").then(|| "unreachable".to_string());
+        let kind = |t: &Task| (t.id == "net").then_some(ErrorKind::Unreachable);
         let ids = |v: Vec<&Task>| v.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
         assert_eq!(
             ids(select(tasks.iter(), now, None, None, kind)),
@@ -143,9 +135,15 @@ mod tests {
             ["net", "new"]
         );
         assert_eq!(
-            ids(select(tasks.iter(), now, hour, Some("unreachable"), kind)),
+            ids(select(
+                tasks.iter(),
+                now,
+                hour,
+                Some(ErrorKind::Unreachable),
+                kind
+            )),
             ["net"]
         );
-        assert!(select(tasks.iter(), now, None, Some("loop"), kind).is_empty());
+        assert!(select(tasks.iter(), now, None, Some(ErrorKind::Loop), kind).is_empty());
     }
 }

@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use clap::Args;
 
 use crate::cli::{check_id, Ctx};
@@ -7,7 +5,7 @@ use crate::coordinator::agents_file;
 use crate::error::{not_found, user_error, CliResult};
 use crate::model::TaskStatus;
 use crate::process::{terminate_blocking, StopHow};
-use crate::time::{now_rfc3339, parse_duration};
+use crate::time::now_rfc3339;
 
 /// Remove a task. Refused while other tasks wait for it or an agent runs it, unless `--force`
 /// drops those edges and stops the agent first.
@@ -100,8 +98,7 @@ fn stop_agent(ctx: &Ctx, task: &str) -> Option<String> {
     let agents = agents_file::read(&ctx.layout.agents_file()).unwrap_or_default();
     let rec = agents.into_iter().find(|r| r.task == task)?;
     if rec.slurm_job.is_none() && agents_file::still_alive(&rec) {
-        let grace =
-            parse_duration(&ctx.config.coordinator.grace_period).unwrap_or(Duration::from_secs(5));
+        let grace = ctx.config.coordinator.grace_period.get();
         terminate_blocking(rec.pgid, StopHow::Graceful(grace), || {});
     }
     Some(rec.agent_id)

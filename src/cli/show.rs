@@ -113,7 +113,7 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
         for (k, v) in [
             ("executor", task.executor.as_deref()),
             ("model", task.model.as_deref()),
-            ("timeout", task.timeout.as_deref()),
+            ("timeout", task.timeout.as_ref().map(|d| d.text())),
             // Only an opt-out (the box is the default; `--json` and `wg doctor` also name the
             // executors not boxed yet).
             (
@@ -210,7 +210,11 @@ pub fn cmd_show(ctx: &Ctx, args: &ShowArgs) -> CliResult {
                 ));
             }
             for t in &tokens.turns[skip..] {
-                let failed = if t.role == "error" { " (failed)" } else { "" };
+                let failed = if t.role == crate::conversation::Role::Error {
+                    " (failed)"
+                } else {
+                    ""
+                };
                 s.push_str(&format!(
                     "  turn {}{failed}: {}\n",
                     t.turn,

@@ -63,10 +63,10 @@ pub fn cmd_transcript(ctx: &Ctx, args: &TranscriptArgs) -> CliResult {
                         .unwrap_or_default();
                     s.push_str(&format!(
                         "── {} {} · {} · {:.1}s{tokens}\n{}\n\n",
-                        match r.role.as_str() {
-                            "assistant" => "reply",
-                            "note" => "note from wg",
-                            _ => "error reply",
+                        match r.role {
+                            crate::conversation::Role::Assistant => "reply",
+                            crate::conversation::Role::Note => "note from wg",
+                            crate::conversation::Role::Error => "error reply",
                         },
                         r.seq,
                         r.ts,

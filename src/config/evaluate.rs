@@ -19,11 +19,11 @@ pub struct EvaluateConfig {
     pub endpoint: Option<String>,
     pub api_key_env: Option<String>,
     /// `chat` (Chat Completions) or `responses`.
-    pub wire_api: Option<String>,
+    pub wire_api: Option<super::WireApi>,
     pub weights: BTreeMap<String, f64>,
     /// Characters of evidence in the prompt.
     pub budget_chars: usize,
-    pub timeout: String,
+    pub timeout: super::Dur,
 }
 
 impl Default for EvaluateConfig {
@@ -38,7 +38,7 @@ impl Default for EvaluateConfig {
             wire_api: None,
             weights: default_weights(),
             budget_chars: 60_000,
-            timeout: "120s".into(),
+            timeout: super::Dur::of("120s"),
         }
     }
 }

@@ -95,16 +95,11 @@ fn keep_restart_only(running: &Config, mut new: Config) -> Config {
         .cloned()
         .collect();
     for name in names {
-        match running.executor_setting(&name, "launcher").cloned() {
-            Some(v) => {
-                new.executors
-                    .entry(name)
-                    .or_default()
-                    .insert("launcher".into(), v);
-            }
+        match running.executors.get(&name).and_then(|x| x.launcher) {
+            Some(l) => new.executors.entry(name).or_default().launcher = Some(l),
             None => {
-                if let Some(t) = new.executors.get_mut(&name) {
-                    t.remove("launcher");
+                if let Some(x) = new.executors.get_mut(&name) {
+                    x.launcher = None;
                 }
             }
         }
@@ -250,13 +245,8 @@ mod tests {
             crate::slurm::Launcher::Local
         );
         assert!(r.effective.notify.url.is_none());
-        assert_eq!(r.effective.executor_setting("mock", "launcher"), None);
-        assert_eq!(
-            r.effective
-                .executor_setting("mock", "turn_ms")
-                .and_then(|v| v.as_integer()),
-            Some(9)
-        );
+        let mock = &r.effective.executors["mock"];
+        assert_eq!((mock.launcher, mock.turn_ms), (None, Some(9)));
         let pending: Vec<&str> = r.needs_restart.iter().map(|n| n.key.as_str()).collect();
         assert_eq!(
             pending,

@@ -2,12 +2,15 @@
 //! `edit.rs` changes the file through toml_edit so comments and order survive.
 
 pub mod budget;
+mod check;
 mod checks;
 pub mod edit;
 mod evaluate;
+pub mod guard;
 pub mod key_name;
 pub mod live;
 mod suggest;
+pub mod types;
 pub mod web;
 
 pub use checks::{ChecksConfig, LandBy};
@@ -19,6 +22,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use suggest::with_suggestion;
+pub use types::{ClaudeAuth, Dur, Durability, MergeMode, OnDone, Sandbox, WireApi, WorkspaceMode};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -28,13 +32,13 @@ pub struct Config {
     /// Default model.
     pub model: Option<String>,
     /// `os` (an append is done once the OS has it) or `fsync` (also survives power loss).
-    pub durability: String,
+    pub durability: Durability,
     pub endpoint: EndpointConfig,
     pub coordinator: CoordinatorConfig,
     pub codex: CodexConfig,
     pub claude: ClaudeConfig,
     pub handler: HandlerConfig,
-    pub executors: BTreeMap<String, toml::Table>,
+    pub executors: BTreeMap<String, ExecutorConfig>,
     pub notify: NotifyConfig,
     pub evaluate: EvaluateConfig,
     pub workspace: WorkspaceConfig,
@@ -57,7 +61,7 @@ pub struct SlurmConfig {
     /// Extra `sbatch` arguments, one argv element each (never a shell string).
     pub extra_args: Vec<String>,
     /// How often the one `squeue` call for all jobs runs.
-    pub poll_interval: String,
+    pub poll_interval: Dur,
 }
 
 impl Default for SlurmConfig {
@@ -67,7 +71,7 @@ impl Default for SlurmConfig {
             account: None,
             qos: None,
             extra_args: Vec::new(),
-            poll_interval: "1s".into(),
+            poll_interval: Dur::of("1s"),
         }
     }
 }
@@ -88,15 +92,15 @@ impl SlurmConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct WorkspaceConfig {
     /// `shared` (every agent in the project root) or `worktree` (a git worktree per task).
-    pub mode: String,
+    pub mode: WorkspaceMode,
     /// Where a task's worktree goes, relative to the project root or absolute; `{id}` is the
     /// task id. Without `{id}` every task gets the same path, so worktree tasks take turns.
     pub dir: String,
     /// What `wg done` does with uncommitted changes in a worktree: `commit` or `refuse`.
-    pub on_done: String,
+    pub on_done: OnDone,
     /// After done: `none` (keep the branch for review), `ff` (fast-forward the base branch)
     /// or `queue` (the merge queue of docs/landing.md).
-    pub merge: String,
+    pub merge: MergeMode,
     /// How the merge queue lands a branch: `merge` or `rebase`.
     pub land_by: LandBy,
     /// Rounds a task gets in the merge queue (conflicts, checks failing on the merged
@@ -114,10 +118,10 @@ pub struct WorkspaceConfig {
 impl Default for WorkspaceConfig {
     fn default() -> Self {
         WorkspaceConfig {
-            mode: "shared".into(),
+            mode: WorkspaceMode::Shared,
             dir: ".wg/worktrees/{id}".into(),
-            on_done: "commit".into(),
-            merge: "none".into(),
+            on_done: OnDone::Commit,
+            merge: MergeMode::None,
             land_by: LandBy::Merge,
             land_rounds: 3,
             land_batch: 1,
@@ -135,7 +139,7 @@ pub struct EndpointConfig {
     /// Name of the environment variable holding the API key (never the key itself).
     pub api_key_env: Option<String>,
     /// `responses` (default) or `chat`.
-    pub wire_api: Option<String>,
+    pub wire_api: Option<WireApi>,
     /// Passed to codex for models it does not know.
     pub model_context_window: Option<u64>,
     /// The most tokens one answer may have. The proxy puts it into every request without a
@@ -155,20 +159,20 @@ pub struct CoordinatorConfig {
     pub max_agents: usize,
     pub max_retries: u32,
     /// Fallback poll for file systems without change events.
-    pub poll_interval: String,
+    pub poll_interval: Dur,
     /// Time between SIGTERM and SIGKILL when an agent is stopped.
-    pub grace_period: String,
+    pub grace_period: Dur,
     /// Hard limit on one agent run (per task `timeout` overrides).
-    pub hard_timeout: Option<String>,
+    pub hard_timeout: Option<Dur>,
     /// No output for this long ends the agent.
-    pub idle_timeout: Option<String>,
+    pub idle_timeout: Option<Dur>,
     /// No first output for this long ends the agent.
-    pub first_output_timeout: Option<String>,
+    pub first_output_timeout: Option<Dur>,
     /// First retry delay; doubles per retry.
-    pub retry_backoff: String,
+    pub retry_backoff: Dur,
     /// Longest wait between two probes of a paused endpoint (the wait starts at
     /// `retry_backoff` and doubles per failed probe).
-    pub endpoint_backoff_max: String,
+    pub endpoint_backoff_max: Dur,
     pub max_nudges: u32,
 }
 
@@ -178,13 +182,13 @@ impl Default for CoordinatorConfig {
             launcher: crate::slurm::Launcher::Local,
             max_agents: 4,
             max_retries: 2,
-            poll_interval: "5s".into(),
-            grace_period: "5s".into(),
+            poll_interval: Dur::of("5s"),
+            grace_period: Dur::of("5s"),
             hard_timeout: None,
             idle_timeout: None,
             first_output_timeout: None,
-            retry_backoff: "2s".into(),
-            endpoint_backoff_max: "60s".into(),
+            retry_backoff: Dur::of("2s"),
+            endpoint_backoff_max: Dur::of("60s"),
             max_nudges: 1,
         }
     }
@@ -196,7 +200,7 @@ pub struct CodexConfig {
     /// The codex binary; `codex` on PATH by default.
     pub binary: String,
     /// `read-only`, `workspace-write` or `danger-full-access`.
-    pub sandbox: String,
+    pub sandbox: Sandbox,
     /// Upper bound on the replayed conversation in the prompt. Unset: derived from
     /// `endpoint.model_context_window` when that is set, else 200,000.
     pub history_budget_chars: Option<usize>,
@@ -211,7 +215,7 @@ impl Default for CodexConfig {
     fn default() -> Self {
         CodexConfig {
             binary: "codex".into(),
-            sandbox: "workspace-write".into(),
+            sandbox: Sandbox::WorkspaceWrite,
             history_budget_chars: None,
             replay_actions: true,
             replay_actions_chars: 1_200,
@@ -235,15 +239,15 @@ pub struct ClaudeConfig {
     pub allowed_tools: Vec<String>,
     /// How the key is sent: `api-key` (ANTHROPIC_API_KEY, the `x-api-key` header) or
     /// `bearer` (ANTHROPIC_AUTH_TOKEN, `Authorization: Bearer`).
-    pub auth: String,
+    pub auth: ClaudeAuth,
     /// Retries the CLI makes per request (its default of 10 takes about 3 minutes to give
     /// up, even on a 401).
     pub max_retries: u32,
     /// Per-request timeout of the CLI (API_TIMEOUT_MS; its default is 10 minutes).
-    pub api_timeout: String,
+    pub api_timeout: Dur,
     /// The CLI's wait for the next byte of a started stream before it retries without
     /// streaming (CLAUDE_BYTE_STREAM_IDLE_TIMEOUT_MS; clamped by the CLI to at least 10s).
-    pub stream_idle_timeout: String,
+    pub stream_idle_timeout: Dur,
     /// Price per million tokens by model, for the outbox's `cost_usd`. The CLI's own cost
     /// figure is invented for models it does not know, so wg only records a configured one.
     pub prices: BTreeMap<String, ModelPrice>,
@@ -265,13 +269,58 @@ impl Default for ClaudeConfig {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
-            auth: "api-key".into(),
+            auth: ClaudeAuth::ApiKey,
             max_retries: 1,
-            api_timeout: "5m".into(),
-            stream_idle_timeout: "2m".into(),
+            api_timeout: Dur::of("5m"),
+            stream_idle_timeout: Dur::of("2m"),
             prices: BTreeMap::new(),
         }
     }
+}
+
+/// `[executors.NAME]`: a custom executor (with `command`), or adjustments of a built-in one.
+/// See docs/coordinator.md, "Executors".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutorConfig {
+    /// The agent's argv; `{task_id}` is replaced in each element (no shell).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversational: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code_decides: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uses_endpoint: Option<bool>,
+    /// Environment variable names copied from the coordinator's environment.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pass_env: Vec<String>,
+    /// Overrides of `endpoint.url`, `model` and `endpoint.api_key_env` for this executor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launcher: Option<crate::slurm::Launcher>,
+    /// `bwrap` (the default) or `none`: the box around this executor's agents
+    /// (docs/sandbox.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
+    /// `loopback` (the default) or `open`: the network inside the box.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// `mock` only: how long a run takes, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turn_ms: Option<u64>,
+    /// `mock` only: what a run does (`done`, `fail`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub behavior: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail_times: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_error_times: Option<u64>,
 }
 
 /// The endpoint, default model and key variable an executor uses: `[executors.NAME]` may
@@ -295,26 +344,26 @@ pub const DEFAULT_MAX_MESSAGE_CHARS: usize = 256 * 1024;
 #[serde(default, deny_unknown_fields)]
 pub struct HandlerConfig {
     /// No stdout line from codex for this long after it starts ends the turn.
-    pub first_output_timeout: String,
+    pub first_output_timeout: Dur,
     /// No output at all from codex for this long ends the turn. A server that accepts the
     /// connection and never answers is caught here (codex itself waits forever).
-    pub idle_timeout: String,
+    pub idle_timeout: Dur,
     /// Hard limit on one turn.
-    pub turn_timeout: String,
+    pub turn_timeout: Dur,
     /// codex's own wait for the next SSE chunk once the stream has started.
-    pub stream_idle_timeout: String,
+    pub stream_idle_timeout: Dur,
     /// Longest wait for the first byte of the endpoint's answer to a model request (the
     /// proxy measures it). A server that takes requests and sends nothing is an endpoint
     /// fault (`no-first-byte`): dispatch to it pauses and no retry is spent. A model that is
     /// only slow to start answers within it.
-    pub first_byte_timeout: String,
+    pub first_byte_timeout: Dur,
     /// Retries codex makes per request and per stream (0 = fail fast, the handler reports).
     pub request_max_retries: u32,
     pub stream_max_retries: u32,
     /// Per-task budgets, counted over the whole conversation (across retries).
     pub max_turns: Option<u64>,
     pub max_tokens: Option<u64>,
-    pub max_wall: Option<String>,
+    pub max_wall: Option<Dur>,
     /// A turn that runs the same command this many times in a row ends (error kind `loop`).
     pub max_repeated_commands: u32,
     /// A turn that runs more commands than this ends (error kind `loop`). 0 = no limit.
@@ -329,11 +378,11 @@ pub struct HandlerConfig {
 impl Default for HandlerConfig {
     fn default() -> Self {
         HandlerConfig {
-            first_output_timeout: "60s".into(),
-            idle_timeout: "15m".into(),
-            turn_timeout: "2h".into(),
-            stream_idle_timeout: "5m".into(),
-            first_byte_timeout: "2m".into(),
+            first_output_timeout: Dur::of("60s"),
+            idle_timeout: Dur::of("15m"),
+            turn_timeout: Dur::of("2h"),
+            stream_idle_timeout: Dur::of("5m"),
+            first_byte_timeout: Dur::of("2m"),
             request_max_retries: 1,
             stream_max_retries: 1,
             max_turns: None,
@@ -359,7 +408,7 @@ impl Default for Config {
         Config {
             executor: "codex".into(),
             model: None,
-            durability: "os".into(),
+            durability: Durability::Os,
             endpoint: EndpointConfig::default(),
             coordinator: CoordinatorConfig::default(),
             codex: CodexConfig::default(),
@@ -411,8 +460,7 @@ impl Config {
             path: path.display().to_string(),
             reason,
         };
-        let config: Config =
-            toml::from_str(text).map_err(|e| invalid(with_suggestion(e.to_string().trim())))?;
+        let config = Config::read_toml(text).map_err(invalid)?;
         // Checked first and typed, so the caller can say how to get the key out of the file.
         if let Some((setting, problem)) = config
             .key_name_settings()
@@ -431,212 +479,32 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config =
-            toml::from_str(text).map_err(|e| with_suggestion(e.to_string().trim()))?;
+        let config = Config::read_toml(text)?;
         config.validate()?;
         Ok(config)
     }
 
-    /// Every setting that holds the name of an environment variable, with its value.
-    fn key_name_settings(&self) -> Vec<(String, &str)> {
-        let mut out = Vec::new();
-        if let Some(v) = &self.endpoint.api_key_env {
-            out.push(("endpoint.api_key_env".to_string(), v.as_str()));
-        }
-        if let Some(v) = &self.evaluate.api_key_env {
-            out.push(("evaluate.api_key_env".to_string(), v.as_str()));
-        }
-        if let Some(v) = &self.notify.token_env {
-            out.push(("notify.token_env".to_string(), v.as_str()));
-        }
-        for (name, table) in &self.executors {
-            if let Some(v) = table.get("api_key_env").and_then(|v| v.as_str()) {
-                out.push((format!("executors.{name}.api_key_env"), v));
-            }
-            let pass = table.get("pass_env").and_then(|v| v.as_array());
-            for v in pass.into_iter().flatten().filter_map(|v| v.as_str()) {
-                out.push((format!("executors.{name}.pass_env"), v));
-            }
-        }
-        out
-    }
-
-    fn validate(&self) -> Result<(), String> {
-        for (setting, value) in self.key_name_settings() {
-            key_name::check(value).map_err(|e| format!("{setting}: {e}"))?;
-        }
-        self.web.check()?;
-        if !matches!(self.durability.as_str(), "os" | "fsync") {
-            return Err(format!(
-                "durability = \"{}\": expected \"os\" or \"fsync\"",
-                self.durability
-            ));
-        }
-        if let Some(url) = &self.endpoint.url {
-            validate_endpoint_url(url)?;
-        }
-        if let Some(w) = self
-            .endpoint
-            .wire_api
-            .as_deref()
-            .filter(|w| !matches!(*w, "responses" | "chat"))
-        {
-            return Err(format!(
-                "endpoint.wire_api = \"{w}\": expected \"responses\" or \"chat\""
-            ));
-        }
-        let w = &self.workspace;
-        for (key, value, allowed) in [
-            ("workspace.mode", &w.mode, &["shared", "worktree"]),
-            ("workspace.on_done", &w.on_done, &["commit", "refuse"]),
-        ] {
-            if !allowed.contains(&value.as_str()) {
-                return Err(format!(
-                    "{key} = \"{value}\": expected \"{}\" or \"{}\"",
-                    allowed[0], allowed[1]
-                ));
-            }
-        }
-        if !matches!(w.merge.as_str(), "none" | "ff" | "queue") {
-            return Err(format!(
-                "workspace.merge = \"{}\": expected \"none\", \"ff\" or \"queue\"",
-                w.merge
-            ));
-        }
-        if w.land_rounds == 0 {
-            return Err("workspace.land_rounds = 0: must be at least 1".into());
-        }
-        if w.land_batch == 0 {
-            return Err("workspace.land_batch = 0: must be at least 1".into());
-        }
-        self.checks.validate()?;
-        if w.dir.trim().is_empty() {
-            return Err("workspace.dir is empty".into());
-        }
-        for (key, value) in [
-            (
-                "coordinator.poll_interval",
-                Some(&self.coordinator.poll_interval),
-            ),
-            (
-                "coordinator.grace_period",
-                Some(&self.coordinator.grace_period),
-            ),
-            (
-                "coordinator.retry_backoff",
-                Some(&self.coordinator.retry_backoff),
-            ),
-            (
-                "coordinator.endpoint_backoff_max",
-                Some(&self.coordinator.endpoint_backoff_max),
-            ),
-            (
-                "coordinator.hard_timeout",
-                self.coordinator.hard_timeout.as_ref(),
-            ),
-            (
-                "coordinator.idle_timeout",
-                self.coordinator.idle_timeout.as_ref(),
-            ),
-            (
-                "coordinator.first_output_timeout",
-                self.coordinator.first_output_timeout.as_ref(),
-            ),
-            (
-                "handler.first_output_timeout",
-                Some(&self.handler.first_output_timeout),
-            ),
-            ("handler.idle_timeout", Some(&self.handler.idle_timeout)),
-            ("handler.turn_timeout", Some(&self.handler.turn_timeout)),
-            (
-                "handler.stream_idle_timeout",
-                Some(&self.handler.stream_idle_timeout),
-            ),
-            (
-                "handler.first_byte_timeout",
-                Some(&self.handler.first_byte_timeout),
-            ),
-            ("handler.max_wall", self.handler.max_wall.as_ref()),
-            ("claude.api_timeout", Some(&self.claude.api_timeout)),
-            (
-                "claude.stream_idle_timeout",
-                Some(&self.claude.stream_idle_timeout),
-            ),
-        ] {
-            if let Some(v) = value {
-                let d = crate::time::parse_duration(v).map_err(|e| format!("{key}: {e}"))?;
-                // A zero poll spins the idle coordinator; a zero timeout kills every run at
-                // once and spends every retry.
-                if d.is_zero() && key != "coordinator.grace_period" {
-                    return Err(format!("{key} = \"{v}\": must be more than zero"));
-                }
-            }
-        }
-        for (key, value, min) in [
-            (
-                "coordinator.max_agents",
-                self.coordinator.max_agents as u64,
-                1,
-            ),
-            (
-                "codex.history_budget_chars",
-                self.codex.history_budget_chars.unwrap_or(1) as u64,
-                1,
-            ),
-            ("handler.log_max_bytes", self.handler.log_max_bytes, 1024),
-            (
-                "handler.max_message_chars",
-                self.handler.max_message_chars as u64,
-                1,
-            ),
-        ] {
-            if value < min {
-                return Err(format!("{key} = {value}: must be at least {min}"));
-            }
-        }
-        if !matches!(self.claude.auth.as_str(), "api-key" | "bearer") {
-            return Err(format!(
-                "claude.auth = \"{}\": expected \"api-key\" or \"bearer\"",
-                self.claude.auth
-            ));
-        }
-        for (model, price) in &self.pricing {
-            price
-                .validate()
-                .map_err(|e| format!("pricing.\"{model}\".{e}"))?;
-        }
-        for (name, table) in &self.executors {
-            if let Some(url) = table.get("endpoint") {
-                let url = url
-                    .as_str()
-                    .ok_or_else(|| format!("executors.{name}.endpoint must be a string"))?;
-                validate_endpoint_url(url).map_err(|e| format!("executors.{name}: {e}"))?;
-            }
-            if let Some(l) = table.get("launcher") {
-                let l = l
-                    .as_str()
-                    .ok_or_else(|| format!("executors.{name}.launcher must be a string"))?;
-                crate::slurm::Launcher::parse(l)
-                    .map_err(|e| format!("executors.{name}.launcher: {e}"))?;
-            }
-        }
-        crate::time::parse_duration(&self.slurm.poll_interval)
-            .map_err(|e| format!("slurm.poll_interval: {e}"))?;
-        Ok(())
+    /// The typed config in `text`. A value of the wrong type or out of its words is named by
+    /// its setting (`codex.sandbox: unknown variant ...`); an unknown key gets a "did you mean".
+    fn read_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| {
+            let named = e
+                .span()
+                .and_then(|span| types::setting_at(text, span.start))
+                .map(|key| format!("{key}: {}", e.message().trim()));
+            named.unwrap_or_else(|| with_suggestion(e.to_string().trim()))
+        })
     }
 
     /// The endpoint settings of executor `name`, its `[executors.NAME]` overrides applied.
     pub fn endpoint_for(&self, name: &str) -> ExecutorEndpoint {
-        let s = |key: &str| {
-            self.executor_setting(name, key)
-                .and_then(|v| v.as_str())
-                .filter(|v| !v.trim().is_empty())
-                .map(str::to_string)
-        };
+        let x = self.executors.get(name);
+        let s = |v: Option<&String>| v.filter(|v| !v.trim().is_empty()).cloned();
         ExecutorEndpoint {
-            url: s("endpoint").or_else(|| self.endpoint.url.clone()),
-            model: s("model").or_else(|| self.model.clone()),
-            key_env: s("api_key_env").unwrap_or_else(|| self.api_key_env().to_string()),
+            url: s(x.and_then(|x| x.endpoint.as_ref())).or_else(|| self.endpoint.url.clone()),
+            model: s(x.and_then(|x| x.model.as_ref())).or_else(|| self.model.clone()),
+            key_env: s(x.and_then(|x| x.api_key_env.as_ref()))
+                .unwrap_or_else(|| self.api_key_env().to_string()),
         }
     }
 
@@ -679,12 +547,7 @@ impl Config {
     }
 
     pub fn fsync(&self) -> bool {
-        self.durability == "fsync"
-    }
-
-    /// A setting of `[executors.NAME]`, if present.
-    pub fn executor_setting(&self, executor: &str, key: &str) -> Option<&toml::Value> {
-        self.executors.get(executor).and_then(|t| t.get(key))
+        self.durability == Durability::Fsync
     }
 }
 
@@ -745,8 +608,8 @@ mod tests {
         let e = Config::parse("[workspace]\nmode = \"tree\"").unwrap_err();
         assert!(e.contains("workspace.mode"), "{e}");
         let c = Config::parse("[workspace]\nmode = \"worktree\"\nmerge = \"ff\"").unwrap();
-        assert_eq!(c.workspace.mode, "worktree");
-        assert_eq!(c.workspace.on_done, "commit");
+        assert_eq!(c.workspace.mode, WorkspaceMode::Worktree);
+        assert_eq!(c.workspace.on_done, OnDone::Commit);
     }
 
     #[test]
@@ -761,9 +624,10 @@ mod tests {
             e.contains("unknown field") && !e.contains("did you mean"),
             "{e}"
         );
-        // Open tables stay open.
-        Config::parse("[executors.mine]\nanything = 1\n[claude.prices.m]\ninput_per_mtok = 1.0")
-            .unwrap();
+        // Executors are typed too: a typo there is refused like anywhere else.
+        let e = Config::parse("[executors.mine]\ncomand = [\"x\"]").unwrap_err();
+        assert!(e.contains("did you mean `command`?"), "{e}");
+        Config::parse("[claude.prices.m]\ninput_per_mtok = 1.0").unwrap();
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::executor::Executor;
 use crate::lifecycle::{transition, Change};
 use crate::model::{Task, TaskStatus};
 use crate::process::pid_start_time;
-use crate::time::{now_rfc3339, parse_duration, parse_rfc3339};
+use crate::time::{now_rfc3339, parse_rfc3339};
 use crate::workspace::{self, field, ops, Mode};
 
 impl Coordinator {
@@ -346,12 +346,11 @@ impl Coordinator {
     }
 
     pub(super) fn limits(&self, task: &Task) -> Limits {
-        let c = &self.config.coordinator;
-        let p = |v: Option<&String>| v.and_then(|s| parse_duration(s).ok());
+        let l = crate::executor::plan::run_limits(&self.config, Some(task));
         Limits {
-            hard: p(task.timeout.as_ref()).or_else(|| p(c.hard_timeout.as_ref())),
-            idle: p(c.idle_timeout.as_ref()),
-            first_output: p(c.first_output_timeout.as_ref()),
+            hard: l.hard,
+            idle: l.idle,
+            first_output: l.first_output,
         }
     }
 
@@ -365,15 +364,21 @@ impl Coordinator {
         let log_path = self.layout.task_file(&task.id, "agent.log");
         let log_offset = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
         // `[executors.NAME]` may give this executor its own endpoint, model and key variable.
-        let ep = self.config.endpoint_for(&x.name);
-        let model = task.model.clone().or_else(|| ep.model.clone());
+        let plan = crate::executor::plan::plan(
+            &self.config,
+            &x.name,
+            Some(task),
+            &self.layout.project_root(),
+            Default::default(),
+        )
+        .map_err(|e| anyhow!(e))?;
         let mut extra = agent_env(
             self.layout.dir(),
             &task.id,
             agent,
             &x.name,
-            model.as_deref(),
-            ep.url.as_deref(),
+            plan.model.as_deref(),
+            plan.endpoint.as_deref(),
         );
         // The agent's own `wg` reads the settings this coordinator runs on, not a file a
         // person may be halfway through editing.
@@ -388,11 +393,11 @@ impl Coordinator {
         // is `wg handler`, whose credential proxy keeps it from the agent itself).
         match &self.api_key {
             _ if !x.uses_endpoint => {}
-            Some((k, v)) if *k == ep.key_env => extra.push((k.clone(), v.clone())),
+            Some((k, v)) if *k == plan.key_env => extra.push((k.clone(), v.clone())),
             _ => {
-                if let Ok(v) = std::env::var(&ep.key_env) {
+                if let Ok(v) = std::env::var(&plan.key_env) {
                     if !v.is_empty() {
-                        extra.push((ep.key_env.clone(), v));
+                        extra.push((plan.key_env.clone(), v));
                     }
                 }
             }
@@ -404,15 +409,9 @@ impl Coordinator {
             .map(Path::to_path_buf)
             .unwrap_or_default();
         let env = build_env(&wg_dir, &x.pass_env, extra, |k| std::env::var(k).ok());
-        let root = self.layout.project_root();
-        let cwd = match (workspace::recorded_worktree(task), &task.workspace) {
-            (Some(dir), _) => dir,
-            (None, Some(ws)) if ws != "shared" && ws != "worktree" => root.join(ws),
-            _ => root,
-        };
         let spec = AgentSpec {
             argv,
-            cwd,
+            cwd: plan.workdir,
             log_path: log_path.clone(),
             env,
         };
@@ -421,7 +420,7 @@ impl Coordinator {
         }
         let launcher = crate::slurm::launcher_for(
             task,
-            self.config.executors.get(&x.name),
+            self.config.executors.get(&x.name).and_then(|e| e.launcher),
             self.config.coordinator.launcher,
         )
         .map_err(|e| anyhow!(e))?;

@@ -187,14 +187,13 @@ impl Coordinator {
     /// How long a probe waits for the model's first bytes: the turns' own first-byte
     /// deadline, so a model that is only slow passes and a silent one holds the pause.
     fn probe_timeout(&self) -> std::time::Duration {
-        crate::time::parse_duration(&self.config.handler.first_byte_timeout)
-            .unwrap_or(notify::PROBE_TIMEOUT)
+        self.config.handler.first_byte_timeout.get()
     }
 
     /// What to ask `endpoint`: the API, model and key variable of the first executor that
     /// uses it (codex's wire API, Anthropic's for claude), else the defaults.
     fn probe_target(&self, endpoint: &str) -> ProbeTarget {
-        let chat = self.config.endpoint.wire_api.as_deref() == Some("chat");
+        let chat = self.config.endpoint.wire_api == Some(crate::config::WireApi::Chat);
         let found = ["codex", "claude"]
             .into_iter()
             .chain(self.config.executors.keys().map(String::as_str))

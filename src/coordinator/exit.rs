@@ -11,7 +11,7 @@ use crate::executor::process::tail;
 use crate::executor::Executor;
 use crate::lifecycle::{transition, Change};
 use crate::model::TaskStatus;
-use crate::outcome::{self, ErrorKind};
+use crate::outcome;
 use crate::workspace;
 
 impl Coordinator {
@@ -68,8 +68,7 @@ impl Coordinator {
                 failure = conversation::read_outbox(&self.layout, &id)
                     .ok()
                     .and_then(|o| o.last().cloned())
-                    .filter(|r| r.role == "error")
-                    .map(|r| turn_failure(&r));
+                    .and_then(|r| turn_failure(&r));
             }
         } else if e.exit_code.is_some_and(|c| c != 0) {
             // Executors without an outbox are judged by their log's words, never by digits.
@@ -291,23 +290,12 @@ impl Coordinator {
     }
 }
 
-/// The typed failure of a handler's `error` record. Records written before the kind was
-/// typed fall back to the `unknown` kind, which is the task's own.
-fn turn_failure(r: &OutboxRecord) -> TurnFailure {
-    let kind = r
-        .extra
-        .get("error_kind")
-        .and_then(|k| serde_json::from_value::<ErrorKind>(k.clone()).ok())
-        .unwrap_or(ErrorKind::Unknown);
-    let message = r
-        .extra
-        .get("error_message")
-        .and_then(|m| m.as_str())
-        .unwrap_or(&r.text)
-        .to_string();
-    TurnFailure {
-        kind,
-        message,
+/// The typed failure of a handler's `error` record; `None` for any other record.
+fn turn_failure(r: &OutboxRecord) -> Option<TurnFailure> {
+    let e = r.last_error()?;
+    Some(TurnFailure {
+        kind: e.kind,
+        message: e.message,
         reply: Some(r.text.clone()),
-    }
+    })
 }

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{anyhow, Context as _};
+use anyhow::Context as _;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::config::Config;
@@ -37,7 +37,7 @@ use crate::error::CliError;
 use crate::model::TaskStatus;
 use crate::store::lock::FileLock;
 use crate::store::{Layout, Store};
-use crate::time::{now_rfc3339, parse_duration};
+use crate::time::now_rfc3339;
 use agents_file::AgentRecord;
 use scheduler::StopReason;
 use supervisor::{Control, Ended};
@@ -287,10 +287,6 @@ fn cli_err(e: CliError) -> anyhow::Error {
     e.error
 }
 
-fn duration_setting(v: &str, key: &str) -> anyhow::Result<Duration> {
-    parse_duration(v).map_err(|e| anyhow!("coordinator.{key}: {e}"))
-}
-
 impl Coordinator {
     fn new(opts: Options, config: Config, lock: FileLock) -> anyhow::Result<Coordinator> {
         let layout = opts.layout.clone();
@@ -324,10 +320,10 @@ impl Coordinator {
             .as_millis();
         Ok(Coordinator {
             max_agents: opts.max_agents.unwrap_or(c.max_agents).max(1),
-            poll: duration_setting(&c.poll_interval, "poll_interval")?,
-            grace: duration_setting(&c.grace_period, "grace_period")?,
-            retry_base: duration_setting(&c.retry_backoff, "retry_backoff")?,
-            pause_cap: duration_setting(&c.endpoint_backoff_max, "endpoint_backoff_max")?,
+            poll: c.poll_interval.get(),
+            grace: c.grace_period.get(),
+            retry_base: c.retry_backoff.get(),
+            pause_cap: c.endpoint_backoff_max.get(),
             layout,
             store,
             lock,

@@ -10,16 +10,19 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{duration_setting, Coordinator};
+use super::Coordinator;
+use crate::config::guard;
 use crate::config::live::{self, Applied, NeedsRestart};
 use crate::config::Config;
 use crate::store::Layout;
 use crate::time::now_rfc3339;
 
-/// An emptied file is read again after this long before it counts: editors that truncate
-/// before writing show an empty file for a moment, and an empty file is a valid one (every
-/// setting at its default).
-const EMPTY_SETTLE: Duration = Duration::from_millis(300);
+/// A changed file counts once its text has stayed the same this long: an editor that
+/// truncates and then writes shows a half-written file for a moment.
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// How often a held (suspect) file is looked at again for its confirmation.
+const HELD_POLL: Duration = Duration::from_millis(500);
 
 /// What `wg service status` shows about the configuration a coordinator runs on.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -35,6 +38,17 @@ pub struct ConfigState {
     /// The file as it is now is invalid: the previous settings still run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected: Option<Rejected>,
+    /// The file as it is now drops settings the running one has: held until confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
+}
+
+/// A valid edit that is not applied, because it drops settings the running file has.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Held {
+    pub at: String,
+    /// The settings the running file has and the new one does not.
+    pub dropped: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -57,10 +71,12 @@ pub fn read_state(layout: &Layout) -> Option<ConfigState> {
 /// What the coordinator last read from the file.
 #[derive(Default)]
 pub(super) struct Seen {
-    /// The text (or why it could not be read); `None` before the first check.
+    /// The text last judged (or why it could not be read); `None` before the first check.
     text: Option<Result<String, String>>,
-    /// Since when the file has been empty, while that is not yet believed.
-    empty_since: Option<Instant>,
+    /// A new text and since when it has stayed the same, while it settles.
+    settling: Option<(Result<String, String>, Instant)>,
+    /// The text the running settings came from.
+    running: Option<String>,
 }
 
 impl Coordinator {
@@ -70,19 +86,26 @@ impl Coordinator {
         let path = self.layout.config();
         let read = std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()));
-        if self.config_seen.text.as_ref() == Some(&read) {
-            return None;
-        }
         let first = self.config_seen.text.is_none();
-        let was_empty = matches!(&self.config_seen.text, Some(Ok(t)) if t.trim().is_empty());
-        if matches!(&read, Ok(t) if t.trim().is_empty()) && !was_empty {
+        if self.config_seen.text.as_ref() == Some(&read) {
+            self.config_seen.settling = None;
+            return self.recheck_held(&path);
+        }
+        if !first {
+            // A new text counts once it has stopped changing.
             let now = Instant::now();
-            let since = *self.config_seen.empty_since.get_or_insert(now);
-            if now < since + EMPTY_SETTLE {
-                return Some(since + EMPTY_SETTLE);
+            let since = match &self.config_seen.settling {
+                Some((t, since)) if *t == read => *since,
+                _ => {
+                    self.config_seen.settling = Some((read, now));
+                    return Some(now + SETTLE);
+                }
+            };
+            if now < since + SETTLE {
+                return Some(since + SETTLE);
             }
         }
-        self.config_seen.empty_since = None;
+        self.config_seen.settling = None;
         self.config_seen.text = Some(read.clone());
         let parsed = read.and_then(|text| {
             Config::from_text(&path, &text)
@@ -90,6 +113,9 @@ impl Coordinator {
                 .map_err(|e| e.to_string())
         });
         match parsed {
+            Ok((_, text)) if !first && self.holds(&text) => {
+                return Some(Instant::now() + HELD_POLL);
+            }
             Ok((new, text)) => self.apply_config(new, &text, first),
             Err(reason) => {
                 let reason = live::safe_reason(&reason);
@@ -108,23 +134,59 @@ impl Coordinator {
         None
     }
 
+    /// Whether the valid edit `text` is held as suspect: it drops settings the running file
+    /// has, and no one confirmed it. Said once per held edit, in the log and the state file.
+    fn holds(&mut self, text: &str) -> bool {
+        let Some(running) = &self.config_seen.running else {
+            return false;
+        };
+        let dropped = guard::dropped(running, text);
+        if dropped.is_empty() || guard::is_confirmed(&guard::confirm_file(&self.layout), text) {
+            return false;
+        }
+        if self.config_state.held.as_ref().map(|h| &h.dropped) != Some(&dropped) {
+            self.log.line(&format!(
+                "config: the edit drops {} setting(s) the running file has ({}); held, not \
+                 applied: the previous settings still run until `wg config confirm` (or a \
+                 `wg config set`) confirms the file",
+                dropped.len(),
+                short_list(&dropped)
+            ));
+            self.config_state.held = Some(Held {
+                at: now_rfc3339(),
+                dropped,
+            });
+            self.write_config_state();
+        }
+        true
+    }
+
+    /// A held edit that has since been confirmed is applied.
+    fn recheck_held(&mut self, path: &std::path::Path) -> Option<Instant> {
+        self.config_state.held.as_ref()?;
+        let Some(Ok(text)) = self.config_seen.text.clone() else {
+            return None;
+        };
+        if !guard::is_confirmed(&guard::confirm_file(&self.layout), &text) {
+            return Some(Instant::now() + HELD_POLL);
+        }
+        if let Ok(new) = Config::from_text(path, &text) {
+            self.log.line("config: the held edit was confirmed");
+            self.apply_config(new, &text, false);
+        }
+        None
+    }
+
     /// `first`: the check at start, which only records what runs.
     fn apply_config(&mut self, new: Config, text: &str, first: bool) {
         let reload = live::plan(&self.config, new);
         let c = &reload.effective.coordinator;
-        let durations = (
-            duration_setting(&c.poll_interval, "poll_interval"),
-            duration_setting(&c.grace_period, "grace_period"),
-            duration_setting(&c.retry_backoff, "retry_backoff"),
-            duration_setting(&c.endpoint_backoff_max, "endpoint_backoff_max"),
+        (self.poll, self.grace, self.retry_base, self.pause_cap) = (
+            c.poll_interval.get(),
+            c.grace_period.get(),
+            c.retry_backoff.get(),
+            c.endpoint_backoff_max.get(),
         );
-        // The file was validated, so this only guards against the two checks drifting apart.
-        let (Ok(poll), Ok(grace), Ok(retry), Ok(cap)) = durations else {
-            self.log
-                .line("config: a duration did not parse; previous settings kept");
-            return;
-        };
-        (self.poll, self.grace, self.retry_base, self.pause_cap) = (poll, grace, retry, cap);
         self.max_agents = self.opts.max_agents.unwrap_or(c.max_agents).max(1);
         self.store.fsync = reload.effective.fsync();
         self.config = reload.effective;
@@ -155,12 +217,22 @@ impl Coordinator {
                 n.key, n.reason
             ));
         }
+        // A re-read that changed nothing (a comment edited) keeps showing the last reload
+        // that did change something.
+        let (loaded_at, applied) = if reload.applied.is_empty() && !first {
+            let old = std::mem::take(&mut self.config_state);
+            (old.loaded_at, old.applied)
+        } else {
+            (now_rfc3339(), reload.applied)
+        };
         self.config_state = ConfigState {
-            loaded_at: now_rfc3339(),
-            applied: reload.applied,
+            loaded_at,
+            applied,
             needs_restart: reload.needs_restart,
             rejected: None,
+            held: None,
         };
+        self.config_seen.running = Some(text.to_string());
         self.write_config_state();
     }
 
@@ -204,4 +276,13 @@ impl Coordinator {
                 .line(&format!("cannot write the config state: {e}"));
         }
     }
+}
+
+/// Up to eight names, then how many more.
+fn short_list(keys: &[String]) -> String {
+    let mut s = keys.iter().take(8).cloned().collect::<Vec<_>>().join(", ");
+    if keys.len() > 8 {
+        s.push_str(&format!(" and {} more", keys.len() - 8));
+    }
+    s
 }

@@ -267,8 +267,7 @@ impl super::Coordinator {
             Some(tx) => tx.clone(),
             None => {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                let poll = crate::time::parse_duration(&self.config.slurm.poll_interval)
-                    .unwrap_or(Duration::from_secs(1));
+                let poll = self.config.slurm.poll_interval.get();
                 let events = self.tx.clone();
                 let log = self.log.clone();
                 let sinks = Sinks {
@@ -293,7 +292,7 @@ impl super::Coordinator {
         let x = self.executor_for(t).ok()?;
         let launcher = crate::slurm::launcher_for(
             t,
-            self.config.executors.get(&x.name),
+            self.config.executors.get(&x.name).and_then(|e| e.launcher),
             self.config.coordinator.launcher,
         )
         .ok()?;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::agent_events::{AgentEvent, Dialect, Fold};
-
+use crate::conversation::Role;
 use crate::conversation::{read_inbox, read_outbox};
 use crate::model::Task;
 use crate::store::layout::Layout;
@@ -75,8 +75,8 @@ pub fn gather(layout: &Layout, task: &Task, workdir: &Path) -> Evidence {
         title: task.title.clone(),
         description: task.description.clone(),
         brief: inbox.first().map(|m| m.text.clone()).unwrap_or_default(),
-        replies: outbox.iter().filter(|r| r.role == "assistant").count(),
-        error_replies: outbox.iter().filter(|r| r.role == "error").count(),
+        replies: outbox.iter().filter(|r| r.role == Role::Assistant).count(),
+        error_replies: outbox.iter().filter(|r| r.role == Role::Error).count(),
         transcript,
         handler_log: crate::store::nofollow::read_to_string(
             &layout.task_file(&task.id, "handler.log"),

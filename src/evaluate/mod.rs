@@ -8,6 +8,7 @@ pub mod evidence;
 pub mod prompt;
 pub mod verdict;
 
+use crate::config::WireApi;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -52,20 +53,14 @@ pub fn target(config: &Config) -> Result<Target, String> {
         .ok_or("no model to evaluate with: set `model` or `evaluate.model`")?;
     let wire_api = ev
         .wire_api
-        .clone()
-        .or_else(|| config.endpoint.wire_api.clone())
-        .unwrap_or_else(|| "responses".into());
-    if !matches!(wire_api.as_str(), "chat" | "responses") {
-        return Err(format!(
-            "evaluate.wire_api = \"{wire_api}\": expected \"chat\" or \"responses\""
-        ));
-    }
+        .or(config.endpoint.wire_api)
+        .unwrap_or(WireApi::Responses)
+        .to_string();
     let key_env = ev
         .api_key_env
         .clone()
         .unwrap_or_else(|| config.api_key_env().to_string());
-    let timeout =
-        crate::time::parse_duration(&ev.timeout).map_err(|e| format!("evaluate.timeout: {e}"))?;
+    let timeout = ev.timeout.get();
     Ok(Target {
         url: url.trim_end_matches('/').to_string(),
         model,

@@ -8,6 +8,7 @@
 //! `exit_code_decides`, `pass_env`.
 
 pub mod mock;
+pub mod plan;
 pub mod process;
 
 use std::path::Path;
@@ -53,30 +54,9 @@ impl Executor {
     /// Looks `name` up: a `[executors.NAME]` entry with a `command` wins over a built-in row,
     /// other keys of such an entry (`pass_env`, the mock settings) adjust the built-in one.
     pub fn resolve(name: &str, config: &Config) -> Result<Executor, String> {
-        let table = config.executors.get(name);
-        let pass_env: Vec<String> = table
-            .and_then(|t| t.get("pass_env"))
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let flag = |key: &str| table.and_then(|t| t.get(key)).and_then(|v| v.as_bool());
-        if let Some(cmd) = table.and_then(|t| t.get("command")) {
-            let argv: Vec<String> = cmd
-                .as_array()
-                .ok_or_else(|| {
-                    format!("executors.{name}.command must be an array of strings (an argv)")
-                })?
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| format!("executors.{name}.command must hold only strings"))
-                })
-                .collect::<Result<_, _>>()?;
+        let x = config.executors.get(name).cloned().unwrap_or_default();
+        let pass_env = x.pass_env.clone();
+        if let Some(argv) = x.command {
             if argv.is_empty() {
                 return Err(format!("executors.{name}.command is empty"));
             }
@@ -84,9 +64,9 @@ impl Executor {
                 name: name.to_string(),
                 health_binary: None,
                 command: Command::Template(argv),
-                conversational: flag("conversational").unwrap_or(false),
-                exit_code_decides: flag("exit_code_decides").unwrap_or(false),
-                uses_endpoint: flag("uses_endpoint").unwrap_or(false),
+                conversational: x.conversational.unwrap_or(false),
+                exit_code_decides: x.exit_code_decides.unwrap_or(false),
+                uses_endpoint: x.uses_endpoint.unwrap_or(false),
                 pass_env,
             });
         }
@@ -117,7 +97,7 @@ impl Executor {
         Ok(Executor {
             name: name.to_string(),
             command,
-            conversational: flag("conversational").unwrap_or(conversational),
+            conversational: x.conversational.unwrap_or(conversational),
             exit_code_decides,
             uses_endpoint,
             health_binary: health,

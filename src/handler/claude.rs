@@ -179,11 +179,6 @@ impl AgentCli for Claude {
             false,
         )
         .map_err(|e| SessionError::Io(std::io::Error::other(e.to_string())))?;
-        let ms = |key: &str, v: &str| -> Result<u64, SessionError> {
-            crate::time::parse_duration(v)
-                .map(|d| d.as_millis() as u64)
-                .map_err(|e| SessionError::config(format!("claude.{key}: {e}")))
-        };
         // SAFETY: geteuid has no preconditions and touches no memory.
         let is_root = unsafe { libc::geteuid() } == 0;
         let p = ClaudeParams {
@@ -195,19 +190,19 @@ impl AgentCli for Claude {
             },
             permissions: c.permissions.clone(),
             allowed_tools: c.allowed_tools.clone(),
-            auth: c.auth.clone(),
+            auth: c.auth.to_string(),
             config_dir: r.claude_dir.display().to_string(),
             env_file: env_file.display().to_string(),
             max_retries: c.max_retries,
-            api_timeout_ms: ms("api_timeout", &c.api_timeout)?,
-            stream_idle_ms: ms("stream_idle_timeout", &c.stream_idle_timeout)?,
+            api_timeout_ms: c.api_timeout.get().as_millis() as u64,
+            stream_idle_ms: c.stream_idle_timeout.get().as_millis() as u64,
             is_root,
         };
         let mut env = claude_env(&p);
         // The turn's token under the variable the CLI reads the key from. The environment is
         // rebuilt from the allowlist, so no other key variable reaches the CLI.
         if let Some(b) = &r.bridge {
-            env.push((key_var(&c.auth).to_string(), b.token()));
+            env.push((key_var(c.auth.as_str()).to_string(), b.token()));
         }
         Ok(Invocation {
             args: claude_args(&p),

@@ -43,7 +43,7 @@ impl AgentCli for Codex {
                 },
                 model_context_window: config.endpoint.model_context_window,
             }),
-            sandbox: r.sandbox.clone(),
+            sandbox: r.sandbox,
             request_max_retries: config.handler.request_max_retries,
             stream_max_retries: config.handler.stream_max_retries,
             stream_idle_timeout_ms: r.stream_idle_ms,

@@ -1,6 +1,7 @@
 //! The `codex exec` command line and environment of one turn. Pure: the facts it encodes were
 //! measured on codex 0.169.0; docs/handler-log.md shows the resulting command line.
 
+use crate::config::Sandbox;
 use std::path::PathBuf;
 
 /// The provider wg points codex at.
@@ -25,7 +26,7 @@ pub struct CodexParams {
     pub add_dirs: Vec<PathBuf>,
     pub model: Option<String>,
     pub endpoint: Option<Endpoint>,
-    pub sandbox: String,
+    pub sandbox: crate::config::Sandbox,
     pub request_max_retries: u32,
     pub stream_max_retries: u32,
     pub stream_idle_timeout_ms: u64,
@@ -81,12 +82,12 @@ pub fn codex_args(p: &CodexParams) -> Vec<String> {
         a.push("-m".into());
         a.push(m.clone());
     }
-    match p.sandbox.as_str() {
-        "none" | "bypass" => a.push("--dangerously-bypass-approvals-and-sandbox".into()),
+    match p.sandbox {
+        Sandbox::Bypass => a.push("--dangerously-bypass-approvals-and-sandbox".into()),
         s => {
             a.push("--sandbox".into());
             a.push(s.to_string());
-            if s == "workspace-write" {
+            if s == Sandbox::WorkspaceWrite {
                 for d in &p.add_dirs {
                     a.push("--add-dir".into());
                     a.push(d.display().to_string());
@@ -197,7 +198,7 @@ mod tests {
                 key_env: "WG_API_KEY".into(),
                 model_context_window: None,
             }),
-            sandbox: "workspace-write".into(),
+            sandbox: Sandbox::WorkspaceWrite,
             request_max_retries: 0,
             stream_max_retries: 0,
             stream_idle_timeout_ms: 3000,
@@ -299,7 +300,7 @@ mod tests {
         p.add_dirs = vec!["/p/.wg".into(), "/p/.git".into()];
         let a = codex_args(&p);
         assert!(has_pair(&a, "--add-dir", "/p/.wg") && has_pair(&a, "--add-dir", "/p/.git"));
-        p.sandbox = "read-only".into();
+        p.sandbox = Sandbox::ReadOnly;
         assert!(!codex_args(&p).contains(&"--add-dir".to_string()));
     }
 }

@@ -121,17 +121,7 @@ mod tests {
     #[test]
     fn a_cut_budget_lasts_while_the_configured_one_is_unchanged() {
         let rec = |from: Option<u64>, to: Option<u64>| {
-            let mut r = OutboxRecord {
-                seq: 1,
-                ts: "t".into(),
-                in_reply_to: 1,
-                role: "assistant".into(),
-                text: String::new(),
-                usage: None,
-                duration_ms: 0,
-                codex_version: None,
-                extra: Default::default(),
-            };
+            let mut r = OutboxRecord::new(1, crate::conversation::Role::Assistant, "");
             if let (Some(f), Some(t)) = (from, to) {
                 r.extra.insert(FROM_FIELD.into(), f.into());
                 r.extra.insert(BUDGET_FIELD.into(), t.into());
@@ -146,7 +136,7 @@ mod tests {
         assert_eq!(effective_budget(1000, &out), 150);
         // A retry that failed writes an error record with the same fields: the cut holds.
         let mut failed = rec(Some(1000), Some(70));
-        failed.role = "error".into();
+        failed.role = crate::conversation::Role::Error;
         let out = vec![rec(Some(1000), Some(150)), failed, rec(None, None)];
         assert_eq!(effective_budget(1000, &out), 70);
     }

@@ -11,6 +11,7 @@
 //! minus its final request. The one exception is the cut point of the history budget
 //! (trim.rs), which moves in large steps.
 
+use crate::conversation::Role;
 use crate::conversation::{InboxMessage, OutboxRecord};
 
 use super::digest::{self, Actions, Interrupted};
@@ -77,10 +78,10 @@ fn render_turn(t: &Turn<'_>, actions_chars: Option<usize>) -> String {
     for m in &t.messages {
         render_message(&mut s, m);
     }
-    if t.reply.role == "assistant" {
+    if t.reply.role == Role::Assistant {
         s.push_str("### Your reply\n");
         s.push_str(t.reply.text.trim_end());
-    } else if t.reply.role == "note" {
+    } else if t.reply.role == Role::Note {
         s.push_str("### (no turn; wg noted)\n");
         s.push_str(t.reply.text.trim_end());
     } else {
@@ -271,17 +272,11 @@ mod tests {
             text: text.into(),
         }
     }
-    pub(crate) fn reply(seq: u64, to: u64, role: &str, text: &str) -> OutboxRecord {
+    pub(crate) fn reply(seq: u64, to: u64, role: Role, text: &str) -> OutboxRecord {
         OutboxRecord {
             seq,
             ts: "t".into(),
-            in_reply_to: to,
-            role: role.into(),
-            text: text.into(),
-            usage: None,
-            duration_ms: 0,
-            codex_version: None,
-            extra: Default::default(),
+            ..OutboxRecord::new(to, role, text)
         }
     }
 
@@ -294,7 +289,7 @@ mod tests {
             outbox.push(reply(
                 i,
                 i + 1,
-                "assistant",
+                Role::Assistant,
                 &format!("answer {i} {}", "a".repeat(size)),
             ));
         }
@@ -332,9 +327,9 @@ mod tests {
             msg(5, "m5"),
         ];
         let outbox = vec![
-            reply(1, 1, "assistant", "r1"),
-            reply(2, 3, "error", "endpoint down"),
-            reply(3, 4, "assistant", "r3"),
+            reply(1, 1, Role::Assistant, "r1"),
+            reply(2, 3, Role::Error, "endpoint down"),
+            reply(3, 4, Role::Assistant, "r3"),
         ];
         let p = build(&PromptInput {
             task_id: "t",
@@ -448,7 +443,11 @@ mod tests {
                 }
             }
             last_seq.push(seq);
-            let role = if rnd(10) == 0 { "error" } else { "assistant" };
+            let role = if rnd(10) == 0 {
+                Role::Error
+            } else {
+                Role::Assistant
+            };
             let len = 100 + rnd(1100) as usize;
             let mut r = reply(
                 t as u64 + 1,

@@ -3,7 +3,6 @@
 //! timeouts and budgets. The one place a turn gets its base URL and key.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::error::SessionError;
 use super::events::Dialect;
@@ -14,7 +13,6 @@ use super::Budget;
 use crate::config::Config;
 use crate::model::Task;
 use crate::store::Layout;
-use crate::time::parse_duration;
 
 /// codex's own log database in the shared CODEX_HOME is dropped past this size.
 pub const CODEX_HOME_LOG_CAP: u64 = 64 * 1024 * 1024;
@@ -27,7 +25,7 @@ pub struct Resolved {
     pub key_env: String,
     pub key: Option<String>,
     pub binary: String,
-    pub sandbox: String,
+    pub sandbox: crate::config::Sandbox,
     pub workdir: PathBuf,
     /// Writable roots besides the workdir (a worktree task's `.wg/` and git common dir).
     pub add_dirs: Vec<PathBuf>,
@@ -46,14 +44,6 @@ pub struct Resolved {
     pub pass_env: Vec<String>,
     /// The local credential proxy (and Chat bridge): the only holder of the key in a turn.
     pub bridge: Option<crate::bridge::BridgeHandle>,
-}
-
-fn dur(key: &str, v: &str) -> Result<Duration, SessionError> {
-    parse_duration(v).map_err(|e| SessionError::config(format!("handler.{key}: {e}")))
-}
-
-fn nonempty(s: Option<&String>) -> Option<String> {
-    s.filter(|s| !s.trim().is_empty()).cloned()
 }
 
 /// Whether `p` lies in the system temp dir, where codex refuses to set up its helpers.
@@ -96,29 +86,24 @@ pub struct Scope<'a> {
 
 pub fn resolve(s: &Scope<'_>, task: &Task, dialect: Dialect) -> Result<Resolved, SessionError> {
     let cfg = s.config;
-    // `[executors.NAME]` may point this executor at its own endpoint, model and key.
-    let ep = cfg.endpoint_for(dialect.name());
     let h = &cfg.handler;
     let wg_dir = std::path::absolute(s.layout.dir())?;
     let root = wg_dir
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| wg_dir.clone());
-    let endpoint = nonempty(s.endpoint).or_else(|| ep.url.clone());
-    if let Some(u) = &endpoint {
-        crate::config::validate_endpoint_url(u).map_err(SessionError::config)?;
-    }
-    let key_env = ep.key_env.clone();
+    // The same plan dispatch and `wg doctor` use: `[executors.NAME]` may point this executor
+    // at its own endpoint, model and key.
+    let overrides = crate::executor::plan::Overrides {
+        model: s.model.map(String::as_str),
+        endpoint: s.endpoint.map(String::as_str),
+    };
+    let plan = crate::executor::plan::plan(cfg, dialect.name(), Some(task), &root, overrides)
+        .map_err(SessionError::config)?;
+    let (endpoint, key_env, worktree) = (plan.endpoint, plan.key_env, plan.worktree);
     // The key is read here and only handed to codex's environment under its own name.
     let key = std::env::var(&key_env).ok().filter(|k| !k.is_empty());
-    let worktree = crate::workspace::recorded_worktree(task).filter(|d| d.is_dir());
-    let workdir = match (&worktree, &task.workspace) {
-        (Some(d), _) => d.clone(),
-        (None, Some(w)) if w == "shared" || w == "worktree" => root.clone(),
-        (None, Some(w)) if Path::new(w).is_absolute() => PathBuf::from(w),
-        (None, Some(w)) => root.join(w),
-        (None, None) => root.clone(),
-    };
+    let workdir = plan.workdir;
     // From a worktree the agent still runs `wg` against the project's `.wg/` and commits on
     // its branch, which writes objects and refs under the git common dir and the index, HEAD
     // and logs under the worktree's own git dir: all outside the workdir. The last needs its
@@ -148,9 +133,7 @@ pub fn resolve(s: &Scope<'_>, task: &Task, dialect: Dialect) -> Result<Resolved,
     let agent = s.agent.to_string();
     Ok(Resolved {
         dialect,
-        model: nonempty(s.model)
-            .or_else(|| task.model.clone())
-            .or_else(|| ep.model.clone()),
+        model: plan.model,
         codex_home: endpoint
             .as_ref()
             .filter(|_| dialect == Dialect::Codex)
@@ -159,28 +142,21 @@ pub fn resolve(s: &Scope<'_>, task: &Task, dialect: Dialect) -> Result<Resolved,
         endpoint,
         key_env,
         key,
-        binary: match dialect {
-            Dialect::Codex => cfg.codex.binary.clone(),
-            Dialect::Claude => cfg.claude.binary.clone(),
-        },
-        sandbox: cfg.codex.sandbox.clone(),
+        binary: plan.binary.unwrap_or_default(),
+        sandbox: plan.sandbox,
         workdir,
         add_dirs,
         timeouts: Timeouts {
-            first_output: dur("first_output_timeout", &h.first_output_timeout)?,
-            idle: dur("idle_timeout", &h.idle_timeout)?,
-            hard: dur("turn_timeout", &h.turn_timeout)?,
-            grace: parse_duration(&cfg.coordinator.grace_period).unwrap_or(Duration::from_secs(5)),
+            first_output: plan.turn.first_output,
+            idle: plan.turn.idle,
+            hard: plan.turn.hard,
+            grace: plan.turn.grace,
         },
-        stream_idle_ms: dur("stream_idle_timeout", &h.stream_idle_timeout)?.as_millis() as u64,
+        stream_idle_ms: plan.turn.stream_idle.as_millis() as u64,
         budget: Budget {
             max_turns: h.max_turns,
             max_tokens: h.max_tokens,
-            max_wall: h
-                .max_wall
-                .as_deref()
-                .map(|w| dur("max_wall", w))
-                .transpose()?,
+            max_wall: h.max_wall.as_ref().map(|w| w.get()),
         },
         agent,
         path_env,
@@ -198,13 +174,13 @@ pub fn start_bridge(
     r: &Resolved,
     log: &mut HandlerLog,
 ) -> Result<Option<crate::bridge::BridgeHandle>, SessionError> {
-    let chat = config.endpoint.wire_api.as_deref() == Some("chat");
+    let chat = config.endpoint.wire_api == Some(crate::config::WireApi::Chat);
     let Some(plan) = super::proxy::plan(
         r.dialect,
         r.endpoint.as_deref(),
         r.key.is_some(),
         chat,
-        &config.claude.auth,
+        config.claude.auth.as_str(),
     ) else {
         return Ok(None);
     };
@@ -212,10 +188,7 @@ pub fn start_bridge(
         crate::bridge::BridgeConfig::for_wire(plan.wire, &plan.upstream, r.key.clone())
             .with_auth(plan.auth)
             .with_max_output_tokens(config.endpoint.max_output_tokens);
-    // Validated with the rest of the file; the default if it somehow does not parse.
-    if let Ok(d) = crate::time::parse_duration(&config.handler.first_byte_timeout) {
-        bridge_config.first_byte_timeout = d;
-    }
+    bridge_config.first_byte_timeout = config.handler.first_byte_timeout.get();
     let handle = crate::bridge::start(bridge_config).map_err(|e| SessionError::Refused {
         message: format!("cannot start the local credential proxy: {e}"),
         hint: None,

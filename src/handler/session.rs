@@ -18,7 +18,7 @@ use super::run::{self, Spawn};
 use super::{answers, digest, overflow};
 use super::{error_reply, Failure, ReplyContext, Used};
 use crate::config::Config;
-use crate::conversation::{self, OutboxRecord};
+use crate::conversation::{self, OutboxRecord, Role};
 use crate::env;
 use crate::lifecycle::{transition, Change};
 use crate::model::{Task, TaskStatus};
@@ -26,7 +26,6 @@ use crate::outcome::ErrorKind;
 use crate::sandbox::Setting;
 use crate::store::lock::FileLock;
 use crate::store::{Layout, Store};
-use crate::time::now_rfc3339;
 
 /// One run of turns, and who runs them.
 pub struct Session<'a> {
@@ -158,7 +157,11 @@ fn refuse_planted(s: &Session<'_>, id: &str) -> Result<(), SessionError> {
     else {
         return Ok(());
     };
-    let note = crate::store::tasklog::LogRecord::note(&now_rfc3339(), &s.agent, &r.to_string());
+    let note = crate::store::tasklog::LogRecord::note(
+        &crate::time::now_rfc3339(),
+        &s.agent,
+        &r.to_string(),
+    );
     let _ = crate::store::tasklog::append(s.layout, id, &note, false);
     Err(SessionError::Io(r.into()))
 }
@@ -576,11 +579,12 @@ fn turns(
                 );
             }
             let mut extra = serde_json::Map::new();
-            extra.insert("turn".into(), turn.into());
             agent.reply_extra(r, s.config, version.as_deref(), &usage, &mut extra);
-            if let Some(p) = r.model.as_ref().and_then(|m| s.config.price_for(m)) {
-                extra.insert("cost_usd".into(), p.cost(&usage).into());
-            }
+            let cost_usd = r
+                .model
+                .as_ref()
+                .and_then(|m| s.config.price_for(m))
+                .map(|p| p.cost(&usage));
             if !actions.is_empty() {
                 extra.insert("actions".into(), serde_json::json!(actions));
             }
@@ -590,15 +594,13 @@ fn turns(
                 extra.insert(overflow::BUDGET_FIELD.into(), t.to.into());
             }
             let rec = OutboxRecord {
-                seq: 0,
-                ts: now_rfc3339(),
-                in_reply_to: last,
-                role: "assistant".into(),
-                text,
                 usage: Some(usage.clone()),
                 duration_ms,
                 codex_version: version.clone().filter(|_| r.dialect == Dialect::Codex),
+                turn: Some(turn),
+                cost_usd,
                 extra,
+                ..OutboxRecord::new(last, Role::Assistant, text)
             };
             let rec = conversation::append_outbox(s.layout, id, rec)?;
             let mut kv = vec![
@@ -839,13 +841,6 @@ fn record_error(
         &[("kind", f.kind().to_string()), ("message", text.clone())],
     );
     let mut extra = serde_json::Map::new();
-    extra.insert("turn".into(), turn.into());
-    extra.insert("error_kind".into(), f.kind().as_str().into());
-    // The server's (or agent's) own words, whole: the coordinator shows them as the reason.
-    extra.insert("error_message".into(), log.redact(&f.detail()).into());
-    if let Some(c) = exit_code {
-        extra.insert("exit_code".into(), c.into());
-    }
     if let Some(a) = actions.filter(|a| !a.is_empty()) {
         extra.insert("actions".into(), serde_json::json!(a));
     }
@@ -856,15 +851,17 @@ fn record_error(
         extra.insert(overflow::BUDGET_FIELD.into(), t.to.into());
     }
     let rec = OutboxRecord {
-        seq: 0,
-        ts: now_rfc3339(),
-        in_reply_to,
-        role: "error".into(),
-        text,
         usage: usage.cloned(),
         duration_ms,
-        codex_version: None,
+        turn: Some(turn),
+        error: Some(conversation::TurnError {
+            kind: f.kind(),
+            // The server's (or agent's) own words, whole: the coordinator shows them as the reason.
+            message: log.redact(&f.detail()),
+            exit_code,
+        }),
         extra,
+        ..OutboxRecord::new(in_reply_to, Role::Error, text)
     };
     let rec = conversation::append_outbox(s.layout, id, rec)?;
     (s.on_record)(&rec);

@@ -106,7 +106,7 @@ pub fn commands_for(task: &Task, config: &Config) -> Vec<String> {
 
 /// Whether the merge queue lands this task: `workspace.merge = "queue"` and it has a branch.
 pub fn queued(task: &Task, config: &Config) -> bool {
-    config.workspace.merge == "queue"
+    config.workspace.merge == crate::config::MergeMode::Queue
         && task
             .extra
             .get(crate::workspace::field::BRANCH)

@@ -230,7 +230,7 @@ pub struct Task {
     pub max_retries: Option<u32>,
     /// Hard timeout, a humantime duration such as `30m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<String>,
+    pub timeout: Option<crate::time::Dur>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace: Option<String>,
     /// argv for the `shell` executor; never passed through a shell.

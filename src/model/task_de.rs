@@ -137,9 +137,11 @@ impl<'de> Visitor<'de> for TaskVisitor {
                     "max_retries",
                     map.next_value::<Option<u32>>()?,
                 )?,
-                Field::Timeout => {
-                    once(&mut timeout, "timeout", map.next_value::<Option<String>>()?)?
-                }
+                Field::Timeout => once(
+                    &mut timeout,
+                    "timeout",
+                    map.next_value::<Option<crate::time::Dur>>()?,
+                )?,
                 Field::Workspace => once(
                     &mut workspace,
                     "workspace",

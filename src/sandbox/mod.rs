@@ -49,9 +49,11 @@ impl Setting {
                 return Some((v.to_string(), format!("task `{}` field {key}", task.id)));
             }
             table
-                .and_then(|t| t.get(key))
-                .and_then(|v| v.as_str())
-                .map(|v| (v.to_string(), format!("executors.{executor}.{key}")))
+                .and_then(|t| match key {
+                    "sandbox" => t.sandbox.clone(),
+                    _ => t.network.clone(),
+                })
+                .map(|v| (v, format!("executors.{executor}.{key}")))
         };
         let mode = match pick("sandbox") {
             None => Mode::Bwrap,

@@ -56,7 +56,7 @@ pub mod field {
 /// The launcher for a task: the task's own, else its executor's, else the project's.
 pub fn launcher_for(
     task: &crate::model::Task,
-    executor: Option<&toml::Table>,
+    executor: Option<Launcher>,
     project: Launcher,
 ) -> Result<Launcher, String> {
     if let Some(v) = task.extra.get(field::LAUNCHER) {
@@ -65,11 +65,8 @@ pub fn launcher_for(
             .ok_or_else(|| format!("task `{}`: `launcher` must be a string", task.id))?;
         return Launcher::parse(s).map_err(|e| format!("task `{}`: {e}", task.id));
     }
-    if let Some(v) = executor.and_then(|t| t.get("launcher")) {
-        let s = v
-            .as_str()
-            .ok_or_else(|| "executors.*.launcher must be a string".to_string())?;
-        return Launcher::parse(s);
+    if let Some(l) = executor {
+        return Ok(l);
     }
     Ok(project)
 }
@@ -95,18 +92,18 @@ mod tests {
     #[test]
     fn task_beats_executor_beats_project() {
         let mut t = Task::new("t".into(), "T".into(), "now");
-        let exec: toml::Table = toml::from_str("launcher = \"slurm\"").unwrap();
+        let exec = Launcher::Slurm;
         assert_eq!(
             launcher_for(&t, None, Launcher::Local).unwrap(),
             Launcher::Local
         );
         assert_eq!(
-            launcher_for(&t, Some(&exec), Launcher::Local).unwrap(),
+            launcher_for(&t, Some(exec), Launcher::Local).unwrap(),
             Launcher::Slurm
         );
         t.extra.insert(field::LAUNCHER.into(), "local".into());
         assert_eq!(
-            launcher_for(&t, Some(&exec), Launcher::Slurm).unwrap(),
+            launcher_for(&t, Some(exec), Launcher::Slurm).unwrap(),
             Launcher::Local
         );
         t.extra.insert(field::LAUNCHER.into(), "k8s".into());

@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use crate::agent_events::{AgentEvent, Dialect, Fold};
+use crate::conversation::Role;
 use crate::conversation::{self, OutboxRecord};
 use crate::coordinator::{self, agents_file, endpoints};
 use crate::model::{Task, TaskStatus};
@@ -53,7 +54,7 @@ impl Tokens {
             self.cached += u.cached_input_tokens;
             self.output += u.output_tokens;
         }
-        if let Some(c) = r.extra.get("cost_usd").and_then(Value::as_f64) {
+        if let Some(c) = r.cost_usd {
             *self.cost_usd.get_or_insert(0.0) += c;
         }
     }
@@ -293,7 +294,7 @@ fn agent_row(layout: &Layout, a: &agents_file::AgentRecord, t: &Task) -> AgentRo
     }
     if last.is_none() {
         last = outbox.last().map(|r| LastEvent {
-            kind: if r.role == "error" {
+            kind: if r.role == Role::Error {
                 EventKind::Error
             } else {
                 EventKind::Reply
@@ -489,7 +490,7 @@ pub fn merge_transcript(
     };
     for r in outbox {
         push_msgs(r.in_reply_to, &mut out);
-        let error = r.role == "error";
+        let error = r.role == Role::Error;
         out.push(TranscriptLine {
             speaker: if error {
                 Speaker::Error

@@ -47,7 +47,7 @@ pub fn mode(task: &Task, cfg: &WorkspaceConfig) -> Mode {
         Some("worktree") => Mode::Worktree,
         Some("shared") => Mode::Shared,
         Some(_) => Mode::Shared,
-        None if cfg.mode == "worktree" => Mode::Worktree,
+        None if cfg.mode == crate::config::WorkspaceMode::Worktree => Mode::Worktree,
         None => Mode::Shared,
     }
 }

@@ -145,7 +145,7 @@ pub fn settle_on_done(cfg: &WorkspaceConfig, task: &Task) -> Result<DoneOutcome,
     if files.is_empty() {
         return Ok(DoneOutcome::Clean);
     }
-    if cfg.on_done == "refuse" {
+    if cfg.on_done == crate::config::OnDone::Refuse {
         return Ok(DoneOutcome::Refused(files));
     }
     let msg = super::commit_message(task, "changes left uncommitted at `wg done`");
@@ -221,7 +221,7 @@ pub fn cleanup(root: &Path, cfg: &WorkspaceConfig, task: &Task, keep: bool) -> C
             Err(e) => notes.push(format!("cannot read its status: {e}")),
         }
     }
-    if task.status == TaskStatus::Done && cfg.merge == "ff" {
+    if task.status == TaskStatus::Done && cfg.merge == crate::config::MergeMode::Ff {
         let merge = match super::extra_str(task, field::BASE_REF) {
             Some(base_ref) => match git::fast_forward(root, base_ref, &branch) {
                 Ok(m) => MergeReport {

@@ -597,7 +597,7 @@ fn config_get_set_list_keep_comments_and_types() {
         ("executors.mock.turn_ms", "300"),
         ("coordinator.max_agents", "8"),
         ("model", "qwen3-coder"),
-        ("executors.mock.flaky", "true"),
+        ("executors.mock.conversational", "false"),
     ]);
     let after = std::fs::read_to_string(&path).unwrap();
     // Every comment survives, in order.
@@ -621,8 +621,8 @@ fn config_get_set_list_keep_comments_and_types() {
         toml::Value::Integer(300)
     );
     assert_eq!(
-        parsed["executors"]["mock"]["flaky"],
-        toml::Value::Boolean(true)
+        parsed["executors"]["mock"]["conversational"],
+        toml::Value::Boolean(false)
     );
 
     let v = env

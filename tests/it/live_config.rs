@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use crate::common::service::Coordinator;
-use crate::common::wait::stays;
 use crate::common::TestEnv;
 
 fn service_status(env: &TestEnv) -> String {
@@ -13,8 +12,8 @@ fn service_status(env: &TestEnv) -> String {
     format!("{}{}", out.stdout, out.stderr)
 }
 
-/// Waits for exactly `n` running agents, then checks they stay `n` for a second (five of the
-/// coordinator's 200 ms polls): it had every chance to start more.
+/// Waits for exactly `n` running agents, then checks they stay `n` after the coordinator has
+/// finished a whole dispatch pass that started after that: it had every chance to start more.
 fn settles_at(env: &TestEnv, n: usize) {
     wait_until!(
         Duration::from_secs(30),
@@ -23,10 +22,30 @@ fn settles_at(env: &TestEnv, n: usize) {
         env.agents().len(),
         env.coordinator_log()
     );
-    stays(
-        &format!("{n} agents running"),
-        Duration::from_secs(1),
-        || env.agents().len() == n,
+    // Each tick reads the config, then dispatches. A tick that reads the second of two
+    // harmless edits starts after the tick that read the first one has dispatched.
+    for _ in 0..2 {
+        tick(env);
+    }
+    assert_eq!(env.agents().len(), n, "{}", env.coordinator_log());
+}
+
+/// Appends a comment to `config.toml` and waits for the coordinator to have re-read it (a
+/// valid file changes nothing; an invalid one is refused again).
+fn tick(env: &TestEnv) {
+    let judged = |log: String| {
+        log.matches("config: re-read; no setting changed").count()
+            + log.matches("config: the edit is not valid").count()
+    };
+    let seen = judged(env.coordinator_log());
+    let path = env.wg_dir().join("config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}# tick {seen}\n")).unwrap();
+    wait_until!(
+        Duration::from_secs(30),
+        || judged(env.coordinator_log()) > seen,
+        "the coordinator did not re-read its config:\n{}",
+        env.coordinator_log()
     );
 }
 
@@ -144,6 +163,105 @@ fn config_edits_reach_a_running_coordinator_and_invalid_ones_are_refused() {
     assert!(
         env.coordinator_log()
             .contains("coordinator.launcher needs a restart"),
+        "{}",
+        env.coordinator_log()
+    );
+}
+
+/// An editor that empties `config.toml` and writes it back 3 s later: the emptied file is a
+/// valid one (every setting at its default, so the `codex` executor instead of `mock`), but
+/// it drops every setting the running file has, so it is held and shown, never applied.
+#[test]
+fn an_emptied_config_is_held_and_forty_tasks_run_on_untouched() {
+    let env = TestEnv::new();
+    env.set_config(&[
+        ("coordinator.max_agents", "4"),
+        ("executors.mock.turn_ms", "300"),
+    ]);
+    for i in 1..=40 {
+        env.wg(&["add", &format!("Task {i}"), "--id", &format!("t{i}")])
+            .ok();
+    }
+    let _coordinator = Coordinator::start(&env, &[]);
+    wait_until!(
+        Duration::from_secs(30),
+        || !env.agents().is_empty(),
+        "{}",
+        env.coordinator_log()
+    );
+    let good = config_text(&env);
+    std::fs::write(env.wg_dir().join("config.toml"), "").unwrap();
+    wait_until!(
+        Duration::from_secs(30),
+        || service_status(&env).contains("config: edit HELD"),
+        "{}",
+        service_status(&env)
+    );
+    // The scenario measured: the file stays empty for 3 s while agents come and go.
+    std::thread::sleep(Duration::from_secs(3));
+    std::fs::write(env.wg_dir().join("config.toml"), &good).unwrap();
+    let all_done = || env.tasks().values().all(|t| t["status"] == "done");
+    wait_until!(
+        Duration::from_secs(120),
+        all_done,
+        "{:?}\n{}",
+        env.tasks(),
+        env.coordinator_log()
+    );
+    for (id, t) in env.tasks() {
+        assert!(
+            t["retries"].as_u64().unwrap_or(0) == 0,
+            "{id} was retried: {t}"
+        );
+    }
+    let log = env.coordinator_log();
+    assert!(log.contains("held, not applied"), "{log}");
+    assert!(!log.contains("executor = codex"), "{log}");
+    wait_until!(
+        Duration::from_secs(30),
+        || !service_status(&env).contains("HELD"),
+        "the restored file did not lift the hold: {}",
+        service_status(&env)
+    );
+}
+
+/// A held edit is applied once a person confirms it.
+#[test]
+fn a_held_edit_applies_once_confirmed() {
+    let env = TestEnv::new();
+    env.set_config(&[
+        ("coordinator.max_agents", "1"),
+        ("executors.mock.behavior", "hang"),
+        ("model", "m1"),
+    ]);
+    for i in 1..=3 {
+        env.wg(&["add", &format!("Task {i}"), "--id", &format!("t{i}")])
+            .ok();
+    }
+    let _coordinator = Coordinator::start(&env, &[]);
+    settles_at(&env, 1);
+    // Drop `model` and raise max_agents in one hand edit: held, so still one agent.
+    let edited = config_text(&env)
+        .replace("model = \"m1\"", "")
+        .replace("max_agents = 1", "max_agents = 2");
+    std::fs::write(env.wg_dir().join("config.toml"), &edited).unwrap();
+    wait_until!(
+        Duration::from_secs(30),
+        || service_status(&env).contains("config: edit HELD"),
+        "{}",
+        service_status(&env)
+    );
+    assert!(
+        service_status(&env).contains("model"),
+        "{}",
+        service_status(&env)
+    );
+    assert_eq!(env.agents().len(), 1, "{}", env.coordinator_log());
+    env.wg(&["config", "confirm"]).ok();
+    settles_at(&env, 2);
+    assert!(
+        env.coordinator_log()
+            .contains("the held edit was confirmed"),
         "{}",
         env.coordinator_log()
     );

@@ -225,11 +225,30 @@ fn config_lines(c: &ConfigState, older: usize) -> String {
             ));
         }
     }
+    if let Some(h) = &c.held {
+        s.push_str(&format!(
+            "config: edit HELD since {}: it drops {} setting(s) the running file has ({}); the \
+             settings loaded {} still run. Restore the file, or `wg config confirm` to apply it\n",
+            h.at,
+            h.dropped.len(),
+            short_list(&h.dropped),
+            c.loaded_at
+        ));
+    }
     for n in &c.needs_restart {
         s.push_str(&format!(
             "config: {} needs a restart to change ({})\n",
             n.key, n.reason
         ));
+    }
+    s
+}
+
+/// Up to eight names, then how many more.
+fn short_list(keys: &[String]) -> String {
+    let mut s = keys.iter().take(8).cloned().collect::<Vec<_>>().join(", ");
+    if keys.len() > 8 {
+        s.push_str(&format!(" and {} more", keys.len() - 8));
     }
     s
 }

@@ -6,7 +6,6 @@ use crate::cli::Ctx;
 use crate::coordinator;
 use crate::error::{user_error, CliError, CliResult, Kind};
 use crate::process::{pid_alive, signal_pid};
-use crate::time::parse_duration;
 
 /// Stop the coordinator: running agents get the grace period to finish their turn, then are
 /// stopped; their tasks go back to open. Returns when everything is stopped and cleaned up.
@@ -46,8 +45,7 @@ pub fn cmd_stop(ctx: &Ctx, args: &StopArgs) -> CliResult {
             "cannot signal the coordinator (pid {pid}): {e}"
         )));
     }
-    let grace =
-        parse_duration(&ctx.config.coordinator.grace_period).unwrap_or(Duration::from_secs(5));
+    let grace = ctx.config.coordinator.grace_period.get();
     let deadline = Instant::now() + grace * 3 + Duration::from_secs(10);
     // The lock is released while the process is still exiting: "stopped" means gone.
     while coordinator::running(&ctx.layout)?.is_some() || pid_alive(pid as i32) {
