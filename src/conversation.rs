@@ -192,11 +192,7 @@ pub fn last_error(layout: &Layout, id: &str) -> Option<LastError> {
 /// answered again when the endpoint is back, and it is not replayed, so a prompt after any
 /// number of outages is the prompt before them.
 pub fn is_outage(r: &OutboxRecord) -> bool {
-    r.role == Role::Error
-        && r.extra
-            .get("error_kind")
-            .and_then(|k| serde_json::from_value::<crate::outcome::ErrorKind>(k.clone()).ok())
-            .is_some_and(|k| k.endpoint_wide())
+    r.role == Role::Error && r.error.as_ref().is_some_and(|e| e.kind.endpoint_wide())
 }
 
 /// Inbox messages not yet answered by any outbox record (outages answer nothing).

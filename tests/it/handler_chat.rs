@@ -183,7 +183,8 @@ fn init_takes_the_wire_api_and_config_refuses_unknown_ones() {
         .wg(&["config", "set", "endpoint.wire_api", "grpc"])
         .code(2);
     assert!(
-        out.stderr.contains("expected \"responses\" or \"chat\""),
+        out.stderr
+            .contains("endpoint.wire_api: unknown variant `grpc`, expected `responses` or `chat`"),
         "{out}"
     );
 }
