@@ -414,8 +414,8 @@ mod tests {
     #[test]
     fn outbox_records_of_an_earlier_wg_round_trip() {
         let files = [
-            include_str!("../tests/fixtures/store-main/.wg/tasks/hello/outbox.jsonl"),
-            include_str!("../tests/fixtures/store-main/.wg/tasks/broken/outbox.jsonl"),
+            include_str!("../tests/fixtures/store-main/wg-dir/tasks/hello/outbox.jsonl"),
+            include_str!("../tests/fixtures/store-main/wg-dir/tasks/broken/outbox.jsonl"),
         ];
         let mut roles = Vec::new();
         for line in files.iter().flat_map(|f| f.lines()) {

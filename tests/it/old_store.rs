@@ -1,6 +1,7 @@
 //! A store written by an earlier wg (`tests/fixtures/store-main/`, made by the main branch
 //! named in its `MAIN_COMMIT`: a handler run with replies, an unreachable endpoint's error
-//! reply, a task done and one failed by hand) is read as it was written.
+//! reply, a task done and one failed by hand) is read as it was written. Its `.wg/` is kept as `wg-dir/` so that the repository holds
+//! no live-looking store; the tests copy it into a project's `.wg/`.
 
 use std::path::Path;
 
@@ -21,7 +22,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 fn old_store() -> TestEnv {
     let env = TestEnv::bare();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-main/.wg");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-main/wg-dir");
     copy_dir(&fixture, &env.wg_dir());
     env
 }
