@@ -1,7 +1,7 @@
 //! A store written by an earlier wg (`tests/fixtures/store-main/`, made by the main branch
 //! named in its `MAIN_COMMIT`: a handler run with replies, an unreachable endpoint's error
-//! reply, a task done and one failed by hand) is read as it was written. Its `.wg/` is kept as `wg-dir/` so that the repository holds
-//! no live-looking store; the tests copy it into a project's `.wg/`.
+//! reply, a task done and one failed by hand) is read as it was written. Its `.wg/` is kept
+//! as `wg-dir/`, so the repository holds no live-looking store; tests copy it into a `.wg/`.
 
 use std::path::Path;
 
